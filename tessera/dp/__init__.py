@@ -1,0 +1,1 @@
+"""dp layer (see docs/architecture.md)."""

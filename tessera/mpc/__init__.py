@@ -1,0 +1,1 @@
+"""mpc layer (see docs/architecture.md)."""

@@ -1,0 +1,1 @@
+"""prg layer (see docs/architecture.md)."""

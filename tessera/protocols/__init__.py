@@ -1,0 +1,1 @@
+"""protocols layer (see docs/architecture.md)."""

@@ -1,0 +1,1 @@
+"""psi layer (see docs/architecture.md)."""

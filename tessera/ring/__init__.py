@@ -1,0 +1,1 @@
+"""ring layer (see docs/architecture.md)."""
