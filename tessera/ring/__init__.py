@@ -1,1 +1,6 @@
-"""ring layer (see docs/architecture.md)."""
+"""The ring Z_2^64 on numpy uint64 and fixed-point encodings into it."""
+
+from tessera.ring.fixedpoint import FixedPoint
+from tessera.ring.ring import RING_BITS, RING_DTYPE
+
+__all__ = ["FixedPoint", "RING_BITS", "RING_DTYPE"]

@@ -1,0 +1,193 @@
+"""A party's running MPC computation: the protocol, its channel, and the fixed-point encoding.
+
+No global state: every :class:`~tessera.mpc.tensor.SecretTensor` belongs to exactly one session,
+and a computation is a function of its session.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+import numpy as np
+
+from tessera.errors import SessionError
+from tessera.mpc.tensor import SecretTensor
+from tessera.net.channel import Channel, CommStats
+from tessera.protocols import NEEDS_DEALER, PROTOCOLS, Protocol
+from tessera.ring.fixedpoint import FixedPoint, decode, encode
+
+__all__ = ["Session", "RevealObserver"]
+
+#: Called after each reveal with the party names that received the values.
+RevealObserver = Callable[[list[str]], None]
+
+
+class Session:
+    """One party's side of an MPC computation among ``parties`` under ``protocol``.
+
+    Create with :meth:`Session.start` (runs the protocol's set-up), or let a runtime do it.
+    """
+
+    def __init__(self, protocol: Protocol, parties: Sequence[str], frac_bits: int = 16) -> None:
+        if len(parties) != protocol.n:
+            raise SessionError(f"{protocol.name} session has {protocol.n} parties, got names {list(parties)}")
+        self.protocol = protocol
+        self.parties = list(parties)
+        self.fxp = FixedPoint(frac_bits)
+        self._transcript = hashlib.sha256()
+        self._reveal_observers: list[RevealObserver] = []
+        protocol.open_observers.append(self._record_opening)
+
+    @classmethod
+    def start(
+        cls, protocol: str, channel: Channel, parties: Sequence[str], frac_bits: int = 16
+    ) -> "Session":
+        """Build the named protocol over ``channel`` and agree its seeds with the other parties."""
+        try:
+            proto_cls = PROTOCOLS[protocol]
+        except KeyError:
+            raise SessionError(f"unknown protocol {protocol!r}; choose one of {sorted(PROTOCOLS)}") from None
+        proto = proto_cls(channel, len(parties))
+        proto.setup()
+        return cls(proto, parties, frac_bits)
+
+    @staticmethod
+    def needs_dealer(protocol: str) -> bool:
+        return NEEDS_DEALER[protocol]
+
+    # -- identity ----------------------------------------------------------------------------
+
+    @property
+    def me(self) -> int:
+        return self.protocol.me
+
+    @property
+    def party(self) -> str:
+        """This party's name."""
+        return self.parties[self.me]
+
+    @property
+    def n_parties(self) -> int:
+        return len(self.parties)
+
+    @property
+    def frac_bits(self) -> int:
+        return self.fxp.frac_bits
+
+    @property
+    def stats(self) -> CommStats:
+        """Rounds and bytes this party has sent so far."""
+        return self.protocol.ch.stats
+
+    def party_index(self, party: int | str) -> int:
+        """Index of a party given by name or index; a clear error for an unknown party."""
+        if isinstance(party, (int, np.integer)) and not isinstance(party, bool):
+            if 0 <= party < self.n_parties:
+                return int(party)
+        elif isinstance(party, str) and party in self.parties:
+            return self.parties.index(party)
+        raise SessionError(f"unknown party {party!r}; the parties are {self.parties}")
+
+    # -- values in and out -------------------------------------------------------------------
+
+    def input(
+        self,
+        owner: int | str,
+        value: object = None,
+        *,
+        shape: Sequence[int] | None = None,
+        frac_bits: int | None = None,
+    ) -> SecretTensor:
+        """Secret-share a value held by ``owner``; other parties pass no value.
+
+        With ``shape`` given (by every party) nothing but the shares travels, and the value is
+        encoded with ``frac_bits`` (the session's default unless given). Without it the owner
+        first announces the shape and the encoding: 0 fractional bits for integer and boolean
+        arrays, the session's default for floats. Reveals the shape and encoding only.
+        """
+        o = self.party_index(owner)
+        ch = self.protocol.ch
+        if self.me == o:
+            if value is None:
+                raise SessionError(f"party {self.party!r} owns this input but passed no value")
+            arr = np.asarray(value)
+            if shape is not None and tuple(arr.shape) != tuple(shape):
+                raise SessionError(f"input has shape {arr.shape}, declared {tuple(shape)}")
+            if shape is None:
+                f = frac_bits if frac_bits is not None else (0 if arr.dtype.kind in "biu" else self.frac_bits)
+                header = json.dumps({"shape": list(arr.shape), "f": f}).encode()
+                for j in range(self.n_parties):
+                    if j != o:
+                        ch.send(j, header)
+                ch.round()
+            else:
+                f = self.frac_bits if frac_bits is None else frac_bits
+            shp = tuple(arr.shape)
+            ring = encode(arr, f)
+        else:
+            if value is not None:
+                raise SessionError(f"party {self.party!r} passed a value for an input owned by {self.parties[o]!r}")
+            if shape is None:
+                ch.round()
+                header = json.loads(bytes(ch.recv(o)))
+                shp, f = tuple(header["shape"]), int(header["f"])
+            else:
+                shp, f = tuple(int(d) for d in shape), self.frac_bits if frac_bits is None else frac_bits
+            ring = None
+        return SecretTensor(self, self.protocol.input(o, ring, shp), f)
+
+    def reveal(
+        self, *tensors: SecretTensor, to: int | str | Sequence[int | str] | None = None
+    ) -> list[np.ndarray | None]:
+        """Open tensors in one round to the parties ``to`` (default: all) and decode them.
+
+        Recipients get float64 arrays (int64 for integer tensors); others get ``None``.
+        Reveals exactly these values to exactly these parties.
+        """
+        recipients = self._recipients(to)
+        for t in tensors:
+            self.check_own(t)
+        opened = self.protocol.open([t.shares for t in tensors], recipients)
+        names = [self.parties[r] for r in recipients]
+        for obs in self._reveal_observers:
+            obs(names)
+        return [None if v is None else decode(v, t.frac_bits) for v, t in zip(opened, tensors)]
+
+    def _recipients(self, to: int | str | Sequence[int | str] | None) -> list[int]:
+        if to is None:
+            return list(range(self.n_parties))
+        if isinstance(to, (str, int)):
+            to = [to]
+        if not to:
+            raise SessionError("reveal needs at least one recipient")
+        return sorted({self.party_index(p) for p in to})
+
+    def check_own(self, t: SecretTensor) -> None:
+        if t.session is not self:
+            raise SessionError("cannot combine secret tensors from different sessions")
+
+    # -- observation -------------------------------------------------------------------------
+
+    def on_reveal(self, observer: RevealObserver) -> None:
+        """Call ``observer(recipient_names)`` after every reveal (audit, metrics, progress)."""
+        self._reveal_observers.append(observer)
+
+    def _record_opening(self, values: list[np.ndarray | None], recipients: tuple[int, ...]) -> None:
+        # Values opened to everybody enter the hash; for partial openings only their shape
+        # and recipients do, so that every party computes the same transcript.
+        everyone = len(recipients) == self.n_parties
+        self._transcript.update(json.dumps(recipients).encode())
+        for v in values:
+            if everyone and v is not None:
+                self._transcript.update(np.ascontiguousarray(v).tobytes())
+            else:
+                self._transcript.update(b"#partial")
+
+    def transcript_hash(self) -> str:
+        """SHA-256 over everything opened so far (identical at every party of the session)."""
+        return self._transcript.copy().hexdigest()
+
+    def close(self) -> None:
+        """Finish the protocol (a dealer is released)."""
+        self.protocol.close()

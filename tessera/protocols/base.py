@@ -1,0 +1,115 @@
+"""The interface every MPC protocol implements, over share arrays of ring elements.
+
+A *share array* has shape ``(components, *shape)``: one component for additive sharing, two for
+replicated sharing. Linear operations (add, subtract, multiply by a public integer, index,
+reshape, sum) act on share arrays directly and need no protocol; everything else goes through
+the methods below. Values are ring elements (uint64); fixed-point scaling is the caller's
+business except for :meth:`Protocol.truncate` and the ``trunc`` argument of products, which
+divide by ``2^bits`` exactly up to one unit in the last place for any ``|x| < 2^62``.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Sequence
+from typing import ClassVar
+
+import numpy as np
+
+from tessera.errors import SessionError
+from tessera.net.channel import Channel
+from tessera.prg import PRG, fresh_seed
+from tessera.ring.ring import RING_DTYPE
+
+__all__ = ["Protocol", "OpenObserver", "concat_flat", "split_flat"]
+
+#: Called with the opened values (None where this party is not a recipient) and the recipients.
+OpenObserver = Callable[[list[np.ndarray | None], tuple[int, ...]], None]
+
+
+def concat_flat(arrays: Sequence[np.ndarray]) -> np.ndarray:
+    """All arrays raveled into one contiguous uint64 buffer (one message for many values)."""
+    if len(arrays) == 1:
+        return np.ascontiguousarray(arrays[0], dtype=RING_DTYPE).reshape(-1)
+    return np.concatenate([np.asarray(a, dtype=RING_DTYPE).reshape(-1) for a in arrays])
+
+
+def split_flat(flat: np.ndarray, shapes: Sequence[tuple[int, ...]]) -> list[np.ndarray]:
+    """Inverse of :func:`concat_flat`."""
+    out, pos = [], 0
+    for s in shapes:
+        n = int(np.prod(s, dtype=np.int64))
+        out.append(flat[pos : pos + n].reshape(s))
+        pos += n
+    return out
+
+
+class Protocol(abc.ABC):
+    """One party's side of an MPC protocol among ``n`` parties (endpoints ``0 .. n-1``)."""
+
+    name: ClassVar[str]
+    components: ClassVar[int]
+
+    def __init__(self, channel: Channel, n_parties: int) -> None:
+        if not 2 <= n_parties <= len(channel.names):
+            raise SessionError(f"{self.name} needs at least 2 parties, got {n_parties}")
+        self.ch = channel
+        self.n = n_parties
+        self.me = channel.me
+        self.pair_prg: dict[int, PRG] = {}
+        self.open_observers: list[OpenObserver] = []
+
+    # -- set-up ------------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        """Agree a fresh secret seed with every other party (the lower index chooses it)."""
+        for j in range(self.n):
+            if j > self.me:
+                seed = fresh_seed()
+                self.ch.send(j, seed)
+                self.pair_prg[j] = PRG(seed)
+        for j in range(self.me):
+            self.pair_prg[j] = PRG(bytes(self.ch.recv(j)))
+        self.ch.round()
+
+    def close(self) -> None:
+        """End the protocol (helpers such as a dealer are told to stop)."""
+
+    # -- local -------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def add_public(self, x: np.ndarray, p: np.ndarray) -> np.ndarray:
+        """Shares of ``x + p`` for a public ring array ``p`` (broadcast against ``x``)."""
+
+    # -- interactive -------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def input(self, owner: int, value: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
+        """Shares of ``value`` (ring elements) known to party ``owner``; others pass ``None``."""
+
+    @abc.abstractmethod
+    def mul(self, x: np.ndarray, y: np.ndarray, trunc: int = 0) -> np.ndarray:
+        """Shares of the elementwise product (broadcasting), arithmetically shifted by ``trunc``."""
+
+    @abc.abstractmethod
+    def matmul(self, x: np.ndarray, y: np.ndarray, trunc: int = 0) -> np.ndarray:
+        """Shares of ``x @ y`` (numpy matmul semantics), arithmetically shifted by ``trunc``."""
+
+    @abc.abstractmethod
+    def truncate(self, x: np.ndarray, bits: int) -> np.ndarray:
+        """Shares of ``x >> bits`` (signed), exact up to one unit in the last place."""
+
+    def open(self, xs: Sequence[np.ndarray], to: Sequence[int] | None = None) -> list[np.ndarray | None]:
+        """Reveal several shared values in one round to the parties ``to`` (default: all).
+
+        Returns the values for a recipient and ``None`` for everyone else. Reveals the values to
+        the recipients and nothing else to anybody.
+        """
+        recipients = tuple(range(self.n)) if to is None else tuple(sorted(set(to)))
+        values = self._open_raw(list(xs), recipients)
+        for obs in self.open_observers:
+            obs(values, recipients)
+        return values
+
+    @abc.abstractmethod
+    def _open_raw(self, xs: list[np.ndarray], recipients: tuple[int, ...]) -> list[np.ndarray | None]: ...

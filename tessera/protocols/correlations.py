@@ -1,0 +1,109 @@
+"""Correlated randomness: what a dealer (or a pair of parties) prepares for the online phase.
+
+A correlation is a list of *random* components (each party's share drawn from its PRG) and
+*derived* components, whose values are a function of the random ones (e.g. ``c = a * b`` for a
+Beaver triple). With a dealer, every party but the last draws its share of every component
+from the seed it shares with the dealer; the last party draws its random shares the same way
+and receives explicit corrections only for the derived ones. Both sides rebuild the same
+correlation from a small public description (kind, shapes, parameters), so they draw in
+lock-step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from tessera.errors import SessionError
+from tessera.prg import PRG
+from tessera.ring.ring import RING_BITS
+
+__all__ = ["Comp", "Correlation", "build", "draw"]
+
+Shape = tuple[int, ...]
+LOW63 = np.uint64((1 << 63) - 1)
+
+
+@dataclass(frozen=True)
+class Comp:
+    """One component: its shape, whether it is XOR-shared, and (random XOR comps) its width."""
+
+    shape: Shape
+    xor: bool = False
+    nbits: int = RING_BITS
+
+
+@dataclass(frozen=True)
+class Correlation:
+    random: tuple[Comp, ...]
+    derived: tuple[Comp, ...]
+    derive: Callable[[list[np.ndarray]], list[np.ndarray]]
+
+
+def draw(prg: PRG, comp: Comp) -> np.ndarray:
+    """One party's share of a component from its PRG stream."""
+    if comp.xor and comp.nbits < RING_BITS:
+        return prg.bits(comp.shape, comp.nbits)
+    return prg.ring(comp.shape)
+
+
+def _mul(shapes: Sequence[Shape], params: dict[str, int]) -> Correlation:
+    s1, s2 = shapes
+    out = np.broadcast_shapes(s1, s2)
+    return Correlation((Comp(s1), Comp(s2)), (Comp(out),), lambda v: [v[0] * v[1]])
+
+
+def _matmul(shapes: Sequence[Shape], params: dict[str, int]) -> Correlation:
+    s1, s2 = shapes
+    out = np.matmul(np.empty(s1, np.uint8), np.empty(s2, np.uint8)).shape
+    return Correlation((Comp(s1), Comp(s2)), (Comp(out),), lambda v: [np.matmul(v[0], v[1])])
+
+
+def _trunc(shapes: Sequence[Shape], params: dict[str, int]) -> Correlation:
+    # TruncPr masks, after Catrina-Saxena 2010 adapted to Z_2^k: r, its top bit, and the
+    # bits 63..f of r (i.e. (r mod 2^63) >> f).
+    (s,) = shapes
+    f = np.uint64(params["f"])
+    return Correlation(
+        (Comp(s),),
+        (Comp(s), Comp(s)),
+        lambda v: [v[0] >> np.uint64(63), (v[0] & LOW63) >> f],
+    )
+
+
+def _and(shapes: Sequence[Shape], params: dict[str, int]) -> Correlation:
+    (s,) = shapes
+    return Correlation((Comp(s, True), Comp(s, True)), (Comp(s, True),), lambda v: [v[0] & v[1]])
+
+
+def _edabit(shapes: Sequence[Shape], params: dict[str, int]) -> Correlation:
+    # a random ring element, shared both arithmetically and as XOR-shared bits of one word
+    (s,) = shapes
+    return Correlation((Comp(s),), (Comp(s, True),), lambda v: [v[0]])
+
+
+def _dabit(shapes: Sequence[Shape], params: dict[str, int]) -> Correlation:
+    # a random bit, XOR-shared (one bit per word) and arithmetically shared
+    (s,) = shapes
+    return Correlation((Comp(s, True, 1),), (Comp(s),), lambda v: [v[0]])
+
+
+_KINDS: dict[str, Callable[[Sequence[Shape], dict[str, int]], Correlation]] = {
+    "mul": _mul,
+    "matmul": _matmul,
+    "trunc": _trunc,
+    "and": _and,
+    "edabit": _edabit,
+    "dabit": _dabit,
+}
+
+
+def build(kind: str, shapes: Sequence[Sequence[int]], params: dict[str, int] | None = None) -> Correlation:
+    """The correlation named ``kind`` for the given component shapes."""
+    try:
+        maker = _KINDS[kind]
+    except KeyError:
+        raise SessionError(f"unknown correlation kind {kind!r}") from None
+    return maker([tuple(int(d) for d in s) for s in shapes], dict(params or {}))

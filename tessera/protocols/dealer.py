@@ -1,0 +1,129 @@
+"""The semi2k dealer: a helper endpoint that prepares correlated randomness.
+
+Set-up: the dealer sends every party a fresh 16-byte seed. Online: the *last* party asks for
+each correlation with a small JSON request (kind, shapes, parameters); every party draws its
+shares from its dealer seed, and the dealer answers the last party with the corrections for the
+derived components only. Dealer traffic is therefore one ring element per Beaver triple (the
+``c`` correction) and two per truncation mask. The dealer sees only random values; it learns
+nothing about the parties' inputs. It is trusted not to collude with the parties (semi-honest).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+
+import numpy as np
+
+from tessera.errors import SessionError
+from tessera.net.channel import Channel
+from tessera.prg import PRG, fresh_seed
+from tessera.protocols.base import concat_flat, split_flat
+from tessera.protocols.correlations import Correlation, build, draw
+
+from tessera.ring.ring import ring_op
+
+__all__ = ["Dealer", "DealerClient", "Pending"]
+
+
+def _combine(xor: bool, shares: list[np.ndarray]) -> np.ndarray:
+    out = shares[0].copy()
+    for s in shares[1:]:
+        if xor:
+            out ^= s
+        else:
+            out += s
+    return out
+
+
+class Pending:
+    """One party's shares of a requested correlation; derived shares may still be in flight."""
+
+    def __init__(self, client: "DealerClient", corr: Correlation, random: list[np.ndarray]) -> None:
+        self._client = client
+        self._corr = corr
+        self.random = random
+        self._derived: list[np.ndarray] | None = None
+
+    def set_derived(self, derived: list[np.ndarray]) -> None:
+        self._derived = derived
+
+    def derived(self) -> list[np.ndarray]:
+        """The derived shares (the last party blocks here until the dealer's answer arrives)."""
+        while self._derived is None:
+            self._client._receive_next()
+        return self._derived
+
+
+class DealerClient:
+    """A party's access to the dealer: shares from the dealer seed, corrections if last."""
+
+    def __init__(self, channel: Channel, dealer: int, seed: bytes, is_last: bool) -> None:
+        self._ch = channel
+        self._dealer = dealer
+        self._prg = PRG(seed)
+        self._is_last = is_last
+        self._waiting: deque[Pending] = deque()
+
+    def get(self, kind: str, shapes: list[tuple[int, ...]], params: dict[str, int] | None = None) -> Pending:
+        """Shares of a fresh correlation; the request goes out at once so it overlaps the caller's work."""
+        corr = build(kind, shapes, params)
+        if self._is_last:
+            req = {"k": kind, "s": [list(s) for s in shapes], "p": dict(params or {})}
+            self._ch.send(self._dealer, json.dumps(req).encode())
+        random = [draw(self._prg, c) for c in corr.random]
+        pending = Pending(self, corr, random)
+        if self._is_last:
+            self._waiting.append(pending)
+        else:
+            pending.set_derived([draw(self._prg, c) for c in corr.derived])
+        return pending
+
+    def _receive_next(self) -> None:
+        pending = self._waiting.popleft()
+        flat = np.frombuffer(self._ch.recv(self._dealer), dtype=np.uint64)
+        pending.set_derived(split_flat(flat, [c.shape for c in pending._corr.derived]))
+
+    def close(self) -> None:
+        if self._is_last:
+            self._ch.send(self._dealer, b'{"k": "close"}')
+
+
+class Dealer:
+    """The dealer endpoint's loop: seeds to every party, then corrections to the last party."""
+
+    def __init__(self, channel: Channel, n_parties: int) -> None:
+        if channel.me != n_parties:
+            raise SessionError("the dealer is the endpoint after the parties")
+        self._ch = channel
+        self._n = n_parties
+        self._prgs: list[PRG] = []
+
+    def serve(self) -> int:
+        """Run until the last party closes the session; returns the number of requests served."""
+        for j in range(self._n):
+            seed = fresh_seed()
+            self._ch.send(j, seed)
+            self._prgs.append(PRG(seed))
+        last = self._n - 1
+        served = 0
+        while True:
+            req = json.loads(bytes(self._ch.recv(last)))
+            if req.get("k") == "close":
+                return served
+            corr = build(req["k"], req["s"], req.get("p"))
+            self._ch.send(last, concat_flat(self._corrections(corr)).data)
+            served += 1
+
+    @ring_op
+    def _corrections(self, corr: Correlation) -> list[np.ndarray]:
+        rand = [[draw(p, c) for c in corr.random] for p in self._prgs]
+        derived_shares = [[draw(p, c) for c in corr.derived] for p in self._prgs[:-1]]
+        values = [_combine(c.xor, [r[i] for r in rand]) for i, c in enumerate(corr.random)]
+        targets = corr.derive(values)
+        out = []
+        for i, c in enumerate(corr.derived):
+            t = np.asarray(targets[i], dtype=np.uint64)
+            shares = [d[i] for d in derived_shares]
+            out.append(t ^ _combine(True, shares) if c.xor else t - _combine(False, shares))
+        return out
