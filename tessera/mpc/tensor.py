@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tessera.errors import ShapeError
+from tessera.mpc.circuits import ltz
 from tessera.ring.fixedpoint import encode
 from tessera.ring.ring import const
 
@@ -225,6 +226,43 @@ class SecretTensor:
         pre = max(0, s - _DIV_BITS)
         shares = proto.truncate(x.shares, pre)
         return x._new(proto.truncate(shares * const(m), s - pre))
+
+    # -- comparisons (secret 0/1 integer tensors) --------------------------------------------
+
+    __hash__ = None  # type: ignore[assignment]  # == is elementwise and secret
+
+    def _sign_bits(self, *diffs: "SecretTensor") -> list["SecretTensor"]:
+        """``[d < 0]`` for several differences in one batched comparison."""
+        flat = np.concatenate([d.shares.reshape(d.shares.shape[0], -1) for d in diffs], axis=1)
+        bits = ltz(self.session.protocol, flat)
+        out, pos = [], 0
+        for d in diffs:
+            out.append(SecretTensor(self.session, bits[:, pos : pos + d.size].reshape(d.shares.shape), 0))
+            pos += d.size
+        return out
+
+    def __lt__(self, other: object) -> "SecretTensor":
+        """Secret ``[self < other]`` (0/1, exact). About 8-9 rounds; reveals nothing."""
+        return self._sign_bits(self - other)[0]
+
+    def __gt__(self, other: object) -> "SecretTensor":
+        return self._sign_bits(-(self - other))[0]
+
+    def __le__(self, other: object) -> "SecretTensor":
+        return 1 - (self > other)
+
+    def __ge__(self, other: object) -> "SecretTensor":
+        return 1 - (self < other)
+
+    def __eq__(self, other: object) -> "SecretTensor":  # type: ignore[override]
+        d = self - other
+        lt, gt = self._sign_bits(d, -d)
+        return 1 - lt - gt
+
+    def __ne__(self, other: object) -> "SecretTensor":  # type: ignore[override]
+        d = self - other
+        lt, gt = self._sign_bits(d, -d)
+        return lt + gt
 
     # -- shape -------------------------------------------------------------------------------
 

@@ -113,3 +113,33 @@ class Protocol(abc.ABC):
 
     @abc.abstractmethod
     def _open_raw(self, xs: list[np.ndarray], recipients: tuple[int, ...]) -> list[np.ndarray | None]: ...
+
+    # -- binary (XOR-shared 64-bit words) ----------------------------------------------------
+    #
+    # Binary share arrays have the same layout as arithmetic ones; XOR, shifts and AND with a
+    # public word act on every component and are local.
+
+    @abc.abstractmethod
+    def xor_public(self, x: np.ndarray, p: np.ndarray) -> np.ndarray:
+        """Binary shares of ``x XOR p`` for a public word array ``p``."""
+
+    @abc.abstractmethod
+    def and_(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Binary shares of ``x AND y`` (bitwise, on whole words; shapes must match). 1 round."""
+
+    @abc.abstractmethod
+    def open_binary(self, xs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Reveal binary-shared words to every party (1 round)."""
+
+    @abc.abstractmethod
+    def a2b_addends(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+        """Two words whose sum mod 2^64 is ``x``: ``(A, B, a_public)``.
+
+        ``B`` is binary-shared; ``A`` is binary-shared too, or a public word array when
+        ``a_public``. The binary adder of :mod:`tessera.mpc.circuits` finishes the conversion.
+        Reveals nothing.
+        """
+
+    @abc.abstractmethod
+    def b2a_bit(self, x: np.ndarray) -> np.ndarray:
+        """Arithmetic shares of the lowest bit of binary-shared words (other bits must be 0)."""

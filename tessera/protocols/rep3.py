@@ -15,6 +15,8 @@ truncation, 7/3 x 8 bytes per party on average, 3 rounds.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from tessera.errors import SessionError
@@ -61,6 +63,16 @@ class Rep3(Protocol):
         return out
 
     @ring_op
+    @ring_op
+    def xor_public(self, x: np.ndarray, p: np.ndarray) -> np.ndarray:
+        pub = np.asarray(p, dtype=np.uint64)
+        out = np.array(np.broadcast_to(x, np.broadcast_shapes(x.shape, (1, *pub.shape))))
+        if self.me == 0:
+            out[0] ^= pub
+        elif self.me == 2:
+            out[1] ^= pub
+        return out
+
     def zero_share(self, shape: tuple[int, ...]) -> np.ndarray:
         """This party's part of a fresh sharing of zero (the three parts sum to 0)."""
         return self.pair_prg[self.next].ring(shape) - self.pair_prg[self.prev].ring(shape)
@@ -171,3 +183,58 @@ class Rep3(Protocol):
             comps[_pair_comp(a, b)] = rho
             comps[_pair_comp(self.me, d)] = t
         return np.stack([comps[self.me], comps[self.next]])
+
+    # -- binary ------------------------------------------------------------------------------
+
+    def open_binary(self, xs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        self.ch.send(self.next, concat_flat([x[0] for x in xs]).data)
+        self.ch.round()
+        missing = np.frombuffer(self.ch.recv(self.prev), dtype=np.uint64)
+        return split_flat(concat_flat([x[0] ^ x[1] for x in xs]) ^ missing, [x.shape[1:] for x in xs])
+
+    @ring_op
+    def and_(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        z = (x[0] & (y[0] ^ y[1])) ^ (x[1] & y[0])
+        z ^= self.pair_prg[self.next].ring(z.shape) ^ self.pair_prg[self.prev].ring(z.shape)
+        return self._reshare(z)
+
+    @ring_op
+    def a2b_addends(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+        # x = (x0 + x1) + x2: party 0 knows x0 + x1 and shares its bits; x2 is already known to
+        # parties 1 and 2, i.e. it is a binary sharing with one non-zero component.
+        shape = x.shape[1:]
+        if self.me == 0:
+            a_0, a_1 = self.pair_prg[2].ring(shape), self.pair_prg[1].ring(shape)
+            a_2 = (x[0] + x[1]) ^ a_0 ^ a_1
+            self.ch.send(1, a_2.data)
+            self.ch.send(2, a_2.data)
+            self.ch.round()
+            a = np.stack([a_0, a_1])
+            b = np.zeros((2, *shape), dtype=np.uint64)
+        else:
+            self.ch.round()
+            a_2 = np.frombuffer(self.ch.recv(0), dtype=np.uint64).reshape(shape)
+            if self.me == 1:
+                a = np.stack([self.pair_prg[0].ring(shape), a_2])
+                b = np.stack([np.zeros(shape, dtype=np.uint64), x[1]])
+            else:
+                a = np.stack([a_2, self.pair_prg[0].ring(shape)])
+                b = np.stack([x[0], np.zeros(shape, dtype=np.uint64)])
+        return a, b, False
+
+    @ring_op
+    def b2a_bit(self, x: np.ndarray) -> np.ndarray:
+        # The three XOR components of the bit are each known to two parties, hence each is an
+        # arithmetic replicated sharing with one non-zero component; XOR them arithmetically:
+        # u ^ v = u + v - 2uv (two multiplication rounds).
+        bits = x & np.uint64(1)
+        zero = np.zeros_like(bits[0])
+        comps = []
+        for j in range(3):
+            first = bits[0] if j == self.me else zero
+            second = bits[1] if j == self.next else zero
+            comps.append(np.stack([first, second]))
+        acc = comps[0]
+        for c in comps[1:]:
+            acc = acc + c - np.uint64(2) * self.mul(acc, c)
+        return acc

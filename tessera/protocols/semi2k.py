@@ -140,3 +140,58 @@ class Semi2k(Protocol):
         if self.me == 0:
             z += public
         return z[None]
+
+    # -- binary ------------------------------------------------------------------------------
+
+    @ring_op
+    def xor_public(self, x: np.ndarray, p: np.ndarray) -> np.ndarray:
+        pub = np.asarray(p, dtype=np.uint64)[None]
+        if self.me != 0:
+            return np.broadcast_to(x, np.broadcast_shapes(x.shape, pub.shape)).copy()
+        return x ^ pub
+
+    def open_binary(self, xs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        shapes = [x.shape[1:] for x in xs]
+        flat = concat_flat([x[0] for x in xs])
+        for j in range(self.n):
+            if j != self.me:
+                self.ch.send(j, flat.data)
+        self.ch.round()
+        total = flat.copy()
+        for j in range(self.n):
+            if j != self.me:
+                total ^= np.frombuffer(self.ch.recv(j), dtype=np.uint64)
+        return split_flat(total, shapes)
+
+    @ring_op
+    def and_(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        # Beaver's trick over GF(2)^64: open d = x ^ a, e = y ^ b; xy = c ^ db ^ ae ^ de.
+        pending = self._dealer().get("and", [x.shape[1:]])
+        a, b = pending.random
+        d, e = self.open_binary([x ^ a[None], y ^ b[None]])
+        (c,) = pending.derived()
+        z = c ^ (d & b) ^ (e & a)
+        if self.me == 0:
+            z ^= d & e
+        return z[None]
+
+    @ring_op
+    def a2b_addends(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+        # edaBit: r shared arithmetically and as bits; x = (x - r) + r with x - r opened.
+        pending = self._dealer().get("edabit", [x.shape[1:]])
+        (r,) = pending.random
+        (c,) = self._open_all([x - r[None]])
+        (r_bits,) = pending.derived()
+        return c, r_bits[None], True
+
+    @ring_op
+    def b2a_bit(self, x: np.ndarray) -> np.ndarray:
+        # daBit: a random bit b both XOR- and additively shared; open c = x ^ b, x = c + b - 2cb.
+        pending = self._dealer().get("dabit", [x.shape[1:]])
+        (b_bin,) = pending.random
+        (c,) = self.open_binary([(x & np.uint64(1)) ^ b_bin[None]])
+        (b_arith,) = pending.derived()
+        z = b_arith * (np.uint64(1) - np.uint64(2) * c)
+        if self.me == 0:
+            z += c
+        return z[None]

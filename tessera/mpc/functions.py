@@ -1,0 +1,103 @@
+"""Selections and order statistics on secret tensors, built from exact comparisons.
+
+Every function here returns secret tensors and reveals nothing. Comparisons are exact for all
+values in the fixed-point range; see :func:`tessera.mpc.circuits.ltz` for their cost.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tessera.errors import ShapeError
+from tessera.mpc.tensor import SecretTensor, concatenate, stack
+
+__all__ = ["where", "abs", "relu", "maximum", "minimum", "clip", "max", "min", "argmax", "argmin"]
+
+_builtin_abs = abs
+
+
+def where(cond: SecretTensor | np.ndarray, a: object, b: object) -> SecretTensor:
+    """Elementwise ``a if cond else b`` for a secret (or public) 0/1 ``cond``. One product."""
+    if isinstance(cond, SecretTensor):
+        return cond * (a - b) + b  # type: ignore[operator]
+    if not isinstance(a, SecretTensor) and not isinstance(b, SecretTensor):
+        raise TypeError("where() with a public condition needs a secret operand")
+    c = np.asarray(cond).astype(np.int64)
+    return a * c + b * (1 - c)  # type: ignore[operator]
+
+
+def abs(x: SecretTensor) -> SecretTensor:  # noqa: A001 - numpy's name
+    """``|x|``: one comparison and one product."""
+    return x * (1 - 2 * (x < 0))
+
+
+def relu(x: SecretTensor) -> SecretTensor:
+    """``max(x, 0)``: one comparison and one product."""
+    return x * (1 - (x < 0))
+
+
+def maximum(a: SecretTensor, b: object) -> SecretTensor:
+    """Elementwise maximum (ties give ``a``)."""
+    return where(a < b, b, a)
+
+
+def minimum(a: SecretTensor, b: object) -> SecretTensor:
+    """Elementwise minimum (ties give ``a``)."""
+    return where(b < a, b, a) if isinstance(b, SecretTensor) else where(a > b, b, a)
+
+
+def clip(x: SecretTensor, lo: float, hi: float) -> SecretTensor:
+    """``x`` clipped to the public interval ``[lo, hi]``: both comparisons in one batch."""
+    if lo > hi:
+        raise ValueError(f"clip bounds are inverted: {lo} > {hi}")
+    below, above = x._sign_bits(x - lo, -(x - hi))
+    return x + (stack([below, above]) * stack([lo - x, hi - x])).sum(axis=0)
+
+
+def _tree(x: SecretTensor, axis: int, want_max: bool) -> tuple[SecretTensor, SecretTensor]:
+    """Best value and its first index along ``axis`` by a pairwise tournament (log2 n levels)."""
+    if x.ndim == 0:
+        raise ShapeError("max/argmax need at least one dimension")
+    ax = axis % x.ndim
+    vals = SecretTensor(x.session, np.moveaxis(x.shares, ax + 1, -1), x.frac_bits)
+    n = vals.shape[-1]
+    if n == 0:
+        raise ShapeError("max/argmax of an empty axis")
+    # indices ride along at the values' scale so one product selects both
+    idx_pub = np.broadcast_to(np.arange(n), vals.shape)
+    idx = (vals * 0) + idx_pub if vals.frac_bits == 0 else (vals * 0) + idx_pub.astype(np.float64)
+    while vals.shape[-1] > 1:
+        m = vals.shape[-1] // 2
+        a, b = vals[..., 0 : 2 * m : 2], vals[..., 1 : 2 * m : 2]
+        ia, ib = idx[..., 0 : 2 * m : 2], idx[..., 1 : 2 * m : 2]
+        take_b = (b > a) if want_max else (b < a)  # strict: ties keep the earlier index
+        both = stack([b - a, ib - ia]) * take_b
+        new_v, new_i = a + both[0], ia + both[1]
+        if vals.shape[-1] % 2:
+            new_v = concatenate([new_v, vals[..., -1:]], axis=-1)
+            new_i = concatenate([new_i, idx[..., -1:]], axis=-1)
+        vals, idx = new_v, new_i
+    best = vals[..., 0]
+    index = idx[..., 0]
+    if index.frac_bits:
+        # an exact multiple of 2^f truncates exactly
+        index = SecretTensor(x.session, x.session.protocol.truncate(index.shares, index.frac_bits), 0)
+    return best, index
+
+
+def max(x: SecretTensor, axis: int = -1) -> SecretTensor:  # noqa: A001
+    """Maximum along ``axis``: ceil(log2 n) comparison levels."""
+    return _tree(x, axis, True)[0]
+
+
+def min(x: SecretTensor, axis: int = -1) -> SecretTensor:  # noqa: A001
+    return _tree(x, axis, False)[0]
+
+
+def argmax(x: SecretTensor, axis: int = -1) -> SecretTensor:
+    """Index of the first maximum along ``axis`` (an integer secret tensor), as numpy."""
+    return _tree(x, axis, True)[1]
+
+
+def argmin(x: SecretTensor, axis: int = -1) -> SecretTensor:
+    return _tree(x, axis, False)[1]

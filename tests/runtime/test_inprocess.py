@@ -1,0 +1,61 @@
+import time
+
+import numpy as np
+import pytest
+
+from tessera.errors import ProtocolAbort, SessionError
+from tessera.runtime import run_threads
+from tessera.runtime.inprocess import party_names
+
+
+class Boom(Exception):
+    pass
+
+
+@pytest.mark.parametrize("protocol", ["semi2k", "rep3"])
+def test_a_failing_party_aborts_the_others_and_the_root_cause_is_raised(protocol):
+    seen = {}
+
+    def prog(s):
+        a = s.input(0, np.ones(4) if s.me == 0 else None, shape=(4,))
+        if s.me == 1:
+            raise Boom("party 1 broke")
+        try:
+            return (a * a).reveal()
+        except ProtocolAbort as e:
+            seen[s.party] = e
+            raise
+
+    start = time.perf_counter()
+    with pytest.raises(Boom):
+        run_threads(prog, 3, protocol=protocol, timeout=30)
+    assert time.perf_counter() - start < 10  # aborted promptly, not by timeout
+    assert set(seen) == {"P0", "P2"}
+    assert all(e.party == "P1" and "party 1 broke" in e.reason for e in seen.values())
+
+
+def test_communication_is_accounted_per_party():
+    n = 1000
+
+    def prog(s):
+        a = s.input(0, np.ones(n) if s.me == 0 else None, shape=(n,))
+        b = s.input(1, np.ones(n) if s.me == 1 else None, shape=(n,))
+        (a * b).reveal()
+
+    r3 = run_threads(prog, 3, protocol="rep3")
+    r2 = run_threads(prog, 3, protocol="semi2k")
+    # rep3: 2 inputs x 2 msgs x 8n from the owners, mul+trunc ~7/3 x 8n per party, reveal 8n each
+    assert sum(r3.bytes_sent.values()) == pytest.approx(8 * n * (4 + 7 + 3), rel=0.01)
+    # semi2k, 3 parties: inputs free, open d,e 16n to 2 peers, trunc 8n to 2 peers, reveal 8n to 2
+    for p in ["P0", "P1", "P2"]:
+        assert r2.bytes_sent[p] == pytest.approx(2 * 8 * n * 4, rel=0.01)
+    assert r2.bytes_sent["dealer"] == pytest.approx(8 * n * 3, rel=0.01)  # c, r_msb, r_mid corrections
+    assert r2.rounds >= 3 and r3.rounds >= 5
+
+
+def test_party_names_are_validated():
+    assert party_names(2) == ["P0", "P1"]
+    with pytest.raises(SessionError):
+        party_names(["a", "a"])
+    with pytest.raises(SessionError):
+        party_names(["a", "dealer"])

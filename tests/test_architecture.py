@@ -1,0 +1,40 @@
+"""The layer order of docs/architecture.md holds, and the public surface is what we export."""
+
+import importlib
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_imports_point_downward_only():
+    exe = shutil.which("lint-imports")
+    if exe is None:
+        pytest.fail("import-linter is not installed (it is in the test extras)")
+    proc = subprocess.run([exe], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize(
+    "module", ["tessera.mpc", "tessera.protocols", "tessera.runtime", "tessera.ring", "tessera.prg", "tessera.sharing"]
+)
+def test_exported_members_exist(module):
+    mod = importlib.import_module(module)
+    for name in mod.__all__:
+        assert hasattr(mod, name), f"{module}.{name} is in __all__ but missing"
+
+
+def test_no_pickle_anywhere():
+    for path in (ROOT / "tessera").rglob("*.py"):
+        text = path.read_text()
+        assert "import pickle" not in text and "cloudpickle" not in text, path
+
+
+def test_import_has_no_side_effects():
+    code = "import sys, threading; import tessera, tessera.mpc, tessera.runtime; print(threading.active_count())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "1"
