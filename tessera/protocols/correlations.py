@@ -49,28 +49,39 @@ def draw(prg: PRG, comp: Comp) -> np.ndarray:
     return prg.ring(comp.shape)
 
 
-def _mul(shapes: Sequence[Shape], params: dict[str, int]) -> Correlation:
+def _trunc_mask(v: np.ndarray, f: int) -> list[np.ndarray]:
+    # TruncPr masks, after Catrina-Saxena 2010 adapted to Z_2^k: from r, its top bit and the
+    # bits 63..f of r (i.e. (r mod 2^63) >> f).
+    return [v >> np.uint64(63), (v & LOW63) >> np.uint64(f)]
+
+
+def _product(op: Callable[[np.ndarray, np.ndarray], np.ndarray], out: Shape, shapes: Sequence[Shape],
+             params: dict[str, int]) -> Correlation:
+    """A Beaver triple for ``op``; with ``f`` in params, also the truncation mask of the output."""
     s1, s2 = shapes
-    out = np.broadcast_shapes(s1, s2)
-    return Correlation((Comp(s1), Comp(s2)), (Comp(out),), lambda v: [v[0] * v[1]])
+    f = params.get("f", 0)
+    if not f:
+        return Correlation((Comp(s1), Comp(s2)), (Comp(out),), lambda v: [op(v[0], v[1])])
+    return Correlation(
+        (Comp(s1), Comp(s2), Comp(out)),
+        (Comp(out), Comp(out), Comp(out)),
+        lambda v: [op(v[0], v[1]), *_trunc_mask(v[2], f)],
+    )
+
+
+def _mul(shapes: Sequence[Shape], params: dict[str, int]) -> Correlation:
+    return _product(np.multiply, tuple(np.broadcast_shapes(*shapes)), shapes, params)
 
 
 def _matmul(shapes: Sequence[Shape], params: dict[str, int]) -> Correlation:
-    s1, s2 = shapes
-    out = np.matmul(np.empty(s1, np.uint8), np.empty(s2, np.uint8)).shape
-    return Correlation((Comp(s1), Comp(s2)), (Comp(out),), lambda v: [np.matmul(v[0], v[1])])
+    out = np.matmul(np.empty(shapes[0], np.uint8), np.empty(shapes[1], np.uint8)).shape
+    return _product(np.matmul, out, shapes, params)
 
 
 def _trunc(shapes: Sequence[Shape], params: dict[str, int]) -> Correlation:
-    # TruncPr masks, after Catrina-Saxena 2010 adapted to Z_2^k: r, its top bit, and the
-    # bits 63..f of r (i.e. (r mod 2^63) >> f).
     (s,) = shapes
-    f = np.uint64(params["f"])
-    return Correlation(
-        (Comp(s),),
-        (Comp(s), Comp(s)),
-        lambda v: [v[0] >> np.uint64(63), (v[0] & LOW63) >> f],
-    )
+    f = params["f"]
+    return Correlation((Comp(s),), (Comp(s), Comp(s)), lambda v: _trunc_mask(v[0], f))
 
 
 def _and(shapes: Sequence[Shape], params: dict[str, int]) -> Correlation:

@@ -10,7 +10,7 @@ a multiplication, 16(n-1) bytes per party, 1 round; a truncation, 8(n-1) bytes, 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -113,29 +113,34 @@ class Semi2k(Protocol):
 
     @ring_op
     def _beaver(self, kind: str, op: np.ufunc, x: np.ndarray, y: np.ndarray, trunc: int) -> np.ndarray:
-        # Beaver 1991: open d = x - a and e = y - b, then xy = c + d b + a e + d e.
-        pending = self._dealer().get(kind, [x.shape[1:], y.shape[1:]])
-        a, b = pending.random
+        # Beaver 1991: open d = x - a and e = y - b, then xy = c + d b + a e + d e. With
+        # truncation, the same dealer request carries the output's TruncPr mask.
+        pending = self._dealer().get(kind, [x.shape[1:], y.shape[1:]], {"f": trunc} if trunc else None)
+        a, b = pending.random[:2]
         d, e = self._open_all([x - a[None], y - b[None]])
-        (c,) = pending.derived()
+        c = pending.derived()[0]
         z = c + op(d, b) + op(a, e)
         if self.me == 0:
             z += op(d, e)
-        z = z[None]
-        return self.truncate(z, trunc) if trunc else z
+        if not trunc:
+            return z[None]
+        return self._truncpr(z, trunc, pending.random[2], lambda: pending.derived()[1:])
 
     @ring_op
     def truncate(self, x: np.ndarray, bits: int) -> np.ndarray:
         if bits == 0:
             return x
         pending = self._dealer().get("trunc", [x.shape[1:]], {"f": bits})
-        (r,) = pending.random
-        masked = x[0] + r
+        return self._truncpr(x[0], bits, pending.random[0], pending.derived)
+
+    def _truncpr(self, x: np.ndarray, f: int, r: np.ndarray, masks: Callable[[], list[np.ndarray]]) -> np.ndarray:
+        """TruncPr: open ``c = x + 2^62 + r``; the rest is local (see :func:`trunc_public_part`)."""
+        masked = x + r
         if self.me == 0:
             masked += const(1 << 62)
         (c,) = self._open_all([masked[None]])
-        r_msb, r_mid = pending.derived()
-        public, factor = trunc_public_part(c, bits)
+        r_msb, r_mid = masks()
+        public, factor = trunc_public_part(c, f)
         z = r_msb * factor - r_mid
         if self.me == 0:
             z += public
