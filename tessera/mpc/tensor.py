@@ -112,6 +112,10 @@ class SecretTensor:
     def _new(self, shares: np.ndarray, frac_bits: int | None = None) -> "SecretTensor":
         return SecretTensor(self.session, shares, self.frac_bits if frac_bits is None else frac_bits)
 
+    def _relabel(self, frac_bits: int) -> "SecretTensor":
+        """The same ring values read with another scale (divides the value by 2^(new - old))."""
+        return SecretTensor(self.session, self.shares, frac_bits)
+
     def _rescaled(self, frac_bits: int) -> np.ndarray:
         """Shares at a larger scale (exact: multiplies by a power of two)."""
         if frac_bits == self.frac_bits:

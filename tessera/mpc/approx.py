@@ -1,0 +1,248 @@
+"""Nonlinear functions on secret tensors: reciprocal, division, square roots, exp, log, sigmoid.
+
+Each function states its domain, its error bound (in units of the last place, ULP = 2^-f, or
+relative) and its cost; none reveals anything. Bounds are checked by ``tests/mpc/test_approx.py``.
+
+Normalisation (Catrina–Saxena 2010, "SecFPDiv"): for ``X > 0`` (the raw ring value) the one-hot
+vector ``e`` of its highest set bit ``k`` comes from the binary adder (:func:`a2b`), a prefix-OR
+and one batched bit conversion; then ``u = X / 2^(k+1)`` lies in [0.5, 1) and any power of
+``2^k`` is a public linear combination of ``e``. Newton iterations on ``u`` converge from a
+fixed linear first guess.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from tessera.mpc.circuits import a2b, bits_of
+from tessera.mpc.tensor import SecretTensor, stack
+from tessera.ring.ring import ring_op
+
+__all__ = ["reciprocal", "divide", "rsqrt", "sqrt", "exp", "log", "sigmoid", "floor_divide", "normalize"]
+
+#: Highest bit position handled by normalisation: inputs need X < 2^61 (|x| < 2^(61-f)).
+_TOP = 61
+_POS = np.arange(_TOP)
+# 2^r on [0, 1), degree 5, max error 1.1e-7 (least squares on Chebyshev nodes)
+_EXP2 = (0.9999999, 0.69315462, 0.24014077, 0.05586328, 0.00894621, 0.00189511)
+# ln(u) for u in [0.5, 1) as a polynomial in z = 4u - 3, degree 7, max error 5.7e-7
+_LN = (-2.87681946e-01, 3.33333151e-01, -5.55600413e-02, 1.23483163e-02, -3.06224262e-03,
+       8.12989493e-04, -2.68875955e-04, 7.90553354e-05)
+
+
+def _mul_to(a: SecretTensor, b: SecretTensor, frac: int) -> SecretTensor:
+    """``a * b`` truncated to ``frac`` fractional bits (one product)."""
+    proto = a.session.protocol
+    return SecretTensor(a.session, proto.mul(a.shares, b.shares, a.frac_bits + b.frac_bits - frac), frac)
+
+
+def _at(x: SecretTensor, frac: int) -> SecretTensor:
+    """``x`` re-encoded with ``frac`` fractional bits (exact upwards, truncated downwards)."""
+    if frac >= x.frac_bits:
+        return SecretTensor(x.session, x._rescaled(frac), frac)
+    return SecretTensor(x.session, x.session.protocol.truncate(x.shares, x.frac_bits - frac), frac)
+
+
+def _mul_const(x: SecretTensor, c: float, bound: float) -> SecretTensor:
+    """``x * c`` for a public real ``c`` encoded with as many fractional bits as ``|x| <= bound``
+    allows (more than the session's), result at ``x``'s scale."""
+    f = x.frac_bits
+    extra = int(61 - f - math.log2(max(bound, 1.0)) - math.log2(max(abs(c), 1.0))) - f - 1
+    frac = f + max(0, min(extra, 40))
+    prod = x.shares * np.int64(round(c * 2.0**frac)).view(np.uint64)
+    return SecretTensor(x.session, x.session.protocol.truncate(prod, frac), f)
+
+
+def _table(e: SecretTensor, coeffs: np.ndarray, frac: int) -> SecretTensor:
+    """``sum_i e_i c_i`` for one-hot integer ``e`` and public reals ``c`` encoded at ``frac`` (local)."""
+    return (e * np.round(coeffs * 2.0**frac).astype(np.int64)).sum(axis=-1)._relabel(frac)
+
+
+def _horner(z: SecretTensor, coeffs: tuple[float, ...]) -> SecretTensor:
+    p = z * coeffs[-1] + coeffs[-2]
+    for c in reversed(coeffs[:-2]):
+        p = p * z + c
+    return p
+
+
+@ring_op
+def _msb_one_hot(x: SecretTensor) -> SecretTensor:
+    """Integer 0/1 tensor (..., 61): bit ``i`` set iff the raw value's highest set bit is ``i``.
+
+    All zeros for 0 and for negative values. Rounds: a2b (7) + 6 + one bit conversion.
+    """
+    proto = x.session.protocol
+    y = a2b(proto, x.shares)
+    for s in (1, 2, 4, 8, 16, 32):
+        sh = y >> np.uint64(s)
+        y = y ^ sh ^ proto.and_(y, sh)  # y | (y >> s)
+    onehot = y ^ (y >> np.uint64(1))
+    bits = np.stack([(onehot >> np.uint64(i)) & np.uint64(1) for i in _POS], axis=-1)
+    return SecretTensor(x.session, proto.b2a_bit(bits), 0)
+
+
+def normalize(x: SecretTensor) -> tuple[SecretTensor, SecretTensor]:
+    """For ``x > 0``: ``(u, e)`` with ``u = X / 2^(k+1)`` in [0.5, 1) (at ``x``'s scale) and
+    ``e`` the one-hot integer vector of ``k`` (last axis, 61 positions). ``x = u * 2^(k+1-f)``.
+
+    Domain ``2^-f <= x < 2^(61-f)``; ``x <= 0`` gives ``u = 0`` and ``e = 0``.
+    """
+    e = _msb_one_hot(x)
+    v = (e * (np.int64(1) << (_TOP - 1 - _POS).astype(np.int64))).sum(axis=-1)  # 2^(60-k)
+    f = x.frac_bits
+    u = SecretTensor(x.session, x.session.protocol.mul(x.shares, v.shares, _TOP - f), f)
+    return u, e
+
+
+def _sign(x: SecretTensor) -> SecretTensor:
+    """``1 - 2 [x < 0]``: +1 or -1 (integer)."""
+    return 1 - 2 * (x < 0)
+
+
+def reciprocal(x: SecretTensor) -> SecretTensor:
+    """``1 / x`` for ``2^-f <= |x| < 2^(61-f)`` (either sign).
+
+    Relative error <= 2^-(f-2) plus 1 ULP. ``x = 0`` (outside the domain) returns 0.
+    Rounds: a comparison, normalisation, 3 Newton steps (6 products) and 2 products.
+    """
+    f = x.frac_bits or x.session.frac_bits
+    x = _at(x, f)
+    sign = _sign(x)
+    u, e = normalize(x * sign)
+    w = 2.9142 - 2 * u  # max relative error 0.086 on [0.5, 1)
+    for _ in range(3):
+        w = w * (2 - u * w)
+    frac = max(1, 61 - 2 * f - 1)
+    m = _table(e, 2.0 ** (f - 1 - _POS), frac)  # 2^(f-1-k)
+    return _mul_to(w, m, f) * sign
+
+
+def divide(a: SecretTensor, b: SecretTensor) -> SecretTensor:
+    """``a / b`` elementwise (broadcasting): ``a * reciprocal(b)``; same domain for ``b``."""
+    return a * reciprocal(b)
+
+
+def rsqrt(x: SecretTensor) -> SecretTensor:
+    """``1 / sqrt(x)`` for ``2^-f <= x < 2^(61-f)``; relative error <= 2^-(f-3).
+
+    ``x <= 0`` (outside the domain) returns 0. Rounds: normalisation, 3 Newton steps
+    (9 products), 1 product.
+    """
+    f = x.frac_bits or x.session.frac_bits
+    x = _at(x, f)
+    u, e = normalize(x)
+    r = 1.7746123 - 0.80404782 * u  # max relative error 0.03 on [0.5, 1)
+    for _ in range(3):
+        r = r * (1.5 - (u * 0.5) * (r * r))
+    frac = int(61 - f - 0.5 - (f - 1) / 2) - 1
+    m = _table(e, 2.0 ** ((f - 1 - _POS) / 2), frac)  # 2^((f-1-k)/2)
+    return _mul_to(r, m, f)
+
+
+def sqrt(x: SecretTensor) -> SecretTensor:
+    """``sqrt(x)`` for ``0 <= x < 2^(61-f)``; 0 gives exactly 0; relative error <= 2^-(f-3)
+    plus 1 ULP. Negative inputs (outside the domain) return 0. Rounds as :func:`rsqrt`."""
+    f = x.frac_bits or x.session.frac_bits
+    x = _at(x, f)
+    u, e = normalize(x)
+    r = 1.7746123 - 0.80404782 * u
+    for _ in range(3):
+        r = r * (1.5 - (u * 0.5) * (r * r))
+    su = u * r  # sqrt(u)
+    frac = int(62 - f - 1 - (61 - f) / 2) - 1
+    m = _table(e, 2.0 ** ((_POS + 1 - f) / 2), frac)  # 2^((k+1-f)/2)
+    return _mul_to(su, m, f)
+
+
+def _exp2(t: SecretTensor, lo: int, hi: int) -> SecretTensor:
+    """``2^t`` for ``t`` already clipped to [lo, hi] (integers, lo <= 0 < hi)."""
+    f = t.frac_bits
+    s = t.session
+    shifted = t - lo  # >= 0
+    nbits = max(1, math.ceil(math.log2(hi - lo + 1)))
+    bits = SecretTensor(s, bits_of(s.protocol, shifted.shares, list(range(f + nbits))), 0)
+    frac_part = (bits[..., :f] * (np.int64(1) << np.arange(f, dtype=np.int64))).sum(axis=-1)._relabel(f)
+    int_bits = [bits[..., f + j] for j in range(nbits)]
+    # 2^(integer part) as an exact integer: product of (1 + b_j (2^(2^j) - 1)), as a tree
+    factors = [1 + b * ((1 << (1 << j)) - 1) for j, b in enumerate(int_bits)]
+    while len(factors) > 1:
+        pairs = [factors[i] * factors[i + 1] for i in range(0, len(factors) - 1, 2)]
+        factors = pairs + ([factors[-1]] if len(factors) % 2 else [])
+    p2 = _horner(frac_part, _EXP2)  # 2^frac in [1, 2)
+    return _mul_to(p2, factors[0]._relabel(-lo), f) if lo else p2 * factors[0]
+
+
+def exp(x: SecretTensor) -> SecretTensor:
+    """``e^x`` for ``x < (59 - 2f) ln 2`` (18.0 at f = 16); below ``-(f+1) ln 2`` it saturates to
+    0 (the true value is under one ULP). Relative error <= 2^-(f-4) plus 1 ULP.
+    Rounds: a batched clip, one product, a2b and bit conversion, ~8 products.
+    """
+    f = x.frac_bits or x.session.frac_bits
+    hi = 59 - 2 * f - 1
+    lo = -(f + 2)
+    x = _at(x, f)
+    margin = 2.0**-8  # keeps t inside [lo, hi] despite the rounding of log2(e)
+    x = _clip(x, (lo + margin) / math.log2(math.e), (hi - margin) / math.log2(math.e))
+    t = _mul_const(x, math.log2(math.e), abs(lo) + 1)
+    return _exp2(t, lo, hi)
+
+
+def _clip(x: SecretTensor, lo: float, hi: float) -> SecretTensor:
+    below, above = x._sign_bits(x - lo, -(x - hi))
+    return x + (stack([below, above]) * stack([lo - x, hi - x])).sum(axis=0)
+
+
+def log(x: SecretTensor) -> SecretTensor:
+    """Natural logarithm for ``2^-f <= x < 2^(61-f)``; absolute error <= 2^-(f-3).
+
+    Values at or below 0 are outside the domain: they are clamped to ``2^-f`` (result
+    ``-f ln 2``). Rounds: a comparison, normalisation, 7 products.
+    """
+    f = x.frac_bits or x.session.frac_bits
+    x = _at(x, f)
+    ulp = 2.0**-f
+    x = x + (x < ulp) * (ulp - x)
+    u, e = normalize(x)
+    z = 4 * u - 3
+    k_term = _table(e, (_POS + 1 - f) * math.log(2), f)
+    return _horner(z, _LN) + k_term
+
+
+def sigmoid(x: SecretTensor) -> SecretTensor:
+    """``1 / (1 + e^-x)`` on the whole real line; absolute error <= 4 ULP; saturates to
+    exactly 0 or 1 beyond ``|x| >= (f+1) ln 2``... more precisely it returns the value for
+    ``|x|`` clipped to ``f + 2``, which is within one ULP of 0 or 1.
+
+    Rounds: one batched comparison, exp of a non-positive argument, 3 Newton steps on [1, 2].
+    """
+    f = x.frac_bits or x.session.frac_bits
+    x = _at(x, f)
+    cap = float(f + 2)
+    neg, below, above = x._sign_bits(x, x + cap, -(x - cap))
+    a = x * (1 - 2 * neg)
+    a = a + (below + above) * (cap - a)  # |x| clipped to cap
+    t = _mul_const(a, -math.log2(math.e), cap)  # in [-(f+2) log2 e, 0]
+    lo = -math.ceil(cap * math.log2(math.e))
+    ex = _exp2(t, lo, 1)  # e^-|x| in (0, 1]
+    d = 1 + ex  # [1, 2]
+    w = 1.4571 - 0.5 * d
+    for _ in range(3):
+        w = w * (2 - d * w)
+    return w + neg * (1 - 2 * w)
+
+
+def floor_divide(x: SecretTensor, d: int) -> SecretTensor:
+    """Exact ``floor(x / d)`` of an integer tensor by a public positive integer ``d``, for
+    ``|x / d| < 2^(41 - f)``. Rounds: two truncations and one batched comparison."""
+    if not isinstance(d, (int, np.integer)) or d <= 0:
+        raise ValueError("floor_divide needs a positive public integer divisor")
+    if x.frac_bits:
+        raise ValueError("floor_divide works on integer tensors (frac_bits = 0)")
+    f = x.session.frac_bits
+    approx = _at(x / int(d), f)
+    q0 = _at(approx, 0)  # within 2 of the true quotient
+    r = x - q0 * int(d)
+    c = x._sign_bits(r, r + int(d), -(r - int(d) + 1), -(r - 2 * int(d) + 1))
+    return q0 - c[0] - c[1] + c[2] + c[3]
