@@ -175,8 +175,8 @@ def _exp2(t: SecretTensor, lo: int, hi: int) -> SecretTensor:
 
 
 def exp(x: SecretTensor) -> SecretTensor:
-    """``e^x`` for ``x < (59 - 2f) ln 2`` (18.0 at f = 16); below ``-(f+1) ln 2`` it saturates to
-    0 (the true value is under one ULP). Relative error <= 2^-(f-4) plus 1 ULP.
+    """``e^x`` for ``x < (59 - 2f) ln 2`` (18.0 at f = 16); below ``-(f+1) ln 2`` it saturates
+    to within one ULP of 0 (the true value is under one ULP). Relative error <= 2^-(f-4) plus 1 ULP.
     Rounds: a batched clip, one product, a2b and bit conversion, ~8 products.
     """
     f = x.frac_bits or x.session.frac_bits
@@ -235,14 +235,17 @@ def sigmoid(x: SecretTensor) -> SecretTensor:
 
 def floor_divide(x: SecretTensor, d: int) -> SecretTensor:
     """Exact ``floor(x / d)`` of an integer tensor by a public positive integer ``d``, for
-    ``|x / d| < 2^(41 - f)``. Rounds: two truncations and one batched comparison."""
+    ``|x| < 2^30``. A 2^(31 + log2 d)-scaled multiplier gets within one of the quotient, and
+    one batched comparison of the remainder corrects it. Rounds: a truncation and a comparison.
+    """
     if not isinstance(d, (int, np.integer)) or d <= 0:
         raise ValueError("floor_divide needs a positive public integer divisor")
     if x.frac_bits:
         raise ValueError("floor_divide works on integer tensors (frac_bits = 0)")
-    f = x.session.frac_bits
-    approx = _at(x / int(d), f)
-    q0 = _at(approx, 0)  # within 2 of the true quotient
-    r = x - q0 * int(d)
-    c = x._sign_bits(r, r + int(d), -(r - int(d) + 1), -(r - 2 * int(d) + 1))
+    d = int(d)
+    shift = 31 + d.bit_length() - 1
+    m = round(2**shift / d)
+    q0 = SecretTensor(x.session, x.session.protocol.truncate(x.shares * np.uint64(m), shift), 0)
+    r = x - q0 * d
+    c = x._sign_bits(r, r + d, -(r - d + 1), -(r - 2 * d + 1))
     return q0 - c[0] - c[1] + c[2] + c[3]
