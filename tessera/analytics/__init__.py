@@ -1,1 +1,7 @@
-"""analytics layer (see docs/architecture.md)."""
+"""The analysis library. Importing this package registers every analysis by name and version."""
+
+from tessera.analytics import correlation, describe, regression  # noqa: F401 - registration
+from tessera.analytics.base import Analysis, Plan, Release
+from tessera.analytics.registry import available, get
+
+__all__ = ["Analysis", "Plan", "Release", "available", "get"]

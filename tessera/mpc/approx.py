@@ -45,16 +45,6 @@ def _at(x: SecretTensor, frac: int) -> SecretTensor:
     return SecretTensor(x.session, x.session.protocol.truncate(x.shares, x.frac_bits - frac), frac)
 
 
-def _mul_const(x: SecretTensor, c: float, bound: float) -> SecretTensor:
-    """``x * c`` for a public real ``c`` encoded with as many fractional bits as ``|x| <= bound``
-    allows (more than the session's), result at ``x``'s scale."""
-    f = x.frac_bits
-    extra = int(61 - f - math.log2(max(bound, 1.0)) - math.log2(max(abs(c), 1.0))) - f - 1
-    frac = f + max(0, min(extra, 40))
-    prod = x.shares * np.int64(round(c * 2.0**frac)).view(np.uint64)
-    return SecretTensor(x.session, x.session.protocol.truncate(prod, frac), f)
-
-
 def _table(e: SecretTensor, coeffs: np.ndarray, frac: int) -> SecretTensor:
     """``sum_i e_i c_i`` for one-hot integer ``e`` and public reals ``c`` encoded at ``frac`` (local)."""
     return (e * np.round(coeffs * 2.0**frac).astype(np.int64)).sum(axis=-1)._relabel(frac)
@@ -185,7 +175,7 @@ def exp(x: SecretTensor) -> SecretTensor:
     x = _at(x, f)
     margin = 2.0**-8  # keeps t inside [lo, hi] despite the rounding of log2(e)
     x = _clip(x, (lo + margin) / math.log2(math.e), (hi - margin) / math.log2(math.e))
-    t = _mul_const(x, math.log2(math.e), abs(lo) + 1)
+    t = x.scale(math.log2(math.e), (abs(lo) + 1) / math.log2(math.e))
     return _exp2(t, lo, hi)
 
 
@@ -219,11 +209,11 @@ def sigmoid(x: SecretTensor) -> SecretTensor:
     """
     f = x.frac_bits or x.session.frac_bits
     x = _at(x, f)
-    cap = float(f + 2)
+    cap = float(min(f + 2, int((60 - f) / math.log2(math.e)) - 1))  # keeps 2^-cap*log2(e) exact enough
     neg, below, above = x._sign_bits(x, x + cap, -(x - cap))
     a = x * (1 - 2 * neg)
     a = a + (below + above) * (cap - a)  # |x| clipped to cap
-    t = _mul_const(a, -math.log2(math.e), cap)  # in [-(f+2) log2 e, 0]
+    t = a.scale(-math.log2(math.e), cap)  # in [-(f+2) log2 e, 0]
     lo = -math.ceil(cap * math.log2(math.e))
     ex = _exp2(t, lo, 1)  # e^-|x| in (0, 1]
     d = 1 + ex  # [1, 2]

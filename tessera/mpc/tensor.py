@@ -198,6 +198,27 @@ class SecretTensor:
         proto = self.session.protocol
         return self._new(proto.truncate(prod, min(self.frac_bits, pf)), max(self.frac_bits, pf))
 
+    def scale(self, c: float, bound: float) -> "SecretTensor":
+        """``self * c`` for a public real ``c``, given a public bound ``|self| <= bound``.
+
+        For ``|c| < 1`` the value is first truncated by ``t = floor(-log2 |c|)`` bits (which costs
+        at most half a ULP of the result), then multiplied by ``c * 2^t`` encoded with as many
+        fractional bits as the bound allows (the product stays below 2^61). Small constants such
+        as ``1 / n`` therefore keep full precision: relative error about
+        2^-(61 - f - log2(bound |c|)), plus one ULP. One or two truncations.
+        """
+        if c == 0:
+            return self * 0
+        f = self.frac_bits
+        proto = self.session.protocol
+        t = max(0, math.floor(-math.log2(abs(c)))) if abs(c) < 1 else 0
+        shares = proto.truncate(self.shares, t) if t else self.shares
+        c_t = c * 2.0**t
+        frac = int(math.floor(61 - f - math.log2(max(bound * abs(c), 2.0**-30))))
+        frac = max(0, min(frac, 61 - max(0, math.ceil(math.log2(abs(c_t))))))
+        prod = shares * const(int(round(c_t * 2.0**frac)))
+        return self._new(proto.truncate(prod, frac))
+
     def dot(self, other: object) -> "SecretTensor":
         """numpy ``dot`` for 1-D and 2-D operands (the same as ``@`` there)."""
         return self @ other

@@ -1,0 +1,112 @@
+"""``covariance`` and ``correlation``: Pearson matrices over horizontally partitioned rows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from pydantic import Field
+
+from tessera.analytics.base import Analysis, Params, Plan, Release
+from tessera.analytics.common import DEFAULT_MAX_ROWS, check_magnitude, numeric_columns, scale_columns, scaling_for, secure_sum
+from tessera.analytics.registry import register
+from tessera.data.schema import Schema
+from tessera.mpc import approx
+from tessera.mpc.session import Session
+from tessera.mpc.tensor import SecretTensor
+
+__all__ = ["Covariance", "Correlation", "moments"]
+
+
+class MatrixParams(Params):
+    columns: list[str] = Field(min_length=2)
+    max_rows: int = Field(DEFAULT_MAX_ROWS, gt=0)
+
+
+def local_moments(columns: dict[str, np.ndarray], plan: Plan) -> np.ndarray:
+    """Count, column sums and the cross-product matrix of the scaled columns, flattened."""
+    x = scale_columns(columns, plan.scaling)
+    return np.concatenate([[x.shape[0]], x.sum(axis=0), (x.T @ x).reshape(-1)])
+
+
+def moments(session: Session, local: np.ndarray, p: int) -> tuple[int, SecretTensor]:
+    """Total count (revealed: it is an output) and the secret scaled covariance matrix."""
+    totals = secure_sum(session, local, (1 + p + p * p,))
+    count = int(round(float(session.reveal(totals[0])[0])))
+    if count < 2:
+        return count, totals[1 : 1 + p * p].reshape(p, p) * 0
+    mean = totals[1 : 1 + p].scale(1 / count, bound=count)  # scaled values lie in [-1, 1]
+    cross = totals[1 + p :].reshape(p, p).scale(1 / count, bound=count)
+    cov = (cross - mean.reshape(p, 1) * mean.reshape(1, p)).scale(count / (count - 1), bound=1.0)
+    return count, cov
+
+
+def _plan(a: Analysis, schema: Schema, params: Params, partition: str, what: list[Release], extra: list[str]) -> Plan:
+    assert isinstance(params, MatrixParams)
+    cols = numeric_columns(schema, params.columns)
+    frac = 28
+    check_magnitude("a sum of scaled cross products (at most one per row)", params.max_rows, frac,
+                    "declare a smaller row-count bound")
+    return Plan(
+        analysis=a.name, version=a.version, partition=partition, columns=cols,
+        local=["scale each column to [-1, 1] by its declared bounds",
+               "count rows; column sums; cross-product matrix X'X of the scaled columns"],
+        secure=["add the parties' counts, sums and cross products",
+                "covariance = (X'X / n - mean mean') * n / (n - 1)", *extra],
+        release=[Release("count", "total number of rows (to every party)"), *what],
+        frac_bits=frac, scaling=scaling_for(schema, cols),
+    )
+
+
+@register
+class Covariance(Analysis):
+    """Sample covariance matrix (``numpy.cov``, ``ddof=1``)."""
+
+    name = "covariance"
+    version = "1.0"
+    Params = MatrixParams
+    description = "sample covariance matrix of the chosen columns"
+
+    def plan(self, schema: Schema, params: Params, partition: str, parties: list[str]) -> Plan:
+        return _plan(self, schema, params, partition, [Release("covariance", "p x p sample covariance matrix")], [])
+
+    def local(self, columns: dict[str, np.ndarray], params: Params, plan: Plan) -> dict[str, np.ndarray]:
+        return {"moments": local_moments(columns, plan)}
+
+    def secure(self, session: Session, local: dict[str, np.ndarray], params: Params, plan: Plan,
+               holders: dict[str, list[str]]) -> dict[str, Any]:
+        p = len(plan.columns)
+        count, cov = moments(session, local["moments"], p)
+        (c,) = session.reveal(cov, to=plan.recipients)
+        if c is None:
+            return {"count": count}
+        h = np.array([plan.scaling[k][1] for k in plan.columns])
+        return {"count": count, "columns": plan.columns, "covariance": c * np.outer(h, h)}
+
+
+@register
+class Correlation(Analysis):
+    """Pearson correlation matrix (``numpy.corrcoef``)."""
+
+    name = "correlation"
+    version = "1.0"
+    Params = MatrixParams
+    description = "Pearson correlation matrix of the chosen columns"
+
+    def plan(self, schema: Schema, params: Params, partition: str, parties: list[str]) -> Plan:
+        return _plan(self, schema, params, partition, [Release("correlation", "p x p Pearson correlation matrix")],
+                     ["r_ij = cov_ij / sqrt(cov_ii cov_jj) with a secure inverse square root"])
+
+    def local(self, columns: dict[str, np.ndarray], params: Params, plan: Plan) -> dict[str, np.ndarray]:
+        return {"moments": local_moments(columns, plan)}
+
+    def secure(self, session: Session, local: dict[str, np.ndarray], params: Params, plan: Plan,
+               holders: dict[str, list[str]]) -> dict[str, Any]:
+        p = len(plan.columns)
+        count, cov = moments(session, local["moments"], p)
+        inv_sd = approx.rsqrt(cov[np.arange(p), np.arange(p)])
+        corr = cov * inv_sd.reshape(p, 1) * inv_sd.reshape(1, p)
+        (r,) = session.reveal(corr, to=plan.recipients)
+        if r is None:
+            return {"count": count}
+        return {"count": count, "columns": plan.columns, "correlation": r}

@@ -1,0 +1,108 @@
+"""``describe``: count, sum, mean, variance, standard deviation, min and max per column."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from pydantic import Field
+
+from tessera.analytics.base import Analysis, Params, Plan, Release
+from tessera.analytics.common import (
+    DEFAULT_MAX_ROWS,
+    check_magnitude,
+    numeric_columns,
+    scale_columns,
+    scaling_for,
+    secure_sum,
+)
+from tessera.analytics.registry import register
+from tessera.data.schema import Schema
+from tessera.mpc import approx
+from tessera.mpc import functions as fn
+from tessera.mpc.session import Session
+from tessera.mpc.tensor import stack
+
+__all__ = ["Describe"]
+
+
+class DescribeParams(Params):
+    columns: list[str] = Field(min_length=1)
+    max_rows: int = Field(DEFAULT_MAX_ROWS, gt=0, description="declared bound on the total row count")
+
+
+@register
+class Describe(Analysis):
+    """Per-column summary statistics over horizontally partitioned rows (as pandas ``describe``,
+    with the sample variance, ``ddof=1``)."""
+
+    name = "describe"
+    version = "1.0"
+    Params = DescribeParams
+    description = "count, sum, mean, variance, standard deviation, min and max per column"
+
+    def plan(self, schema: Schema, params: Params, partition: str, parties: list[str]) -> Plan:
+        assert isinstance(params, DescribeParams)
+        cols = numeric_columns(schema, params.columns)
+        frac = 28
+        check_magnitude("the sum of scaled squares (at most one per row)", params.max_rows, frac,
+                        "declare a smaller row-count bound")
+        return Plan(
+            analysis=self.name, version=self.version, partition=partition, columns=cols,
+            local=[
+                "scale each column to [-1, 1] by its declared bounds (public affine map)",
+                "count rows; sum and sum of squares of each scaled column; local min and max",
+            ],
+            secure=[
+                "add the parties' counts, sums and sums of squares",
+                "mean = sum / count; variance = (sum of squares / count - mean^2) * count / (count - 1)",
+                "standard deviation = sqrt(variance)",
+                "min and max by a tournament of exact comparisons over the parties' local extremes",
+            ],
+            release=[Release("count", "total number of rows (to every party: it finishes the computation)")]
+            + [Release(f"{stat}[{c}]", f"{stat} of column {c}") for c in cols
+               for stat in ("sum", "mean", "var", "std", "min", "max")],
+            frac_bits=frac,
+            scaling=scaling_for(schema, cols),
+        )
+
+    def local(self, columns: dict[str, np.ndarray], params: Params, plan: Plan) -> dict[str, np.ndarray]:
+        x = scale_columns(columns, plan.scaling)
+        p = x.shape[1]
+        empty = x.shape[0] == 0
+        return {
+            "sums": np.concatenate([[x.shape[0]], x.sum(axis=0), (x * x).sum(axis=0)]),
+            "extremes": np.concatenate([np.ones(p) if empty else x.min(axis=0),
+                                        -np.ones(p) if empty else x.max(axis=0)]),
+        }
+
+    def secure(self, session: Session, local: dict[str, np.ndarray], params: Params, plan: Plan,
+               holders: dict[str, list[str]]) -> dict[str, Any]:
+        p = len(plan.columns)
+        totals = secure_sum(session, local["sums"], (1 + 2 * p,))
+        count = int(round(float(session.reveal(totals[0])[0])))
+        ext = [session.input(i, local["extremes"] if i == session.me else None, shape=(2 * p,))
+               for i in range(session.n_parties)]
+        allext = stack(ext)
+        lo = fn.min(allext[:, :p], axis=0)
+        hi = fn.max(allext[:, p:], axis=0)
+        s, q = totals[1 : 1 + p], totals[1 + p :]
+        n = max(count, 1)
+        mean = s.scale(1 / n, bound=n)  # scaled values lie in [-1, 1], so |sums| <= n
+        var = (q.scale(1 / n, bound=n) - mean * mean).scale(n / max(count - 1, 1), bound=1.0)
+        std = approx.sqrt(fn.relu(var))
+        s_, mean_, var_, std_, lo_, hi_ = session.reveal(s, mean, var, std, lo, hi, to=plan.recipients)
+        out: dict[str, Any] = {"count": count}
+        if s_ is None:
+            return out
+        for j, c in enumerate(plan.columns):
+            m, h = plan.scaling[c]
+            out[c] = {
+                "sum": float(h * s_[j] + m * count),
+                "mean": float(h * mean_[j] + m),
+                "var": float(h * h * var_[j]),
+                "std": float(h * std_[j]),
+                "min": float(h * lo_[j] + m),
+                "max": float(h * hi_[j] + m),
+            }
+        return out

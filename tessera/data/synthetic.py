@@ -1,0 +1,76 @@
+"""Synthetic data with known ground truth, for demos, tests and benchmarks.
+
+This is test data, not secret randomness: it uses numpy's seeded generator on purpose, so a
+seed reproduces the same data everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from tessera.data.schema import Column, ColumnType, Schema
+
+__all__ = ["FraudTruth", "bank_transactions", "BANK_SCHEMA", "split_sizes"]
+
+BANK_SCHEMA = Schema(
+    columns=(
+        Column(name="amount", type=ColumnType.FLOAT, min=0.0, max=10_000.0),
+        Column(name="merchant_risk", type=ColumnType.FLOAT, min=0.0, max=1.0),
+        Column(name="hour", type=ColumnType.INT, min=0, max=23),
+        Column(name="account_age_days", type=ColumnType.INT, min=0, max=3650),
+        Column(name="is_fraud", type=ColumnType.BOOL),
+    )
+)
+
+
+@dataclass(frozen=True)
+class FraudTruth:
+    """The logistic model the fraud labels were drawn from: logit = intercept + sum(coef * column)."""
+
+    intercept: float
+    coefficients: dict[str, float] = field(default_factory=dict)
+
+
+TRUE_FRAUD_MODEL = FraudTruth(
+    intercept=-4.0,
+    coefficients={"amount": 0.0006, "merchant_risk": 3.0, "hour": -0.05, "account_age_days": -0.0004},
+)
+
+
+def split_sizes(n: int, weights: tuple[float, ...]) -> list[int]:
+    """Integer sizes proportional to ``weights`` that add up to ``n``."""
+    w = np.asarray(weights, dtype=float) / sum(weights)
+    sizes = np.floor(w * n).astype(int)
+    sizes[0] += n - sizes.sum()
+    return sizes.tolist()
+
+
+def bank_transactions(
+    n_rows: int = 30_000,
+    banks: tuple[str, ...] = ("bank_a", "bank_b", "bank_c"),
+    weights: tuple[float, ...] = (0.40, 0.35, 0.25),
+    seed: int = 7,
+) -> tuple[dict[str, pd.DataFrame], Schema, FraudTruth]:
+    """Card transactions for several banks (each its own rows, unequal sizes) with fraud labels
+    drawn from :data:`TRUE_FRAUD_MODEL`. Returns the frames by bank, their schema, and the truth."""
+    rng = np.random.default_rng(seed)
+    n = n_rows
+    amount = np.clip(rng.lognormal(4.5, 1.1, n), 0.0, 10_000.0).round(2)
+    risk = rng.beta(2.0, 5.0, n).round(4)
+    hour = rng.integers(0, 24, n)
+    age = rng.integers(0, 3651, n)
+    t = TRUE_FRAUD_MODEL
+    logit = t.intercept + sum(t.coefficients[c] * v for c, v in
+                              (("amount", amount), ("merchant_risk", risk), ("hour", hour), ("account_age_days", age)))
+    fraud = rng.random(n) < 1 / (1 + np.exp(-logit))
+    ids = np.array([f"c{seed}-{i:08d}" for i in range(n)])
+    frame = pd.DataFrame({"customer_id": ids, "amount": amount, "merchant_risk": risk, "hour": hour,
+                          "account_age_days": age, "is_fraud": fraud})
+    out, start = {}, 0
+    for bank, size in zip(banks, split_sizes(n, weights[: len(banks)] if len(weights) >= len(banks) else (1.0,) * len(banks))):
+        out[bank] = frame.iloc[start : start + size].reset_index(drop=True)
+        start += size
+    return out, BANK_SCHEMA, t

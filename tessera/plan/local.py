@@ -1,0 +1,102 @@
+"""``run_local``: run any analysis over several parties' data on this machine.
+
+Each party is a separate OS process talking mutual TLS (``runtime="cluster"``, the default) or
+a thread (``runtime="threads"``, for quick tests and notebooks). Party data given as pandas
+DataFrames are written to Parquet files for the parties' local engines to read.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from tessera.data.schema import Schema
+from tessera.errors import SessionError
+from tessera.plan.executor import make_plan, run_analysis
+from tessera.runtime.cluster import run_cluster
+from tessera.runtime.inprocess import run_threads
+
+__all__ = ["run_local", "LocalResult"]
+
+
+@dataclass
+class LocalResult:
+    """The outputs a recipient received, what was revealed to whom, and run figures."""
+
+    outputs: dict[str, Any]
+    revealed: list[str]
+    plan_text: str
+    per_party: dict[str, dict[str, Any]] = field(default_factory=dict)
+    comm: dict[str, dict[str, Any]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def __getitem__(self, key: str) -> Any:
+        return self.outputs[key]
+
+
+def _as_file(data: pd.DataFrame | str | os.PathLike[str], path: Path) -> str:
+    if isinstance(data, pd.DataFrame):
+        con = duckdb.connect()
+        try:
+            con.register("frame", data)
+            con.execute(f"COPY frame TO '{str(path).replace(chr(39), chr(39) * 2)}' (FORMAT PARQUET)")
+        finally:
+            con.close()
+        return str(path)
+    return str(data)
+
+
+def run_local(
+    analysis: str,
+    parties: Mapping[str, pd.DataFrame | str | os.PathLike[str]],
+    schema: Schema,
+    *,
+    protocol: str | None = None,
+    partition: str = "horizontal",
+    recipients: list[str] | None = None,
+    version: str | None = None,
+    runtime: str = "cluster",
+    timeout: float = 300.0,
+    **params: Any,
+) -> LocalResult:
+    """Run ``analysis`` over ``parties`` (name -> DataFrame or CSV/Parquet path).
+
+    ``protocol`` defaults to rep3 for three parties and semi2k otherwise. Raises PlanError
+    before anything runs if the job is unsafe (e.g. could overflow the ring).
+    """
+    names = list(parties)
+    protocol = protocol or ("rep3" if len(names) == 3 else "semi2k")
+    _, _, plan = make_plan(analysis, version, params, schema, partition, names, recipients)
+    tmp = Path(tempfile.mkdtemp(prefix="tessera-run-"))
+    try:
+        files = {n: _as_file(d, tmp / f"{n}.parquet") for n, d in parties.items()}
+        common = {"analysis": analysis, "version": version, "params": params,
+                  "schema": schema.model_dump(mode="json"), "partition": partition, "recipients": recipients}
+        if runtime == "cluster":
+            res = run_cluster("tessera.plan.executor:run_analysis", names, protocol=protocol, args=common,
+                              party_args={n: {"data": files[n]} for n in names}, frac_bits=plan.frac_bits,
+                              timeout=timeout)
+        elif runtime == "threads":
+            res = run_threads(lambda s: run_analysis(s, data=files[s.party], **common), names,
+                              protocol=protocol, frac_bits=plan.frac_bits)
+        else:
+            raise SessionError(f"unknown runtime {runtime!r}; use 'cluster' or 'threads'")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    receiver = (recipients or names)[0]
+    return LocalResult(
+        outputs=res.results[receiver]["outputs"],
+        revealed=plan.reveals(),
+        plan_text=plan.explain(),
+        per_party={n: r["outputs"] for n, r in res.results.items()},
+        comm=res.comm,
+        seconds=res.seconds,
+    )

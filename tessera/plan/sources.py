@@ -1,0 +1,69 @@
+"""Reading a party's own data for a job: the local engine reads the file and checks it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import numpy as np
+
+from tessera.data.schema import ColumnType, Schema
+from tessera.errors import DataError
+
+__all__ = ["load_columns"]
+
+
+def load_columns(path: str, schema: Schema, columns: list[str]) -> dict[str, np.ndarray]:
+    """The named columns of a CSV or Parquet file as float64 arrays, checked against ``schema``.
+
+    Values outside the declared bounds, NULLs in non-nullable columns and unknown category
+    levels are refused with a DataError naming the column and the count (never the values).
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"data file {p} does not exist")
+    reader = "read_parquet" if p.suffix.lower() in (".parquet", ".pq") else "read_csv_auto"
+    con = duckdb.connect()
+    try:
+        con.execute(f"CREATE VIEW rel AS SELECT * FROM {reader}('{_quote(str(p))}')")
+        present = [r[0] for r in con.execute("DESCRIBE rel").fetchall()]
+        missing = [c for c in columns if c not in present]
+        if missing:
+            raise DataError(f"{p.name}: missing columns {missing}")
+        problems = []
+        out = {}
+        for c in columns:
+            col = schema.column(c)
+            if col.type is ColumnType.CATEGORY:
+                raise DataError(f"column {c!r} is categorical; encode it before numeric analyses")
+            lo, hi = col.bounds
+            q = _ident(c)
+            nulls, outside = con.execute(
+                f"SELECT count(*) FILTER (WHERE {q} IS NULL), "
+                f"count(*) FILTER (WHERE CAST({q} AS DOUBLE) < {lo!r} OR CAST({q} AS DOUBLE) > {hi!r}) FROM rel"
+            ).fetchone()
+            if nulls and not col.nullable:
+                problems.append(f"column {c!r}: {nulls} rows are NULL but the column is not nullable")
+            if outside:
+                problems.append(f"column {c!r}: {outside} rows outside the declared bounds [{lo}, {hi}]")
+        if problems:
+            raise DataError(f"{p.name}: " + "; ".join(problems))
+        quoted = [_ident(c) for c in columns]
+        select = ", ".join(f"CAST({q} AS DOUBLE) AS {q}" for q in quoted)
+        where = " AND ".join(f"{q} IS NOT NULL" for q in quoted)
+        arr = con.execute(f"SELECT {select} FROM rel WHERE {where}").fetchnumpy()
+        for c, key in zip(columns, arr):
+            out[c] = np.asarray(arr[key], dtype=np.float64)
+        return out
+    except duckdb.Error as e:
+        raise DataError(f"{p.name}: the local engine could not read it ({type(e).__name__})") from None
+    finally:
+        con.close()
+
+
+def _quote(s: str) -> str:
+    return s.replace("'", "''")
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
