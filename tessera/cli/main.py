@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import typer
 
-from tessera.cli import keys
+from tessera.cli import analyses, bench, demo, keys, party
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Tessera: secure multi-party analytics.")
 app.add_typer(keys.app, name="keys")
+app.add_typer(party.app, name="party")
+app.command("bench")(bench.bench)
+app.command("demo")(demo.demo)
+app.command("run")(analyses.run)
+app.command("explain")(analyses.explain)

@@ -152,9 +152,11 @@ def _exp2(t: SecretTensor, lo: int, hi: int) -> SecretTensor:
     s = t.session
     shifted = t - lo  # >= 0
     nbits = max(1, math.ceil(math.log2(hi - lo + 1)))
-    bits = SecretTensor(s, bits_of(s.protocol, shifted.shares, list(range(f + nbits))), 0)
-    frac_part = (bits[..., :f] * (np.int64(1) << np.arange(f, dtype=np.int64))).sum(axis=-1)._relabel(f)
-    int_bits = [bits[..., f + j] for j in range(nbits)]
+    # only the integer bits are converted; the fraction is what remains (linear)
+    bits = SecretTensor(s, bits_of(s.protocol, shifted.shares, list(range(f, f + nbits))), 0)
+    int_bits = [bits[..., j] for j in range(nbits)]
+    whole = (bits * (np.int64(1) << np.arange(nbits, dtype=np.int64))).sum(axis=-1)
+    frac_part = shifted - whole
     # 2^(integer part) as an exact integer: product of (1 + b_j (2^(2^j) - 1)), as a tree
     factors = [1 + b * ((1 << (1 << j)) - 1) for j, b in enumerate(int_bits)]
     while len(factors) > 1:

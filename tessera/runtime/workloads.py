@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from tessera.mpc import approx
 from tessera.mpc.session import Session
-from tessera.mpc.tensor import SecretTensor
+from tessera.mpc.tensor import SecretTensor, stack
 
 __all__ = ["WORKLOADS", "timed"]
 
@@ -83,9 +84,41 @@ def meanvar(s: Session, n: int, repeat: int = 3) -> dict[str, Any]:
     return timed(s, repeat, step)
 
 
+def sigmoid(s: Session, n: int, repeat: int = 3) -> dict[str, Any]:
+    """Elementwise sigmoid over the whole real line."""
+    a, _ = _two_vectors(s, n)
+    return timed(s, repeat, lambda: approx.sigmoid(a * 4))
+
+
+def corr(s: Session, n: int, repeat: int = 3) -> dict[str, Any]:
+    """Pearson correlation of two secret-shared columns of n rows (one held by each of two
+    parties): one batched Gram matrix, a secure inverse square root; reveals only r."""
+    rng = np.random.default_rng(s.me + 17)
+    col = rng.normal(size=n)
+    a = s.input(0, col if s.me == 0 else None, shape=(n,))
+    b = s.input(1, (0.6 * col + 0.8 * rng.normal(size=n)) if s.me == 1 else None, shape=(n,))
+    result: dict[str, Any] = {}
+
+    def step() -> object:
+        x = stack([a, b])
+        gram = (x @ x.T).scale(1 / n, bound=64.0)  # |values| < 8 in this benchmark
+        mean = x.sum(axis=1).scale(1 / n, bound=8.0 * n)
+        cov = gram - mean.reshape(2, 1) * mean.reshape(1, 2)
+        inv_sd = approx.rsqrt(stack([cov[0, 0], cov[1, 1]]))
+        r = cov[0, 1] * inv_sd[0] * inv_sd[1]
+        result["r"] = float(r.reveal())
+        return result["r"]
+
+    out = timed(s, repeat, step)
+    out["r"] = result["r"]
+    return out
+
+
 WORKLOADS: dict[str, Callable[..., dict[str, Any]]] = {
     "mul": mul,
     "matmul": matmul,
     "compare": compare,
     "meanvar": meanvar,
+    "sigmoid": sigmoid,
+    "corr": corr,
 }
