@@ -57,6 +57,8 @@ class Plan:
     #: public affine scaling per column: value' = (value - center) / half_width, so |value'| <= 1
     scaling: dict[str, tuple[float, float]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: public facts the stages share (e.g. numbers of category levels)
+    meta: dict[str, Any] = field(default_factory=dict)
 
     def reveals(self) -> list[str]:
         return [f"{r.name} -> {', '.join(r.recipients) if r.recipients else 'all recipients'}" for r in self.release]

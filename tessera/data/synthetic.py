@@ -22,6 +22,7 @@ BANK_SCHEMA = Schema(
         Column(name="hour", type=ColumnType.INT, min=0, max=23),
         Column(name="account_age_days", type=ColumnType.INT, min=0, max=3650),
         Column(name="is_fraud", type=ColumnType.BOOL),
+        Column(name="channel", type=ColumnType.CATEGORY, levels=("online", "pos", "atm")),
     )
 )
 
@@ -66,9 +67,12 @@ def bank_transactions(
     logit = t.intercept + sum(t.coefficients[c] * v for c, v in
                               (("amount", amount), ("merchant_risk", risk), ("hour", hour), ("account_age_days", age)))
     fraud = rng.random(n) < 1 / (1 + np.exp(-logit))
+    # the channel depends on fraud a little (fraud is more often online)
+    channel = np.where(rng.random(n) < np.where(fraud, 0.7, 0.45), "online",
+                       np.where(rng.random(n) < 0.8, "pos", "atm"))
     ids = np.array([f"c{seed}-{i:08d}" for i in range(n)])
     frame = pd.DataFrame({"customer_id": ids, "amount": amount, "merchant_risk": risk, "hour": hour,
-                          "account_age_days": age, "is_fraud": fraud})
+                          "account_age_days": age, "is_fraud": fraud, "channel": channel})
     out, start = {}, 0
     for bank, size in zip(banks, split_sizes(n, weights[: len(banks)] if len(weights) >= len(banks) else (1.0,) * len(banks))):
         out[bank] = frame.iloc[start : start + size].reset_index(drop=True)

@@ -20,7 +20,7 @@ from tessera.mpc.circuits import a2b, bits_of
 from tessera.mpc.tensor import SecretTensor, stack
 from tessera.ring.ring import ring_op
 
-__all__ = ["reciprocal", "divide", "rsqrt", "sqrt", "exp", "log", "sigmoid", "floor_divide", "normalize"]
+__all__ = ["at_scale", "reciprocal", "divide", "rsqrt", "sqrt", "exp", "log", "sigmoid", "floor_divide", "normalize"]
 
 #: Highest bit position handled by normalisation: inputs need X < 2^61 (|x| < 2^(61-f)).
 _TOP = 61
@@ -38,7 +38,7 @@ def _mul_to(a: SecretTensor, b: SecretTensor, frac: int) -> SecretTensor:
     return SecretTensor(a.session, proto.mul(a.shares, b.shares, a.frac_bits + b.frac_bits - frac), frac)
 
 
-def _at(x: SecretTensor, frac: int) -> SecretTensor:
+def at_scale(x: SecretTensor, frac: int) -> SecretTensor:
     """``x`` re-encoded with ``frac`` fractional bits (exact upwards, truncated downwards)."""
     if frac >= x.frac_bits:
         return SecretTensor(x.session, x._rescaled(frac), frac)
@@ -98,7 +98,7 @@ def reciprocal(x: SecretTensor) -> SecretTensor:
     Rounds: a comparison, normalisation, 3 Newton steps (6 products) and 2 products.
     """
     f = x.frac_bits or x.session.frac_bits
-    x = _at(x, f)
+    x = at_scale(x, f)
     sign = _sign(x)
     u, e = normalize(x * sign)
     w = 2.9142 - 2 * u  # max relative error 0.086 on [0.5, 1)
@@ -121,7 +121,7 @@ def rsqrt(x: SecretTensor) -> SecretTensor:
     (9 products), 1 product.
     """
     f = x.frac_bits or x.session.frac_bits
-    x = _at(x, f)
+    x = at_scale(x, f)
     u, e = normalize(x)
     r = 1.7746123 - 0.80404782 * u  # max relative error 0.03 on [0.5, 1)
     for _ in range(3):
@@ -135,7 +135,7 @@ def sqrt(x: SecretTensor) -> SecretTensor:
     """``sqrt(x)`` for ``0 <= x < 2^(61-f)``; 0 gives exactly 0; relative error <= 2^-(f-3)
     plus 1 ULP. Negative inputs (outside the domain) return 0. Rounds as :func:`rsqrt`."""
     f = x.frac_bits or x.session.frac_bits
-    x = _at(x, f)
+    x = at_scale(x, f)
     u, e = normalize(x)
     r = 1.7746123 - 0.80404782 * u
     for _ in range(3):
@@ -174,7 +174,7 @@ def exp(x: SecretTensor) -> SecretTensor:
     f = x.frac_bits or x.session.frac_bits
     hi = 59 - 2 * f - 1
     lo = -(f + 2)
-    x = _at(x, f)
+    x = at_scale(x, f)
     margin = 2.0**-8  # keeps t inside [lo, hi] despite the rounding of log2(e)
     x = _clip(x, (lo + margin) / math.log2(math.e), (hi - margin) / math.log2(math.e))
     t = x.scale(math.log2(math.e), (abs(lo) + 1) / math.log2(math.e))
@@ -193,7 +193,7 @@ def log(x: SecretTensor) -> SecretTensor:
     ``-f ln 2``). Rounds: a comparison, normalisation, 7 products.
     """
     f = x.frac_bits or x.session.frac_bits
-    x = _at(x, f)
+    x = at_scale(x, f)
     ulp = 2.0**-f
     x = x + (x < ulp) * (ulp - x)
     u, e = normalize(x)
@@ -210,7 +210,7 @@ def sigmoid(x: SecretTensor) -> SecretTensor:
     Rounds: one batched comparison, exp of a non-positive argument, 3 Newton steps on [1, 2].
     """
     f = x.frac_bits or x.session.frac_bits
-    x = _at(x, f)
+    x = at_scale(x, f)
     cap = float(min(f + 2, int((60 - f) / math.log2(math.e)) - 1))  # keeps 2^-cap*log2(e) exact enough
     neg, below, above = x._sign_bits(x, x + cap, -(x - cap))
     a = x * (1 - 2 * neg)

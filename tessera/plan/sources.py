@@ -16,8 +16,10 @@ __all__ = ["load_columns"]
 def load_columns(path: str, schema: Schema, columns: list[str]) -> dict[str, np.ndarray]:
     """The named columns of a CSV or Parquet file as float64 arrays, checked against ``schema``.
 
-    Values outside the declared bounds, NULLs in non-nullable columns and unknown category
-    levels are refused with a DataError naming the column and the count (never the values).
+    Booleans become 0/1 and categories the index of their level. Values outside the declared
+    bounds, NULLs in non-nullable columns and unknown category levels are refused with a
+    DataError naming the column and the count (never the values). Rows with a NULL in a used
+    nullable column are left out of the analysis.
     """
     p = Path(path)
     if not p.is_file():
@@ -32,12 +34,26 @@ def load_columns(path: str, schema: Schema, columns: list[str]) -> dict[str, np.
             raise DataError(f"{p.name}: missing columns {missing}")
         problems = []
         out = {}
+        exprs = {}
         for c in columns:
             col = schema.column(c)
-            if col.type is ColumnType.CATEGORY:
-                raise DataError(f"column {c!r} is categorical; encode it before numeric analyses")
-            lo, hi = col.bounds
             q = _ident(c)
+            if col.type is ColumnType.CATEGORY:
+                assert col.levels is not None
+                levels = ", ".join("'" + _quote(v) + "'" for v in col.levels)
+                nulls, unknown = con.execute(
+                    f"SELECT count(*) FILTER (WHERE {q} IS NULL), "
+                    f"count(*) FILTER (WHERE CAST({q} AS VARCHAR) NOT IN ({levels})) FROM rel"
+                ).fetchone()
+                if nulls and not col.nullable:
+                    problems.append(f"column {c!r}: {nulls} rows are NULL but the column is not nullable")
+                if unknown:
+                    problems.append(f"column {c!r}: {unknown} rows hold a value that is not a declared level")
+                cases = " ".join(f"WHEN '{_quote(v)}' THEN {i}" for i, v in enumerate(col.levels))
+                exprs[c] = f"CAST(CASE CAST({q} AS VARCHAR) {cases} END AS DOUBLE)"
+                continue
+            exprs[c] = f"CAST({q} AS DOUBLE)"
+            lo, hi = col.bounds
             nulls, outside = con.execute(
                 f"SELECT count(*) FILTER (WHERE {q} IS NULL), "
                 f"count(*) FILTER (WHERE CAST({q} AS DOUBLE) < {lo!r} OR CAST({q} AS DOUBLE) > {hi!r}) FROM rel"
@@ -48,9 +64,8 @@ def load_columns(path: str, schema: Schema, columns: list[str]) -> dict[str, np.
                 problems.append(f"column {c!r}: {outside} rows outside the declared bounds [{lo}, {hi}]")
         if problems:
             raise DataError(f"{p.name}: " + "; ".join(problems))
-        quoted = [_ident(c) for c in columns]
-        select = ", ".join(f"CAST({q} AS DOUBLE) AS {q}" for q in quoted)
-        where = " AND ".join(f"{q} IS NOT NULL" for q in quoted)
+        select = ", ".join(f"{exprs[c]} AS {_ident(c)}" for c in columns)
+        where = " AND ".join(f"{_ident(c)} IS NOT NULL" for c in columns)
         arr = con.execute(f"SELECT {select} FROM rel WHERE {where}").fetchnumpy()
         for c, key in zip(columns, arr):
             out[c] = np.asarray(arr[key], dtype=np.float64)

@@ -1,0 +1,176 @@
+"""Statistical tests: Welch's two-sample ``ttest`` and the ``chi2`` test of independence."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from pydantic import Field
+from scipy import stats
+
+from tessera.analytics.base import Analysis, Params, Plan, Release
+from tessera.analytics.common import DEFAULT_MAX_ROWS, check_magnitude, numeric_columns, scaling_for, secure_sum
+from tessera.analytics.registry import register
+from tessera.data.schema import ColumnType, Schema
+from tessera.errors import PlanError
+from tessera.mpc import approx
+from tessera.mpc.session import Session
+
+__all__ = ["WelchTTest", "Chi2Independence"]
+
+
+class TTestParams(Params):
+    value: str
+    group: str = Field(description="a boolean column: the test compares rows where it is true with the others")
+    min_group_rows: int = Field(2, ge=2)
+    max_rows: int = Field(DEFAULT_MAX_ROWS, gt=0)
+
+
+@register
+class WelchTTest(Analysis):
+    """Welch's unequal-variance t-test of ``value`` between the two groups of ``group``
+    (``scipy.stats.ttest_ind(x[group], x[~group], equal_var=False)``)."""
+
+    name = "ttest"
+    version = "1.0"
+    Params = TTestParams
+    description = "Welch two-sample t-test: t statistic, degrees of freedom, p-value"
+
+    def plan(self, schema: Schema, params: Params, partition: str, parties: list[str]) -> Plan:
+        assert isinstance(params, TTestParams)
+        numeric_columns(schema, [params.value])
+        if schema.column(params.group).type is not ColumnType.BOOL:
+            raise PlanError(f"the group column {params.group!r} must be boolean")
+        frac = 24
+        check_magnitude("a sum of scaled squares (at most one per row)", params.max_rows, frac,
+                        "declare a smaller row-count bound")
+        return Plan(
+            analysis=self.name, version=self.version, partition=partition, columns=[params.value, params.group],
+            local=["scale the value column to [-1, 1] by its declared bounds",
+                   "per group: row count, sum and sum of squares"],
+            secure=["add the parties' group statistics", "group means and sample variances",
+                    "t = (mean_1 - mean_0) / sqrt(v_0/n_0 + v_1/n_1) with a secure inverse square root",
+                    "Welch-Satterthwaite degrees of freedom with a secure reciprocal"],
+            release=[Release("n_true, n_false", "group sizes (to every party; checked against the minimum)"),
+                     Release("t", "t statistic"), Release("df", "Welch degrees of freedom"),
+                     Release("p_value", "two-sided p-value (public function of t and df)")],
+            frac_bits=frac, scaling=scaling_for(schema, [params.value]),
+        )
+
+    def local(self, columns: dict[str, np.ndarray], params: Params, plan: Plan) -> dict[str, np.ndarray]:
+        assert isinstance(params, TTestParams)
+        c, h = plan.scaling[params.value]
+        x = (columns[params.value] - c) / h
+        g = columns[params.group] > 0.5
+        out = []
+        for sel in (g, ~g):
+            out += [sel.sum(), x[sel].sum(), (x[sel] ** 2).sum()]
+        return {"groups": np.array(out, dtype=np.float64)}
+
+    def secure(self, session: Session, local: dict[str, np.ndarray], params: Params, plan: Plan,
+               holders: dict[str, list[str]]) -> dict[str, Any]:
+        assert isinstance(params, TTestParams)
+        tot = secure_sum(session, local["groups"], (6,))
+        n1, n0 = (int(round(float(v))) for v in session.reveal(tot[0], tot[3]))
+        if min(n0, n1) < params.min_group_rows:
+            raise PlanError(f"a group has fewer than {params.min_group_rows} rows; the test is not run")
+        n = n0 + n1
+        m1, m0 = tot[1].scale(1 / n1, bound=n1), tot[4].scale(1 / n0, bound=n0)
+        v1 = (tot[2].scale(1 / n1, bound=n1) - m1 * m1).scale(n1 / (n1 - 1), bound=1.0)
+        v0 = (tot[5].scale(1 / n0, bound=n0) - m0 * m0).scale(n0 / (n0 - 1), bound=1.0)
+        b0, b1 = v0.scale(n1 / n, bound=1.0), v1.scale(n0 / n, bound=1.0)  # n0 n1 / n * se^2 = b0 + b1
+        s = b0 + b1
+        t = (m1 - m0) * approx.rsqrt(s) * math.sqrt(n0 * n1 / n)
+        inv_s = approx.reciprocal(s)
+        u0, u1 = b0 * inv_s, b1 * inv_s
+        den = (u0 * u0).scale(n / (n0 - 1), bound=1.0) + (u1 * u1).scale(n / (n1 - 1), bound=1.0)
+        t_, den_ = session.reveal(t, den, to=plan.recipients)
+        out: dict[str, Any] = {"n_true": n1, "n_false": n0}
+        if t_ is None:
+            return out
+        df = n / float(den_)
+        return {**out, "t": float(t_), "df": df, "p_value": float(2 * stats.t.sf(abs(float(t_)), df))}
+
+
+class Chi2Params(Params):
+    row: str
+    column: str
+    min_cell_count: int = Field(0, ge=0)
+    max_rows: int = Field(DEFAULT_MAX_ROWS, gt=0)
+
+
+@register
+class Chi2Independence(Analysis):
+    """Pearson's chi-square test of independence of two categorical (or boolean) columns, over
+    their contingency table with public levels (``scipy.stats.chi2_contingency(table,
+    correction=False)``). The table itself is never revealed."""
+
+    name = "chi2"
+    version = "1.0"
+    Params = Chi2Params
+    description = "chi-square test of independence: statistic, degrees of freedom, p-value"
+
+    @staticmethod
+    def _levels(schema: Schema, name: str) -> int:
+        col = schema.column(name)
+        if col.type is ColumnType.BOOL:
+            return 2
+        if col.type is ColumnType.CATEGORY:
+            assert col.levels is not None
+            return len(col.levels)
+        raise PlanError(f"column {name!r} must be categorical or boolean for a chi-square test")
+
+    def plan(self, schema: Schema, params: Params, partition: str, parties: list[str]) -> Plan:
+        assert isinstance(params, Chi2Params)
+        r, c = self._levels(schema, params.row), self._levels(schema, params.column)
+        check_magnitude("a margin of the table (rows)", float(params.max_rows), 24,
+                        "declare a smaller row-count bound")
+        return Plan(
+            analysis=self.name, version=self.version, partition=partition, columns=[params.row, params.column],
+            local=[f"count the {r} x {c} contingency table of the party's rows"],
+            secure=["add the parties' tables", "expected counts from the margins",
+                    "chi2 = sum (O - E)^2 / E with secure reciprocals of the margin proportions"],
+            release=[Release("n", "total rows (to every party)"), Release("chi2", "the statistic"),
+                     Release("dof", "(rows - 1)(columns - 1), public"),
+                     Release("p_value", "public function of chi2 and dof")],
+            frac_bits=24, meta={"levels": (r, c)},
+        )
+
+    def local(self, columns: dict[str, np.ndarray], params: Params, plan: Plan) -> dict[str, np.ndarray]:
+        assert isinstance(params, Chi2Params)
+        a = columns[params.row].astype(np.int64)
+        b = columns[params.column].astype(np.int64)
+        r, c = plan.meta["levels"]
+        table = np.zeros((r, c), dtype=np.int64)
+        np.add.at(table, (a, b), 1)
+        return {"table": table}
+
+    def secure(self, session: Session, local: dict[str, np.ndarray], params: Params, plan: Plan,
+               holders: dict[str, list[str]]) -> dict[str, Any]:
+        assert isinstance(params, Chi2Params)
+        table = local["table"]
+        r, c = table.shape
+        obs = None
+        for p in range(session.n_parties):
+            part = session.input(p, table if p == session.me else None, shape=(r, c), frac_bits=0)
+            obs = part if obs is None else obs + part
+        assert obs is not None
+        rows, cols = obs.sum(axis=1), obs.sum(axis=0)
+        (n_,) = session.reveal(rows.sum())
+        n = int(n_)
+        f = plan.frac_bits
+        pr = approx.at_scale(rows, f).scale(1 / n, bound=float(n))  # row proportions
+        pc = approx.at_scale(cols, f).scale(1 / n, bound=float(n))
+        expected = pr.reshape(r, 1) * cols.reshape(1, c)  # E = R C / n
+        d = (approx.at_scale(obs, f) - expected).scale(1 / math.sqrt(n), bound=float(n))  # (O - E) / sqrt(n)
+        inv = approx.reciprocal(pr.reshape(r, 1) * pc.reshape(1, c))
+        chi2 = (d * d * inv).sum()
+        (chi2_,) = session.reveal(chi2, to=plan.recipients)
+        dof = (r - 1) * (c - 1)
+        out: dict[str, Any] = {"n": n, "dof": dof}
+        if chi2_ is None:
+            return out
+        return {**out, "chi2": float(chi2_), "p_value": float(stats.chi2.sf(float(chi2_), dof))}
+
+
