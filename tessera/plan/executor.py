@@ -41,12 +41,22 @@ def run_analysis(
     version: str | None = None,
     partition: str = "horizontal",
     recipients: list[str] | None = None,
+    holders: dict[str, list[str]] | None = None,
 ) -> dict[str, Any]:
-    """One party's side of a job over its own data file ``data``; returns what it received."""
+    """One party's side of a job over its own data file ``data``; returns what it received.
+
+    ``holders`` (vertical partitioning) names the parties holding each column; every party
+    loads only the columns it holds. Horizontally, every party holds every column.
+    """
     sch = Schema.model_validate(schema)
     a, p, plan = make_plan(analysis, version, params, sch, partition, session.parties, recipients)
-    columns = load_columns(data, sch, plan.columns)
+    if holders is None:
+        holders = {c: list(session.parties) for c in plan.columns}
+    missing = [c for c in plan.columns if not holders.get(c)]
+    if missing:
+        raise PlanError(f"no party holds the columns {missing}")
+    mine = [c for c in plan.columns if session.party in holders[c]]
+    columns = load_columns(data, sch, mine) if mine else {}
     local = a.local(columns, p, plan)
-    holders = {c: list(session.parties) for c in plan.columns}
     outputs = a.secure(session, local, p, plan, holders)
     return {"outputs": outputs, "transcript": session.transcript_hash()}

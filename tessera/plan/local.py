@@ -54,6 +54,17 @@ def _as_file(data: pd.DataFrame | str | os.PathLike[str], path: Path) -> str:
     return str(data)
 
 
+def _columns_of(path: str) -> list[str]:
+    """Column names of a CSV or Parquet file (public metadata, read without the rows)."""
+    reader = "read_parquet" if path.lower().endswith((".parquet", ".pq")) else "read_csv_auto"
+    con = duckdb.connect()
+    try:
+        escaped = path.replace("'", "''")
+        return [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {reader}('{escaped}')").fetchall()]
+    finally:
+        con.close()
+
+
 def run_local(
     analysis: str,
     parties: Mapping[str, pd.DataFrame | str | os.PathLike[str]],
@@ -78,7 +89,11 @@ def run_local(
     tmp = Path(tempfile.mkdtemp(prefix="tessera-run-"))
     try:
         files = {n: _as_file(d, tmp / f"{n}.parquet") for n, d in parties.items()}
-        common = {"analysis": analysis, "version": version, "params": params,
+        holders = None
+        if partition == "vertical":
+            present = {n: set(_columns_of(f)) for n, f in files.items()}
+            holders = {c: [n for n in names if c in present[n]] for c in plan.columns}
+        common = {"analysis": analysis, "version": version, "params": params, "holders": holders,
                   "schema": schema.model_dump(mode="json"), "partition": partition, "recipients": recipients}
         if runtime == "cluster":
             res = run_cluster("tessera.plan.executor:run_analysis", names, protocol=protocol, args=common,
