@@ -13,7 +13,7 @@ import pandas as pd
 
 from tessera.data.schema import Column, ColumnType, Schema
 
-__all__ = ["FraudTruth", "bank_transactions", "BANK_SCHEMA", "split_sizes"]
+__all__ = ["FraudTruth", "bank_transactions", "BANK_SCHEMA", "split_sizes", "TrialTruth", "hospital_trials", "HOSPITAL_SCHEMA"]
 
 BANK_SCHEMA = Schema(
     columns=(
@@ -78,3 +78,48 @@ def bank_transactions(
         out[bank] = frame.iloc[start : start + size].reset_index(drop=True)
         start += size
     return out, BANK_SCHEMA, t
+
+
+@dataclass(frozen=True)
+class TrialTruth:
+    """The treatment effect the hospitals' outcomes were drawn from, and its heterogeneity."""
+
+    effect: float
+    tau2: float
+    study_effects: dict[str, float] = field(default_factory=dict)
+
+
+HOSPITAL_SCHEMA = Schema(
+    columns=(
+        Column(name="treatment", type=ColumnType.BOOL),
+        Column(name="outcome", type=ColumnType.FLOAT, min=0.0, max=300.0),
+        Column(name="age", type=ColumnType.INT, min=18, max=95),
+        Column(name="biomarker_1", type=ColumnType.FLOAT, min=-10.0, max=10.0),
+        Column(name="biomarker_2", type=ColumnType.FLOAT, min=0.0, max=50.0),
+        Column(name="sex", type=ColumnType.CATEGORY, levels=("F", "M")),
+    )
+)
+
+
+def hospital_trials(
+    sizes: dict[str, int] | None = None, effect: float = -4.0, tau2: float = 2.0, seed: int = 11
+) -> tuple[dict[str, pd.DataFrame], Schema, TrialTruth]:
+    """One randomised study per hospital (unequal sizes): the outcome falls by ``effect`` plus a
+    hospital-specific deviation of variance ``tau2`` under treatment, and depends on age and the
+    biomarkers. Returns the frames by hospital, their schema and the truth."""
+    sizes = sizes or {"hospital_north": 1800, "hospital_south": 1200, "hospital_east": 700}
+    rng = np.random.default_rng(seed)
+    frames, effects = {}, {}
+    for name, n in sizes.items():
+        study_effect = effect + rng.normal(0.0, np.sqrt(tau2))
+        effects[name] = float(study_effect)
+        treat = rng.random(n) < 0.5
+        age = rng.integers(18, 96, n)
+        b1 = rng.normal(0, 2, n).clip(-10, 10)
+        b2 = rng.gamma(4.0, 3.0, n).clip(0, 50)
+        outcome = 120 + study_effect * treat + 0.3 * (age - 50) + 2.0 * b1 + 0.5 * b2 + rng.normal(0, 8, n)
+        frames[name] = pd.DataFrame({
+            "treatment": treat, "outcome": outcome.clip(0, 300), "age": age, "biomarker_1": b1.round(3),
+            "biomarker_2": b2.round(3), "sex": np.where(rng.random(n) < 0.5, "F", "M"),
+        })
+    return frames, HOSPITAL_SCHEMA, TrialTruth(effect, tau2, effects)
