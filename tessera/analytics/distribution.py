@@ -1,0 +1,141 @@
+"""``histogram`` with public bin edges and ``quantiles`` to a stated precision."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from pydantic import Field, field_validator
+
+from tessera.analytics.base import Analysis, Params, Plan, Release
+from tessera.analytics.common import numeric_columns, secure_sum
+from tessera.analytics.registry import register
+from tessera.data.schema import Schema
+from tessera.mpc.session import Session
+
+__all__ = ["Histogram", "Quantiles"]
+
+
+class HistParams(Params):
+    column: str
+    edges: list[float] = Field(min_length=2)
+    min_bin_count: int = Field(0, ge=0, description="bins with fewer rows are suppressed (released as None)")
+
+    @field_validator("edges")
+    @classmethod
+    def _increasing(cls, v: list[float]) -> list[float]:
+        if any(b <= a for a, b in zip(v, v[1:])):
+            raise ValueError("bin edges must increase strictly")
+        return v
+
+
+@register
+class Histogram(Analysis):
+    """Counts per bin over the pooled rows, as ``numpy.histogram(x, bins=edges)``."""
+
+    name = "histogram"
+    version = "1.0"
+    Params = HistParams
+    description = "counts per public bin, with small bins suppressed"
+
+    def plan(self, schema: Schema, params: Params, partition: str, parties: list[str]) -> Plan:
+        assert isinstance(params, HistParams)
+        numeric_columns(schema, [params.column])
+        bins = len(params.edges) - 1
+        return Plan(
+            analysis=self.name, version=self.version, partition=partition, columns=[params.column],
+            local=[f"count the party's rows in each of the {bins} public bins"],
+            secure=["add the parties' counts",
+                    f"compare every bin with the minimum count {params.min_bin_count} (exact comparisons)"],
+            release=[Release("counts", f"{bins} bin counts; bins under the minimum are released as None"),
+                     Release("suppressed", "which bins were suppressed")],
+            frac_bits=0,
+        )
+
+    def local(self, columns: dict[str, np.ndarray], params: Params, plan: Plan) -> dict[str, np.ndarray]:
+        assert isinstance(params, HistParams)
+        counts, _ = np.histogram(columns[params.column], bins=np.asarray(params.edges, dtype=float))
+        return {"counts": counts.astype(np.int64)}
+
+    def secure(self, session: Session, local: dict[str, np.ndarray], params: Params, plan: Plan,
+               holders: dict[str, list[str]]) -> dict[str, Any]:
+        assert isinstance(params, HistParams)
+        bins = len(params.edges) - 1
+        total = secure_sum(session, local["counts"], (bins,))
+        if params.min_bin_count:
+            small = total < params.min_bin_count
+            counts, small_ = session.reveal(total * (1 - small), small, to=plan.recipients)
+        else:
+            (counts,) = session.reveal(total, to=plan.recipients)
+            small_ = None if counts is None else np.zeros(bins, dtype=np.int64)
+        if counts is None:
+            return {}
+        return {"edges": params.edges, "counts": [None if s else int(c) for c, s in zip(counts, small_)],
+                "suppressed": [bool(s) for s in small_]}
+
+
+class QuantileParams(Params):
+    column: str
+    q: list[float] = Field(min_length=1)
+    precision: float | None = Field(None, gt=0, description="absolute precision (default: range / 2^16)")
+
+    @field_validator("q")
+    @classmethod
+    def _probabilities(cls, v: list[float]) -> list[float]:
+        if any(not 0 < x <= 1 for x in v):
+            raise ValueError("quantile levels must lie in (0, 1]")
+        return v
+
+
+@register
+class Quantiles(Analysis):
+    """Quantiles by secure bisection over the declared range: the smallest value ``v`` (to the
+    stated precision) with ``#(x <= v) >= q n`` (``numpy.quantile(..., method="inverted_cdf")``).
+
+    What it reveals: the total row count and, for each level, one comparison bit per bisection
+    step — exactly the binary expansion of the released quantile, nothing more.
+    """
+
+    name = "quantiles"
+    version = "1.0"
+    Params = QuantileParams
+    description = "quantiles (median and others) to a stated precision"
+
+    def plan(self, schema: Schema, params: Params, partition: str, parties: list[str]) -> Plan:
+        assert isinstance(params, QuantileParams)
+        numeric_columns(schema, [params.column])
+        lo, hi = schema.column(params.column).bounds
+        precision = params.precision or (hi - lo) / 2**16
+        steps = max(1, math.ceil(math.log2(max((hi - lo) / precision, 1.0))))
+        return Plan(
+            analysis=self.name, version=self.version, partition=partition, columns=[params.column],
+            local=["count the party's rows at or below each public bisection point"],
+            secure=[f"{steps} bisection steps: add the counts, compare with q * n (exact comparison)"],
+            release=[Release("n", "total row count (to every party)"),
+                     Release("quantiles", f"each level to within {precision:g}; the comparison bits of the "
+                                          "bisection are its binary expansion")],
+            frac_bits=0, meta={"range": (lo, hi), "steps": steps},
+        )
+
+    def local(self, columns: dict[str, np.ndarray], params: Params, plan: Plan) -> dict[str, np.ndarray]:
+        assert isinstance(params, QuantileParams)
+        return {"values": np.sort(np.asarray(columns[params.column], dtype=np.float64))}
+
+    def secure(self, session: Session, local: dict[str, np.ndarray], params: Params, plan: Plan,
+               holders: dict[str, list[str]]) -> dict[str, Any]:
+        assert isinstance(params, QuantileParams)
+        values = local["values"]
+        n = int(secure_sum(session, np.array([len(values)]), (1,)).reveal()[0])
+        m = len(params.q)
+        lo = np.full(m, plan.meta["range"][0], dtype=np.float64)
+        hi = np.full(m, plan.meta["range"][1], dtype=np.float64)
+        ranks = np.ceil(np.asarray(params.q) * n).astype(np.int64)
+        for _ in range(plan.meta["steps"]):
+            mid = (lo + hi) / 2
+            below = np.searchsorted(values, mid, side="right").astype(np.int64)
+            count = secure_sum(session, below, (m,))
+            enough = (count >= ranks).reveal()  # the public bisection path
+            hi = np.where(enough == 1, mid, hi)
+            lo = np.where(enough == 1, lo, mid)
+        return {"n": n, "q": params.q, "quantiles": hi.tolist()}
