@@ -82,7 +82,7 @@ class LogisticRegression(Analysis):
         frac = 20
         k = len(cols) + 1
         check_magnitude("a sum over rows of scaled products", params.max_rows, frac, "declare a smaller row-count bound")
-        check_magnitude("an entry of the inverse Hessian times the Hessian", 4 * params.max_inverse * k, 2 * frac,
+        check_magnitude("an entry of a Newton-Schulz iterate (2 * max_inverse)", 2 * params.max_inverse, 2 * frac,
                         "lower max_inverse or rescale the features")
         steps = newton_schulz_steps(k * 0.25 * params.max_inverse)
         return Plan(

@@ -56,8 +56,9 @@ class LinearRegression(Analysis):
         frac = 24
         check_magnitude("a sum of scaled cross products (at most one per row)", params.max_rows, frac,
                         "declare a smaller row-count bound")
-        check_magnitude("an entry of the inverse covariance times a covariance (max_inverse * 4)",
-                        4 * params.max_inverse * len(params.features), 2 * frac,
+        # Newton-Schulz iterates are polynomials in the matrix: |X_k (2I - A X_k)| <= 2 |A^-1|
+        check_magnitude("an entry of a Newton-Schulz iterate (2 * max_inverse)",
+                        2 * params.max_inverse, 2 * frac,
                         "lower max_inverse (better conditioned features) or rescale the features")
         k = len(params.features) + 1
         release = [Release("n", "total number of rows (to every party)"), Release("coefficients", f"{k} coefficients (intercept first)")]
