@@ -96,15 +96,19 @@ class WelchTTest(Analysis):
 class Chi2Params(Params):
     row: str
     column: str
-    min_cell_count: int = Field(0, ge=0)
-    max_rows: int = Field(DEFAULT_MAX_ROWS, gt=0)
+    max_rows: int = Field(1_000_000, gt=0)
 
 
 @register
 class Chi2Independence(Analysis):
     """Pearson's chi-square test of independence of two categorical (or boolean) columns, over
     their contingency table with public levels (``scipy.stats.chi2_contingency(table,
-    correction=False)``). The table itself is never revealed."""
+    correction=False)``). The table itself is never revealed.
+
+    Precision: expected counts are computed with a relative error of about 2^-24 (one ULP of
+    the 24-bit encoding of a row proportion), so the statistic's absolute error grows with the
+    row count: measured at most 8e-4 for n = 30,000 (chi2 = 143), relative error ~5e-6.
+    """
 
     name = "chi2"
     version = "1.0"
@@ -165,7 +169,7 @@ class Chi2Independence(Analysis):
         expected = pr.reshape(r, 1) * cols.reshape(1, c)  # E = R C / n
         d = (approx.at_scale(obs, f) - expected).scale(1 / math.sqrt(n), bound=float(n))  # (O - E) / sqrt(n)
         inv = approx.reciprocal(pr.reshape(r, 1) * pc.reshape(1, c))
-        chi2 = (d * d * inv).sum()
+        chi2 = ((d * inv) * d).sum()  # d * inv first: keeps the ULP of d^2 from being amplified by 1/E
         (chi2_,) = session.reveal(chi2, to=plan.recipients)
         dof = (r - 1) * (c - 1)
         out: dict[str, Any] = {"n": n, "dof": dof}

@@ -32,36 +32,36 @@ def load_columns(path: str, schema: Schema, columns: list[str]) -> dict[str, np.
         missing = [c for c in columns if c not in present]
         if missing:
             raise DataError(f"{p.name}: missing columns {missing}")
-        problems = []
+        problems: list[str] = []
         out = {}
-        exprs = {}
+        exprs: dict[str, str] = {}
+        checks: list[tuple[str, str, str]] = []  # (column, kind, SQL aggregate) - one scan for all
         for c in columns:
             col = schema.column(c)
             q = _ident(c)
+            checks.append((c, "null", f"count(*) FILTER (WHERE {q} IS NULL)"))
             if col.type is ColumnType.CATEGORY:
                 assert col.levels is not None
                 levels = ", ".join("'" + _quote(v) + "'" for v in col.levels)
-                nulls, unknown = con.execute(
-                    f"SELECT count(*) FILTER (WHERE {q} IS NULL), "
-                    f"count(*) FILTER (WHERE CAST({q} AS VARCHAR) NOT IN ({levels})) FROM rel"
-                ).fetchone()
-                if nulls and not col.nullable:
-                    problems.append(f"column {c!r}: {nulls} rows are NULL but the column is not nullable")
-                if unknown:
-                    problems.append(f"column {c!r}: {unknown} rows hold a value that is not a declared level")
+                checks.append((c, "level", f"count(*) FILTER (WHERE CAST({q} AS VARCHAR) NOT IN ({levels}))"))
                 cases = " ".join(f"WHEN '{_quote(v)}' THEN {i}" for i, v in enumerate(col.levels))
                 exprs[c] = f"CAST(CASE CAST({q} AS VARCHAR) {cases} END AS DOUBLE)"
+            else:
+                lo, hi = col.bounds
+                checks.append((c, "bounds", f"count(*) FILTER (WHERE CAST({q} AS DOUBLE) < {lo!r} "
+                                            f"OR CAST({q} AS DOUBLE) > {hi!r})"))
+                exprs[c] = f"CAST({q} AS DOUBLE)"
+        counts = con.execute("SELECT " + ", ".join(sql for _, _, sql in checks) + " FROM rel").fetchone()
+        for (c, kind, _), k in zip(checks, counts):
+            col = schema.column(c)
+            if not k:
                 continue
-            exprs[c] = f"CAST({q} AS DOUBLE)"
-            lo, hi = col.bounds
-            nulls, outside = con.execute(
-                f"SELECT count(*) FILTER (WHERE {q} IS NULL), "
-                f"count(*) FILTER (WHERE CAST({q} AS DOUBLE) < {lo!r} OR CAST({q} AS DOUBLE) > {hi!r}) FROM rel"
-            ).fetchone()
-            if nulls and not col.nullable:
-                problems.append(f"column {c!r}: {nulls} rows are NULL but the column is not nullable")
-            if outside:
-                problems.append(f"column {c!r}: {outside} rows outside the declared bounds [{lo}, {hi}]")
+            if kind == "null" and not col.nullable:
+                problems.append(f"column {c!r}: {k} rows are NULL but the column is not nullable")
+            elif kind == "level":
+                problems.append(f"column {c!r}: {k} rows hold a value that is not a declared level")
+            elif kind == "bounds":
+                problems.append(f"column {c!r}: {k} rows outside the declared bounds {list(col.bounds)}")
         if problems:
             raise DataError(f"{p.name}: " + "; ".join(problems))
         select = ", ".join(f"{exprs[c]} AS {_ident(c)}" for c in columns)
