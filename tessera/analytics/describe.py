@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -66,15 +67,25 @@ class Describe(Analysis):
             scaling=scaling_for(schema, cols),
         )
 
-    def local(self, columns: dict[str, np.ndarray], params: Params, plan: Plan) -> dict[str, np.ndarray]:
-        x = scale_columns(columns, plan.scaling)
-        p = x.shape[1]
-        empty = x.shape[0] == 0
-        return {
-            "sums": np.concatenate([[x.shape[0]], x.sum(axis=0), (x * x).sum(axis=0)]),
-            "extremes": np.concatenate([np.ones(p) if empty else x.min(axis=0),
-                                        -np.ones(p) if empty else x.max(axis=0)]),
-        }
+    def local(self, columns: Mapping[str, np.ndarray], params: Params, plan: Plan) -> dict[str, np.ndarray]:
+        p = len(plan.columns)
+        aggregate = getattr(columns, "aggregate", None)
+        if aggregate is not None:  # one scan in the local engine; the rows never leave DuckDB
+            quoted = {c: '"' + c.replace('"', '""') + '"' for c in plan.scaling}
+            scaled = [f"(({quoted[c]} - {m!r}) / {h!r})" for c, (m, h) in plan.scaling.items()]
+            v = aggregate(["count(*)"] + [f"sum({e})" for e in scaled] + [f"sum({e} * {e})" for e in scaled]
+                          + [f"min({e})" for e in scaled] + [f"max({e})" for e in scaled])
+            n = int(v[0])
+            sums, lo, hi = v[: 1 + 2 * p], v[1 + 2 * p : 1 + 3 * p], v[1 + 3 * p :]
+            sums = np.nan_to_num(sums)
+        else:
+            x = scale_columns(columns, plan.scaling)
+            n = x.shape[0]
+            sums = np.concatenate([[n], x.sum(axis=0), (x * x).sum(axis=0)])
+            lo, hi = (x.min(axis=0), x.max(axis=0)) if n else (None, None)
+        if n == 0:
+            lo, hi = np.ones(p), -np.ones(p)
+        return {"sums": sums, "extremes": np.concatenate([lo, hi])}
 
     def secure(self, session: Session, local: dict[str, np.ndarray], params: Params, plan: Plan,
                holders: dict[str, list[str]]) -> dict[str, Any]:

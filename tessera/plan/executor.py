@@ -13,7 +13,7 @@ from tessera.analytics.base import Plan
 from tessera.data.schema import Schema
 from tessera.errors import PlanError
 from tessera.mpc.session import Session
-from tessera.plan.sources import load_columns
+from tessera.plan.sources import LocalColumns
 
 __all__ = ["run_analysis", "make_plan"]
 
@@ -56,7 +56,10 @@ def run_analysis(
     if missing:
         raise PlanError(f"no party holds the columns {missing}")
     mine = [c for c in plan.columns if session.party in holders[c]]
-    columns = load_columns(data, sch, mine) if mine else {}
-    local = a.local(columns, p, plan)
+    columns = LocalColumns(data, sch, mine)
+    try:
+        local = a.local(columns, p, plan)
+    finally:
+        columns.close()
     outputs = a.secure(session, local, p, plan, holders)
     return {"outputs": outputs, "transcript": session.transcript_hash()}
