@@ -37,20 +37,23 @@ class PRG:
     def __repr__(self) -> str:  # the seed is secret
         return "PRG(<secret seed>)"
 
-    def bytes(self, n: int) -> bytearray:
-        """The next ``n`` bytes of the stream."""
+    def _stream(self, n: int) -> np.ndarray:
+        """The next ``n`` bytes of the stream as a writable uint8 array (no copies)."""
         if len(self._zeros) < n:
             self._zeros = bytearray(max(n, 2 * len(self._zeros)))
-        out = bytearray(n + 15)
+        out = np.empty(n + 16, dtype=np.uint8)  # update_into needs block_size - 1 spare bytes
         self._enc.update_into(memoryview(self._zeros)[:n], out)
-        del out[n:]
-        return out
+        return out[:n]
+
+    def bytes(self, n: int) -> bytearray:
+        """The next ``n`` bytes of the stream."""
+        return bytearray(self._stream(n))
 
     def ring(self, shape: int | tuple[int, ...]) -> np.ndarray:
         """Uniformly random ring elements (uint64) of the given shape."""
         shape = (shape,) if isinstance(shape, int) else tuple(shape)
         n = int(np.prod(shape, dtype=np.int64))
-        return np.frombuffer(self.bytes(8 * n), dtype=np.uint64, count=n).reshape(shape)
+        return self._stream(8 * n).view(np.uint64).reshape(shape)
 
     def bits(self, shape: int | tuple[int, ...], nbits: int = 1) -> np.ndarray:
         """Uniform values in ``[0, 2^nbits)`` as uint64 (``nbits = 1`` gives random bits)."""
