@@ -3,16 +3,18 @@ secure sum of the parties' local reductions."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from tessera.analytics.base import Plan
 from tessera.data.schema import ColumnType, Schema
 from tessera.errors import PlanError
 from tessera.mpc.session import Session
-from tessera.mpc.tensor import SecretTensor
+from tessera.mpc.tensor import SecretTensor, concatenate
 
-__all__ = ["scaling_for", "scale_columns", "check_magnitude", "secure_sum", "numeric_columns", "DEFAULT_MAX_ROWS"]
+__all__ = ["scaling_for", "scale_columns", "check_magnitude", "secure_sum", "numeric_columns", "DEFAULT_MAX_ROWS",
+           "local_gram", "normalized_gram", "first_holders"]
 
 #: Rows assumed per dataset when the job does not declare a bound (contracts declare one).
 DEFAULT_MAX_ROWS = 10**9
@@ -76,3 +78,60 @@ def secure_sum(session: Session, local: np.ndarray, shape: Sequence[int]) -> Sec
         total = part if total is None else total + part
     assert total is not None
     return total
+
+
+def first_holders(columns: Sequence[str], holders: dict[str, list[str]]) -> dict[str, str]:
+    """The party that shares each column (its first holder)."""
+    return {c: holders[c][0] for c in columns}
+
+
+def local_gram(columns: Mapping[str, np.ndarray], plan: Plan) -> dict[str, np.ndarray]:
+    """Local stage of the moment-based analyses, for ``Z = [1, scaled columns]``.
+
+    Horizontal: this party's ``Z'Z`` (its count sits at ``[0, 0]``). Vertical: the scaled
+    columns this party holds, divided by ``sqrt(n)`` (``n``, the aligned row count, is public),
+    to be secret-shared row-wise.
+    """
+    present = [c for c in plan.columns if c in columns]
+    if plan.partition == "vertical":
+        if not present:
+            return {"block": np.zeros((0, 0))}
+        x = np.column_stack([(np.asarray(columns[c], dtype=np.float64) - plan.scaling[c][0]) / plan.scaling[c][1]
+                             for c in present])
+        return {"block": x / np.sqrt(max(x.shape[0], 1))}
+    x = scale_columns(columns, plan.scaling)
+    z = np.column_stack([np.ones(x.shape[0]), x])
+    return {"gram": z.T @ z}
+
+
+def normalized_gram(
+    session: Session, local: dict[str, np.ndarray], plan: Plan, holders: dict[str, list[str]]
+) -> tuple[int, SecretTensor]:
+    """``(n, Z'Z / n)`` for ``Z = [1, scaled columns of plan.columns]`` over all parties' rows.
+
+    Horizontal: the parties' local ``Z'Z`` are added securely and ``n`` is revealed (it is an
+    output). Vertical: each column is secret-shared row-wise by its holder and ``Z'Z / n`` is a
+    secure matrix product; ``n`` is the public number of aligned rows.
+    """
+    k1 = len(plan.columns) + 1
+    if plan.partition == "horizontal":
+        totals = secure_sum(session, local["gram"].reshape(-1), (k1 * k1,))
+        n = int(round(float(session.reveal(totals[0])[0])))
+        return n, totals.reshape(k1, k1).scale(1 / max(n, 1), bound=float(max(n, 1)))
+    owner = first_holders(plan.columns, holders)
+    cols: dict[str, SecretTensor] = {}
+    for p, name in enumerate(session.parties):
+        mine = [c for c in plan.columns if owner[c] == name]
+        if not mine:
+            continue
+        block = None
+        if p == session.me:
+            present = [c for c in plan.columns if name in holders[c]]  # the block's columns
+            block = local["block"][:, [present.index(c) for c in mine]]
+        t = session.input(p, block)
+        for j, c in enumerate(mine):
+            cols[c] = t[:, j]
+    n = cols[plan.columns[0]].shape[0]
+    ones = cols[plan.columns[0]] * 0 + 1 / np.sqrt(n)
+    z = concatenate([ones.reshape(n, 1)] + [cols[c].reshape(n, 1) for c in plan.columns], axis=1)
+    return n, z.T @ z

@@ -8,7 +8,14 @@ import numpy as np
 from pydantic import Field
 
 from tessera.analytics.base import Analysis, Params, Plan, Release
-from tessera.analytics.common import DEFAULT_MAX_ROWS, check_magnitude, numeric_columns, scale_columns, scaling_for, secure_sum
+from tessera.analytics.common import (
+    DEFAULT_MAX_ROWS,
+    check_magnitude,
+    local_gram,
+    normalized_gram,
+    numeric_columns,
+    scaling_for,
+)
 from tessera.analytics.registry import register
 from tessera.data.schema import Schema
 from tessera.mpc import approx
@@ -23,21 +30,15 @@ class MatrixParams(Params):
     max_rows: int = Field(DEFAULT_MAX_ROWS, gt=0)
 
 
-def local_moments(columns: dict[str, np.ndarray], plan: Plan) -> np.ndarray:
-    """Count, column sums and the cross-product matrix of the scaled columns, flattened."""
-    x = scale_columns(columns, plan.scaling)
-    return np.concatenate([[x.shape[0]], x.sum(axis=0), (x.T @ x).reshape(-1)])
-
-
-def moments(session: Session, local: np.ndarray, p: int) -> tuple[int, SecretTensor]:
+def moments(session: Session, local: dict[str, np.ndarray], plan: Plan,
+            holders: dict[str, list[str]]) -> tuple[int, SecretTensor]:
     """Total count (revealed: it is an output) and the secret scaled covariance matrix."""
-    totals = secure_sum(session, local, (1 + p + p * p,))
-    count = int(round(float(session.reveal(totals[0])[0])))
+    p = len(plan.columns)
+    count, m = normalized_gram(session, local, plan, holders)
     if count < 2:
-        return count, totals[1 : 1 + p * p].reshape(p, p) * 0
-    mean = totals[1 : 1 + p].scale(1 / count, bound=count)  # scaled values lie in [-1, 1]
-    cross = totals[1 + p :].reshape(p, p).scale(1 / count, bound=count)
-    cov = (cross - mean.reshape(p, 1) * mean.reshape(1, p)).scale(count / (count - 1), bound=1.0)
+        return count, m[1:, 1:] * 0
+    mean = m[0, 1:]
+    cov = (m[1:, 1:] - mean.reshape(p, 1) * mean.reshape(1, p)).scale(count / (count - 1), bound=1.0)
     return count, cov
 
 
@@ -50,8 +51,10 @@ def _plan(a: Analysis, schema: Schema, params: Params, partition: str, what: lis
     return Plan(
         analysis=a.name, version=a.version, partition=partition, columns=cols,
         local=["scale each column to [-1, 1] by its declared bounds",
-               "count rows; column sums; cross-product matrix X'X of the scaled columns"],
-        secure=["add the parties' counts, sums and cross products",
+               "horizontal: count rows, column sums and cross products of the party's rows; "
+               "vertical: secret-share the party's columns row-wise"],
+        secure=["horizontal: add the parties' counts, sums and cross products; "
+                "vertical: the same moments by a secure matrix product",
                 "covariance = (X'X / n - mean mean') * n / (n - 1)", *extra],
         release=[Release("count", "total number of rows (to every party)"), *what],
         frac_bits=frac, scaling=scaling_for(schema, cols),
@@ -65,18 +68,19 @@ class Covariance(Analysis):
     name = "covariance"
     version = "1.0"
     Params = MatrixParams
+    partitions = ("horizontal", "vertical")
     description = "sample covariance matrix of the chosen columns"
 
     def plan(self, schema: Schema, params: Params, partition: str, parties: list[str]) -> Plan:
         return _plan(self, schema, params, partition, [Release("covariance", "p x p sample covariance matrix")], [])
 
     def local(self, columns: dict[str, np.ndarray], params: Params, plan: Plan) -> dict[str, np.ndarray]:
-        return {"moments": local_moments(columns, plan)}
+        return local_gram(columns, plan)
 
     def secure(self, session: Session, local: dict[str, np.ndarray], params: Params, plan: Plan,
                holders: dict[str, list[str]]) -> dict[str, Any]:
         p = len(plan.columns)
-        count, cov = moments(session, local["moments"], p)
+        count, cov = moments(session, local, plan, holders)
         (c,) = session.reveal(cov, to=plan.recipients)
         if c is None:
             return {"count": count}
@@ -91,6 +95,7 @@ class Correlation(Analysis):
     name = "correlation"
     version = "1.0"
     Params = MatrixParams
+    partitions = ("horizontal", "vertical")
     description = "Pearson correlation matrix of the chosen columns"
 
     def plan(self, schema: Schema, params: Params, partition: str, parties: list[str]) -> Plan:
@@ -98,12 +103,12 @@ class Correlation(Analysis):
                      ["r_ij = cov_ij / sqrt(cov_ii cov_jj) with a secure inverse square root"])
 
     def local(self, columns: dict[str, np.ndarray], params: Params, plan: Plan) -> dict[str, np.ndarray]:
-        return {"moments": local_moments(columns, plan)}
+        return local_gram(columns, plan)
 
     def secure(self, session: Session, local: dict[str, np.ndarray], params: Params, plan: Plan,
                holders: dict[str, list[str]]) -> dict[str, Any]:
         p = len(plan.columns)
-        count, cov = moments(session, local["moments"], p)
+        count, cov = moments(session, local, plan, holders)
         inv_sd = approx.rsqrt(cov[np.arange(p), np.arange(p)])
         corr = cov * inv_sd.reshape(p, 1) * inv_sd.reshape(1, p)
         (r,) = session.reveal(corr, to=plan.recipients)

@@ -14,7 +14,14 @@ from pydantic import Field, model_validator
 from scipy import stats
 
 from tessera.analytics.base import Analysis, Params, Plan, Release
-from tessera.analytics.common import DEFAULT_MAX_ROWS, check_magnitude, numeric_columns, scale_columns, scaling_for, secure_sum
+from tessera.analytics.common import (
+    DEFAULT_MAX_ROWS,
+    check_magnitude,
+    local_gram,
+    normalized_gram,
+    numeric_columns,
+    scaling_for,
+)
 from tessera.analytics.registry import register
 from tessera.data.schema import Schema
 from tessera.mpc import approx
@@ -48,6 +55,7 @@ class LinearRegression(Analysis):
     name = "linear_regression"
     version = "1.0"
     Params = LinRegParams
+    partitions = ("horizontal", "vertical")
     description = "OLS or ridge regression: coefficients, standard errors, t, p-values, R^2"
 
     def plan(self, schema: Schema, params: Params, partition: str, parties: list[str]) -> Plan:
@@ -79,18 +87,14 @@ class LinearRegression(Analysis):
         )
 
     def local(self, columns: dict[str, np.ndarray], params: Params, plan: Plan) -> dict[str, np.ndarray]:
-        x = scale_columns(columns, plan.scaling)
-        z = np.column_stack([np.ones(x.shape[0]), x])  # [1, X', y']
-        return {"cross": np.concatenate([[x.shape[0]], (z.T @ z).reshape(-1)])}
+        return local_gram(columns, plan)  # Z = [1, X', y']
 
     def secure(self, session: Session, local: dict[str, np.ndarray], params: Params, plan: Plan,
                holders: dict[str, list[str]]) -> dict[str, Any]:
         assert isinstance(params, LinRegParams)
         p = len(params.features)
         k = p + 1
-        totals = secure_sum(session, local["cross"], (1 + (k + 1) ** 2,))
-        n = int(round(float(session.reveal(totals[0])[0])))
-        m = totals[1:].reshape(k + 1, k + 1).scale(1 / max(n, 1), bound=max(n, 1))
+        n, m = normalized_gram(session, local, plan, holders)
         mu, mu_y = m[0, 1:k], m[0, k]
         # centred second moments: well conditioned whatever the declared bounds' centre
         sxx = m[1:k, 1:k] - mu.reshape(p, 1) * mu.reshape(1, p)

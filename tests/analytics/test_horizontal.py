@@ -102,3 +102,26 @@ def test_a_job_that_could_overflow_is_refused_before_it_runs(banks):
                   runtime="threads")
     with pytest.raises(PlanError, match="no analysis named"):
         run_local("kmeans", frames, schema, runtime="threads")
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_vertical_correlation_over_aligned_rows(banks, protocol):
+    _, schema, pooled = banks
+    cols = ["amount", "merchant_risk", "hour", "is_fraud"]
+    parts = {"bank_a": pooled[["amount"]], "bank_b": pooled[["merchant_risk", "hour"]], "bank_c": pooled[["is_fraud"]]}
+    if protocol == "semi2k":
+        parts = {"bank_a": pooled[["amount", "merchant_risk"]], "bank_b": pooled[["hour", "is_fraud"]]}
+    res = run_local("correlation", parts, schema, columns=cols, partition="vertical", protocol=protocol,
+                    runtime="threads")
+    np.testing.assert_allclose(res["correlation"], np.corrcoef(pooled[cols].astype(float).to_numpy().T), atol=1e-4)
+    assert res["count"] == len(pooled)
+
+
+def test_vertical_linear_regression(linear_data):
+    _, schema, df = linear_data
+    parts = {"p0": df[["x1", "x2"]], "p1": df[["x3", "y"]]}
+    out = run_local("linear_regression", parts, schema, features=["x1", "x2", "x3"], target="y",
+                    partition="vertical", protocol="semi2k", runtime="threads").outputs
+    ref = sm.OLS(df["y"], sm.add_constant(df[["x1", "x2", "x3"]].astype(float))).fit()
+    np.testing.assert_allclose(out["coefficients"], ref.params.to_numpy(), rtol=1e-3)
+    np.testing.assert_allclose(out["std_errors"], ref.bse.to_numpy(), rtol=1e-2)
