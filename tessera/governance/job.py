@@ -1,0 +1,42 @@
+"""A job: what an analyst asks the nodes to compute (checked by every node's policy)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["JobSpec", "DPRequest"]
+
+
+class DPRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    epsilon: float = Field(gt=0)
+    delta: float = Field(0.0, ge=0, lt=1)
+
+
+class JobSpec(BaseModel):
+    """Analysis by name and version, on named datasets and columns, with parameters."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    analysis: str
+    version: str
+    datasets: list[str] = Field(min_length=1)
+    columns: list[str] = Field(min_length=1)
+    params: dict[str, Any] = {}
+    protocol: str = "rep3"
+    recipients: list[str] = Field(min_length=1)
+    dp: DPRequest | None = None
+    analyst: str
+    idempotency_key: str | None = None
+
+    def canonical_bytes(self) -> bytes:
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":")).encode()
+
+    @property
+    def hash(self) -> str:
+        return hashlib.sha256(self.canonical_bytes()).hexdigest()

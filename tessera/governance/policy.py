@@ -1,0 +1,111 @@
+"""Policy: may this node take part in this job? Every reason for a denial, not just the first.
+
+Each node decides on its own, from the contract it signed, the job, and its own state (row
+counts of its datasets, remaining privacy budget); a node refuses what its contract does not
+allow even if every other node accepted it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+from tessera.governance.contract import Contract
+from tessera.governance.job import JobSpec
+
+__all__ = ["Decision", "NodeState", "check"]
+
+#: Parameters that set a minimum group, bin or cell size in the library's analyses.
+GROUP_PARAMS = ("min_group_rows", "min_bin_count", "min_arm_rows", "min_cell_count")
+ITERATION_PARAMS = ("iterations", "max_iterations", "max_iter")
+
+
+@dataclass
+class NodeState:
+    """What the deciding node knows about itself."""
+
+    party: str
+    rows: Mapping[str, int] = field(default_factory=dict)
+    remaining_budget: Callable[[str], float] | None = None
+
+
+@dataclass
+class Decision:
+    allowed: bool
+    reasons: list[str]
+
+
+def check(contract: Contract, job: JobSpec, state: NodeState, now: dt.datetime | None = None) -> Decision:
+    """Allow or deny ``job`` at the node ``state.party``, with every reason for a denial."""
+    reasons = [f"contract: {p}" for p in contract.problems(now)]
+    if job.analyst not in {a.id for a in contract.analysts}:
+        reasons.append(f"analyst {job.analyst!r} is not named in the contract")
+    rules = [r for r in contract.analyses if r.name == job.analysis]
+    if not rules:
+        reasons.append(f"analysis {job.analysis!r} is not allowed by the contract")
+        return Decision(False, reasons)
+    try:
+        version = Version(job.version)
+        rules_v = [r for r in rules if version in SpecifierSet(r.versions)]
+    except (InvalidVersion, InvalidSpecifier):
+        rules_v = []
+    if not rules_v:
+        reasons.append(f"version {job.version} of {job.analysis!r} is outside the allowed "
+                       f"{' or '.join(r.versions for r in rules)}")
+        return Decision(False, reasons)
+    rule = rules_v[0]
+    for d in job.datasets:
+        spec = contract.dataset(d)
+        if spec is None:
+            reasons.append(f"dataset {d!r} is not in the contract")
+            continue
+        if d not in rule.datasets:
+            reasons.append(f"dataset {d!r} is not allowed for {job.analysis!r}")
+        unknown = [c for c in job.columns if c not in spec.schema_.names]
+        if unknown:
+            reasons.append(f"columns {unknown} are not in dataset {d!r}")
+        if spec.owner == state.party and d in state.rows and state.rows[d] < rule.min_rows_per_party:
+            reasons.append(f"dataset {d!r} has fewer rows than the minimum of {rule.min_rows_per_party} per party")
+    forbidden = [c for c in job.columns if c not in rule.columns]
+    if forbidden:
+        reasons.append(f"columns {forbidden} are not allowed for {job.analysis!r}")
+    if job.protocol not in rule.protocols:
+        reasons.append(f"protocol {job.protocol!r} is not allowed (allowed: {rule.protocols})")
+    bad_recipients = [r for r in job.recipients if r not in rule.recipients]
+    if bad_recipients:
+        reasons.append(f"recipients {bad_recipients} may not receive {job.analysis!r} results")
+    if rule.max_iterations is not None:
+        for key in ITERATION_PARAMS:
+            it = job.params.get(key)
+            if isinstance(it, (int, float)) and it > rule.max_iterations:
+                reasons.append(f"{key}={it} exceeds the maximum of {rule.max_iterations} iterations")
+    if rule.min_group_size:
+        sizes = {k: job.params[k] for k in GROUP_PARAMS if k in job.params}
+        if not sizes:
+            reasons.append(f"the job sets no minimum group size; the contract requires {rule.min_group_size}")
+        for key, v in sizes.items():
+            if not isinstance(v, (int, float)) or v < rule.min_group_size:
+                reasons.append(f"{key}={v} is below the contract's minimum group size {rule.min_group_size}")
+    if rule.max_outputs is not None and len(job.columns) > rule.max_outputs:
+        reasons.append(f"{len(job.columns)} output columns exceed the maximum of {rule.max_outputs}")
+    if rule.require_dp and job.dp is None:
+        reasons.append(f"{job.analysis!r} must use differential privacy under this contract")
+    if job.dp is not None:
+        if rule.max_epsilon is not None and job.dp.epsilon > rule.max_epsilon:
+            reasons.append(f"epsilon {job.dp.epsilon} exceeds the per-job maximum {rule.max_epsilon}")
+        for d in job.datasets:
+            spec = contract.dataset(d)
+            if spec is None or spec.owner != state.party:
+                continue
+            budget = contract.budget(d)
+            if budget is None:
+                reasons.append(f"dataset {d!r} has no privacy budget in the contract")
+                continue
+            left = state.remaining_budget(d) if state.remaining_budget else budget.epsilon
+            if job.dp.epsilon > left + 1e-12:
+                reasons.append(f"budget exceeded for dataset {d!r}: requested epsilon {job.dp.epsilon}, {left:g} left")
+    return Decision(not reasons, reasons)

@@ -1,0 +1,60 @@
+from tessera.governance.job import DPRequest, JobSpec
+from tessera.governance.policy import NodeState, check
+from tests.governance.conftest import make_contract, sign_all
+
+
+def job(**kw):
+    fields = dict(analysis="logistic_regression", version="1.0", datasets=["tx_bank_a", "tx_bank_b"],
+                  columns=["amount", "hour", "is_fraud"], params={"iterations": 8}, protocol="rep3",
+                  recipients=["analyst-1"], analyst="analyst-1")
+    fields.update(kw)
+    return JobSpec(**fields)
+
+
+def test_an_allowed_job_is_allowed(signed):
+    d = check(signed, job(), NodeState(party="bank_a", rows={"tx_bank_a": 5000}))
+    assert d.allowed and d.reasons == []
+
+
+def test_a_job_outside_the_contract_is_denied_with_every_reason(signed):
+    bad = job(columns=["amount", "account_age_days"], params={"iterations": 99}, protocol="semi2k",
+              recipients=["bank_c"])
+    d = check(signed, bad, NodeState(party="bank_a"))
+    assert not d.allowed
+    text = " | ".join(d.reasons)
+    assert "columns ['account_age_days'] are not allowed" in text
+    assert "iterations=99 exceeds the maximum of 20" in text
+    assert "protocol 'semi2k' is not allowed" in text
+    assert "recipients ['bank_c'] may not receive" in text
+    assert len(d.reasons) == 4
+
+
+def test_group_size_dp_and_budget(signed):
+    state = NodeState(party="bank_a", remaining_budget=lambda d: 0.3)
+    small = JobSpec(analysis="histogram", version="1.0", datasets=["tx_bank_a"], columns=["amount"],
+                    params={"min_bin_count": 5}, recipients=["analyst-1"], analyst="analyst-1", protocol="rep3",
+                    dp=DPRequest(epsilon=0.5))
+    d = check(signed, small, state)
+    assert any("below the contract's minimum group size 50" in r for r in d.reasons)
+    assert any("budget exceeded for dataset 'tx_bank_a'" in r for r in d.reasons)
+    no_dp = small.model_copy(update={"dp": None, "params": {"min_bin_count": 60}})
+    assert check(signed, no_dp, state).reasons == ["'histogram' must use differential privacy under this contract"]
+    greedy = small.model_copy(update={"dp": DPRequest(epsilon=2.0), "params": {"min_bin_count": 60}})
+    reasons = check(signed, greedy, NodeState(party="bank_a")).reasons
+    assert any("exceeds the per-job maximum 1.0" in r for r in reasons)
+
+
+def test_unknown_analysis_version_analyst_and_unsigned_contract(identities, signed):
+    assert check(signed, job(analysis="kmeans"), NodeState("bank_a")).reasons == [
+        "analysis 'kmeans' is not allowed by the contract"]
+    assert "outside the allowed >=1.0,<2" in check(signed, job(version="2.1"), NodeState("bank_a")).reasons[0]
+    assert any("analyst 'mallory'" in r for r in check(signed, job(analyst="mallory"), NodeState("bank_a")).reasons)
+    unsigned = make_contract(identities)
+    assert any(r.startswith("contract: missing signature") for r in check(unsigned, job(), NodeState("bank_a")).reasons)
+
+
+def test_each_node_decides_from_its_own_contract(identities, signed):
+    # bank_b's copy does not allow logistic regression: it refuses, whatever bank_a decided
+    stricter = sign_all(make_contract(identities, analyses=make_contract(identities).analyses[1:]), identities)
+    assert check(signed, job(), NodeState("bank_a")).allowed
+    assert not check(stricter, job(), NodeState("bank_b")).allowed
