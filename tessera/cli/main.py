@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import typer
 
-from tessera.cli import analyses, audit, bench, contract, demo, keys, party
+from tessera.cli import analyses, audit, bench, cluster, contract, demo, keys, party
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Tessera: secure multi-party analytics.")
 app.add_typer(keys.app, name="keys")
 app.add_typer(party.app, name="party")
+app.add_typer(cluster.app, name="cluster")
 app.add_typer(contract.app, name="contract")
 app.add_typer(audit.app, name="audit")
 app.command("bench")(bench.bench)

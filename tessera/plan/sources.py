@@ -65,8 +65,11 @@ class LocalColumns(Mapping[str, np.ndarray]):
                 exprs[c] = f"CAST(CASE CAST({q} AS VARCHAR) {cases} END AS DOUBLE)"
             else:
                 lo, hi = col.bounds
-                checks.append((c, "bounds", f"count(*) FILTER (WHERE CAST({q} AS DOUBLE) < {lo!r} "
-                                            f"OR CAST({q} AS DOUBLE) > {hi!r})"))
+                num = f"TRY_CAST({q} AS DOUBLE)"
+                checks.append((c, "type", f"count(*) FILTER (WHERE {q} IS NOT NULL AND {num} IS NULL)"))
+                checks.append((c, "bounds", f"count(*) FILTER (WHERE {num} < {lo!r} OR {num} > {hi!r})"))
+                if col.type is ColumnType.INT:
+                    checks.append((c, "integer", f"count(*) FILTER (WHERE {num} != round({num}))"))
                 exprs[c] = f"CAST({q} AS DOUBLE)"
         if checks:
             counts = self._con.execute("SELECT " + ", ".join(sql for _, _, sql in checks) + " FROM rel").fetchone()
@@ -78,6 +81,10 @@ class LocalColumns(Mapping[str, np.ndarray]):
                     problems.append(f"column {c!r}: {k} rows are NULL but the column is not nullable")
                 elif kind == "level":
                     problems.append(f"column {c!r}: {k} rows hold a value that is not a declared level")
+                elif kind == "type":
+                    problems.append(f"column {c!r}: {k} rows are not numbers (declared {col.type.value})")
+                elif kind == "integer":
+                    problems.append(f"column {c!r}: {k} rows are not whole numbers (declared int)")
                 elif kind == "bounds":
                     problems.append(f"column {c!r}: {k} rows outside the declared bounds {list(col.bounds)}")
         if problems:

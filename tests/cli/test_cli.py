@@ -76,3 +76,13 @@ def test_bench_prints_json_lines():
     line = json.loads(res.output.strip().splitlines()[-1])
     assert line["workload"] == "mul" and line["protocol"] == "rep3" and line["seconds"] > 0
     assert set(line["bytes_sent"]) == {"P0", "P1", "P2"} and line["rounds"] == 3
+
+
+@pytest.mark.slow
+def test_cluster_run_selftest():
+    res = runner.invoke(app, ["cluster", "run", "--parties", "3", "--protocol", "semi2k", "--args", '{"n": 50}'])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert set(out["results"]) == {"P0", "P1", "P2"} and "dealer" in out["comm"]
+    bad = runner.invoke(app, ["cluster", "run", "os:system"])
+    assert bad.exit_code == 1 and "tessera package" in bad.output

@@ -32,3 +32,12 @@ def test_missing_file_and_column(tmp_path):
     pd.DataFrame({"a": [1.0]}).to_csv(tmp_path / "x.csv", index=False)
     with pytest.raises(DataError, match="missing columns \\['b'\\]"):
         load_columns(str(tmp_path / "x.csv"), SCHEMA, ["a", "b"])
+
+
+def test_wrong_types_are_named_with_counts(tmp_path):
+    (tmp_path / "t.csv").write_text("a,b\n1.5,2\nhello,3\nsecret-value,4.5\n")
+    with pytest.raises(DataError) as e:
+        load_columns(str(tmp_path / "t.csv"), SCHEMA, ["a", "b"])
+    msg = str(e.value)
+    assert "'a': 2 rows are not numbers" in msg and "'b': 1 rows are not whole numbers" in msg
+    assert "hello" not in msg and "secret-value" not in msg
