@@ -61,25 +61,30 @@ def _plan(a: Analysis, schema: Schema, params: Params, partition: str, what: lis
     )
 
 
+class _MomentAnalysis(Analysis):
+    """Analyses of the covariance matrix: the local stage is the moment matrix (or the shared
+    columns, vertically)."""
+
+    Params = MatrixParams
+    partitions = ("horizontal", "vertical")
+
+    def local(self, columns: dict[str, np.ndarray], params: Params, plan: Plan) -> dict[str, np.ndarray]:
+        return local_gram(columns, plan)
+
+
 @register
-class Covariance(Analysis):
+class Covariance(_MomentAnalysis):
     """Sample covariance matrix (``numpy.cov``, ``ddof=1``)."""
 
     name = "covariance"
     version = "1.0"
-    Params = MatrixParams
-    partitions = ("horizontal", "vertical")
     description = "sample covariance matrix of the chosen columns"
 
     def plan(self, schema: Schema, params: Params, partition: str, parties: list[str]) -> Plan:
         return _plan(self, schema, params, partition, [Release("covariance", "p x p sample covariance matrix")], [])
 
-    def local(self, columns: dict[str, np.ndarray], params: Params, plan: Plan) -> dict[str, np.ndarray]:
-        return local_gram(columns, plan)
-
     def secure(self, session: Session, local: dict[str, np.ndarray], params: Params, plan: Plan,
                holders: dict[str, list[str]]) -> dict[str, Any]:
-        p = len(plan.columns)
         count, cov = moments(session, local, plan, holders)
         (c,) = session.reveal(cov, to=plan.recipients)
         if c is None:
@@ -89,21 +94,16 @@ class Covariance(Analysis):
 
 
 @register
-class Correlation(Analysis):
+class Correlation(_MomentAnalysis):
     """Pearson correlation matrix (``numpy.corrcoef``)."""
 
     name = "correlation"
     version = "1.0"
-    Params = MatrixParams
-    partitions = ("horizontal", "vertical")
     description = "Pearson correlation matrix of the chosen columns"
 
     def plan(self, schema: Schema, params: Params, partition: str, parties: list[str]) -> Plan:
         return _plan(self, schema, params, partition, [Release("correlation", "p x p Pearson correlation matrix")],
                      ["r_ij = cov_ij / sqrt(cov_ii cov_jj) with a secure inverse square root"])
-
-    def local(self, columns: dict[str, np.ndarray], params: Params, plan: Plan) -> dict[str, np.ndarray]:
-        return local_gram(columns, plan)
 
     def secure(self, session: Session, local: dict[str, np.ndarray], params: Params, plan: Plan,
                holders: dict[str, list[str]]) -> dict[str, Any]:

@@ -231,9 +231,9 @@ class Job:
 
     # --- list steps shared by the protocols -----------------------------------------------------
 
-    def encode_own(self) -> OwnList:
-        """``k * H(id)`` for every distinct identifier, plus probes ``r_j * G``, shuffled."""
-        n, t = len(self.ids.keys), self.spec.probes
+    def encode_own(self, probes: int) -> OwnList:
+        """``k * H(id)`` for every distinct identifier, plus ``probes`` points ``r_j * G``, shuffled."""
+        n, t = len(self.ids.keys), probes
         hashed = self.engine.hash_to_group(self.prefix, self.ids.keys)
         own = self.engine.mul(self.scalar, hashed)
         group = self.engine.group
