@@ -1,0 +1,74 @@
+"""Privacy accounting with OpenDP: zero-concentrated DP for the discrete Gaussian mechanism,
+composition, conversion to (epsilon, delta), and calibration of the noise scale.
+
+The mathematics is OpenDP's (its measurements' privacy maps and its zCDP -> approximate-DP
+conversion); this module only wires it to Tessera's mechanisms.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import opendp.prelude as dp
+
+__all__ = ["gaussian_rho", "compose_rho", "rho_to_epsilon", "calibrate_scale", "rho_for"]
+
+dp.enable_features("contrib")
+
+
+@lru_cache(maxsize=256)
+def _gaussian(scale: float) -> dp.Measurement:
+    return dp.m.make_gaussian(dp.atom_domain(T=int), dp.absolute_distance(T=int), scale=scale)
+
+
+def gaussian_rho(sensitivity: int, scale: float) -> float:
+    """zCDP rho of the discrete Gaussian mechanism with this (integer L2) sensitivity and scale."""
+    if sensitivity < 0 or scale <= 0:
+        raise ValueError("sensitivity must be >= 0 and scale > 0")
+    return float(_gaussian(float(scale)).map(int(sensitivity)))
+
+
+def compose_rho(rhos: list[float]) -> float:
+    """zCDP composes by addition (Bun & Steinke 2016)."""
+    return float(sum(rhos))
+
+
+def rho_to_epsilon(rho: float, delta: float) -> float:
+    """The epsilon of a rho-zCDP mechanism at ``delta`` (OpenDP's conversion)."""
+    if rho == 0:
+        return 0.0
+    meas = dp.c.make_zCDP_to_approxDP(_rho_measurement(rho))
+    return float(meas.map(1).epsilon(delta))
+
+
+def _rho_measurement(rho: float) -> dp.Measurement:
+    # a discrete Gaussian with sensitivity 1 whose rho is the given one: scale = 1 / sqrt(2 rho)
+    return _gaussian(1.0 / math.sqrt(2 * rho))
+
+
+def calibrate_scale(sensitivity: int, epsilon: float, delta: float) -> float:
+    """The smallest discrete-Gaussian scale whose (epsilon, delta) guarantee holds (bisection
+    over OpenDP's privacy map)."""
+    if epsilon <= 0 or not 0 < delta < 1:
+        raise ValueError("calibration needs epsilon > 0 and 0 < delta < 1")
+    lo, hi = 1e-3, 1e7
+    for _ in range(80):
+        mid = math.sqrt(lo * hi)
+        if rho_to_epsilon(gaussian_rho(sensitivity, mid), delta) <= epsilon:
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def rho_for(epsilon: float, delta: float) -> float:
+    """The largest zCDP rho whose conversion gives at most ``epsilon`` at ``delta``."""
+    lo, hi = 0.0, max(epsilon, 1.0) * 10
+    for _ in range(100):
+        mid = (lo + hi) / 2
+        if rho_to_epsilon(mid, delta) <= epsilon:
+            lo = mid
+        else:
+            hi = mid
+    return lo

@@ -1,0 +1,107 @@
+"""Noise drawn jointly inside MPC has the exact stated distribution; accounting is OpenDP's;
+clipping holds against out-of-range inputs; DP analyses report their guarantee."""
+
+import math
+
+import numpy as np
+import opendp.prelude as dp
+import pandas as pd
+import pytest
+from scipy import stats
+
+from tessera.analytics.base import Plan
+from tessera.analytics.dp_stats import DPDescribe
+from tessera.data.synthetic import bank_transactions
+from tessera.dp.accounting import calibrate_scale, compose_rho, gaussian_rho, rho_for, rho_to_epsilon
+from tessera.dp.noise import joint_noise
+from tessera.plan.executor import make_plan
+from tessera.plan.local import run_local
+from tessera.runtime import run_threads
+
+dp.enable_features("contrib")
+
+
+def discrete_gaussian_pmf(scale, support):
+    w = np.exp(-(support.astype(float) ** 2) / (2 * scale**2))
+    return w / w.sum()
+
+
+@pytest.mark.parametrize("protocol,parties", [("semi2k", 3), ("rep3", 3), ("semi2k", 2)])
+def test_joint_noise_matches_the_exact_pmf_over_1e5_samples(protocol, parties):
+    scale, n = 2.0, 100_000
+
+    def prog(s):
+        return joint_noise(s, scale, (n,), 0).reveal()
+
+    noise = run_threads(prog, parties, protocol=protocol)["P0"]
+    k = np.arange(-60, 61)
+    pmf = discrete_gaussian_pmf(scale, k)
+    total = pmf
+    for _ in range(parties - 1):
+        total = np.convolve(total, pmf)
+    support = np.arange(-60 * parties, 60 * parties + 1)
+    lo, hi = -12, 12  # pool the tails into the end cells
+    expected = np.array([total[support <= lo].sum(), *[total[support == v][0] for v in range(lo + 1, hi)],
+                         total[support >= hi].sum()]) * n
+    observed = np.array([(noise <= lo).sum(), *[(noise == v).sum() for v in range(lo + 1, hi)], (noise >= hi).sum()])
+    assert stats.chisquare(observed, expected).pvalue > 1e-4
+    assert np.var(noise) == pytest.approx(parties * scale**2, rel=0.03)
+    # a wrong distribution fails the same test
+    assert stats.chisquare(observed, np.roll(expected, 1)).pvalue < 1e-10
+
+
+def test_accounting_is_opendps():
+    meas = [dp.m.make_gaussian(dp.atom_domain(T=int), dp.absolute_distance(T=int), scale=s) for s in (2.0, 5.0, 9.5)]
+    composed = dp.c.make_composition(meas)
+    assert compose_rho([gaussian_rho(1, s) for s in (2.0, 5.0, 9.5)]) == pytest.approx(composed.map(1))
+    assert gaussian_rho(3, 4.0) == pytest.approx(9 / 32)
+    scale = calibrate_scale(1, 1.0, 1e-6)
+    assert rho_to_epsilon(gaussian_rho(1, scale), 1e-6) == pytest.approx(1.0, abs=1e-6)
+    assert rho_to_epsilon(rho_for(0.7, 1e-5), 1e-5) == pytest.approx(0.7, abs=1e-6)
+
+
+@pytest.fixture(scope="module")
+def banks():
+    frames, schema, _ = bank_transactions(20_000, seed=21)
+    return frames, schema, pd.concat(frames.values())
+
+
+def test_dp_describe_reports_its_guarantee_and_is_close_to_the_truth(banks):
+    frames, schema, pooled = banks
+    out = run_local("dp_describe", frames, schema, columns=["merchant_risk", "hour"], epsilon=2.0, delta=1e-6,
+                    runtime="threads").outputs
+    g = out["guarantee"]
+    assert g["epsilon"] == pytest.approx(2.0, abs=1e-6) and g["delta"] == 1e-6
+    lo, hi = out["count_ci95"]
+    assert lo < len(pooled) < hi or abs(out["noisy_count"] - len(pooled)) < 6 * g["noise_std_released"]["count"]
+    for c in ("merchant_risk", "hour"):
+        std = g["noise_std_released"][c]
+        assert abs(out[c]["noisy_sum"] - pooled[c].sum()) < 6 * std + 0.01 * len(pooled)
+
+
+def test_clipping_inside_mpc_stops_an_out_of_range_contribution(banks):
+    _, schema, _ = banks
+    analysis, params, plan = make_plan("dp_describe", None, {"columns": ["hour"], "epsilon": 1e4, "delta": 1e-6},
+                                       schema, "horizontal", ["a", "b", "c"])
+    res = plan.meta["resolution"]
+    honest = {"stats": np.array([100, 100 * 12 * res])}
+    liar = {"stats": np.array([100, 10**12])}  # claims a sum far beyond 100 rows * max 23
+
+    def prog(s):
+        return analysis.secure(s, liar if s.me == 1 else honest, params, plan, {})
+
+    out = run_threads(prog, ["a", "b", "c"], protocol="rep3")["a"]
+    assert out["noisy_count"] == pytest.approx(300, abs=5)
+    assert out["hour"]["noisy_sum"] == pytest.approx(2 * 1200 + 100 * 23, abs=50)  # the liar is clipped to 2300
+
+
+def test_dp_histogram_noise_has_the_stated_scale():
+    edges = list(range(0, 2001))
+    frame = pd.DataFrame({"amount": np.full(50, 5000.0)})  # no row falls in [0, 2000)
+    _, schema, _ = bank_transactions(10)
+    out = run_local("dp_histogram", {"a": frame, "b": frame}, schema, column="amount", edges=edges, epsilon=1.0,
+                    protocol="semi2k", runtime="threads").outputs
+    noise = np.array(out["noisy_counts"], dtype=float)
+    std = out["guarantee"]["noise_std_released"]["count"]
+    assert np.std(noise) == pytest.approx(std, rel=0.1)
+    assert out["ci95_half_width"] == pytest.approx(1.96 * std, rel=1e-3)
