@@ -37,6 +37,7 @@ class Session:
         self.fxp = FixedPoint(frac_bits)
         self._transcript = hashlib.sha256()
         self._reveal_observers: list[RevealObserver] = []
+        self._before_reveal: list[RevealObserver] = []
         protocol.open_observers.append(self._record_opening)
 
     @classmethod
@@ -148,6 +149,9 @@ class Session:
         recipients = self._recipients(to)
         for t in tensors:
             self.check_own(t)
+        names_before = [self.parties[r] for r in recipients]
+        for obs in self._before_reveal:
+            obs(names_before)
         opened = self.protocol.open([t.shares for t in tensors], recipients)
         names = [self.parties[r] for r in recipients]
         for obs in self._reveal_observers:
@@ -168,6 +172,11 @@ class Session:
             raise SessionError("cannot combine secret tensors from different sessions")
 
     # -- observation -------------------------------------------------------------------------
+
+    def before_reveal(self, observer: RevealObserver) -> None:
+        """Call ``observer(recipient_names)`` before this party sends its shares of a revealed
+        value (e.g. to mark a privacy budget as spent: once a share is out it may leak)."""
+        self._before_reveal.append(observer)
 
     def on_reveal(self, observer: RevealObserver) -> None:
         """Call ``observer(recipient_names)`` after every reveal (audit, metrics, progress)."""

@@ -20,9 +20,10 @@ import pandas as pd
 
 from tessera.data.schema import Schema
 from tessera.errors import SessionError
-from tessera.plan.executor import make_plan, run_analysis
+from tessera.plan.executor import make_plan
 from tessera.runtime.cluster import run_cluster
 from tessera.runtime.inprocess import run_threads
+from tessera.runtime.party import load_program
 
 __all__ = ["run_local", "LocalResult"]
 
@@ -76,12 +77,17 @@ def run_local(
     version: str | None = None,
     runtime: str = "cluster",
     timeout: float = 300.0,
+    program: str = "tessera.plan.executor:run_analysis",
+    party_args: Mapping[str, Mapping[str, Any]] | None = None,
     **params: Any,
 ) -> LocalResult:
     """Run ``analysis`` over ``parties`` (name -> DataFrame or CSV/Parquet path).
 
     ``protocol`` defaults to rep3 for three parties and semi2k otherwise. Raises PlanError
-    before anything runs if the job is unsafe (e.g. could overflow the ring).
+    before anything runs if the job is unsafe (e.g. could overflow the ring). ``program`` names
+    another party program with the executor's arguments (e.g. one that accounts privacy
+    budgets, :func:`tessera.governance.budgeted.run_budgeted`), and ``party_args`` adds
+    per-party arguments to it.
     """
     names = list(parties)
     protocol = protocol or ("rep3" if len(names) == 3 else "semi2k")
@@ -95,12 +101,13 @@ def run_local(
             holders = {c: [n for n in names if c in present[n]] for c in plan.columns}
         common = {"analysis": analysis, "version": version, "params": params, "holders": holders,
                   "schema": schema.model_dump(mode="json"), "partition": partition, "recipients": recipients}
+        per_party = {n: {"data": files[n], **dict((party_args or {}).get(n, {}))} for n in names}
         if runtime == "cluster":
-            res = run_cluster("tessera.plan.executor:run_analysis", names, protocol=protocol, args=common,
-                              party_args={n: {"data": files[n]} for n in names}, frac_bits=plan.frac_bits,
-                              timeout=timeout)
+            res = run_cluster(program, names, protocol=protocol, args=common, party_args=per_party,
+                              frac_bits=plan.frac_bits, timeout=timeout)
         elif runtime == "threads":
-            res = run_threads(lambda s: run_analysis(s, data=files[s.party], **common), names,
+            fn = load_program(program)
+            res = run_threads(lambda s: fn(s, **common, **per_party[s.party]), names,
                               protocol=protocol, frac_bits=plan.frac_bits)
         else:
             raise SessionError(f"unknown runtime {runtime!r}; use 'cluster' or 'threads'")

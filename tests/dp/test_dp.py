@@ -105,3 +105,48 @@ def test_dp_histogram_noise_has_the_stated_scale():
     std = out["guarantee"]["noise_std_released"]["count"]
     assert np.std(noise) == pytest.approx(std, rel=0.1)
     assert out["ci95_half_width"] == pytest.approx(1.96 * std, rel=1e-3)
+
+
+def test_budget_is_reserved_spent_and_refused_per_data_owner(banks, tmp_path):
+    from tessera.errors import BudgetExceeded
+    from tessera.governance.ledger import SqliteLedger
+
+    frames, schema, _ = banks
+    ledgers = {}
+    for bank in frames:
+        path = str(tmp_path / f"{bank}.db")
+        SqliteLedger(path).set_budget(f"tx_{bank}", 1.5, 1e-5)
+        ledgers[bank] = path
+
+    def job(job_id, epsilon):
+        return run_local("dp_histogram", frames, schema, column="amount", edges=[0, 100, 1000, 10000],
+                         epsilon=epsilon, delta=1e-6, runtime="threads",
+                         program="tessera.governance.budgeted:run_budgeted",
+                         party_args={b: {"ledger": ledgers[b], "dataset": f"tx_{b}", "job_id": job_id}
+                                     for b in frames})
+
+    job("j1", 1.0)
+    for bank in frames:
+        assert SqliteLedger(ledgers[bank]).remaining(f"tx_{bank}")[0] == pytest.approx(0.5)
+    with pytest.raises(BudgetExceeded, match="remaining epsilon 0.5"):
+        job("j2", 0.8)  # over budget: refused before any input is shared
+    for bank in frames:  # nothing was spent by the refused job
+        assert SqliteLedger(ledgers[bank]).remaining(f"tx_{bank}")[0] == pytest.approx(0.5)
+        assert SqliteLedger(ledgers[bank]).state("j2") == []
+
+
+def test_a_job_aborted_by_one_owner_returns_the_others_reservations(banks, tmp_path):
+    from tessera.errors import BudgetExceeded
+    from tessera.governance.ledger import SqliteLedger
+
+    frames, schema, _ = banks
+    ledgers = {b: str(tmp_path / f"{b}.db") for b in frames}
+    for b, path in ledgers.items():
+        SqliteLedger(path).set_budget(b, 0.1 if b == "bank_a" else 5.0)
+    with pytest.raises(BudgetExceeded):
+        run_local("dp_histogram", frames, schema, column="amount", edges=[0, 100, 10000], epsilon=1.0,
+                  runtime="threads", program="tessera.governance.budgeted:run_budgeted",
+                  party_args={b: {"ledger": ledgers[b], "dataset": b, "job_id": "j9"} for b in frames})
+    for b in ("bank_b", "bank_c"):
+        assert SqliteLedger(ledgers[b]).remaining(b)[0] == pytest.approx(5.0)
+        assert SqliteLedger(ledgers[b]).state("j9") in ([], [(b, "released")])
