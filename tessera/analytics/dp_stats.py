@@ -16,7 +16,8 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from tessera.analytics.base import Analysis, Params, Plan, Release
-from tessera.analytics.common import numeric_columns
+from tessera.analytics.common import numeric_columns, scaling_for
+from tessera.analytics.logistic import LogisticRegression, LogRegParams
 from tessera.analytics.registry import register
 from tessera.data.schema import Schema
 from tessera.dp.accounting import gaussian_rho, rho_for, rho_to_epsilon
@@ -25,7 +26,7 @@ from tessera.mpc import functions as fn
 from tessera.mpc.session import Session
 from tessera.mpc.tensor import SecretTensor, stack
 
-__all__ = ["DPDescribe", "DPHistogram"]
+__all__ = ["DPDescribe", "DPHistogram", "DPLinearRegression", "DPLogisticRegression"]
 
 _Z95 = 1.959963984540054
 
@@ -195,3 +196,130 @@ class DPHistogram(Analysis):
         return {"edges": params.edges, "noisy_counts": out.tolist(),
                 "ci95_half_width": half,
                 "guarantee": _guarantee([gaussian_rho(1, scale)], params.delta, {"count": scale}, session.n_parties)}
+
+
+class DPLinRegParams(DPParams):
+    features: list[str] = Field(min_length=1)
+    target: str
+    ridge: float = Field(1e-3, ge=0, description="ridge added to X'X/n (scaled units) when solving")
+    grid: int = Field(256, ge=2, description="scaled values are rounded to multiples of 1/grid")
+
+
+@register
+class DPLinearRegression(Analysis):
+    """Linear regression from noisy sufficient statistics: the parties' ``Z'Z`` for
+    ``Z = [1, X', y']`` (scaled to [-1, 1] and rounded to a grid) gets jointly drawn discrete
+    Gaussian noise on its upper triangle, which is revealed; the coefficients are a public
+    post-processing of it. One row changes the triangle by at most ``(p + 2) grid^2`` in L2."""
+
+    name = "dp_linear_regression"
+    version = "1.0"
+    Params = DPLinRegParams
+    description = "differentially private linear regression (noisy sufficient statistics)"
+
+    def plan(self, schema: Schema, params: Params, partition: str, parties: list[str]) -> Plan:
+        assert isinstance(params, DPLinRegParams)
+        cols = numeric_columns(schema, [*params.features, params.target])
+        return Plan(
+            analysis=self.name, version=self.version, partition=partition, columns=cols,
+            local=["scale to [-1, 1] by the declared bounds, round to the grid; Z'Z of [1, X', y']"],
+            secure=["clip each party's Z'Z entries to its row count; add them",
+                    "add jointly drawn discrete Gaussian noise to the upper triangle"],
+            release=[Release("noisy_gram", "the noisy upper triangle of Z'Z"),
+                     Release("coefficients", "ridge solution of the noisy normal equations (post-processing)")],
+            frac_bits=0, scaling=scaling_for(schema, cols),
+            notes=[f"guarantee: ({params.epsilon}, {params.delta})-DP for adding or removing one row; holds if at "
+                   "least one party is honest"],
+        )
+
+    def local(self, columns: dict[str, np.ndarray], params: Params, plan: Plan) -> dict[str, np.ndarray]:
+        assert isinstance(params, DPLinRegParams)
+        g = params.grid
+        z = np.column_stack([np.ones(len(columns[plan.columns[0]]))] +
+                            [np.round((np.asarray(columns[c], dtype=np.float64) - m) / h * g) / g
+                             for c, (m, h) in plan.scaling.items()])
+        gram = np.round(z.T @ z * g * g).astype(np.int64)
+        return {"triangle": gram[np.triu_indices(gram.shape[0])]}
+
+    def secure(self, session: Session, local: dict[str, np.ndarray], params: Params, plan: Plan,
+               holders: dict[str, list[str]]) -> dict[str, Any]:
+        assert isinstance(params, DPLinRegParams)
+        k1 = len(plan.columns) + 1
+        t = k1 * (k1 + 1) // 2
+        total = None
+        for i in range(session.n_parties):
+            part = session.input(i, local["triangle"] if i == session.me else None, shape=(t,), frac_bits=0)
+            bound = _clip_party(part[0], 0, params.max_rows * params.grid**2)  # n_i * grid^2
+            part = _clip_party(part, -bound, bound)
+            total = part if total is None else total + part
+        assert total is not None
+        rho = rho_for(params.epsilon, params.delta)
+        sens = (len(plan.columns) + 1) * params.grid**2
+        scale = _scale(rho, sens)
+        (noisy,) = session.reveal(total + joint_noise(session, scale, (t,), 0), to=plan.recipients)
+        if noisy is None:
+            return {}
+        gram = np.zeros((k1, k1))
+        gram[np.triu_indices(k1)] = noisy / params.grid**2
+        gram = gram + np.triu(gram, 1).T
+        n = max(gram[0, 0], 1.0)
+        a = gram[:k1 - 1, :k1 - 1] / n + params.ridge * np.eye(k1 - 1)
+        beta_s = np.linalg.solve(a, gram[:k1 - 1, k1 - 1] / n)
+        feats = plan.columns[:-1]
+        h = np.array([plan.scaling[c][1] for c in feats])
+        cen = np.array([plan.scaling[c][0] for c in feats])
+        cy, hy = plan.scaling[plan.columns[-1]]
+        slopes = hy * beta_s[1:] / h
+        intercept = cy + hy * beta_s[0] - float(np.sum(slopes * cen))
+        return {"coefficients": np.concatenate([[intercept], slopes]), "noisy_n": float(gram[0, 0]),
+                "guarantee": _guarantee([gaussian_rho(sens, scale)], params.delta, {"gram": scale / params.grid**2},
+                                        session.n_parties)}
+
+
+class DPLogRegParams(LogRegParams):
+    C: float = Field(1.0, gt=0, description="inverse L2 strength (required: DP needs strong convexity)")
+    epsilon: float = Field(gt=0)
+    delta: float = Field(1e-6, gt=0, lt=1)
+
+
+@register
+class DPLogisticRegression(LogisticRegression):
+    """Logistic regression with output perturbation (Chaudhuri, Monteleoni & Sarwate 2011):
+    Newton's method inside MPC minimises ``(1/n) sum loss + ||b||^2 / (2 C n)`` over the scaled
+    coefficients (intercept included), whose minimiser moves by at most ``2 sqrt(p + 1) C``
+    when one row is replaced; jointly drawn discrete Gaussian noise of that sensitivity is
+    added to the coefficients before they are opened."""
+
+    name = "dp_logistic_regression"
+    version = "1.0"
+    Params = DPLogRegParams
+    description = "differentially private logistic regression (output perturbation)"
+
+    def plan(self, schema: Schema, params: Params, partition: str, parties: list[str]) -> Plan:
+        plan = super().plan(schema, params, partition, parties)
+        assert isinstance(params, DPLogRegParams)
+        plan.analysis, plan.version = self.name, self.version
+        plan.secure.append("add jointly drawn discrete Gaussian noise to the scaled coefficients (output perturbation)")
+        plan.notes.append(f"guarantee: ({params.epsilon}, {params.delta})-DP for replacing one row (n is public); "
+                          "holds if at least one party is honest and Newton's method has converged")
+        return plan
+
+    def _penalty(self, params: LogRegParams, h: np.ndarray, n: int) -> np.ndarray:
+        assert params.C is not None
+        return np.full(len(h) + 1, 1.0 / (params.C * n))
+
+    def _sensitivity(self, params: DPLogRegParams, frac: int) -> int:
+        return math.ceil(2 * math.sqrt(len(params.features) + 1) * params.C * 2.0**frac)
+
+    def _before_release(self, session: Session, beta: SecretTensor, params: LogRegParams, n: int) -> SecretTensor:
+        assert isinstance(params, DPLogRegParams)
+        scale = _scale(rho_for(params.epsilon, params.delta), self._sensitivity(params, beta.frac_bits))
+        return beta + joint_noise(session, scale, beta.shape, beta.frac_bits)
+
+    def _release_info(self, session: Session, params: LogRegParams, n: int) -> dict[str, Any]:
+        assert isinstance(params, DPLogRegParams)
+        f = session.frac_bits
+        sens = self._sensitivity(params, f)
+        scale = _scale(rho_for(params.epsilon, params.delta), sens)
+        return {"guarantee": _guarantee([gaussian_rho(sens, scale)], params.delta,
+                                        {"scaled_coefficient": scale / 2.0**f}, session.n_parties)}

@@ -119,9 +119,7 @@ class LogisticRegression(Analysis):
         ones = (y * 0) + 1  # a secret column of ones (exact)
         xi = concatenate([ones.reshape(n, 1), x], axis=1)  # n x k with the intercept column
         h = np.array([plan.scaling[c][1] for c in feats])
-        penalty = np.zeros(k)
-        if params.C is not None:
-            penalty[1:] = 1.0 / (params.C * h * h * n)
+        penalty = self._penalty(params, h, n)
         beta = (xi[0] * 0)  # secret zero vector of length k
         steps = newton_schulz_steps(k * 0.25 * params.max_inverse)
         xt = xi.T
@@ -131,8 +129,8 @@ class LogisticRegression(Analysis):
             w = s * (1 - s)
             hess = (xt @ (xi * w.reshape(n, 1))).scale(1 / n, bound=0.25 * n) + np.diag(penalty)
             beta = beta - inv_spd(hess, 0.25 * k + float(penalty.sum()), steps) @ grad
-        (b,) = session.reveal(beta, to=plan.recipients)
-        out: dict[str, Any] = {"n": n}
+        (b,) = session.reveal(self._before_release(session, beta, params, n), to=plan.recipients)
+        out: dict[str, Any] = {"n": n, **self._release_info(session, params, n)}
         if b is None:
             return out
         cen = np.array([plan.scaling[c][0] for c in feats])
@@ -140,6 +138,19 @@ class LogisticRegression(Analysis):
         out["coefficients"] = coef
         out.update(self._evaluate_holdout(local, params, coef, plan))
         return out
+
+    def _penalty(self, params: LogRegParams, h: np.ndarray, n: int) -> np.ndarray:
+        """L2 penalty per scaled coefficient: sklearn's C in original units, intercept free."""
+        penalty = np.zeros(len(h) + 1)
+        if params.C is not None:
+            penalty[1:] = 1.0 / (params.C * h * h * n)
+        return penalty
+
+    def _before_release(self, session: Session, beta: SecretTensor, params: LogRegParams, n: int) -> SecretTensor:
+        return beta
+
+    def _release_info(self, session: Session, params: LogRegParams, n: int) -> dict[str, Any]:
+        return {}
 
     def _share_rows(self, session: Session, local: dict[str, np.ndarray], params: LogRegParams, plan: Plan,
                     holders: dict[str, list[str]]) -> tuple[SecretTensor, SecretTensor]:

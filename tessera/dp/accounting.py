@@ -39,7 +39,10 @@ def rho_to_epsilon(rho: float, delta: float) -> float:
     if rho == 0:
         return 0.0
     meas = dp.c.make_zCDP_to_approxDP(_rho_measurement(rho))
-    return float(meas.map(1).epsilon(delta))
+    try:
+        return float(meas.map(1).epsilon(delta))
+    except dp.OpenDPException:  # rho so large that the conversion overflows: no useful guarantee
+        return math.inf
 
 
 def _rho_measurement(rho: float) -> dp.Measurement:

@@ -150,3 +150,40 @@ def test_a_job_aborted_by_one_owner_returns_the_others_reservations(banks, tmp_p
     for b in ("bank_b", "bank_c"):
         assert SqliteLedger(ledgers[b]).remaining(b)[0] == pytest.approx(5.0)
         assert SqliteLedger(ledgers[b]).state("j9") in ([], [(b, "released")])
+
+
+def test_dp_linear_regression_from_noisy_sufficient_statistics():
+    import statsmodels.api as sm
+
+    from tessera.data.schema import Column, Schema
+
+    rng = np.random.default_rng(11)
+    n = 100_000
+    x = np.column_stack([rng.uniform(0, 100, n), rng.normal(5, 2, n).clip(-5, 15)])
+    y = (2 + 0.5 * x[:, 0] - 3 * x[:, 1] + rng.normal(0, 4, n)).clip(-100, 150)
+    df = pd.DataFrame({"x1": x[:, 0], "x2": x[:, 1], "y": y})
+    schema = Schema(columns=(Column(name="x1", type="float", min=0, max=100),
+                             Column(name="x2", type="float", min=-5, max=15),
+                             Column(name="y", type="float", min=-100, max=150)))
+    frames = {"a": df.iloc[:50_000], "b": df.iloc[50_000:80_000], "c": df.iloc[80_000:]}
+    out = run_local("dp_linear_regression", frames, schema, features=["x1", "x2"], target="y", epsilon=1.0,
+                    runtime="threads").outputs
+    ref = sm.OLS(df.y, sm.add_constant(df[["x1", "x2"]])).fit().params.to_numpy()
+    np.testing.assert_allclose(out["coefficients"][1:], ref[1:], rtol=0.05)
+    assert out["guarantee"]["epsilon"] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_dp_logistic_regression_output_perturbation(banks):
+    frames, schema, pooled = banks
+    feats = ["amount", "merchant_risk", "hour", "account_age_days"]
+    weak = run_local("dp_logistic_regression", frames, schema, features=feats, target="is_fraud", C=1.0,
+                     epsilon=2000.0, runtime="threads").outputs
+    strong = run_local("dp_logistic_regression", frames, schema, features=feats, target="is_fraud", C=1.0,
+                       epsilon=0.5, runtime="threads").outputs
+    assert strong["guarantee"]["epsilon"] == pytest.approx(0.5, abs=1e-6)
+    scale_ratio = strong["guarantee"]["noise_scale_per_party"]["scaled_coefficient"] / \
+        weak["guarantee"]["noise_scale_per_party"]["scaled_coefficient"]
+    assert scale_ratio > 500
+    x = pooled[feats].astype(float).to_numpy()
+    acc = np.mean(((weak["coefficients"][0] + x @ weak["coefficients"][1:]) > 0) == pooled["is_fraud"])
+    assert acc >= 1 - pooled["is_fraud"].mean() - 0.01  # little noise: at least as good as the base rate
