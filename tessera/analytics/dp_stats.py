@@ -20,7 +20,7 @@ from tessera.analytics.common import numeric_columns, scaling_for
 from tessera.analytics.logistic import LogisticRegression, LogRegParams
 from tessera.analytics.registry import register
 from tessera.data.schema import Schema
-from tessera.dp.accounting import gaussian_rho, rho_for, rho_to_epsilon
+from tessera.dp.accounting import gaussian_rho, laplace_epsilon, rho_for, rho_to_epsilon
 from tessera.dp.noise import joint_noise
 from tessera.mpc import functions as fn
 from tessera.mpc.session import Session
@@ -33,8 +33,37 @@ _Z95 = 1.959963984540054
 
 class DPParams(Params):
     epsilon: float = Field(gt=0)
-    delta: float = Field(1e-6, gt=0, lt=1)
+    delta: float = Field(1e-6, ge=0, lt=1, description="0 asks for pure epsilon-DP (discrete Laplace noise)")
     max_rows: int = Field(10**7, gt=0, description="bound on one party's row count (clipping)")
+
+
+def _budget(params: DPParams, quantities: int, sensitivities: list[int]) -> tuple[str, list[float], dict[str, Any]]:
+    """Mechanism, per-quantity noise scales and the accounted guarantee for a job's budget.
+
+    delta > 0: discrete Gaussian noise, zCDP composition (rho split evenly), OpenDP's conversion.
+    delta = 0: discrete Laplace noise, pure epsilon split evenly (basic composition).
+    """
+    if params.delta > 0:
+        rho = rho_for(params.epsilon, params.delta) / quantities
+        scales = [_scale(rho, s) for s in sensitivities]
+        rhos = [gaussian_rho(s, sc) for s, sc in zip(sensitivities, scales)]
+        return "gaussian", scales, {"epsilon": rho_to_epsilon(sum(rhos), params.delta), "delta": params.delta,
+                                     "rho": sum(rhos)}
+    eps = params.epsilon / quantities
+    scales = [max(s, 1) / eps for s in sensitivities]
+    spent = sum(laplace_epsilon(s, sc) for s, sc in zip(sensitivities, scales))
+    return "laplace", scales, {"epsilon": spent, "delta": 0.0}
+
+
+def _how(params: DPParams) -> str:
+    if params.delta > 0:
+        return f"discrete Gaussian noise, zCDP rho = {rho_for(params.epsilon, params.delta):.4g}"
+    return "discrete Laplace noise, pure epsilon"
+
+
+def _std(mechanism: str, scale: float) -> float:
+    """Standard deviation of one party's noise (approximately, for the discrete distributions)."""
+    return scale * (math.sqrt(2) if mechanism == "laplace" else 1.0)
 
 
 def _scale(rho: float, sensitivity: int) -> float:
@@ -81,9 +110,8 @@ class DPDescribe(Analysis):
             release=[Release("noisy_count", "count + noise"), Release("noisy_sum[...]", "sum + noise per column"),
                      Release("mean[...]", "noisy sum / noisy count (post-processing)")],
             frac_bits=0,
-            notes=[f"guarantee: ({params.epsilon}, {params.delta})-DP for adding or removing one row, via zCDP "
-                   f"rho = {rho_for(params.epsilon, params.delta):.4g} split over {q} quantities; holds if at "
-                   "least one party is honest",
+            notes=[f"guarantee: ({params.epsilon}, {params.delta})-DP for adding or removing one row, "
+                   f"{_how(params)} split evenly over {q} quantities; holds if at least one party is honest",
                    "sums are discretised to 1/1000 of the column's unit before noise is added"],
             meta={"resolution": 1000, "bounds": {c: schema.column(c).bounds for c in cols}},
         )
@@ -113,25 +141,25 @@ class DPDescribe(Analysis):
             count = n_i if count is None else count + n_i
             sums = s_i if sums is None else sums + s_i
         assert count is not None and sums is not None
-        rho_each = rho_for(params.epsilon, params.delta) / (1 + p)
         sens = [1] + [max(abs(b[0]), abs(b[1])) for b in bounds]
-        scales = [_scale(rho_each, s) for s in sens]
-        noise = stack([joint_noise(session, sc, (), 0) for sc in scales])
+        mech, scales, g = _budget(params, 1 + p, sens)
+        noise = stack([joint_noise(session, sc, (), 0, mech) for sc in scales])
         noisy = stack([count, *[sums[j] for j in range(p)]]) + noise
         (out,) = session.reveal(noisy, to=plan.recipients)
         if out is None:
             return {}
-        rhos = [gaussian_rho(s, sc) for s, sc in zip(sens, scales)]
-        g = _guarantee(rhos, params.delta, {"count": scales[0], **{c: scales[1 + j] / res for j, c in enumerate(plan.columns)}},
-                       session.n_parties)
         n_std = math.sqrt(session.n_parties)
+        stds = [_std(mech, sc) * n_std for sc in scales]
+        g.update({"mechanism": mech, "noise_scale_per_party": {"count": scales[0],
+                  **{c: scales[1 + j] / res for j, c in enumerate(plan.columns)}},
+                  "noise_std_released": {"count": stds[0], **{c: stds[1 + j] / res for j, c in enumerate(plan.columns)}}})
         noisy_count = int(out[0])
         result: dict[str, Any] = {"noisy_count": noisy_count,
-                                  "count_ci95": (noisy_count - _Z95 * scales[0] * n_std, noisy_count + _Z95 * scales[0] * n_std),
+                                  "count_ci95": (noisy_count - _Z95 * stds[0], noisy_count + _Z95 * stds[0]),
                                   "guarantee": g}
         for j, c in enumerate(plan.columns):
             s = float(out[1 + j]) / res
-            half = _Z95 * scales[1 + j] * n_std / res
+            half = _Z95 * stds[1 + j] / res
             result[c] = {"noisy_sum": s, "sum_ci95": (s - half, s + half),
                          "mean": s / max(noisy_count, 1)}
         return result
@@ -169,7 +197,7 @@ class DPHistogram(Analysis):
             release=[Release("noisy_counts", "one noisy count per bin")],
             frac_bits=0,
             notes=[f"guarantee: ({params.epsilon}, {params.delta})-DP for adding or removing one row "
-                   f"(zCDP rho = {rho_for(params.epsilon, params.delta):.4g}); holds if at least one party is honest"],
+                   f"({_how(params)}); holds if at least one party is honest"],
         )
 
     def local(self, columns: dict[str, np.ndarray], params: Params, plan: Plan) -> dict[str, np.ndarray]:
@@ -187,18 +215,17 @@ class DPHistogram(Analysis):
             part = fn.clip(part, 0, params.max_rows)
             total = part if total is None else total + part
         assert total is not None
-        rho = rho_for(params.epsilon, params.delta)
-        scale = _scale(rho, 1)
-        (out,) = session.reveal(total + joint_noise(session, scale, (bins,), 0), to=plan.recipients)
+        mech, (scale,), g = _budget(params, 1, [1])  # one row moves one count: L1 and L2 sensitivity 1
+        (out,) = session.reveal(total + joint_noise(session, scale, (bins,), 0, mech), to=plan.recipients)
         if out is None:
             return {}
-        half = _Z95 * scale * math.sqrt(session.n_parties)
-        return {"edges": params.edges, "noisy_counts": out.tolist(),
-                "ci95_half_width": half,
-                "guarantee": _guarantee([gaussian_rho(1, scale)], params.delta, {"count": scale}, session.n_parties)}
+        std = _std(mech, scale) * math.sqrt(session.n_parties)
+        g.update({"mechanism": mech, "noise_scale_per_party": {"count": scale}, "noise_std_released": {"count": std}})
+        return {"edges": params.edges, "noisy_counts": out.tolist(), "ci95_half_width": _Z95 * std, "guarantee": g}
 
 
 class DPLinRegParams(DPParams):
+    delta: float = Field(1e-6, gt=0, lt=1, description="Gaussian noise only: delta must be positive")
     features: list[str] = Field(min_length=1)
     target: str
     ridge: float = Field(1e-3, ge=0, description="ridge added to X'X/n (scaled units) when solving")
@@ -303,6 +330,11 @@ class DPLogisticRegression(LogisticRegression):
         plan.notes.append(f"guarantee: ({params.epsilon}, {params.delta})-DP for replacing one row (n is public); "
                           "holds if at least one party is honest and Newton's method has converged")
         return plan
+
+    def _bounded(self, x: SecretTensor, y: SecretTensor) -> tuple[SecretTensor, SecretTensor]:
+        # the sensitivity bound assumes |x'| <= 1 and y in {0, 1}: enforce it inside MPC, so an
+        # out-of-range row from a party cannot break it
+        return fn.clip(x, -1.0, 1.0), fn.clip(y, 0.0, 1.0)
 
     def _penalty(self, params: LogRegParams, h: np.ndarray, n: int) -> np.ndarray:
         assert params.C is not None

@@ -114,7 +114,7 @@ class LogisticRegression(Analysis):
         assert isinstance(params, LogRegParams)
         feats = params.features
         k = len(feats) + 1
-        x, y = self._share_rows(session, local, params, plan, holders)
+        x, y = self._bounded(*self._share_rows(session, local, params, plan, holders))
         n = x.shape[0]
         ones = (y * 0) + 1  # a secret column of ones (exact)
         xi = concatenate([ones.reshape(n, 1), x], axis=1)  # n x k with the intercept column
@@ -145,6 +145,10 @@ class LogisticRegression(Analysis):
         if params.C is not None:
             penalty[1:] = 1.0 / (params.C * h * h * n)
         return penalty
+
+    def _bounded(self, x: SecretTensor, y: SecretTensor) -> tuple[SecretTensor, SecretTensor]:
+        """Hook: the shared rows as used for training (DP variants clip them inside MPC)."""
+        return x, y
 
     def _before_release(self, session: Session, beta: SecretTensor, params: LogRegParams, n: int) -> SecretTensor:
         return beta

@@ -12,7 +12,7 @@ from functools import lru_cache
 
 import opendp.prelude as dp
 
-__all__ = ["gaussian_rho", "compose_rho", "rho_to_epsilon", "calibrate_scale", "rho_for"]
+__all__ = ["laplace_epsilon", "gaussian_rho", "compose_rho", "rho_to_epsilon", "calibrate_scale", "rho_for"]
 
 dp.enable_features("contrib")
 
@@ -20,6 +20,16 @@ dp.enable_features("contrib")
 @lru_cache(maxsize=256)
 def _gaussian(scale: float) -> dp.Measurement:
     return dp.m.make_gaussian(dp.atom_domain(T=int), dp.absolute_distance(T=int), scale=scale)
+
+
+@lru_cache(maxsize=256)
+def _laplace(scale: float) -> dp.Measurement:
+    return dp.m.make_laplace(dp.atom_domain(T=int), dp.absolute_distance(T=int), scale=scale)
+
+
+def laplace_epsilon(sensitivity: int, scale: float) -> float:
+    """Pure epsilon of the discrete Laplace mechanism at this (integer L1) sensitivity."""
+    return float(_laplace(float(scale)).map(int(sensitivity)))
 
 
 def gaussian_rho(sensitivity: int, scale: float) -> float:

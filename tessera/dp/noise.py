@@ -18,9 +18,17 @@ import opendp.prelude as dp
 from tessera.mpc.session import Session
 from tessera.mpc.tensor import SecretTensor
 
-__all__ = ["discrete_gaussian", "joint_noise"]
+__all__ = ["discrete_gaussian", "discrete_laplace", "joint_noise"]
 
 dp.enable_features("contrib")
+
+
+def discrete_laplace(scale: float, size: int) -> np.ndarray:
+    """``size`` exact samples of the discrete Laplace with this scale (OpenDP, integers only)."""
+    if size == 0:
+        return np.zeros(0, dtype=np.int64)
+    meas = dp.m.make_laplace(dp.vector_domain(dp.atom_domain(T=int)), dp.l1_distance(T=int), scale=float(scale))
+    return np.asarray(meas([0] * size), dtype=np.int64)
 
 
 def discrete_gaussian(scale: float, size: int) -> np.ndarray:
@@ -31,13 +39,17 @@ def discrete_gaussian(scale: float, size: int) -> np.ndarray:
     return np.asarray(meas([0] * size), dtype=np.int64)
 
 
-def joint_noise(session: Session, scale: float, shape: tuple[int, ...], frac_bits: int) -> SecretTensor:
-    """Secret integer noise: the sum over parties of independent N_Z(0, scale^2) samples, read
-    at ``frac_bits`` fractional bits (scale in units of 2^-frac_bits). Reveals nothing."""
+def joint_noise(
+    session: Session, scale: float, shape: tuple[int, ...], frac_bits: int, mechanism: str = "gaussian"
+) -> SecretTensor:
+    """Secret integer noise: the sum over parties of independent discrete Gaussian (or, for
+    pure epsilon-DP, discrete Laplace) samples of this scale, read at ``frac_bits`` fractional
+    bits (scale in units of 2^-frac_bits). Reveals nothing."""
+    sampler = {"gaussian": discrete_gaussian, "laplace": discrete_laplace}[mechanism]
     size = int(np.prod(shape, dtype=np.int64))
     total: SecretTensor | None = None
     for p in range(session.n_parties):
-        mine = discrete_gaussian(scale, size).reshape(shape) if p == session.me else None
+        mine = sampler(scale, size).reshape(shape) if p == session.me else None
         part = session.input(p, mine, shape=shape, frac_bits=0)
         total = part if total is None else total + part
     assert total is not None

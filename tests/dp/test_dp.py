@@ -187,3 +187,35 @@ def test_dp_logistic_regression_output_perturbation(banks):
     x = pooled[feats].astype(float).to_numpy()
     acc = np.mean(((weak["coefficients"][0] + x @ weak["coefficients"][1:]) > 0) == pooled["is_fraud"])
     assert acc >= 1 - pooled["is_fraud"].mean() - 0.01  # little noise: at least as good as the base rate
+
+
+def test_pure_epsilon_uses_joint_discrete_laplace_noise():
+    from tessera.dp.noise import discrete_laplace
+
+    scale, n = 2.0, 100_000
+
+    def prog(s):
+        return joint_noise(s, scale, (n,), 0, "laplace").reveal()
+
+    noise = run_threads(prog, 3, protocol="rep3")["P0"]
+    k = np.arange(-80, 81)
+    pmf = np.exp(-np.abs(k) / scale)
+    pmf /= pmf.sum()
+    total = np.convolve(np.convolve(pmf, pmf), pmf)
+    support = np.arange(-240, 241)
+    lo, hi = -15, 15
+    expected = np.array([total[support <= lo].sum(), *[total[support == v][0] for v in range(lo + 1, hi)],
+                         total[support >= hi].sum()]) * n
+    observed = np.array([(noise <= lo).sum(), *[(noise == v).sum() for v in range(lo + 1, hi)], (noise >= hi).sum()])
+    assert stats.chisquare(observed, expected).pvalue > 1e-4
+    assert discrete_laplace(1.0, 10).dtype == np.int64
+
+
+def test_dp_histogram_with_pure_epsilon(banks):
+    frames, schema, pooled = banks
+    out = run_local("dp_histogram", frames, schema, column="amount", edges=[0, 100, 1000, 10000], epsilon=0.5,
+                    delta=0.0, runtime="threads").outputs
+    g = out["guarantee"]
+    assert g["mechanism"] == "laplace" and g["delta"] == 0.0 and g["epsilon"] == pytest.approx(0.5)
+    true = np.histogram(pooled.amount, bins=[0, 100, 1000, 10000])[0]
+    assert np.all(np.abs(np.array(out["noisy_counts"]) - true) < 10 * g["noise_std_released"]["count"])
