@@ -228,7 +228,7 @@ class DPLinRegParams(DPParams):
     delta: float = Field(1e-6, gt=0, lt=1, description="Gaussian noise only: delta must be positive")
     features: list[str] = Field(min_length=1)
     target: str
-    ridge: float = Field(1e-3, ge=0, description="ridge added to X'X/n (scaled units) when solving")
+    ridge: float = Field(1e-6, ge=0, description="ridge added to the noisy X'X/n (scaled units) when solving")
     grid: int = Field(256, ge=2, description="scaled values are rounded to multiples of 1/grid")
 
 

@@ -166,11 +166,12 @@ def test_dp_linear_regression_from_noisy_sufficient_statistics():
                              Column(name="x2", type="float", min=-5, max=15),
                              Column(name="y", type="float", min=-100, max=150)))
     frames = {"a": df.iloc[:50_000], "b": df.iloc[50_000:80_000], "c": df.iloc[80_000:]}
-    out = run_local("dp_linear_regression", frames, schema, features=["x1", "x2"], target="y", epsilon=1.0,
+    out = run_local("dp_linear_regression", frames, schema, features=["x1", "x2"], target="y", epsilon=8.0,
                     runtime="threads").outputs
     ref = sm.OLS(df.y, sm.add_constant(df[["x1", "x2"]])).fit().params.to_numpy()
-    np.testing.assert_allclose(out["coefficients"][1:], ref[1:], rtol=0.05)
-    assert out["guarantee"]["epsilon"] == pytest.approx(1.0, abs=1e-6)
+    # at epsilon = 8 the noise on X'X/n is ~4e-5 in scaled units: slopes within a few percent
+    np.testing.assert_allclose(out["coefficients"][1:], ref[1:], rtol=0.03)
+    assert out["guarantee"]["epsilon"] == pytest.approx(8.0, abs=1e-6)
 
 
 def test_dp_logistic_regression_output_perturbation(banks):
