@@ -13,7 +13,8 @@ import pandas as pd
 
 from tessera.data.schema import Column, ColumnType, Schema
 
-__all__ = ["FraudTruth", "bank_transactions", "BANK_SCHEMA", "split_sizes", "TrialTruth", "hospital_trials", "HOSPITAL_SCHEMA"]
+__all__ = ["FraudTruth", "bank_transactions", "BANK_SCHEMA", "split_sizes", "TrialTruth", "hospital_trials",
+           "HOSPITAL_SCHEMA", "vertical_fraud"]
 
 BANK_SCHEMA = Schema(
     columns=(
@@ -123,3 +124,22 @@ def hospital_trials(
             "biomarker_2": b2.round(3), "sex": np.where(rng.random(n) < 0.5, "F", "M"),
         })
     return frames, HOSPITAL_SCHEMA, TrialTruth(effect, tau2, effects)
+
+
+def vertical_fraud(
+    n_customers: int = 20_000, overlap: float = 0.6, seed: int = 5
+) -> tuple[dict[str, pd.DataFrame], Schema, FraudTruth, pd.DataFrame]:
+    """Two banks keyed by ``customer_id``: bank A holds transaction features of its customers,
+    bank B holds fraud outcomes for an overlapping set (``overlap`` of A's customers, plus its
+    own others), rows in unrelated orders. Returns the frames, the schema, the truth, and the
+    true join (for checking only)."""
+    frames, schema, truth = bank_transactions(n_customers, banks=("all",), weights=(1.0,), seed=seed)
+    full = frames["all"]
+    rng = np.random.default_rng(seed + 1)
+    common = rng.random(n_customers) < overlap
+    a = full[["customer_id", "amount", "merchant_risk", "hour", "account_age_days"]].sample(frac=1.0, random_state=seed)
+    extra = pd.DataFrame({"customer_id": [f"b-only-{i:07d}" for i in range(n_customers // 4)],
+                          "is_fraud": rng.random(n_customers // 4) < 0.03})
+    b = pd.concat([full.loc[common, ["customer_id", "is_fraud"]], extra]).sample(frac=1.0, random_state=seed + 2)
+    join = full.loc[common].reset_index(drop=True)
+    return {"bank_a": a.reset_index(drop=True), "bank_b": b.reset_index(drop=True)}, schema, truth, join

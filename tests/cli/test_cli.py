@@ -86,3 +86,10 @@ def test_cluster_run_selftest():
     assert set(out["results"]) == {"P0", "P1", "P2"} and "dealer" in out["comm"]
     bad = runner.invoke(app, ["cluster", "run", "os:system"])
     assert bad.exit_code == 1 and "tessera package" in bad.output
+
+
+@pytest.mark.slow
+def test_vertical_fraud_demo_trains_the_model_over_psi_aligned_rows():
+    res = runner.invoke(app, ["demo", "--scenario", "vertical-fraud", "--rows", "6000"])
+    assert res.exit_code == 0, res.output
+    assert "common customers (PSI)" in res.output and "matches the plaintext model" in res.output
