@@ -115,8 +115,7 @@ def bench_psi_tls(log_n: int, parties: int, mode: str, group: str, overlap: floa
         config = {
             "keys": keys, "sid": os.urandom(16).hex(), "log_n": log_n, "mode": mode, "group": group,
             "overlap": overlap,
-            "endpoints": [[n, "127.0.0.1", pt, ids[n].fingerprint, ids[n].cert_path.read_text()]
-                          for n, pt in zip(names, ports)],
+            "endpoints": [[n, "127.0.0.1", pt, ids[n].fingerprint] for n, pt in zip(names, ports)],
         }
         procs = [
             subprocess.Popen([sys.executable, __file__, "--party", str(p), "--config", json.dumps(config)],
@@ -138,7 +137,7 @@ def bench_psi_tls(log_n: int, parties: int, mode: str, group: str, overlap: floa
 
 def _tls_party(p: int, config: dict[str, Any]) -> None:
     """One party of :func:`bench_psi_tls` (runs in its own process); prints its timings."""
-    eps = [Endpoint(n, h, pt, f, c) for n, h, pt, f, c in config["endpoints"]]
+    eps = [Endpoint(n, h, pt, f) for n, h, pt, f in config["endpoints"]]
     me = Identity.load(config["keys"], eps[p].name)
     ids = _ids(config["log_n"], p, config["overlap"])
     ch = connect_mesh(p, eps, me, bytes.fromhex(config["sid"]), timeout=3600, connect_timeout=60)

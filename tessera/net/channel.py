@@ -14,9 +14,12 @@ from dataclasses import dataclass, field
 
 from tessera.errors import SessionError
 
-__all__ = ["Channel", "CommStats", "Payload"]
+__all__ = ["Channel", "CommStats", "Payload", "Received"]
 
+#: what ``send`` takes: any C-contiguous buffer (e.g. ``array.data`` of a numpy array)
 Payload = bytes | bytearray | memoryview
+#: what ``recv`` returns: a bytes-like object; read it with ``bytes(...)`` or ``numpy.frombuffer``
+Received = bytes | bytearray | memoryview
 
 
 @dataclass
@@ -87,8 +90,9 @@ class Channel(abc.ABC):
         self.stats.messages_sent[peer] += 1
         self._send_raw(peer, payload)
 
-    def recv(self, peer: int) -> bytearray | bytes:
-        """The next message from ``peer``.
+    def recv(self, peer: int) -> Received:
+        """The next message from ``peer``, as a bytes-like object (``bytes(...)`` or
+        ``numpy.frombuffer(...)`` read it; transports may return a memoryview).
 
         Raises :class:`~tessera.errors.ProtocolAbort` if any peer aborted and
         :class:`~tessera.errors.TransportError` on timeout or a broken link.
@@ -110,7 +114,7 @@ class Channel(abc.ABC):
     def _send_raw(self, peer: int, payload: Payload) -> None: ...
 
     @abc.abstractmethod
-    def _recv_raw(self, peer: int) -> bytearray | bytes: ...
+    def _recv_raw(self, peer: int) -> Received: ...
 
     @abc.abstractmethod
     def _abort_raw(self, reason: str) -> None: ...

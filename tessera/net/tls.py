@@ -1,48 +1,59 @@
 """A full mesh of mutual-TLS 1.3 connections between endpoints, as a :class:`Channel`.
 
-Every endpoint listens on its own port; each connects to every endpoint with a lower index
-(retrying with exponential backoff until ``connect_timeout``) and accepts the others. Both
-sides of a connection present their certificate; each side then checks that the certificate
-it received has exactly the fingerprint pinned for that peer (no CA, no host names), and the
-two exchange HELLO frames naming themselves and carrying the session id. A receiver thread per
-connection reads frames into a queue, so two parties sending large messages to each other at
-once never deadlock. ``recv`` waits at most ``timeout`` seconds; an ABORT frame from any peer
-wakes every waiting ``recv`` with :class:`~tessera.errors.ProtocolAbort`.
+Every endpoint listens on its own port; each dials every endpoint with a lower index (retrying
+with exponential backoff until ``connect_timeout``) and accepts the others. How one
+connection is authenticated (certificates pinned by fingerprint, no CA, no host names) is in
+:mod:`tessera.net.handshake`; how frames travel afterwards, in :mod:`tessera.net.link`.
+
+``recv`` waits at most ``timeout`` seconds; an ABORT frame from any peer wakes every waiting
+``recv`` with :class:`~tessera.errors.ProtocolAbort`; a closed or broken connection is a
+:class:`~tessera.errors.TransportError` naming the peer.
 """
 
 from __future__ import annotations
 
-import json
+import re
 import socket
 import ssl
 import threading
 import time
-from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+import numpy as np
 
-from tessera.errors import FrameError, PeerAuthError, ProtocolAbort, TransportError
+from tessera.errors import FrameError, IdentityError, ProtocolAbort, SessionError, TransportError
 from tessera.net.channel import Channel, Payload
-from tessera.net.framing import (
-    DEFAULT_MAX_FRAME,
-    ConnectionClosed,
-    FrameReader,
-    FrameType,
-    encode_header,
-)
+from tessera.net.framing import DEFAULT_MAX_FRAME, SESSION_ID_SIZE, FrameType
+from tessera.net.handshake import Established, NotAPeer, Peer, SetupStopped, admit, dial
 from tessera.net.identity import Identity, fingerprint_of
+from tessera.net.link import Link, Mailbox, wait_until
+from tessera.net.pinning import client_context
 
 __all__ = ["Endpoint", "TlsChannel", "connect_mesh"]
 
-_SMALL = 1 << 16
+_FINGERPRINT = re.compile(r"sha256:[0-9a-f]{64}")
+_MAX_REASON = 4096  # bytes of an abort reason sent to peers
+_LINGER = 5.0  # at most this long, closing waits for sent data to be acknowledged
+
+# authenticates one incoming connection: (socket, "host:port", names still expected -> pins)
+_AdmitFn = Callable[[socket.socket, str, Mapping[str, str]], Established]
+
+
+def _receive_buffer(n: int) -> memoryview:
+    # Payloads are received straight into uninitialised numpy memory (huge pages where the
+    # system allows): bytearray(n) would first zero every page, which costs almost as much
+    # as decrypting into it. Always a memoryview, so no caller comes to rely on bytearray.
+    return np.empty(n, dtype=np.uint8).data
 
 
 @dataclass(frozen=True)
 class Endpoint:
-    """A peer's listening address, its certificate (PEM) and the pinned fingerprint of it."""
+    """Where an endpoint listens, and the fingerprint pinned for its certificate.
+
+    ``certificate`` (PEM) is optional: peers present their certificates themselves and are
+    checked against ``fingerprint``. If given, it must match the fingerprint.
+    """
 
     name: str
     host: str
@@ -51,169 +62,184 @@ class Endpoint:
     certificate: str = ""
 
 
-def _context(server: bool, identity: Identity, peers: Sequence[Endpoint], certs_pem: str) -> ssl.SSLContext:
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER if server else ssl.PROTOCOL_TLS_CLIENT)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
-    ctx.load_cert_chain(identity.cert_path, identity.key_path)
-    ctx.check_hostname = False
-    if server:
-        # clients must present one of the pinned certificates: they are the only trust anchors
-        ctx.verify_mode = ssl.CERT_REQUIRED
-        ctx.load_verify_locations(cadata=certs_pem)
-        ctx.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
-    else:
-        # the handshake still proves the server holds the key of the certificate it presents;
-        # the client then compares that certificate's fingerprint with the pinned one, which
-        # lets it name the fingerprint it was shown when they differ
-        ctx.verify_mode = ssl.CERT_NONE
-    return ctx
-
-
-class _Link:
-    """One authenticated connection: a sender (with a lock) and a receiver thread."""
-
-    def __init__(self, owner: "TlsChannel", peer: int, sock: ssl.SSLSocket, reader: FrameReader, send_seq: int) -> None:
-        self.owner = owner
-        self.peer = peer
-        self.sock = sock
-        self.reader = reader
-        self.send_seq = send_seq
-        self.lock = threading.Lock()
-        self.queue: deque[bytearray] = deque()
-        self.closed: str | None = None
-        self.thread = threading.Thread(target=self._receive, daemon=True, name=f"tessera-recv-{peer}")
-
-    def send(self, kind: FrameType, payload: Payload) -> None:
-        n = payload.nbytes if isinstance(payload, memoryview) else len(payload)
-        with self.lock:
-            header = encode_header(kind, self.owner.session_id, self.send_seq, n)
-            self.send_seq += 1
-            if n <= _SMALL:
-                self.sock.sendall(header + bytes(payload))
-            else:
-                self.sock.sendall(header)
-                self.sock.sendall(payload)
-
-    def _receive(self) -> None:
-        cond = self.owner._cond
-        try:
-            while True:
-                kind, payload = self.reader.read()
-                with cond:
-                    if kind is FrameType.DATA:
-                        self.queue.append(payload)
-                    elif kind is FrameType.ABORT:
-                        if self.owner._aborted is None:
-                            self.owner._aborted = (self.owner.names[self.peer], payload.decode("utf-8", "replace"))
-                    elif kind is FrameType.CLOSE:
-                        self.closed = "closed the session"
-                        cond.notify_all()
-                        return
-                    else:
-                        raise FrameError(f"unexpected {kind.name} frame during the session")
-                    cond.notify_all()
-        except (ConnectionClosed, OSError) as e:
-            reason = "closed the connection" if isinstance(e, ConnectionClosed) else f"connection failed ({type(e).__name__})"
-        except FrameError as e:
-            reason = f"sent a bad frame: {e}"
-        with cond:
-            self.closed = reason
-            cond.notify_all()
-
-
 class TlsChannel(Channel):
-    """This endpoint's authenticated links to every other endpoint (see :func:`connect_mesh`)."""
+    """This endpoint's authenticated links to every other endpoint (made by :func:`connect_mesh`)."""
 
-    def __init__(self, me: int, names: Sequence[str], session_id: bytes, timeout: float) -> None:
+    def __init__(
+        self,
+        me: int,
+        names: Sequence[str],
+        session_id: bytes,
+        links: Mapping[int, Link],
+        mailbox: Mailbox,
+        *,
+        timeout: float,
+        max_frame: int,
+    ) -> None:
         super().__init__(me, names)
         self.session_id = session_id
         self.timeout = timeout
-        self._links: dict[int, _Link] = {}
-        self._cond = threading.Condition()
-        self._aborted: tuple[str, str] | None = None
-        self._closed = False
+        self.max_frame = max_frame
+        self._links = dict(links)
+        self._mailbox = mailbox
+        self._close_lock = threading.Lock()
 
     def _send_raw(self, peer: int, payload: Payload) -> None:
+        n = payload.nbytes if isinstance(payload, memoryview) else len(payload)
+        if n > self.max_frame:
+            raise FrameError(
+                f"a message of {n} bytes from {self.name!r} to {self.names[peer]!r} exceeds the frame limit "
+                f"of {self.max_frame} bytes; split it"
+            )
+        if self._mailbox.aborted is not None:  # the session is over: stop at once
+            raise ProtocolAbort(*self._mailbox.aborted)
+        if self._mailbox.closed:
+            raise TransportError(f"the channel of {self.name!r} is closed; cannot send to {self.names[peer]!r}")
         link = self._links[peer]
         try:
             link.send(FrameType.DATA, payload)
         except OSError as e:
-            with self._cond:
-                if self._aborted is not None:
-                    raise ProtocolAbort(*self._aborted) from None
-            raise TransportError(f"{self.name!r} could not send to {self.names[peer]!r}: {type(e).__name__}") from None
+            with self._mailbox.cond:
+                if self._mailbox.aborted is not None:
+                    raise ProtocolAbort(*self._mailbox.aborted) from None
+                ended = link.ended
+            why = f"{link.peer!r} {ended[1]}" if ended else f"{type(e).__name__}: {e}"
+            raise TransportError(f"{self.name!r} could not send to {link.peer!r}: {why}") from None
 
-    def _recv_raw(self, peer: int) -> bytearray:
+    def _recv_raw(self, peer: int) -> bytearray | memoryview:
         link = self._links[peer]
+        box = self._mailbox
         deadline = time.monotonic() + self.timeout
-        with self._cond:
+        with box.cond:
             while True:
                 if link.queue:
                     return link.queue.popleft()
-                if self._aborted is not None:
-                    raise ProtocolAbort(*self._aborted)
-                if link.closed is not None:
-                    raise TransportError(f"{self.names[peer]!r} {link.closed} while {self.name!r} waited for it")
+                if box.aborted is not None:
+                    raise ProtocolAbort(*box.aborted)
+                if box.closed:
+                    raise TransportError(f"the channel of {self.name!r} is closed; cannot receive from {link.peer!r}")
+                if link.ended is not None:
+                    cls, why = link.ended
+                    raise cls(f"{link.peer!r} {why} while {self.name!r} waited for a message from it")
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise TransportError(
-                        f"{self.name!r} timed out after {self.timeout:g} s waiting for {self.names[peer]!r}"
+                        f"{self.name!r} timed out after {self.timeout:g} s waiting for a message from {link.peer!r}"
                     )
-                self._cond.wait(left)
+                box.cond.wait(left)
 
     def _abort_raw(self, reason: str) -> None:
-        data = reason.encode("utf-8")[:4096]
-        for link in self._links.values():
-            try:
-                link.sock.settimeout(2.0)
-                link.send(FrameType.ABORT, data)
-            except OSError:
-                pass
-        self.close()
+        self._shut(reason.encode("utf-8")[:_MAX_REASON])
 
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        for link in self._links.values():
+        """Send CLOSE to every peer and release the connections and threads. Idempotent."""
+        self._shut(None)
+
+    def _shut(self, abort: bytes | None) -> None:
+        with self._close_lock:
+            with self._mailbox.cond:
+                if self._mailbox.closed:
+                    return
+                self._mailbox.closed = True
+                self._mailbox.cond.notify_all()
+            links = list(self._links.values())
+            linger = min(_LINGER, self.timeout)
+            deadline = time.monotonic() + linger
+            # goodbyes in parallel: one peer that stopped reading must not delay the others
+            byes = [threading.Thread(target=link.say_goodbye, args=(abort, linger), daemon=True) for link in links]
+            for t in byes:
+                t.start()
+            for t in byes:
+                t.join(max(0.0, deadline - time.monotonic()))
+            # closing while sent data is unacknowledged could reset the connection and lose that
+            # data; a peer that already ended its side needs nothing more
+            wait_until(lambda: all(link.ended is not None or link.unacknowledged() == 0 for link in links), deadline)
+            for link in links:
+                link.terminate(join_timeout=2.0)
+            for t in byes:
+                t.join(2.0)
+
+
+def _check_config(me: int, endpoints: Sequence[Endpoint], identity: Identity, session_id: bytes) -> None:
+    if len(session_id) != SESSION_ID_SIZE:
+        raise SessionError(f"a session id has {SESSION_ID_SIZE} bytes, got {len(session_id)}")
+    names = [e.name for e in endpoints]
+    if len(set(names)) != len(names):
+        raise SessionError(f"endpoint names must be distinct: {names}")
+    if not 0 <= me < len(endpoints):
+        raise SessionError(f"endpoint index {me} is not among {len(endpoints)} endpoints")
+    for e in endpoints:
+        if not _FINGERPRINT.fullmatch(e.fingerprint):
+            raise SessionError(f"the fingerprint pinned for {e.name!r} is not of the form sha256:<64 hex digits>")
+        if not 0 < e.port < 65536:
+            raise SessionError(f"endpoint {e.name!r} has no valid port ({e.port})")
+        if e.certificate:
             try:
-                link.sock.settimeout(2.0)
-                link.send(FrameType.CLOSE, b"")
-            except OSError:
-                pass
-        for link in self._links.values():
-            try:
-                link.sock.shutdown(socket.SHUT_WR)
-            except OSError:
-                pass
-        for link in self._links.values():
-            link.thread.join(timeout=5.0)
-            try:
-                link.sock.close()
-            except OSError:
-                pass
-
-
-def _hello(sock: ssl.SSLSocket, me: str, session_id: bytes, max_frame: int) -> tuple[str, FrameReader]:
-    sock.sendall(encode_header(FrameType.HELLO, session_id, 0, len(payload := json.dumps({"name": me}).encode())) + payload)
-    reader = FrameReader(sock, session_id, max_frame)
-    kind, body = reader.read()
-    if kind is not FrameType.HELLO:
-        raise FrameError(f"expected HELLO, got {kind.name}")
-    try:
-        return str(json.loads(body)["name"]), reader
-    except (ValueError, KeyError, TypeError):
-        raise FrameError("malformed HELLO frame") from None
-
-
-def _check_pin(sock: ssl.SSLSocket, me: str, peer: Endpoint) -> None:
-    der = sock.getpeercert(binary_form=True)
-    presented = fingerprint_of(der) if der else "none"
-    if presented != peer.fingerprint:
-        raise PeerAuthError(
-            f"{me!r} refused peer {peer.name!r}: it presented certificate {presented}, "
-            f"but the pinned fingerprint is {peer.fingerprint}"
+                got = fingerprint_of(ssl.PEM_cert_to_DER_cert(e.certificate))
+            except ValueError:
+                raise SessionError(f"the certificate given for {e.name!r} is not a PEM certificate") from None
+            if got != e.fingerprint:
+                raise SessionError(
+                    f"the certificate given for {e.name!r} has fingerprint {got}, not the pinned {e.fingerprint}"
+                )
+    own = endpoints[me]
+    if identity.fingerprint != own.fingerprint:
+        raise IdentityError(
+            f"the identity loaded for {own.name!r} ({identity.cert_path}) has fingerprint {identity.fingerprint}, "
+            f"but {own.fingerprint} is pinned for {own.name!r}: its peers would refuse it"
         )
+
+
+def _listen(own: Endpoint, backlog: int) -> socket.socket:
+    try:
+        return socket.create_server((own.host, own.port), backlog=backlog)
+    except OSError as e:
+        raise TransportError(
+            f"{own.name!r} cannot listen on {own.host}:{own.port}: {e.strerror or e} "
+            "(is another process using this port?)"
+        ) from None
+
+
+class _Acceptor:
+    """Accepts and authenticates the connections of the endpoints with higher indices."""
+
+    def __init__(self, me: int, endpoints: Sequence[Endpoint], admit_one: _AdmitFn, listener: socket.socket,
+                 deadline: float, stop: threading.Event) -> None:
+        self.thread = threading.Thread(target=self._run, name="tessera-accept", daemon=True)
+        self.expected = {e.name: e.fingerprint for e in endpoints[me + 1 :]}
+        self.done: dict[str, Established] = {}
+        self.error: BaseException | None = None
+        self.ignored: list[str] = []
+        self._admit = admit_one
+        self._listener = listener
+        self._deadline = deadline
+        self._stop = stop
+
+    def _run(self) -> None:
+        while len(self.done) < len(self.expected) and not self._stop.is_set():
+            left = self._deadline - time.monotonic()
+            if left <= 0:
+                return
+            self._listener.settimeout(min(left, 0.1))
+            try:
+                raw, addr = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError as e:
+                self.error = TransportError(f"accepting connections failed: {e}")
+                break
+            waiting = {n: fp for n, fp in self.expected.items() if n not in self.done}
+            try:
+                est = self._admit(raw, f"{addr[0]}:{addr[1]}", waiting)
+            except NotAPeer as e:
+                self.ignored.append(str(e))
+                continue
+            except BaseException as e:  # noqa: BLE001 - handed to connect_mesh
+                self.error = e
+                break
+            self.done[est.peer] = est
+        if self.error is not None:
+            self._stop.set()
 
 
 def connect_mesh(
@@ -226,160 +252,61 @@ def connect_mesh(
     connect_timeout: float = 30.0,
     max_frame: int = DEFAULT_MAX_FRAME,
 ) -> TlsChannel:
-    """Listen, connect to every peer, authenticate each, and return the channel.
+    """Join the mesh as endpoint ``me``: listen, connect to every peer, authenticate each.
 
-    Raises TransportError (port in use, peer unreachable before ``connect_timeout``),
-    PeerAuthError (a certificate that is not the pinned one) or FrameError.
+    ``timeout`` bounds every ``recv``; ``connect_timeout`` the whole set-up; ``max_frame`` the
+    size of one message either way. Raises :class:`TransportError` (port in use, a peer not
+    reachable before ``connect_timeout``), :class:`PeerAuthError` (a certificate that is not
+    the pinned one, on either side), :class:`FrameError` (another session, malformed frames),
+    :class:`IdentityError` (unusable key or certificate files) or :class:`SessionError` (a
+    malformed endpoint list).
     """
-    if len(session_id) != 16:
-        raise ValueError("a session id has 16 bytes")
-    names = [e.name for e in endpoints]
+    _check_config(me, endpoints, identity, session_id)
     own = endpoints[me]
-    chan = TlsChannel(me, names, session_id, timeout)
-    certs = _peer_certs(endpoints, me)
-    server_ctx = _context(True, identity, endpoints, certs)
-    client_ctx = _context(False, identity, endpoints, certs)
+    names = [e.name for e in endpoints]
+    client_ctx = client_context(identity)
     deadline = time.monotonic() + connect_timeout
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        listener.bind((own.host, own.port))
-    except OSError as e:
-        listener.close()
-        raise TransportError(f"{own.name!r} cannot listen on {own.host}:{own.port}: {e.strerror or e}") from None
-    listener.listen(len(endpoints))
-    errors: list[BaseException] = []
-    links: dict[int, _Link] = {}
-    lock = threading.Lock()
-    expected_in = len(endpoints) - 1 - me
+    stop = threading.Event()
+    listener = _listen(own, backlog=len(endpoints))
 
-    def accept_all() -> None:
-        try:
-            while True:
-                with lock:
-                    if sum(1 for p in links if p > me) >= expected_in or errors:
-                        return
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TransportError(f"{own.name!r}: peers did not connect within {connect_timeout:g} s")
-                listener.settimeout(min(left, 0.5))
-                try:
-                    raw, _ = listener.accept()
-                except TimeoutError:
-                    continue
-                raw.settimeout(max(1.0, deadline - time.monotonic()))
-                raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                try:
-                    sock = server_ctx.wrap_socket(raw, server_side=True)
-                except (ssl.SSLError, OSError) as e:
-                    raw.close()
-                    waiting = [names[p] for p in range(me + 1, len(names)) if p not in links]
-                    raise PeerAuthError(
-                        f"{own.name!r} refused a connection from a peer (one of {waiting}) whose certificate is "
-                        f"not among the pinned ones (TLS: {getattr(e, 'reason', None) or e})"
-                    ) from None
-                claimed, reader = _hello(sock, own.name, session_id, max_frame)
-                if claimed not in names or names.index(claimed) <= me:
-                    sock.close()
-                    raise PeerAuthError(f"{own.name!r} refused a connection claiming to be {claimed!r}")
-                peer = names.index(claimed)
-                _check_pin(sock, own.name, endpoints[peer])
-                sock.settimeout(None)
-                with lock:
-                    links[peer] = _Link(chan, peer, sock, reader, send_seq=1)
-        except BaseException as e:  # noqa: BLE001 - handed to the caller
-            with lock:
-                errors.append(e)
+    def admit_one(raw: socket.socket, address: str, waiting: Mapping[str, str]) -> Established:
+        return admit(own.name, identity, raw, address, waiting, session_id, max_frame=max_frame,
+                     timeout=timeout, deadline=deadline, alloc=_receive_buffer)
 
-    acceptor = threading.Thread(target=accept_all, name="tessera-accept", daemon=True)
-    acceptor.start()
+    acceptor = _Acceptor(me, endpoints, admit_one, listener, deadline, stop)
+    acceptor.thread.start()
+    dialled: dict[str, Established] = {}
     try:
-        for peer in range(me):
-            links_peer = _connect(chan, own.name, identity.fingerprint, endpoints[peer], peer, client_ctx,
-                                  session_id, max_frame, deadline, connect_timeout)
-            with lock:
-                links[peer] = links_peer
-        acceptor.join(max(0.0, deadline - time.monotonic()) + 1.0)
-        if errors:
-            raise errors[0]
-        if acceptor.is_alive() or len(links) != len(endpoints) - 1:
-            missing = [names[p] for p in range(len(endpoints)) if p != me and p not in links]
-            raise TransportError(f"{own.name!r}: no connection from {missing} within {connect_timeout:g} s")
-    except BaseException:
-        with lock:
-            errors.append(TransportError("mesh set-up failed"))
-        for link in links.values():
-            link.sock.close()
+        for e in endpoints[:me]:
+            dialled[e.name] = dial(
+                own.name, identity, client_ctx, Peer(e.name, e.host, e.port, e.fingerprint), session_id,
+                max_frame=max_frame, timeout=timeout, deadline=deadline, connect_timeout=connect_timeout,
+                stop=stop, alloc=_receive_buffer,
+            )
+        acceptor.thread.join(max(0.0, deadline - time.monotonic()) + 1.0)
+        if acceptor.error is not None:
+            raise acceptor.error
+        missing = [n for n in acceptor.expected if n not in acceptor.done]
+        if missing:
+            ignored = f"; ignored {acceptor.ignored}" if acceptor.ignored else ""
+            raise TransportError(
+                f"{own.name!r}: no connection from {missing} within {connect_timeout:g} s "
+                f"(they connect to {own.host}:{own.port}){ignored}"
+            )
+    except BaseException as e:
+        stop.set()
+        acceptor.thread.join(max(0.0, deadline - time.monotonic()) + 1.0)
         listener.close()
+        for est in [*dialled.values(), *acceptor.done.values()]:
+            est.sock.close()
+        if isinstance(e, SetupStopped) and acceptor.error is not None:
+            raise acceptor.error from None
         raise
     listener.close()
-    chan._links = links
+    mailbox = Mailbox()
+    links = {names.index(n): Link(n, est.sock, est.reader, session_id, mailbox)
+             for n, est in [*dialled.items(), *acceptor.done.items()]}
+    channel = TlsChannel(me, names, session_id, links, mailbox, timeout=timeout, max_frame=max_frame)
     for link in links.values():
-        link.thread.start()
-    return chan
-
-
-def _peer_certs(endpoints: Sequence[Endpoint], me: int) -> str:
-    """The peers' certificates, each checked against its pinned fingerprint: the only trust
-    anchors of the TLS contexts (a certificate outside this set fails the handshake)."""
-    pems = []
-    for i, ep in enumerate(endpoints):
-        if i == me:
-            continue
-        try:
-            der = x509.load_pem_x509_certificate(ep.certificate.encode()).public_bytes(serialization.Encoding.DER)
-        except ValueError:
-            raise PeerAuthError(f"no readable certificate configured for peer {ep.name!r}") from None
-        if fingerprint_of(der) != ep.fingerprint:
-            raise PeerAuthError(
-                f"the certificate configured for {ep.name!r} has fingerprint {fingerprint_of(der)}, "
-                f"but the pinned fingerprint is {ep.fingerprint}"
-            )
-        pems.append(ep.certificate)
-    return "\n".join(pems)
-
-
-def _connect(
-    chan: TlsChannel, me: str, my_fingerprint: str, peer_ep: Endpoint, peer: int, ctx: ssl.SSLContext,
-    session_id: bytes, max_frame: int, deadline: float, connect_timeout: float,
-) -> _Link:
-    delay = 0.05
-    while True:
-        try:
-            raw = socket.create_connection((peer_ep.host, peer_ep.port), timeout=max(0.5, deadline - time.monotonic()))
-            break
-        except OSError as e:
-            if time.monotonic() + delay > deadline:
-                raise TransportError(
-                    f"{me!r} cannot reach {peer_ep.name!r} at {peer_ep.host}:{peer_ep.port} "
-                    f"within {connect_timeout:g} s ({e.strerror or e})"
-                ) from None
-            time.sleep(delay)
-            delay = min(delay * 2, 1.0)
-    raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    try:
-        sock = ctx.wrap_socket(raw)
-    except (ssl.SSLError, OSError) as e:
-        raw.close()
-        raise PeerAuthError(
-            f"{me!r} could not complete the TLS handshake with {peer_ep.name!r} "
-            f"(TLS: {getattr(e, 'reason', None) or e})"
-        ) from None
-    try:
-        _check_pin(sock, me, peer_ep)
-    except PeerAuthError:
-        sock.close()
-        raise
-    try:
-        claimed, reader = _hello(sock, me, session_id, max_frame)
-    except ssl.SSLError as e:
-        sock.close()
-        raise PeerAuthError(
-            f"peer {peer_ep.name!r} refused {me!r}'s certificate {my_fingerprint}: it is not the one pinned "
-            f"for {me!r} there (TLS: {e.reason or e})"
-        ) from None
-    if claimed != peer_ep.name:
-        sock.close()
-        raise PeerAuthError(f"{me!r} expected {peer_ep.name!r} but the peer says it is {claimed!r}")
-    sock.settimeout(None)
-    return _Link(chan, peer, sock, reader, send_seq=1)
+        link.start()
+    return channel

@@ -6,18 +6,13 @@ import pytest
 
 from tessera.errors import ProtocolAbort
 from tessera.psi import PsiSpec, run_psi
-from tests.net.test_tls import make, mesh
-
-
-def close_all(chans):
-    for c in chans.values():
-        c.close()
+from tests.net.helpers import close_all, identities, mesh_in_threads
 
 
 def _run(tmp_path, sets, spec, fail=None):
     names = [f"bank-{i}" for i in range(len(sets))]
-    ids, eps = make(tmp_path, names)
-    chans, errors = mesh(ids, eps, timeout=20, connect_timeout=10)
+    ids, eps = identities(tmp_path / "keys", names)
+    chans, errors = mesh_in_threads(ids, eps, timeout=20, connect_timeout=10)
     assert not errors
     results, failures = {}, {}
 

@@ -1,0 +1,319 @@
+"""Setting up one connection of the mesh: introduction, TLS 1.3 handshake, pin check, HELLO.
+
+On a new TCP connection (the endpoint with the higher index dials the lower one):
+
+1. *Introduction*, in the clear. The dialer sends a HELLO frame with its name and its
+   certificate (both public). The listener checks the session id, that the name belongs to a
+   peer that dials it, and that the certificate's fingerprint is the one pinned for that name;
+   otherwise it answers ABORT with the reason and stops, so both sides can name the peer and
+   both fingerprints. If all is well it answers HELLO with its own name. Nothing here is
+   trusted yet: the introduction only tells the listener which pinned certificate to demand.
+2. *TLS 1.3 handshake*. The listener requires exactly the announced (pinned) certificate, so
+   the dialer proves it holds that key. The dialer accepts any certificate, then compares it
+   with the pin before it sends anything else; on a mismatch it sends ABORT with the reason
+   (inside TLS) and stops.
+3. *HELLO* inside TLS, each way: the name, and the session id in the frame header, now
+   authenticated. Frame sequence numbers start again at 0 on the TLS stream.
+
+Everything is bounded by the set-up deadline; afterwards the socket is blocking.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import NoReturn
+
+from tessera.errors import FrameError, PeerAuthError, TransportError
+from tessera.net.framing import Frame, FrameReader, FrameType
+from tessera.net.identity import Identity, fingerprint_of
+from tessera.net.link import TlsStream, send_frame
+from tessera.net.pinning import pin_mismatch, presented_fingerprint, server_context
+
+__all__ = ["Peer", "Established", "NotAPeer", "SetupStopped", "dial", "admit", "tune", "connect_with_backoff"]
+
+_INTRO_MAX = 1 << 14  # an introduction is a name and one certificate
+
+
+@dataclass(frozen=True)
+class Peer:
+    """Who is at the other end: name, address and pinned certificate fingerprint."""
+
+    name: str
+    host: str
+    port: int
+    fingerprint: str
+
+
+@dataclass
+class Established:
+    """An authenticated connection after the HELLO exchange."""
+
+    peer: str
+    sock: ssl.SSLSocket
+    reader: FrameReader
+
+
+class NotAPeer(TransportError):
+    """An incoming connection that did not even introduce itself as a Tessera endpoint."""
+
+
+class SetupStopped(TransportError):
+    """Dialling stopped because the mesh set-up already failed for another reason."""
+
+
+Alloc = Callable[[int], bytearray | memoryview]
+
+
+def tune(sock: socket.socket, timeout: float) -> None:
+    """No Nagle delay; and (Linux) give up on a connection whose sent data stays
+    unacknowledged for ``timeout`` seconds, so a send to a frozen peer cannot block forever."""
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if hasattr(socket, "TCP_USER_TIMEOUT"):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(max(timeout, 10.0) * 1000))
+
+
+_MAX_REFUSAL = 1000  # characters of a peer's (unauthenticated) refusal reason worth showing
+_REFUSAL_KINDS: dict[str, type[TransportError]] = {
+    "PeerAuthError": PeerAuthError,
+    "FrameError": FrameError,
+    "TransportError": TransportError,
+}
+
+
+def _refusal(cls: type[TransportError], reason: str) -> bytes:
+    """The ABORT payload that tells a peer during set-up why it is refused."""
+    return json.dumps({"error": cls.__name__, "reason": reason}).encode()
+
+
+def _raise_refusal(me: str, peer: str, payload: bytes | bytearray | memoryview) -> NoReturn:
+    """Raise the error a peer's set-up ABORT frame describes (the reason is the peer's word)."""
+    try:
+        body = json.loads(bytes(payload))
+        cls = _REFUSAL_KINDS.get(str(body["error"]), TransportError)
+        reason = str(body["reason"])
+    except (ValueError, KeyError, TypeError):
+        cls, reason = TransportError, bytes(payload).decode("utf-8", "replace")
+    raise cls(f"{peer!r} refused {me!r}: {reason[:_MAX_REFUSAL]}")
+
+
+def _hello(name: str, certificate: bytes | None = None) -> bytes:
+    body: dict[str, str] = {"name": name}
+    if certificate is not None:
+        body["certificate"] = certificate.hex()
+    return json.dumps(body).encode()
+
+
+def _parse_hello(payload: bytes | bytearray | memoryview, source: str) -> dict[str, str]:
+    try:
+        body = json.loads(bytes(payload))
+        if not isinstance(body, dict) or not isinstance(body.get("name"), str):
+            raise ValueError
+        return body
+    except ValueError:
+        raise FrameError(f"{source} sent a malformed HELLO frame") from None
+
+
+def _refuse(
+    sock: socket.socket, me: str, who: str, cls: type[TransportError], reason: str, session_id: bytes
+) -> NoReturn:
+    """Tell the peer why it is refused (best effort), then raise the same reason here."""
+    try:
+        send_frame(sock, FrameType.ABORT, session_id, 0, _refusal(cls, reason))
+    except (OSError, ValueError):
+        pass
+    raise cls(f"{me!r} refused {who}: {reason}")
+
+
+def _expect_hello(me: str, peer: str, frame: Frame | None) -> str:
+    """The name in a peer's HELLO; the peer's refusal if it sent ABORT instead."""
+    if frame is None:
+        raise TransportError(f"{peer!r} closed the connection with {me!r} during set-up")
+    if frame.kind is FrameType.ABORT:
+        _raise_refusal(me, peer, frame.payload)
+    if frame.kind is not FrameType.HELLO:
+        raise FrameError(f"{peer!r} sent {frame.kind.name} where HELLO was expected")
+    return _parse_hello(frame.payload, repr(peer))["name"]
+
+
+def _tls_failure(e: BaseException) -> str:
+    return str(getattr(e, "reason", None) or getattr(e, "strerror", None) or type(e).__name__)
+
+
+# -- dialling side ---------------------------------------------------------------------------------
+
+
+def connect_with_backoff(
+    me: str, peer: Peer, deadline: float, connect_timeout: float, stop: threading.Event
+) -> socket.socket:
+    """A TCP connection to ``peer``, retried with exponential backoff while it starts."""
+    delay = 0.02
+    while True:
+        if stop.is_set():
+            raise SetupStopped(f"{me!r} stopped connecting to {peer.name!r}: the set-up failed elsewhere")
+        try:
+            wait = max(0.05, min(deadline - time.monotonic(), 5.0))
+            return socket.create_connection((peer.host, peer.port), timeout=wait)
+        except OSError as e:
+            if time.monotonic() + delay >= deadline:
+                raise TransportError(
+                    f"{me!r} cannot reach {peer.name!r} at {peer.host}:{peer.port} within {connect_timeout:g} s "
+                    f"({e.strerror or type(e).__name__}); is it running and listening there?"
+                ) from None
+        stop.wait(delay)
+        delay = min(2 * delay, 0.5)
+
+
+def dial(
+    me: str,
+    identity: Identity,
+    ctx: ssl.SSLContext,
+    peer: Peer,
+    session_id: bytes,
+    *,
+    max_frame: int,
+    timeout: float,
+    deadline: float,
+    connect_timeout: float,
+    stop: threading.Event,
+    alloc: Alloc,
+) -> Established:
+    """Connect to ``peer`` (retrying until ``deadline``), authenticate both ways, exchange HELLO."""
+    raw = connect_with_backoff(me, peer, deadline, connect_timeout, stop)
+    try:
+        tune(raw, timeout)
+        raw.settimeout(max(0.05, deadline - time.monotonic()))
+        send_frame(raw, FrameType.HELLO, session_id, 0, _hello(me, identity.cert_der))
+        answer = FrameReader(raw, session_id, _INTRO_MAX, source=repr(peer.name)).read()
+        claimed = _expect_hello(me, peer.name, answer)
+        if claimed != peer.name:
+            raise PeerAuthError(
+                f"{me!r} dialled {peer.name!r} at {peer.host}:{peer.port}, but {claimed!r} answered"
+            )
+        try:
+            sock = ctx.wrap_socket(raw, server_side=False)
+        except ssl.SSLError as e:
+            raise PeerAuthError(
+                f"TLS handshake of {me!r} with {peer.name!r} failed ({_tls_failure(e)}); "
+                f"{me!r} presented certificate {identity.fingerprint}"
+            ) from None
+        raw = sock
+        reason = pin_mismatch(peer.name, peer.fingerprint, presented_fingerprint(sock))
+        if reason:
+            _refuse(sock, me, f"peer {peer.name!r}", PeerAuthError, reason, session_id)
+        send_frame(sock, FrameType.HELLO, session_id, 0, _hello(me))
+        reader = FrameReader(TlsStream(sock), session_id, max_frame, source=repr(peer.name), alloc=alloc)
+        claimed = _expect_hello(me, peer.name, reader.read())
+        if claimed != peer.name:
+            raise PeerAuthError(f"{me!r} refused peer {peer.name!r}: it calls itself {claimed!r}")
+        sock.settimeout(None)
+        return Established(peer.name, sock, reader)
+    except BaseException as e:
+        raw.close()
+        if isinstance(e, OSError):
+            raise TransportError(
+                f"set-up of the connection from {me!r} to {peer.name!r} failed ({_tls_failure(e)})"
+            ) from None
+        raise
+
+
+# -- listening side --------------------------------------------------------------------------------
+
+
+def admit(
+    me: str,
+    identity: Identity,
+    raw: socket.socket,
+    address: str,
+    dialers: Mapping[str, str],
+    session_id: bytes,
+    *,
+    max_frame: int,
+    timeout: float,
+    deadline: float,
+    alloc: Alloc,
+) -> Established:
+    """Authenticate an incoming connection from one of ``dialers`` (name -> pinned fingerprint).
+
+    Raises :class:`NotAPeer` for a connection that does not introduce itself with a Tessera
+    frame (the caller may ignore it), and a refusal error for everything else.
+    """
+    try:
+        return _admit(me, identity, raw, address, dialers, session_id, max_frame, timeout, deadline, alloc)
+    except BaseException:
+        raw.close()  # a no-op once TLS took the connection over (and closed it itself)
+        raise
+
+
+def _admit(
+    me: str,
+    identity: Identity,
+    raw: socket.socket,
+    address: str,
+    dialers: Mapping[str, str],
+    session_id: bytes,
+    max_frame: int,
+    timeout: float,
+    deadline: float,
+    alloc: Alloc,
+) -> Established:
+    source = f"a connection from {address}"
+    tune(raw, timeout)
+    raw.settimeout(max(0.05, deadline - time.monotonic()))
+    try:
+        intro = FrameReader(raw, None, _INTRO_MAX, source=source).read()
+    except (FrameError, OSError) as e:
+        raise NotAPeer(f"{source} is not a Tessera endpoint ({e})") from None
+    if intro is None:
+        raise NotAPeer(f"{source} closed before introducing itself")
+    sid = intro.session_id
+    if intro.kind is not FrameType.HELLO:
+        _refuse(raw, me, source, FrameError, f"it sent {intro.kind.name} where HELLO was expected", sid)
+    try:
+        body = _parse_hello(intro.payload, source)
+        name, der = body["name"], bytes.fromhex(body.get("certificate", ""))
+    except (FrameError, ValueError):
+        _refuse(raw, me, source, FrameError, "its introduction is malformed", sid)
+    who = f"{name!r} (connecting from {address})"
+    if sid != session_id:
+        _refuse(raw, me, who, FrameError,
+                f"{name!r} is in another session (session id {sid.hex()}; {me!r} is in {session_id.hex()})", sid)
+    if name not in dialers:
+        _refuse(raw, me, who, PeerAuthError,
+                f"{name!r} is not one of the endpoints that connect to {me!r} ({sorted(dialers)})", sid)
+    reason = pin_mismatch(name, dialers[name], fingerprint_of(der) if der else "no certificate")
+    if reason:
+        _refuse(raw, me, f"peer {name!r}", PeerAuthError, reason, sid)
+    send_frame(raw, FrameType.HELLO, session_id, 0, _hello(me))
+    try:
+        sock = server_context(identity, der).wrap_socket(raw, server_side=True)
+    except ssl.SSLError as e:
+        raise PeerAuthError(
+            f"{me!r} refused peer {name!r}: it did not prove in the TLS handshake that it holds the key of "
+            f"its pinned certificate {dialers[name]} ({_tls_failure(e)})"
+        ) from None
+    except OSError as e:
+        raise TransportError(f"TLS handshake of {me!r} with {name!r} failed ({_tls_failure(e)})") from None
+    try:
+        reason = pin_mismatch(name, dialers[name], presented_fingerprint(sock))
+        if reason:
+            _refuse(sock, me, f"peer {name!r}", PeerAuthError, reason, session_id)
+        send_frame(sock, FrameType.HELLO, session_id, 0, _hello(me))
+        reader = FrameReader(TlsStream(sock), session_id, max_frame, source=repr(name), alloc=alloc)
+        claimed = _expect_hello(me, name, reader.read())
+        if claimed != name:
+            raise PeerAuthError(f"{me!r} refused peer {name!r}: it calls itself {claimed!r} after authenticating")
+        sock.settimeout(None)
+        return Established(name, sock, reader)
+    except BaseException as e:
+        sock.close()
+        if isinstance(e, OSError):
+            raise TransportError(
+                f"set-up of the connection from {name!r} to {me!r} failed ({_tls_failure(e)})"
+            ) from None
+        raise
