@@ -14,7 +14,14 @@ from tessera.analytics.registry import register
 from tessera.data.schema import Schema
 from tessera.mpc.session import Session
 
-__all__ = ["Histogram", "Quantiles"]
+__all__ = ["Histogram", "Quantiles", "check_edges"]
+
+
+def check_edges(v: list[float]) -> list[float]:
+    """Bin edges must increase strictly."""
+    if any(b <= a for a, b in zip(v, v[1:])):
+        raise ValueError("bin edges must increase strictly")
+    return v
 
 
 class HistParams(Params):
@@ -22,12 +29,7 @@ class HistParams(Params):
     edges: list[float] = Field(min_length=2)
     min_bin_count: int = Field(0, ge=0, description="bins with fewer rows are suppressed (released as None)")
 
-    @field_validator("edges")
-    @classmethod
-    def _increasing(cls, v: list[float]) -> list[float]:
-        if any(b <= a for a, b in zip(v, v[1:])):
-            raise ValueError("bin edges must increase strictly")
-        return v
+    _edges = field_validator("edges")(check_edges)
 
 
 @register
@@ -54,8 +56,9 @@ class Histogram(Analysis):
         )
 
     def local(self, columns: dict[str, np.ndarray], params: Params, plan: Plan) -> dict[str, np.ndarray]:
-        assert isinstance(params, HistParams)
-        counts, _ = np.histogram(columns[params.column], bins=np.asarray(params.edges, dtype=float))
+        # shared with dp_histogram: any params with a column and public edges
+        column, edges = params.column, params.edges  # type: ignore[attr-defined]
+        counts, _ = np.histogram(columns[column], bins=np.asarray(edges, dtype=float))
         return {"counts": counts.astype(np.int64)}
 
     def secure(self, session: Session, local: dict[str, np.ndarray], params: Params, plan: Plan,

@@ -17,6 +17,7 @@ from pydantic import Field, field_validator
 
 from tessera.analytics.base import Analysis, Params, Plan, Release
 from tessera.analytics.common import numeric_columns, scaling_for
+from tessera.analytics.distribution import Histogram, check_edges
 from tessera.analytics.logistic import LogisticRegression, LogRegParams
 from tessera.analytics.registry import register
 from tessera.data.schema import Schema
@@ -169,16 +170,11 @@ class DPHistParams(DPParams):
     column: str
     edges: list[float] = Field(min_length=2)
 
-    @field_validator("edges")
-    @classmethod
-    def _increasing(cls, v: list[float]) -> list[float]:
-        if any(b <= a for a, b in zip(v, v[1:])):
-            raise ValueError("bin edges must increase strictly")
-        return v
+    _edges = field_validator("edges")(check_edges)
 
 
 @register
-class DPHistogram(Analysis):
+class DPHistogram(Histogram):
     """Noisy counts per public bin with (epsilon, delta)-DP (one row moves one count by one)."""
 
     name = "dp_histogram"
@@ -200,10 +196,7 @@ class DPHistogram(Analysis):
                    f"({_how(params)}); holds if at least one party is honest"],
         )
 
-    def local(self, columns: dict[str, np.ndarray], params: Params, plan: Plan) -> dict[str, np.ndarray]:
-        assert isinstance(params, DPHistParams)
-        counts, _ = np.histogram(columns[params.column], bins=np.asarray(params.edges, dtype=float))
-        return {"counts": counts.astype(np.int64)}
+    # the local stage (counts per public bin) is Histogram's
 
     def secure(self, session: Session, local: dict[str, np.ndarray], params: Params, plan: Plan,
                holders: dict[str, list[str]]) -> dict[str, Any]:
