@@ -14,24 +14,58 @@ class Boom(Exception):
 
 @pytest.mark.parametrize("protocol", ["semi2k", "rep3"])
 def test_a_failing_party_aborts_the_others_and_the_root_cause_is_raised(protocol):
-    seen = {}
-
     def prog(s):
         a = s.input(0, np.ones(4) if s.me == 0 else None, shape=(4,))
         if s.me == 1:
             raise Boom("party 1 broke")
-        try:
-            return (a * a).reveal()
-        except ProtocolAbort as e:
-            seen[s.party] = e
-            raise
+        return (a * a).reveal()
 
     start = time.perf_counter()
     with pytest.raises(Boom):
         run_threads(prog, 3, protocol=protocol, timeout=30)
     assert time.perf_counter() - start < 10  # aborted promptly, not by timeout
-    assert set(seen) == {"P0", "P2"}
-    assert all(e.party == "P1" and "party 1 broke" in e.reason for e in seen.values())
+
+
+@pytest.mark.parametrize("protocol", ["semi2k", "rep3"])
+def test_every_other_endpoint_stops_with_who_and_why(protocol):
+    import threading
+
+    from tessera.net.memory import memory_mesh
+    from tessera.runtime.inprocess import run_dealer, run_party
+
+    names = ["P0", "P1", "P2"]
+    mesh = memory_mesh(names + (["dealer"] if protocol == "semi2k" else []), timeout=30)
+    outcome = {}
+
+    def prog(s):
+        a = s.input(0, np.ones(4) if s.me == 0 else None, shape=(4,))
+        if s.me == 1:
+            raise Boom("party 1 broke")
+        return (a * a).reveal()
+
+    def party(i):
+        try:
+            run_party(prog, protocol, mesh[i], names, 16)
+        except BaseException as e:  # noqa: BLE001 - inspected below
+            outcome[mesh[i].name] = e
+
+    def dealer():
+        try:
+            run_dealer(mesh[-1], 3)
+        except BaseException as e:  # noqa: BLE001
+            outcome["dealer"] = e
+
+    threads = [threading.Thread(target=party, args=(i,)) for i in range(3)]
+    if protocol == "semi2k":
+        threads.append(threading.Thread(target=dealer))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert isinstance(outcome.pop("P1"), Boom)
+    assert set(outcome) == ({"P0", "P2", "dealer"} if protocol == "semi2k" else {"P0", "P2"})
+    for e in outcome.values():  # wherever each was (set-up, product, opening), it names who and why
+        assert isinstance(e, ProtocolAbort) and e.party == "P1" and "party 1 broke" in e.reason
 
 
 def test_communication_is_accounted_per_party():
