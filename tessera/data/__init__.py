@@ -1,1 +1,32 @@
-"""data layer (see docs/architecture.md)."""
+"""The data layer: schemas, the local engine that loads and checks a party's rows, synthetic data.
+
+* :mod:`tessera.data.schema` — :class:`Schema`, :class:`Column`, :class:`ColumnType`;
+* :mod:`tessera.data.local` — :func:`load` a DataFrame, CSV, Parquet or SQL source into a checked
+  :class:`LocalTable` (numpy arrays, DuckDB reductions); :func:`validate` without loading;
+* :mod:`tessera.data.synthetic` — generators with known ground truth (banks, hospitals).
+
+Imports only :mod:`tessera.errors` from the rest of Tessera.
+"""
+
+from tessera.data.checks import Violation
+from tessera.data.local import LocalTable, load, validate
+from tessera.data.results import CrossProducts, GroupCounts, Histogram, Sums, ValidationReport
+from tessera.data.schema import Column, ColumnType, Schema
+from tessera.data.sources import Source, SqlSource
+
+__all__ = [
+    "Schema",
+    "Column",
+    "ColumnType",
+    "Source",
+    "SqlSource",
+    "load",
+    "validate",
+    "LocalTable",
+    "ValidationReport",
+    "Violation",
+    "Sums",
+    "CrossProducts",
+    "GroupCounts",
+    "Histogram",
+]

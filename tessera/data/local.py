@@ -1,0 +1,400 @@
+"""The local engine: a party's own rows, loaded and checked in DuckDB, reduced in place.
+
+``load(source, schema)`` reads a :data:`~tessera.data.sources.Source` (DataFrame, CSV or
+Parquet path, or :class:`~tessera.data.sources.SqlSource`), keeps the schema's columns (and an
+optional key column of identifiers), checks every row against the schema in one DuckDB scan, and
+returns a :class:`LocalTable`. A violation raises :class:`~tessera.errors.DataError` naming
+every offending column, the kind of problem and the number of rows — never a value
+(:mod:`tessera.data.checks` lists the kinds).
+
+Values, as every method returns them: float and int columns as float64; bool as 0.0 / 1.0;
+category as the int64 index of its level in the declared ``levels``.
+
+**NULLs.** A NULL (or NaN) is allowed only in a column declared ``nullable``. Each reduction
+leaves out the rows with a NULL in any column *it uses* (listwise deletion) and reports how many
+it left out (``dropped``); the mapping view (``table[name]``) and :meth:`LocalTable.aggregate`
+use the rows complete in every loaded column. ``arrays(..., nulls="keep")`` keeps every row
+(NaN, or -1 for a category).
+
+**Speed** (10^7 rows x 10 float columns from Parquet, 2 cores): the check scan takes about
+0.4 s and count, sum and sum of squares of all columns about 0.4 s more; both run inside DuckDB
+and no row reaches Python. Pulling all ten columns into numpy costs 1-2 s, so the reductions
+stay in SQL. A Parquet file or DataFrame is rescanned by each query (scans are cheap); a CSV
+file or a SQL query is read once and its checked values kept in DuckDB (``materialize``).
+
+**Freshness.** What was checked is what is used: a file scanned in place is refused if its
+size or modification time changed since ``load`` (load it again); a CSV or SQL source is
+copied. A DataFrame is scanned in place too and cannot be watched: do not change it while its
+table is open, or pass ``materialize=True`` to copy the checked rows into DuckDB.
+
+DuckDB's statistics-propagation optimiser is switched off on these connections: it trusts
+Parquet min/max statistics that leave out NaN and would fold ``isnan(x)`` to false, hiding NaNs
+from the checks (seen with DuckDB 2.0). Object-dtype DataFrame columns are read as text.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import duckdb
+import numpy as np
+
+from tessera.data._sql import ident, number
+from tessera.data.checks import ColumnSql, Violation, column_sql, key_sql, violation_detail
+from tessera.data.results import CrossProducts, GroupCounts, Histogram, Sums, ValidationReport
+from tessera.data.schema import ColumnType, Schema
+from tessera.data.sources import Source, attach, describe_source
+from tessera.errors import DataError
+
+__all__ = ["LocalTable", "load", "validate"]
+
+_SRC, _RAW, _DATA = "tessera_source", "tessera_raw", "tessera_data"
+_SQL_HISTOGRAM_EDGES = 64  # up to this many edges, count bins in SQL; beyond, np.histogram
+_SAFE_ENGINE_ERRORS = (duckdb.ParserException, duckdb.CatalogException, duckdb.BinderException)
+
+
+def _engine_error(label: str, exc: duckdb.Error) -> DataError:
+    """A DataError for a DuckDB failure. Messages of errors about the query text (parser,
+    catalog, binder) are kept; others (conversion, invalid input) may quote data and are not."""
+    detail = f": {exc}" if isinstance(exc, _SAFE_ENGINE_ERRORS) else " (details withheld: they may quote data)"
+    return DataError(f"{label}: the local engine could not read it, {type(exc).__name__}{detail}")
+
+
+def _connect() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute("SET disabled_optimizers = 'statistics_propagation'")
+    # object columns of a DataFrame are read through their text form, whatever their first
+    # values look like (sampling them could pick BOOLEAN and then fail on a 7, quoting it)
+    con.execute("SET pandas_analyze_sample = 0")
+    return con
+
+
+def _check(
+    con: duckdb.DuckDBPyConnection, source: Source, schema: Schema, columns: list[str],
+    key: str | None, max_rows: int | None, label: str, materialize: bool | None,
+) -> tuple[ValidationReport, dict[str, ColumnSql], str, bool]:
+    """Attach ``source``, count every violation in one scan; returns the report, the SQL of each
+    present column, the relation the checks ran over and whether to keep the values in DuckDB."""
+    kind = attach(con, source, _SRC)
+    # CSV is slow to parse and a query may be costly: by default both are read once into DuckDB
+    # (the checks and the conversion read that copy); DataFrames and Parquet are scanned in place.
+    copy = kind in ("csv", "sql") if materialize is None else materialize
+    described = con.execute(f"DESCRIBE {ident(_SRC)}").fetchall()
+    types = {str(r[0]): str(r[1]) for r in described}
+    wanted = columns + ([key] if key is not None else [])
+    violations = [Violation(c, "missing", 0) for c in wanted if c not in types]
+    sql = {c: column_sql(schema.column(c), c, types[c]) for c in columns if c in types}
+    if key is not None and key in types:
+        sql[key] = key_sql(key)
+    base = _SRC
+    if copy and kind in ("csv", "sql"):
+        present = ", ".join(ident(c) for c in wanted if c in types) or "1 AS tessera_one"
+        con.execute(f"CREATE TEMP TABLE {ident(_RAW)} AS SELECT {present} FROM {ident(_SRC)}")
+        base = _RAW
+    checks = [(c, what, cond) for c, s in sql.items() for what, cond in s.checks]
+    aggs = ["count(*)"] + [f"count_if({cond})" for _, _, cond in checks]
+    (counts,) = con.execute(f"SELECT {', '.join(aggs)} FROM {ident(base)}").fetchall()
+    n_rows = int(counts[0])
+    for (c, what, _), k in zip(checks, counts[1:]):
+        if k:  # count_if over no rows is NULL
+            col = schema.column(c) if c != key else None
+            violations.append(Violation(c, what, int(k), violation_detail(col, what)))
+    if max_rows is not None and n_rows > max_rows:
+        violations.append(Violation("", "rows", n_rows - max_rows, str(max_rows)))
+    return ValidationReport(label, n_rows, tuple(violations)), sql, base, copy
+
+
+def _stamp(source: Source) -> tuple[str, int, int] | None:
+    """(path, size, modification time) of a file source, to notice it being replaced later."""
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if path.is_file():
+            st = path.stat()
+            return (str(path), st.st_size, st.st_mtime_ns)
+    return None
+
+
+def _columns_of(schema: Schema, columns: Sequence[str] | None, key: str | None) -> list[str]:
+    cols = list(schema.names if columns is None else columns)
+    unknown = [c for c in cols if c not in schema]
+    if unknown:
+        raise DataError(f"columns {unknown} are not in the schema; declared columns are {schema.names}")
+    if len(set(cols)) != len(cols):
+        raise DataError(f"columns {cols} name a column twice")
+    if key is not None and key in cols:
+        raise DataError(f"the key column {key!r} holds identifiers, not values: leave it out of the columns")
+    return cols
+
+
+def validate(
+    source: Source, schema: Schema, columns: Sequence[str] | None = None, *, key: str | None = None,
+    max_rows: int | None = None, name: str | None = None,
+) -> ValidationReport:
+    """Check ``source`` against ``schema`` (the named ``columns``, default all) without loading
+    it; the report lists every violation. Raises DataError only if the source cannot be read."""
+    cols = _columns_of(schema, columns, key)
+    label = name or describe_source(source)
+    con = _connect()
+    try:
+        report, _, _, _ = _check(con, source, schema, cols, key, max_rows, label, materialize=False)
+        return report
+    except duckdb.Error as e:
+        raise _engine_error(label, e) from None
+    finally:
+        con.close()
+
+
+def load(
+    source: Source, schema: Schema, columns: Sequence[str] | None = None, *, key: str | None = None,
+    max_rows: int | None = None, name: str | None = None, materialize: bool | None = None,
+) -> LocalTable:
+    """Load and check a party's rows; see the module docstring for the sources and the rules.
+
+    ``columns`` (default: every schema column) are the columns this party holds and an analysis
+    may use; other source columns are ignored. ``key`` names a column of row identifiers (for
+    vertical partitioning and PSI), read as text, never NULL, outside the schema. ``max_rows``
+    is the declared bound on the row count (overflow planning relies on it). ``name`` labels
+    messages (default: the file name). ``materialize`` keeps the checked values in DuckDB
+    (default: for CSV and SQL sources only). Raises DataError listing every violation.
+    """
+    cols = _columns_of(schema, columns, key)
+    label = name or describe_source(source)
+    stamp = _stamp(source)  # before the checks, so a change during them is noticed too
+    con = _connect()
+    try:
+        report, sql, base, copy = _check(con, source, schema, cols, key, max_rows, label, materialize)
+        report.raise_for_violations()
+        select = [f"{sql[c].value} AS {ident(c)}" for c in cols]
+        if key is not None:
+            select.append(f"{sql[key].value} AS {ident(key)}")
+        body = f"SELECT {', '.join(select) or '1 AS tessera_one'} FROM {ident(base)}"
+        con.execute(f"CREATE TEMP {'TABLE' if copy else 'VIEW'} {ident(_DATA)} AS {body}")
+        if base == _RAW:
+            con.execute(f"DROP TABLE {ident(_RAW)}")
+    except duckdb.Error as e:
+        con.close()
+        raise _engine_error(label, e) from None
+    except BaseException:
+        con.close()
+        raise
+    return LocalTable(con, label, schema.select(cols), key, report.n_rows, source, None if copy else stamp)
+
+
+class LocalTable(Mapping[str, np.ndarray]):
+    """A party's checked rows in its local engine (made by :func:`load`; close it when done,
+    or use it as a context manager). One thread at a time.
+
+    As a mapping, ``table[name]`` is a loaded column's values over the rows complete in every
+    loaded column (so all columns line up), and ``len(table)`` the number of columns; the row
+    count is :attr:`n_rows`.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, name: str, schema: Schema, key: str | None,
+                 n_rows: int, source: Source | None = None, stamp: tuple[str, int, int] | None = None) -> None:
+        self._con = con
+        self._source = source  # a registered DataFrame must outlive the connection's scans
+        self._stamp = stamp  # a file scanned in place: its size and time when it was checked
+        self.name = name
+        self.schema = schema
+        self.key = key
+        self.n_rows = n_rows
+        self._cache: dict[str, np.ndarray] | None = None
+
+    # -- metadata ---------------------------------------------------------------------------
+    @property
+    def columns(self) -> list[str]:
+        """The loaded schema columns, in order."""
+        return self.schema.names
+
+    def _cols(self, columns: Sequence[str] | str | None) -> list[str]:
+        if columns is None:
+            return self.columns
+        cols = [columns] if isinstance(columns, str) else list(columns)
+        unknown = [c for c in cols if c not in self.schema]
+        if unknown:
+            raise DataError(f"{self.name}: columns {unknown} were not loaded; loaded columns are {self.columns}")
+        return cols
+
+    def _guard(self) -> None:
+        if self._stamp is not None and _stamp(self._stamp[0]) != self._stamp:
+            raise DataError(f"{self.name}: the file changed after it was loaded and checked; load it again")
+
+    def _fetch(self, sql: str) -> list[tuple[Any, ...]]:
+        self._guard()
+        try:  # fetchall, not fetchone: DuckDB 2 refuses new work while a result is unfinished
+            return self._con.execute(sql).fetchall()
+        except duckdb.Error as e:
+            raise _engine_error(self.name, e) from None
+
+    def _numpy(self, sql: str) -> dict[str, Any]:
+        self._guard()
+        try:  # a relation's fetchnumpy is ~2x faster than a DB-API cursor's (no extra copy)
+            return dict(self._con.sql(sql).fetchnumpy())
+        except duckdb.Error as e:
+            raise _engine_error(self.name, e) from None
+
+    def _where(self, cols: Sequence[str]) -> str:
+        # only nullable columns can hold a NULL once the table is checked
+        return " AND ".join(f"{ident(c)} IS NOT NULL" for c in cols if self.schema.column(c).nullable) or "TRUE"
+
+    def _one(self, exprs: Sequence[str], cols: Sequence[str]) -> tuple[Any, ...]:
+        (row,) = self._fetch(f"SELECT {', '.join(exprs)} FROM {ident(_DATA)} WHERE {self._where(cols)}")
+        return row
+
+    def count(self, columns: Sequence[str] | None = None) -> int:
+        """Rows with no NULL in ``columns`` (default: every loaded column)."""
+        return int(self._one(["count(*)"], self._cols(columns))[0])
+
+    # -- rows as numpy ----------------------------------------------------------------------
+    def arrays(self, columns: Sequence[str] | None = None, *,
+               nulls: Literal["drop", "keep"] = "drop") -> dict[str, np.ndarray]:
+        """The values of ``columns`` (default all loaded) as numpy arrays in row order: float64,
+        or int64 level indices for categories. ``nulls="drop"`` keeps the rows complete in all
+        of ``columns``; ``"keep"`` keeps every row, NULL as NaN (-1 for a category)."""
+        cols = self._cols(columns)
+        if not cols:
+            return {}
+        where = self._where(cols) if nulls == "drop" else "TRUE"
+        sel = ", ".join(ident(c) for c in cols)
+        data = self._numpy(f"SELECT {sel} FROM {ident(_DATA)} WHERE {where}")
+        out = {}
+        for c in cols:
+            cat = self.schema.column(c).type is ColumnType.CATEGORY
+            a = data[c]
+            if isinstance(a, np.ma.MaskedArray):
+                out[c] = np.ma.filled(a.astype(np.int64 if cat else np.float64), -1 if cat else np.nan)
+            else:
+                out[c] = np.asarray(a, dtype=np.int64 if cat else np.float64)
+        return out
+
+    def mask(self, columns: Sequence[str] | None = None) -> np.ndarray:
+        """Per row (in order), whether it is complete in ``columns``: the rows ``arrays`` keeps."""
+        cols = self._cols(columns)
+        res = self._numpy(f"SELECT ({self._where(cols)}) AS ok FROM {ident(_DATA)}")
+        return np.asarray(res["ok"], dtype=bool)
+
+    def ids(self, complete_in: Sequence[str] = ()) -> np.ndarray:
+        """The key column's identifiers (strings, object array) of the rows complete in
+        ``complete_in`` (default: every row), aligned with ``arrays(complete_in)``. (Not ``keys``:
+        that is the mapping's column names.)"""
+        if self.key is None:
+            raise DataError(f"{self.name}: no key column was loaded; pass key= to load()")
+        cols = self._cols(complete_in) if complete_in else []
+        res = self._numpy(f"SELECT {ident(self.key)} FROM {ident(_DATA)} WHERE {self._where(cols)}")
+        return np.asarray(res[self.key], dtype=object)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self.schema:
+            raise KeyError(name)
+        if self._cache is None:
+            self._cache = self.arrays()
+        return self._cache[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.columns)
+
+    def __len__(self) -> int:
+        return len(self.columns)
+
+    # -- reductions inside DuckDB -------------------------------------------------------------
+    def _expr(self, c: str, scaling: Mapping[str, tuple[float, float]] | None) -> str:
+        if scaling is not None and c in scaling:
+            center, half = scaling[c]
+            return f"(({ident(c)} - {number(center)}) / {number(half)})"
+        return ident(c)
+
+    def aggregate(self, exprs: Sequence[str], *, columns: Sequence[str] | None = None) -> np.ndarray:
+        """SQL aggregate expressions (column names double-quoted) over the rows complete in
+        ``columns`` (default: every loaded column), in one scan, as float64 (NULL as NaN)."""
+        row = self._one(list(exprs), self._cols(columns))
+        return np.array([np.nan if v is None else float(v) for v in row], dtype=np.float64)
+
+    def sums(self, columns: Sequence[str] | None = None, *,
+             scaling: Mapping[str, tuple[float, float]] | None = None) -> Sums:
+        """Count, and per column sum, sum of squares, min and max, in one scan. ``scaling``
+        maps a column to ``(center, half)``: its values become ``(x - center) / half`` first."""
+        cols = self._cols(columns)
+        e = [self._expr(c, scaling) for c in cols]
+        row = self._one(["count(*)"] + [f"sum({x})" for x in e] + [f"sum({x} * {x})" for x in e]
+                        + [f"min({x})" for x in e] + [f"max({x})" for x in e], cols)
+        n, p = int(row[0]), len(cols)
+        v = np.array([np.nan if x is None else float(x) for x in row[1:]], dtype=np.float64).reshape(4, p)
+        return Sums(tuple(cols), n, np.nan_to_num(v[0]), np.nan_to_num(v[1]), v[2], v[3], self.n_rows - n)
+
+    def cross_products(self, columns: Sequence[str] | None = None, *,
+                       scaling: Mapping[str, tuple[float, float]] | None = None) -> CrossProducts:
+        """Count, column sums ``X'1`` and cross products ``X'X`` of ``columns`` in one scan
+        (``p(p+1)/2`` products; ``scaling`` as in :meth:`sums`)."""
+        cols = self._cols(columns)
+        e = [self._expr(c, scaling) for c in cols]
+        p = len(cols)
+        pairs = [(i, j) for i in range(p) for j in range(i, p)]
+        row = self._one(["count(*)"] + [f"sum({x})" for x in e] + [f"sum({e[i]} * {e[j]})" for i, j in pairs], cols)
+        n = int(row[0])
+        vals = np.array([0.0 if x is None else float(x) for x in row[1:]], dtype=np.float64)
+        xtx = np.zeros((p, p), dtype=np.float64)
+        for (i, j), v in zip(pairs, vals[p:]):
+            xtx[i, j] = xtx[j, i] = v
+        return CrossProducts(tuple(cols), n, vals[:p], xtx, self.n_rows - n)
+
+    def _levels(self, c: str) -> tuple[str, ...]:
+        col = self.schema.column(c)
+        if col.type is ColumnType.CATEGORY:
+            assert col.levels is not None
+            return col.levels
+        if col.type is ColumnType.BOOL:
+            return ("false", "true")
+        raise DataError(f"{self.name}: column {c!r} is {col.type.value}; group counts need category or bool columns")
+
+    def group_counts(self, column: str, by: str | None = None) -> GroupCounts:
+        """Rows per level of a category or bool column (bool levels ``false``, ``true``), or the
+        contingency table of ``column`` x ``by``; rows with a NULL in either are left out."""
+        cols = self._cols([column] + ([by] if by is not None else []))
+        levels = tuple(self._levels(c) for c in cols)
+        keys = ", ".join(f"CAST({ident(c)} AS BIGINT)" for c in cols)
+        rows = self._fetch(f"SELECT {keys}, count(*) FROM {ident(_DATA)} WHERE {self._where(cols)} GROUP BY ALL")
+        table = np.zeros(tuple(len(lv) for lv in levels), dtype=np.int64)
+        for r in rows:
+            table[tuple(int(i) for i in r[:-1])] = int(r[-1])
+        n = int(table.sum())
+        return GroupCounts(tuple(cols), levels, table, n, self.n_rows - n)
+
+    def histogram(self, column: str, edges: Sequence[float] | np.ndarray) -> Histogram:
+        """Counts of ``column`` in the public bins ``edges`` (as :func:`numpy.histogram`, which
+        it matches exactly), plus the counts below and above the edges."""
+        (c,) = self._cols([column])
+        e = np.asarray(edges, dtype=np.float64)
+        if e.ndim != 1 or e.size < 2 or not np.all(np.isfinite(e)) or not np.all(np.diff(e) > 0):
+            raise DataError("histogram edges must be at least two finite, strictly increasing numbers")
+        if e.size <= _SQL_HISTOGRAM_EDGES:
+            q = ident(c)
+            exprs = ["count(*)"] + [f"count_if({q} < {number(x)})" for x in e] + [f"count_if({q} <= {number(e[-1])})"]
+            row = [int(x or 0) for x in self._one(exprs, [c])]  # count_if of no rows is NULL
+            n, below_edge, upto_last = row[0], np.array(row[1:-1], dtype=np.int64), row[-1]
+            counts = np.diff(below_edge)
+            counts[-1] += upto_last - below_edge[-1]
+            below, above = int(below_edge[0]), n - upto_last
+        else:
+            x = self.arrays([c])[c]
+            n = x.size
+            counts, _ = np.histogram(x, bins=e)
+            below, above = int(np.count_nonzero(x < e[0])), int(np.count_nonzero(x > e[-1]))
+        return Histogram(c, e, counts.astype(np.int64), below, above, n, self.n_rows - n)
+
+    # -- lifetime -------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Release the DuckDB connection (and the values kept in it)."""
+        self._con.close()
+        self._cache = None
+
+    def __enter__(self) -> LocalTable:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"LocalTable({self.name!r}, rows={self.n_rows}, columns={self.columns}, key={self.key!r})"
