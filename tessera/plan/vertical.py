@@ -39,7 +39,9 @@ def psi_then_analysis(session: Session, data: str, id_column: str, **job: Any) -
     frame = _read(data)
     if id_column not in frame.columns:
         raise DataError(f"{Path(data).name}: no join-key column {id_column!r}")
-    psi = run_psi(session.protocol.ch, frame[id_column].tolist(), PsiSpec("intersection"),
+    # two parties: the OT-based OPRF PSI (same leakage as ECDH in intersection mode, ~70x faster)
+    spec = PsiSpec("intersection", protocol="oprf" if session.n_parties == 2 else "ecdh")
+    psi = run_psi(session.protocol.ch, frame[id_column].tolist(), spec,
                   parties=list(range(session.n_parties)))
     assert psi.rows is not None
     aligned = frame.iloc[psi.rows].drop(columns=[id_column]).reset_index(drop=True)

@@ -1,17 +1,19 @@
-"""Private set intersection: ECDH PSI over a prime-order group, for two or three parties.
+"""Private set intersection: ECDH PSI over a prime-order group, for two or three parties, and
+OPRF PSI from OT extension (KKRT) for two parties (``PsiSpec(protocol="oprf")``).
 
 :func:`run_psi` runs one party's side of a job described by :class:`PsiSpec`: the size of the
 intersection, the intersection revealed to named parties (as row indices in a common order), or
 a plan for a secret-shared join (:class:`Alignment`). Module docstrings state the protocol and
-what each party learns: ``_two.py``, ``_three.py``; identifiers: ``_ids.py``; keys:
-``_keys.py``; groups and throughput: ``_groups.py``.
+what each party learns: ``_two.py``, ``_three.py``, ``_oprf.py``; identifiers: ``_ids.py``;
+keys: ``_keys.py``; groups and throughput: ``_groups.py``; OT: ``_ot.py``; cuckoo hashing:
+``_cuckoo.py``; AES-based primitives: ``_aes.py``.
 """
 
 from tessera.psi._api import run_psi
 from tessera.psi._groups import GROUPS, ristretto255_available
 from tessera.psi._ids import Normalisation
 from tessera.psi._keys import KeyLog, MemoryKeyLog, PsiKey
-from tessera.psi._result import MODES, Alignment, PsiResult, PsiSpec
+from tessera.psi._result import MODES, PROTOCOLS, Alignment, PsiResult, PsiSpec
 
 __all__ = [
     "run_psi",
@@ -23,6 +25,7 @@ __all__ = [
     "KeyLog",
     "MemoryKeyLog",
     "MODES",
+    "PROTOCOLS",
     "GROUPS",
     "ristretto255_available",
 ]

@@ -13,6 +13,7 @@ from tessera.psi._groups import Engine, default_workers, get_group
 from tessera.psi._ids import prepare_ids
 from tessera.psi._job import Job, check_spec, role_order
 from tessera.psi._keys import KeyLog, PsiKey
+from tessera.psi._oprf import run_oprf
 from tessera.psi._result import PsiResult, PsiSpec
 from tessera.psi._three import run_three
 from tessera.psi._two import run_two
@@ -29,6 +30,7 @@ def run_psi(
     key: PsiKey | None = None,
     key_log: KeyLog | None = None,
     workers: int | None = None,
+    timings: dict[str, float] | None = None,
 ) -> PsiResult:
     """Run this party's side of the PSI job ``spec`` over ``channel``, with its identifiers ``ids``.
 
@@ -44,7 +46,8 @@ def run_psi(
 
     ``key`` is a fresh single-use :class:`PsiKey` (default: drawn here). ``key_log`` is the
     node's record of public keys of earlier jobs, to refuse reused keys. ``workers`` is the
-    number of threads for group operations (default: the cores available).
+    number of threads for group operations (default: the cores available). ``timings``, if
+    given, receives seconds per phase of the OPRF protocol (for benchmarks).
 
     Raises :class:`~tessera.errors.DataError` for unusable identifiers,
     :class:`~tessera.errors.SessionError` for a bad spec or a reused key,
@@ -62,6 +65,8 @@ def run_psi(
             raise SessionError(f"the PsiKey is for group {key.group.name!r} but the job uses {group.name!r}")
         scalar = key.take()
         prepared = prepare_ids(ids, spec.normalisation)
+        if timings is not None:
+            timings["prepare_ids"] = time.perf_counter() - started
         order = role_order(spec, endpoints, recipients)
         n_workers = workers or default_workers()
         with ThreadPoolExecutor(n_workers, thread_name_prefix="tessera-psi") as pool:
@@ -69,7 +74,14 @@ def run_psi(
             job = Job(channel, order, order.index(channel.me), spec, recipients, engine, scalar,
                       key.public_key(), prepared)
             job.hello(key_log, os.urandom(32))
-            size, rows, alignment = run_two(job) if len(order) == 2 else run_three(job)
+            if timings is not None:
+                timings["hello"] = time.perf_counter() - started - timings["prepare_ids"]
+            if spec.protocol == "oprf":
+                size, rows, alignment = run_oprf(job, timings)
+            elif len(order) == 2:
+                size, rows, alignment = run_two(job)
+            else:
+                size, rows, alignment = run_three(job)
         return PsiResult(
             mode=spec.mode,
             size=size,

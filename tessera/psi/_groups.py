@@ -25,8 +25,9 @@ import ctypes.util
 import functools
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import nacl.bindings as sodium
 import nacl.exceptions
@@ -42,6 +43,8 @@ __all__ = [
 
 POINT_BYTES = 32
 SCALAR_BYTES = 32
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class BadPoints(Exception):
@@ -267,6 +270,16 @@ class Engine:
         if bad:
             raise BadPoints(len(bad), min(bad))
         return out
+
+    def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        """``[fn(x) for x in items]``, run on the pool's threads (numpy and AES release the GIL)."""
+        if self._workers <= 1 or len(items) <= 1:
+            return [fn(x) for x in items]
+        return [f.result() for f in [self._pool.submit(fn, x) for x in items]]
+
+    @property
+    def workers(self) -> int:
+        return self._workers
 
     def mul_one(self, scalar: bytes, point: bytes) -> bytes:
         self.scalar_mults += 1

@@ -21,12 +21,13 @@ from tessera.psi._groups import POINT_BYTES, SCALAR_BYTES, BadPoints, Engine
 from tessera.psi._ids import PreparedIds
 from tessera.psi._keys import KeyLog
 from tessera.psi._match import Duplicates, as_rows, drop, match, random_permutation, take
-from tessera.psi._result import MODES, PsiSpec
+from tessera.psi._result import MODES, PROTOCOLS, PsiSpec
 from tessera.psi._wire import MAX_ELEMENTS, Kind, WireError, decode_positions, encode_positions, pack, unpack
 
 __all__ = ["Job", "OwnList", "role_order", "check_spec"]
 
 PROTOCOL = "tessera-psi/1"
+OPRF_PROTOCOL = "tessera-psi-oprf/1"
 Points = bytes | bytearray | memoryview
 
 
@@ -38,6 +39,15 @@ def check_spec(spec: PsiSpec, parties: Sequence[int], me: int) -> tuple[int, ...
         raise SessionError(f"PSI runs between 2 or 3 distinct parties, not {list(parties)}")
     if me not in parties:
         raise SessionError(f"endpoint {me} is not among the PSI parties {list(parties)}")
+    if spec.protocol not in PROTOCOLS:
+        raise SessionError(f"unknown PSI protocol {spec.protocol!r}; choose one of {list(PROTOCOLS)}")
+    if spec.protocol == "oprf" and len(parties) != 2:
+        raise SessionError(f"PSI protocol 'oprf' runs between two parties, not {len(parties)}; use protocol='ecdh'")
+    if spec.protocol == "oprf" and spec.mode == "aligned":
+        raise SessionError(
+            "PSI mode 'aligned' runs only on the ECDH protocol (protocol='ecdh'); the OPRF protocol "
+            "supports modes 'size' and 'intersection'"
+        )
     if not 1 <= spec.probes <= 1024:
         raise SessionError(f"probes must be between 1 and 1024, not {spec.probes}")
     recipients = tuple(parties) if spec.recipients is None else tuple(spec.recipients)
@@ -170,7 +180,7 @@ class Job:
     def _agreement(self) -> dict[str, object]:
         s = self.spec
         return {
-            "protocol": PROTOCOL,
+            "protocol": PROTOCOL if s.protocol == "ecdh" else OPRF_PROTOCOL,
             "group": s.group,
             "mode": s.mode,
             "job_id": s.job_id,

@@ -9,10 +9,12 @@ import numpy as np
 
 from tessera.psi._ids import Normalisation
 
-__all__ = ["Mode", "MODES", "PsiSpec", "PsiResult", "Alignment"]
+__all__ = ["Mode", "MODES", "Protocol", "PROTOCOLS", "PsiSpec", "PsiResult", "Alignment"]
 
 Mode = Literal["size", "intersection", "aligned"]
 MODES: tuple[str, ...] = ("size", "intersection", "aligned")
+Protocol = Literal["ecdh", "oprf"]
+PROTOCOLS: tuple[str, ...] = ("ecdh", "oprf")
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,14 @@ class PsiSpec:
         ``"ristretto255"`` (default) or ``"edwards25519"`` (see ``_groups.py``).
     ``probes``
         Random probe points each list carries to check that peers use their announced keys.
+    ``protocol``
+        ``"ecdh"`` (default): ECDH PSI for two or three parties, every mode (``_two.py``,
+        ``_three.py``). ``"oprf"``: OPRF PSI from OT extension (KKRT; ``_oprf.py``), two
+        parties, ``size`` and ``intersection`` mode only; about 70x faster at 2^20 identifiers
+        (2.6 s against 182 s over TLS here).
+        In ``intersection`` mode both reveal the same; in ``size`` mode the OPRF receiver (the
+        first recipient) can also tell which of its own identifiers are common, so ``"ecdh"``
+        stays the default and the choice is explicit.
     """
 
     mode: Mode
@@ -41,6 +51,7 @@ class PsiSpec:
     group: str = "ristretto255"
     normalisation: Normalisation = field(default_factory=Normalisation)
     probes: int = 16
+    protocol: Protocol = "ecdh"
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import struct
 
 import numpy as np
 
-__all__ = ["Kind", "WireError", "pack", "unpack", "encode_positions", "decode_positions", "MAX_ELEMENTS"]
+__all__ = ["Kind", "WireError", "pack", "message", "unpack", "encode_positions", "decode_positions", "MAX_ELEMENTS"]
 
 MAGIC = b"TPSI"
 MAX_ELEMENTS = 2**31  # positions travel as uint32; far above what ECDH PSI can process here
@@ -31,6 +31,9 @@ class Kind(enum.IntEnum):
     CANDIDATES = 7  # the encodings common to two lists, for the third party
     RESULT = 8  # sizes, positions or selections
     ROUTE = 9  # positions forwarded to a list's owner
+    OT_BASE = 10  # OPRF PSI: a base-OT message (A, or the B_i)
+    OT_EXT = 11  # OPRF PSI: the cuckoo attempt and the OT-extension matrix U
+    OPRF = 12  # OPRF PSI: the sender's OPRF values, sorted
 
 
 class WireError(Exception):
@@ -45,6 +48,21 @@ def pack(kind: Kind, *parts: bytes | bytearray | memoryview) -> bytes:
     lengths = [len(memoryview(p).cast("B")) for p in parts]
     head = _HEAD.pack(MAGIC, int(kind), len(parts)) + struct.pack(f"<{len(parts)}Q", *lengths)
     return b"".join([head, *parts])
+
+
+def message(kind: Kind, lengths: list[int]) -> tuple[bytearray, list[memoryview]]:
+    """A zeroed message of ``kind`` with parts of ``lengths`` bytes, and writable views of the parts.
+
+    Filling the parts in place and sending the buffer equals :func:`pack` without copying them.
+    """
+    head = _HEAD.pack(MAGIC, int(kind), len(lengths)) + struct.pack(f"<{len(lengths)}Q", *lengths)
+    buf = bytearray(len(head) + sum(lengths))
+    buf[: len(head)] = head
+    view, parts, at = memoryview(buf), [], len(head)
+    for n in lengths:
+        parts.append(view[at : at + n])
+        at += n
+    return buf, parts
 
 
 def unpack(payload: bytes | bytearray, kind: Kind, nparts: int) -> list[memoryview]:
