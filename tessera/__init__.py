@@ -2,8 +2,12 @@
 
 The main entry points: :func:`run_local` (any analysis over several parties' data),
 :class:`~tessera.mpc.Session` and :class:`~tessera.mpc.SecretTensor` (write your own party
-programs), :func:`~tessera.runtime.run_threads` and :func:`~tessera.runtime.run_cluster`.
+programs), :func:`~tessera.runtime.run_threads` and :func:`~tessera.runtime.run_cluster`, and
+:class:`Client`, the analyst's client of a running node (:mod:`tessera.node`).
 """
+
+from typing import Any
+
 
 from tessera.errors import TesseraError
 from tessera.mpc import SecretTensor, Session
@@ -19,5 +23,15 @@ __all__ = [
     "run_cluster",
     "RunResult",
     "TesseraError",
+    "Client",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # the node client pulls in the HTTP stack; import it only when asked for
+    if name == "Client":
+        from tessera.node.client import Client
+
+        return Client
+    raise AttributeError(f"module 'tessera' has no attribute {name!r}")
 __version__ = "0.1.0"

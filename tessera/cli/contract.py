@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import tomllib
 from pathlib import Path
 
 import typer
@@ -12,6 +13,7 @@ from rich.table import Table
 from tessera.errors import TesseraError
 from tessera.governance.contract import Analyst, Contract, PartySpec
 from tessera.net.identity import Identity
+from tessera.node.setup import party_entry
 
 app = typer.Typer(no_args_is_help=True, help="Collaboration contracts: init, show, sign, verify.")
 console = Console()
@@ -26,7 +28,10 @@ def _fail(e: Exception) -> None:
 def init(
     out: Path = typer.Option(..., "--out", help="Contract file to write (TOML)."),
     contract_id: str = typer.Option(..., "--id", help="Contract identifier."),
-    party: list[str] = typer.Option(..., "--party", help="NAME=HOST:PORT=IDENTITY_DIR (repeat); =dealer marks a dealer"),
+    party: list[str] = typer.Option([], "--party", help="NAME=HOST:PORT=IDENTITY_DIR (repeat); =dealer marks a dealer"),
+    node: list[Path] = typer.Option([], "--node", help="A node directory from `tessera node init` (repeat)."),
+    terms: Path = typer.Option(None, "--terms", exists=True,
+                               help="TOML with datasets, analyses, analysts, budgets and leakage rules."),
     analyst: list[str] = typer.Option([], "--analyst", help="Analyst id allowed to submit jobs (repeat)."),
     days: int = typer.Option(365, "--days", help="Validity period from today."),
     title: str = typer.Option("", "--title"),
@@ -44,10 +49,24 @@ def init(
             _fail(e)
         parties.append(PartySpec(name=name, address=address, fingerprint=ident.fingerprint,
                                  public_key=ident.public_key, role="dealer" if len(fields) == 4 else "party"))
+    for directory in node:
+        try:
+            parties.append(party_entry(directory))
+        except (TesseraError, OSError, ValueError) as e:
+            _fail(e)
+    extra: dict = {}
+    if terms is not None:
+        try:
+            extra = tomllib.loads(terms.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as e:
+            _fail(ValueError(f"{terms} is not valid TOML: {e}"))
+    extra.setdefault("analysts", [])
+    extra["analysts"] = [*extra["analysts"], *({"id": a} for a in analyst)]
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     try:
-        c = Contract(contract_id=contract_id, title=title, not_before=now, not_after=now + dt.timedelta(days=days),
-                     parties=parties, analysts=[Analyst(id=a) for a in analyst])
+        c = Contract.model_validate({"contract_id": contract_id, "title": title, "not_before": now,
+                                     "not_after": now + dt.timedelta(days=days),
+                                     "parties": [p.model_dump() for p in parties], **extra})
     except ValueError as e:
         _fail(e)
     c.save(out)

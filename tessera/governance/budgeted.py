@@ -12,6 +12,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from tessera import analytics
 from tessera.governance.ledger import SqliteLedger
 from tessera.mpc.session import Session
 from tessera.plan.executor import run_analysis
@@ -24,8 +25,11 @@ def run_budgeted(session: Session, ledger: str, dataset: str, job_id: str, **job
     params = job.get("params", {})
     if "epsilon" not in params:
         raise ValueError("a budgeted job needs an epsilon parameter")
+    # charge what the analysis will actually use, defaults included (e.g. its default delta)
+    checked = analytics.get(job["analysis"], job.get("version")).Params(**params)
+    epsilon, delta = float(checked.epsilon), float(getattr(checked, "delta", 0.0))  # type: ignore[attr-defined]
     book = SqliteLedger(ledger)
-    book.reserve(job_id, dataset, float(params["epsilon"]), float(params.get("delta", 0.0)))
+    book.reserve(job_id, dataset, epsilon, delta)
     session.before_reveal(lambda _: book.mark_output_started(job_id))
     try:
         result = run_analysis(session, **job)

@@ -41,12 +41,17 @@ class PartySpec(_Model):
     fingerprint: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
     public_key: str = Field(pattern=r"^[0-9a-f]{64}$", description="Ed25519 public key, hex")
     role: Literal["party", "dealer"] = "party"
+    api: str | None = Field(None, description="https://host:port of the party's node API")
+    api_fingerprint: str | None = Field(None, pattern=r"^sha256:[0-9a-f]{64}$",
+                                        description="pinned fingerprint of the node API's TLS certificate")
 
 
 class DatasetSpec(_Model):
     name: str
     owner: str
     schema_: Schema = Field(alias="schema")
+    #: identifier column that aligns rows across parties (vertical jobs, by PSI); never analysed
+    key: str | None = None
     min_rows: int = Field(0, ge=0)
     max_rows: int = Field(10**9, gt=0)
 
@@ -146,8 +151,11 @@ class Contract(_Model):
     # -- canonical form, hash, signatures -----------------------------------------------------
 
     def canonical_bytes(self) -> bytes:
-        """Sorted-key compact JSON of the contract without its signatures (what parties sign)."""
-        body = self.model_dump(mode="json", by_alias=True, exclude={"signatures"})
+        """Sorted-key compact JSON of the contract without its signatures and unset optional
+        fields (what parties sign)."""
+        # unset optional fields are left out, so adding an optional field to the format does not
+        # change the encoding (and the signatures) of contracts that do not use it
+        body = self.model_dump(mode="json", by_alias=True, exclude={"signatures"}, exclude_none=True)
         return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
     @property

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -29,6 +29,9 @@ class JobSpec(BaseModel):
     columns: list[str] = Field(min_length=1)
     params: dict[str, Any] = {}
     protocol: str = "rep3"
+    partition: Literal["horizontal", "vertical"] = "horizontal"
+    #: vertical jobs: the identifier column the parties' rows are aligned on (by PSI)
+    join_key: str | None = None
     recipients: list[str] = Field(min_length=1)
     dp: DPRequest | None = None
     analyst: str

@@ -57,7 +57,8 @@ def check(contract: Contract, job: JobSpec, state: NodeState, now: dt.datetime |
         reasons.append(f"version {job.version} of {job.analysis!r} is outside the allowed "
                        f"{' or '.join(r.versions for r in rules)}")
         return Decision(False, reasons)
-    rule = rules_v[0]
+    # several rules may name the analysis (e.g. on different datasets): take one that covers them
+    rule = next((r for r in rules_v if set(job.datasets) <= set(r.datasets)), rules_v[0])
     for d in job.datasets:
         spec = contract.dataset(d)
         if spec is None:
@@ -65,11 +66,22 @@ def check(contract: Contract, job: JobSpec, state: NodeState, now: dt.datetime |
             continue
         if d not in rule.datasets:
             reasons.append(f"dataset {d!r} is not allowed for {job.analysis!r}")
-        unknown = [c for c in job.columns if c not in spec.schema_.names]
-        if unknown:
-            reasons.append(f"columns {unknown} are not in dataset {d!r}")
+        if job.partition == "horizontal":
+            unknown = [c for c in job.columns if c not in spec.schema_.names]
+            if unknown:
+                reasons.append(f"columns {unknown} are not in dataset {d!r}")
+        elif job.join_key is None or spec.key != job.join_key:
+            reasons.append(f"dataset {d!r} has no join key {job.join_key!r} in the contract (its key: {spec.key})")
         if spec.owner == state.party and d in state.rows and state.rows[d] < rule.min_rows_per_party:
             reasons.append(f"dataset {d!r} has fewer rows than the minimum of {rule.min_rows_per_party} per party")
+    if job.partition == "vertical":
+        held = {c for d in job.datasets if (spec := contract.dataset(d)) for c in spec.schema_.names}
+        unknown = [c for c in job.columns if c not in held]
+        if unknown:
+            reasons.append(f"columns {unknown} are in none of the datasets {job.datasets}")
+        if contract.leakage.get("psi_reveal", "size") != "intersection":
+            reasons.append("a vertical job aligns rows by PSI, which reveals the common identifiers to the "
+                           "parties; the contract's leakage rule psi_reveal does not allow 'intersection'")
     forbidden = [c for c in job.columns if c not in rule.columns]
     if forbidden:
         reasons.append(f"columns {forbidden} are not allowed for {job.analysis!r}")

@@ -28,7 +28,7 @@ class EndpointSpec(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(ge=1, le=65535)
     fingerprint: str
-    certificate: str = Field(description="the peer's certificate, PEM (public); must match the fingerprint")
+    certificate: str = Field("", description="the peer's certificate, PEM (public, optional); must match the fingerprint")
 
 
 class PartyConfig(BaseModel):

@@ -9,7 +9,9 @@ config's ``result_path`` and exits 0 on success, 1 on failure.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -78,7 +80,23 @@ def _failure(cfg_name: str, e: BaseException) -> dict[str, Any]:
     return report
 
 
+def _die_with_parent() -> None:
+    """When started by a node (``TESSERA_PARENT_PID``), exit as soon as the node is gone: a party
+    whose node was killed must not go on computing; its peers then see the link close and abort."""
+    parent = os.environ.get("TESSERA_PARENT_PID")
+    if not parent:
+        return
+
+    def watch() -> None:
+        while os.getppid() == int(parent):
+            time.sleep(0.2)
+        os._exit(3)
+
+    threading.Thread(target=watch, daemon=True, name="tessera-parent-watch").start()
+
+
 def main(argv: list[str] | None = None) -> int:
+    _die_with_parent()
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
         print("usage: python -m tessera.runtime.party CONFIG.json", file=sys.stderr)

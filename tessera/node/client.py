@@ -1,0 +1,113 @@
+"""The analyst's client: submit a job to a node, follow it, fetch the result.
+
+    from tessera import Client
+    c = Client.from_profile("analyst-1.toml")      # url, pinned fingerprint, token
+    job = c.submit({"analysis": "logistic_regression", "version": "1.0", ...}, idempotency_key="q3-model")
+    done = c.wait(job["id"], on_progress=print)
+    print(c.result(job["id"])["outputs"]["coefficients"])
+
+The node's certificate is pinned by fingerprint (from the contract or the node's owner); the
+token identifies the analyst. The same client with the admin profile lets a data owner approve or
+reject jobs waiting for it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import tomllib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from tessera.errors import TesseraError
+from tessera.node.peers import PinnedHTTPS
+from tessera.node.setup import read_profile
+from tessera.node.store import FINAL_STATES
+from tessera.runtime import jsonable
+
+__all__ = ["Client", "JobFailed"]
+
+
+class JobFailed(TesseraError):
+    """The job ended denied, failed or aborted; ``job`` is its final view (with the reasons)."""
+
+    def __init__(self, job: dict[str, Any]) -> None:
+        super().__init__(f"job {job['id']} {job['state']}: " + "; ".join(job.get("reasons") or []))
+        self.job = job
+
+
+class Client:
+    """An HTTPS client of one node, for an analyst (or, with the admin token, the node's owner)."""
+
+    def __init__(self, url: str, fingerprint: str, token: str, timeout: float = 30.0) -> None:
+        self.http = PinnedHTTPS(url, fingerprint, token=token, timeout=timeout)
+
+    @classmethod
+    def from_profile(cls, path: str | os.PathLike[str]) -> "Client":
+        p = read_profile(path)
+        return cls(p["url"], p["fingerprint"], p["token"])
+
+    # -- analysts ------------------------------------------------------------------------------
+
+    def submit(self, job: Mapping[str, Any] | str | os.PathLike[str], idempotency_key: str | None = None) -> dict[str, Any]:
+        """Submit ``job`` (a mapping of JobSpec fields, or a TOML file of them); returns its view."""
+        body = dict(tomllib.loads(Path(job).read_text(encoding="utf-8"))) if isinstance(job, (str, os.PathLike)) \
+            else dict(job)
+        if idempotency_key is not None:
+            body["idempotency_key"] = idempotency_key
+        return self.http.request("POST", "/v1/jobs", body)  # type: ignore[no-any-return]
+
+    def status(self, job_id: str) -> dict[str, Any]:
+        return self.http.request("GET", f"/v1/jobs/{job_id}")  # type: ignore[no-any-return]
+
+    def jobs(self) -> list[dict[str, Any]]:
+        return self.http.request("GET", "/v1/jobs")["jobs"]  # type: ignore[no-any-return]
+
+    def wait(self, job_id: str, timeout: float = 900.0, on_progress: Callable[[dict[str, Any]], None] | None = None,
+             raise_on_failure: bool = False) -> dict[str, Any]:
+        """Follow the job until it reaches a final state (long-polling the node); calls
+        ``on_progress(view)`` at every change of state. Returns the final view."""
+        deadline = time.monotonic() + timeout
+        job = self.status(job_id)
+        if on_progress:
+            on_progress(job)
+        while job["state"] not in FINAL_STATES:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"job {job_id} is still {job['state']} after {timeout:g} s")
+            poll = min(25.0, left)
+            nxt = self.http.request("GET", f"/v1/jobs/{job_id}/wait?timeout={poll:g}&since={job['state']}",
+                                    timeout=poll + 30)
+            if nxt["state"] != job["state"] and on_progress:
+                on_progress(nxt)
+            job = nxt
+        if raise_on_failure and job["state"] != "released":
+            raise JobFailed(job)
+        return job
+
+    def result(self, job_id: str) -> dict[str, Any]:
+        """The released outputs (numpy arrays restored) and the list of what was revealed."""
+        res = self.http.request("GET", f"/v1/jobs/{job_id}/result")
+        res["outputs"] = jsonable.from_plain(res["outputs"])
+        return res  # type: ignore[no-any-return]
+
+    def node(self) -> dict[str, Any]:
+        return self.http.request("GET", "/v1/node")  # type: ignore[no-any-return]
+
+    def budget(self) -> list[dict[str, Any]]:
+        return self.http.request("GET", "/v1/budget")["datasets"]  # type: ignore[no-any-return]
+
+    # -- the node's owner ----------------------------------------------------------------------
+
+    def approve(self, job_id: str) -> dict[str, Any]:
+        return self.http.request("POST", f"/v1/jobs/{job_id}/approve", {})  # type: ignore[no-any-return]
+
+    def reject(self, job_id: str, reason: str = "") -> dict[str, Any]:
+        return self.http.request("POST", f"/v1/jobs/{job_id}/reject", {"reason": reason})  # type: ignore[no-any-return]
+
+    def audit(self) -> dict[str, Any]:
+        return self.http.request("GET", "/v1/audit")  # type: ignore[no-any-return]
+
+    def health(self) -> dict[str, Any]:
+        return self.http.request("GET", "/health")  # type: ignore[no-any-return]

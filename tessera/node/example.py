@@ -1,0 +1,148 @@
+"""A three-organisation consortium on this machine, for the walkthrough, demos and tests.
+
+Three organisations (``alpha``, ``beta``, ``gamma``) each hold synthetic bank transactions and a
+synthetic clinical trial; a fourth node is the semi2k dealer. :func:`build_consortium` writes
+the data, creates every node directory (``tessera node init``), writes the contract with the
+terms below (``tessera contract init --node ... --terms ...``), has every party sign it, gives
+the analyst ``analyst-1`` a token at ``alpha`` and returns where everything is. The nodes are
+then started with ``tessera node start DIR``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from tessera.data.synthetic import BANK_SCHEMA, HOSPITAL_SCHEMA, bank_transactions, hospital_trials, vertical_fraud
+from tessera.governance.contract import Contract
+from tessera.net.identity import Identity
+from tessera.node.setup import CONFIG_FILE, add_analyst, init_node, party_entry
+
+__all__ = ["build_consortium", "write_data", "Consortium", "ORGS", "DEALER", "terms"]
+
+ORGS = ("alpha", "beta", "gamma")
+DEALER = "trusted_dealer"
+ANALYST = "analyst-1"
+FRAUD_FEATURES = ["amount", "merchant_risk", "hour", "account_age_days"]
+
+
+def terms(orgs: tuple[str, ...] = ORGS) -> dict[str, Any]:
+    """The consortium's terms: datasets, allowed analyses, analysts, budgets, leakage rules."""
+    tx = [f"tx_{o}" for o in orgs]
+    trial = [f"trial_{o}" for o in orgs]
+    datasets = [{"name": f"tx_{o}", "owner": o, "schema": BANK_SCHEMA.model_dump(mode="json", exclude_none=True), "min_rows": 100}
+                for o in orgs]
+    datasets += [{"name": f"trial_{o}", "owner": o, "schema": HOSPITAL_SCHEMA.model_dump(mode="json", exclude_none=True),
+                  "min_rows": 50} for o in orgs]
+    # vertically partitioned: alpha's customer features, beta's fraud labels, keyed by customer_id
+    datasets += [
+        {"name": f"cust_{orgs[0]}", "owner": orgs[0], "key": "customer_id", "min_rows": 100,
+         "schema": BANK_SCHEMA.select(FRAUD_FEATURES).model_dump(mode="json", exclude_none=True)},
+        {"name": f"fraud_{orgs[1]}", "owner": orgs[1], "key": "customer_id", "min_rows": 100,
+         "schema": BANK_SCHEMA.select(["is_fraud"]).model_dump(mode="json", exclude_none=True)},
+    ]
+    return {
+        "datasets": datasets,
+        "analyses": [
+            {"name": "logistic_regression", "versions": ">=1.0,<2", "datasets": tx,
+             "columns": [*FRAUD_FEATURES, "is_fraud"], "protocols": ["rep3", "semi2k"],
+             "recipients": [ANALYST, orgs[0]], "max_iterations": 25, "min_rows_per_party": 100},
+            {"name": "logistic_regression", "versions": ">=1.0,<2", "datasets": [f"cust_{orgs[0]}", f"fraud_{orgs[1]}"],
+             "columns": [*FRAUD_FEATURES, "is_fraud"], "protocols": ["semi2k"], "recipients": [ANALYST],
+             "max_iterations": 25, "min_rows_per_party": 100},
+            {"name": "meta_analysis", "versions": ">=1.0,<2", "datasets": trial,
+             "columns": ["outcome", "treatment"], "protocols": ["rep3", "semi2k"], "recipients": [ANALYST],
+             "min_group_size": 10},
+            {"name": "describe", "versions": ">=1.0,<2", "datasets": tx, "columns": ["amount", "merchant_risk"],
+             "protocols": ["rep3", "semi2k"], "recipients": [ANALYST]},
+            {"name": "dp_logistic_regression", "versions": ">=1.0,<2", "datasets": tx,
+             "columns": [*FRAUD_FEATURES, "is_fraud"], "protocols": ["rep3", "semi2k"], "recipients": [ANALYST],
+             "require_dp": True, "max_epsilon": 1.0, "max_iterations": 25},
+            {"name": "dp_describe", "versions": ">=1.0,<2", "datasets": tx, "columns": ["amount"],
+             "protocols": ["rep3", "semi2k"], "recipients": [ANALYST], "require_dp": True, "max_epsilon": 1.0},
+        ],
+        "analysts": [{"id": ANALYST, "name": "Consortium analyst"}],
+        "budgets": [{"dataset": d, "epsilon": 3.0, "delta": 1e-6} for d in tx],
+        # vertical jobs align rows by PSI in intersection mode: each owner learns which of its rows are common
+        "leakage": {"psi_reveal": "intersection"},
+    }
+
+
+@dataclass
+class Consortium:
+    root: Path
+    nodes: dict[str, Path]
+    analyst_profile: Path
+    admin_profiles: dict[str, Path]
+    contract: Contract
+    data: dict[str, dict[str, Path]] = field(default_factory=dict)
+
+    def start_commands(self) -> list[str]:
+        return [f"tessera node start {d}" for d in self.nodes.values()]
+
+
+def write_data(root: str | Path, rows: int = 30_000, seed: int = 7) -> dict[str, dict[str, Path]]:
+    """Each organisation's synthetic transactions and trial as CSV files under ``root/data``,
+    and the consortium's terms as ``root/terms.toml`` (for ``tessera contract init --terms``)."""
+    root = Path(root)
+    data_dir = root / "data"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    frames, _, _ = bank_transactions(rows, banks=ORGS, seed=seed)
+    trials, _, _ = hospital_trials({o: n for o, n in zip(ORGS, (1800, 1200, 700))})
+    data: dict[str, dict[str, Path]] = {}
+    for o in ORGS:
+        data[o] = {"tx": data_dir / f"tx_{o}.csv", "trial": data_dir / f"trial_{o}.csv"}
+        frames[o].to_csv(data[o]["tx"], index=False)
+        trials[o].to_csv(data[o]["trial"], index=False)
+    vertical, _, _, _ = vertical_fraud(max(rows // 3, 1000), seed=seed)
+    data[ORGS[0]]["cust"] = data_dir / f"cust_{ORGS[0]}.csv"
+    data[ORGS[1]]["fraud"] = data_dir / f"fraud_{ORGS[1]}.csv"
+    vertical["bank_a"].to_csv(data[ORGS[0]]["cust"], index=False)
+    vertical["bank_b"].to_csv(data[ORGS[1]]["fraud"], index=False)
+    (root / "terms.toml").write_text(tomli_w.dumps(terms()), encoding="utf-8")
+    return data
+
+
+def build_consortium(root: str | Path, *, rows: int = 30_000, base_port: int = 18400,
+                     approval: dict[str, str] | None = None, seed: int = 7) -> Consortium:
+    """Write everything for a local consortium under ``root`` (see the module docstring).
+    Node ``i`` serves its API on ``base_port + 40 i`` and runs MPC on the 32 ports after it."""
+    root = Path(root)
+    data = write_data(root, rows, seed)
+    nodes: dict[str, Path] = {}
+    admin: dict[str, Path] = {}
+    for i, name in enumerate([*ORGS, DEALER]):
+        d = root / name
+        if d.exists():
+            shutil.rmtree(d)
+        port = base_port + 40 * i
+        datasets = {} if name == DEALER else {f"tx_{name}": {"path": str(data[name]["tx"])},
+                                              f"trial_{name}": {"path": str(data[name]["trial"])}}
+        if name == ORGS[0]:
+            datasets[f"cust_{name}"] = {"path": str(data[name]["cust"])}
+        if name == ORGS[1]:
+            datasets[f"fraud_{name}"] = {"path": str(data[name]["fraud"])}
+        init_node(d, name, api_port=port, mpc_ports=(port + 1, port + 32), role="dealer" if name == DEALER else "party",
+                  datasets=datasets, approval=(approval or {}).get(name, "auto"))
+        nodes[name] = d
+        admin[name] = d / "admin.toml"
+    import datetime as dt
+
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    contract = Contract.model_validate({
+        "contract_id": "consortium-2026", "title": "Fraud model and trial meta-analysis",
+        "not_before": now - dt.timedelta(minutes=5), "not_after": now + dt.timedelta(days=365),
+        "parties": [party_entry(d).model_dump() for d in nodes.values()], **terms(),
+    })
+    for name, d in nodes.items():
+        contract = contract.signed_by(Identity.load(d / "keys", name))
+    for d in nodes.values():
+        contract.save(d / "contract.toml")
+    profile = root / f"{ANALYST}.toml"
+    add_analyst(nodes[ORGS[0]], ANALYST, profile)
+    assert (nodes[ORGS[0]] / CONFIG_FILE).exists()
+    return Consortium(root, nodes, profile, admin, contract, data)

@@ -1,0 +1,159 @@
+"""Talking to other nodes and to node APIs: signed envelopes over HTTPS with pinned certificates.
+
+Every message between nodes is an *envelope*: sender, kind, time, a fresh nonce and a body,
+signed with the sender's Ed25519 key from the contract. The receiver accepts it only if the
+sender is a party of the contract, the signature verifies, the time is within
+:data:`MAX_SKEW` seconds of its own clock and the nonce was not seen before (no replay).
+Replies are envelopes too, so a node knows the answer came from the peer it asked.
+
+:class:`PinnedHTTPS` is the one HTTPS client of Tessera (used by nodes and analysts alike):
+it connects, compares the SHA-256 fingerprint of the certificate the server presented with the
+pinned one (from the contract), and only then sends the request; no certificate authority or
+host name is involved.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import secrets
+import ssl
+import threading
+import time
+from collections import OrderedDict
+from typing import Any
+from urllib.parse import urlsplit
+
+from tessera.errors import PeerAuthError, TransportError
+from tessera.governance.contract import Contract
+from tessera.net.identity import Identity, fingerprint_of, verify_signature
+
+__all__ = ["seal", "unseal", "ReplayGuard", "PinnedHTTPS", "HTTPError", "MAX_SKEW"]
+
+MAX_SKEW = 120.0
+
+
+class HTTPError(TransportError):
+    """A node answered with an error status; ``status`` and the node's message are kept."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(f"HTTP {status}: {detail}")
+        self.status = status
+        self.detail = detail
+
+
+def _canonical(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def seal(identity: Identity, kind: str, body: dict[str, Any], contract_hash: str) -> dict[str, Any]:
+    """An envelope of ``body`` signed by ``identity`` (bound to the contract by its hash)."""
+    env = {"from": identity.name, "kind": kind, "ts": time.time(), "nonce": secrets.token_hex(16),
+           "contract": contract_hash, "body": body}
+    return {**env, "sig": identity.sign(_canonical(env)).hex()}
+
+
+class ReplayGuard:
+    """Nonces seen within the last :data:`MAX_SKEW` seconds (older envelopes are refused anyway)."""
+
+    def __init__(self) -> None:
+        self._seen: OrderedDict[str, float] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def fresh(self, nonce: str, ts: float) -> bool:
+        with self._lock:
+            now = time.time()
+            while self._seen and next(iter(self._seen.values())) < now - 2 * MAX_SKEW:
+                self._seen.popitem(last=False)
+            if nonce in self._seen:
+                return False
+            self._seen[nonce] = now
+            return True
+
+
+def unseal(contract: Contract, env: Any, kind: str, guard: ReplayGuard | None = None) -> tuple[str, dict[str, Any]]:
+    """Check an envelope; returns (sender, body) or raises PeerAuthError naming the problem."""
+    if not isinstance(env, dict) or not {"from", "kind", "ts", "nonce", "contract", "body", "sig"} <= set(env):
+        raise PeerAuthError("not a signed node message")
+    sender = env["from"]
+    party = next((p for p in contract.parties if p.name == sender), None)
+    if party is None:
+        raise PeerAuthError(f"{sender!r} is not a party of contract {contract.contract_id!r}")
+    if party.public_key in contract.revoked_keys:
+        raise PeerAuthError(f"the key of {sender!r} is revoked")
+    body = {k: env[k] for k in ("from", "kind", "ts", "nonce", "contract", "body")}
+    try:
+        ok = verify_signature(party.public_key, bytes.fromhex(str(env["sig"])), _canonical(body))
+    except ValueError:
+        ok = False
+    if not ok:
+        raise PeerAuthError(f"the message from {sender!r} is not signed with its contract key")
+    if env["contract"] != contract.hash:
+        raise PeerAuthError(f"{sender!r} speaks under another contract version ({str(env['contract'])[:12]}...)")
+    if env["kind"] != kind:
+        raise PeerAuthError(f"expected a {kind!r} message from {sender!r}, got {env['kind']!r}")
+    if not isinstance(env["ts"], (int, float)) or abs(time.time() - env["ts"]) > MAX_SKEW:
+        raise PeerAuthError(f"the message from {sender!r} is stale or from the future (clock skew?)")
+    if guard is not None and not guard.fresh(str(env["nonce"]), float(env["ts"])):
+        raise PeerAuthError(f"replayed message from {sender!r}")
+    if not isinstance(env["body"], dict):
+        raise PeerAuthError(f"the message from {sender!r} has no body")
+    return sender, env["body"]
+
+
+class PinnedHTTPS:
+    """A minimal HTTPS JSON client that talks only to the server holding the pinned certificate."""
+
+    def __init__(self, base_url: str, fingerprint: str, token: str | None = None, timeout: float = 30.0) -> None:
+        parts = urlsplit(base_url)
+        if parts.scheme != "https" or not parts.hostname:
+            raise ValueError(f"node URL must be https://host:port, got {base_url!r}")
+        self.host, self.port = parts.hostname, parts.port or 443
+        self.base_url = base_url.rstrip("/")
+        self.fingerprint = fingerprint
+        self.token = token
+        self.timeout = timeout
+        self._ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        self._ctx.check_hostname = False
+        self._ctx.verify_mode = ssl.CERT_NONE  # trust comes from the pinned fingerprint, checked below
+        self._ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+
+    def request(self, method: str, path: str, body: Any = None, timeout: float | None = None,
+                text: bool = False) -> Any:
+        """Send a JSON request; returns the decoded JSON reply (or, with ``text``, the reply as
+        text) or raises HTTPError/TransportError."""
+        conn = http.client.HTTPSConnection(self.host, self.port, timeout=timeout or self.timeout, context=self._ctx)
+        try:
+            try:
+                conn.connect()
+            except OSError as e:
+                raise TransportError(f"cannot reach {self.base_url}: {e.strerror or type(e).__name__}") from None
+            der = conn.sock.getpeercert(binary_form=True)
+            got = fingerprint_of(der) if der else "none"
+            if got != self.fingerprint:
+                raise PeerAuthError(f"{self.base_url} presented certificate {got}, not the pinned {self.fingerprint}")
+            headers = {"Accept": "application/json"}
+            data = None
+            if body is not None:
+                data = json.dumps(body).encode()
+                headers["Content-Type"] = "application/json"
+            if self.token:
+                headers["Authorization"] = f"Bearer {self.token}"
+            try:
+                conn.request(method, path, body=data, headers=headers)
+                resp = conn.getresponse()
+                raw = resp.read()
+            except (OSError, http.client.HTTPException) as e:
+                raise TransportError(f"{method} {self.base_url}{path} failed: {type(e).__name__}: {e}") from None
+            if text and resp.status < 400:
+                return raw.decode("utf-8", errors="replace")
+            try:
+                payload = json.loads(raw) if raw else None
+            except ValueError:
+                payload = {"detail": raw[:200].decode(errors="replace")}
+            if resp.status >= 400:
+                detail = payload.get("detail") if isinstance(payload, dict) else payload
+                raise HTTPError(resp.status, str(detail))
+            return payload
+        finally:
+            conn.close()

@@ -1,0 +1,111 @@
+"""Real nodes for the node tests: a three-organisation consortium (+ dealer), each node its own
+OS process (``python -m tessera.node DIR``) serving HTTPS on 127.0.0.1."""
+
+from __future__ import annotations
+
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tessera.errors import TesseraError
+from tessera.node.client import Client
+from tessera.node.example import ANALYST, DEALER, ORGS, Consortium, build_consortium
+from tessera.node.setup import read_profile
+
+
+def _free_block(width: int = 160) -> int:
+    """A base port such that the consortium's ports (base .. base + width) look free."""
+    for _ in range(50):
+        base = random.randrange(20000, 60000 - width)
+        ok = True
+        for port in range(base, base + width, 40):
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    ok = False
+                    break
+        if ok:
+            return base
+    raise RuntimeError("no free port block")
+
+
+class NodeProc:
+    def __init__(self, name: str, directory: Path, url: str) -> None:
+        self.name, self.dir, self.url = name, directory, url
+        self.proc: subprocess.Popen[bytes] | None = None
+
+
+class Cluster:
+    """Start, stop and kill the consortium's node processes; clients for analysts and owners."""
+
+    def __init__(self, cons: Consortium) -> None:
+        self.cons = cons
+        self.nodes = {n: NodeProc(n, d, read_profile(d / "admin.toml")["url"]) for n, d in cons.nodes.items()}
+
+    def start(self, name: str, wait: float = 30.0) -> None:
+        node = self.nodes[name]
+        log = open(node.dir / "stdout.log", "ab")  # noqa: SIM115 - closed below
+        node.proc = subprocess.Popen([sys.executable, "-m", "tessera.node", str(node.dir)], stdout=log,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        log.close()
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                self.admin(name).health()
+                return
+            except TesseraError:
+                if node.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"node {name} did not start:\n" + (node.dir / "stdout.log").read_text()[-3000:])
+                time.sleep(0.2)
+
+    def start_all(self) -> None:
+        for n in self.nodes:
+            self.start(n)
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        p = self.nodes[name].proc
+        if p is not None and p.poll() is None:
+            p.send_signal(sig)
+            p.wait(30)
+
+    def stop_all(self) -> None:
+        for n in self.nodes:
+            self.kill(n, signal.SIGTERM)
+
+    def admin(self, name: str) -> Client:
+        return Client.from_profile(self.nodes[name].dir / "admin.toml")
+
+    def admin_token(self, name: str) -> str:
+        return read_profile(self.nodes[name].dir / "admin.toml")["token"]
+
+    def fingerprint(self, name: str) -> str:
+        return read_profile(self.nodes[name].dir / "admin.toml")["fingerprint"]
+
+    def analyst(self) -> Client:
+        return Client.from_profile(self.cons.analyst_profile)
+
+
+def make_cluster(root: Path, approval: dict[str, str] | None = None, rows: int = 6000) -> Cluster:
+    cons = build_consortium(root, rows=rows, base_port=_free_block(), approval=approval)
+    cluster = Cluster(cons)
+    cluster.start_all()
+    return cluster
+
+
+@pytest.fixture(scope="module")
+def node_cluster(tmp_path_factory: pytest.TempPathFactory):
+    cluster = make_cluster(tmp_path_factory.mktemp("consortium"))
+    try:
+        yield cluster
+    finally:
+        cluster.stop_all()
+
+
+__all__ = ["Cluster", "make_cluster", "ORGS", "DEALER", "ANALYST"]

@@ -1,0 +1,162 @@
+"""Failures across real node processes: a node killed or shut down mid-job, owners approving and
+rejecting, budgets running out, a restart that recovers the store."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import psutil
+import pytest
+
+from tessera.governance.audit import AuditLog, verify_entries
+from tessera.net.identity import Identity
+from tessera.node.example import FRAUD_FEATURES, ORGS
+from tessera.node.peers import HTTPError
+
+from tests.node.conftest import make_cluster
+
+pytestmark = pytest.mark.slow
+
+TX = [f"tx_{o}" for o in ORGS]
+SLOW_DP = {"analysis": "dp_logistic_regression", "version": "1.0", "datasets": TX,
+           "columns": [*FRAUD_FEATURES, "is_fraud"], "dp": {"epsilon": 0.5, "delta": 1e-6},
+           "params": {"features": FRAUD_FEATURES, "target": "is_fraud", "iterations": 25},
+           "protocol": "rep3", "recipients": ["analyst-1"]}
+DP_DESCRIBE = {"analysis": "dp_describe", "version": "1.0", "datasets": TX, "columns": ["amount"],
+               "params": {"columns": ["amount"]}, "dp": {"epsilon": 1.0}, "protocol": "rep3",
+               "recipients": ["analyst-1"]}
+DESCRIBE = {"analysis": "describe", "version": "1.0", "datasets": TX, "columns": ["amount"],
+            "params": {"columns": ["amount"]}, "protocol": "rep3", "recipients": ["analyst-1"]}
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    c = make_cluster(tmp_path / "c")
+    try:
+        yield c
+    finally:
+        c.stop_all()
+
+
+def wait_running_everywhere(cluster, job_id: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all(cluster.admin(o).status(job_id)["state"] == "running" for o in ORGS):
+            time.sleep(1.0)  # let the parties connect and compute for a while
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} did not start everywhere")
+
+
+def wait_state(client, job_id: str, states: tuple[str, ...], timeout: float = 60.0) -> str:
+    """Poll ``client`` until the job is in one of ``states`` (it may not know the job yet)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            state = client.status(job_id)["state"]
+            if state in states:
+                return state
+        except HTTPError as e:
+            if e.status != 404:
+                raise
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} never reached {states}")
+
+
+def party_processes(node_dir) -> list[psutil.Process]:
+    out = []
+    for p in psutil.process_iter(["cmdline"]):
+        cmd = " ".join(p.info["cmdline"] or [])
+        if "tessera.runtime.party" in cmd and str(node_dir) in cmd:
+            out.append(p)
+    return out
+
+
+def audit_ok(cluster, name: str) -> bool:
+    d = cluster.nodes[name].dir
+    entries = AuditLog(d / "store" / "audit.db", Identity.load(d / "keys", name)).entries()
+    return verify_entries(entries, cluster.cons.contract.party(name).public_key).ok
+
+
+@pytest.mark.parametrize("how", ["kill", "terminate"])
+def test_node_lost_mid_job_aborts_everywhere_and_releases_budget(cluster, how):
+    analyst = cluster.analyst()
+    job = analyst.submit(SLOW_DP)
+    wait_running_everywhere(cluster, job["id"])
+    victim = cluster.nodes["gamma"]
+    cluster.kill("gamma", signal.SIGKILL if how == "kill" else signal.SIGTERM)
+    if how == "terminate":
+        assert victim.proc.returncode == 0  # a graceful shutdown, not a crash
+    for o in ("alpha", "beta"):
+        final = cluster.admin(o).wait(job["id"], timeout=120)
+        assert final["state"] == "aborted", final
+        assert final["reasons"]
+        budget = {b["dataset"]: b for b in cluster.admin(o).budget()}[f"tx_{o}"]
+        assert budget["epsilon_left"] == pytest.approx(3.0)  # reserved, then given back: nothing was released
+    deadline = time.monotonic() + 10
+    while party_processes(victim.dir) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert party_processes(victim.dir) == []  # the lost node's party process did not outlive it
+    with pytest.raises(Exception):
+        analyst.result(job["id"])
+    # restart: the store is recovered, the job is aborted there too, its budget is whole
+    cluster.start("gamma")
+    gamma = cluster.admin("gamma")
+    view = gamma.status(job["id"])
+    assert view["state"] == "aborted"
+    assert any("gamma" in r for r in view["reasons"])
+    assert {b["dataset"]: b for b in gamma.budget()}["tx_gamma"]["epsilon_left"] == pytest.approx(3.0)
+    for o in ORGS:
+        assert audit_ok(cluster, o)
+    # and the consortium works again
+    again = analyst.wait(analyst.submit(DESCRIBE)["id"], timeout=120)
+    assert again["state"] == "released"
+
+
+def test_owner_approval_rejection_and_budget(tmp_path):
+    cluster = make_cluster(tmp_path / "c", approval={"gamma": "manual"})
+    try:
+        analyst, gamma = cluster.analyst(), cluster.admin("gamma")
+        first = analyst.submit(DESCRIBE)
+        wait_state(gamma, first["id"], ("awaiting_approval",))
+        assert analyst.status(first["id"])["state"] == "pending"
+        assert analyst.status(first["id"])["session_id"] is None  # nothing starts before every node agreed
+        gamma.approve(first["id"])
+        assert analyst.wait(first["id"], timeout=120)["state"] == "released"
+
+        second = analyst.submit(DESCRIBE)
+        wait_state(gamma, second["id"], ("awaiting_approval",))
+        gamma.reject(second["id"], "not this quarter")
+        final = analyst.wait(second["id"], timeout=60)
+        assert final["state"] == "denied"
+        assert any("not this quarter" in r for r in final["reasons"])
+        assert cluster.admin("beta").wait(second["id"], timeout=30)["state"] == "denied"
+
+        # a privacy budget of 3.0 pays for three jobs of epsilon 1.0; the fourth is denied before it runs
+        states = []
+        for _ in range(4):
+            j = analyst.submit(DP_DESCRIBE)
+            deadline = time.monotonic() + 60
+            while analyst.status(j["id"])["state"] != "denied":  # the coordinator may deny it at once
+                try:
+                    if gamma.status(j["id"])["state"] == "awaiting_approval":
+                        gamma.approve(j["id"])
+                        break
+                except HTTPError as e:
+                    assert e.status == 404
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+            states.append(analyst.wait(j["id"], timeout=120))
+        assert [s["state"] for s in states] == ["released"] * 3 + ["denied"]
+        assert any("budget exceeded for dataset" in r for r in states[3]["reasons"])
+        for o in ORGS:
+            left = {b["dataset"]: b for b in cluster.admin(o).budget()}[f"tx_{o}"]["epsilon_left"]
+            assert left == pytest.approx(0.0, abs=1e-9)
+        # the owner's decisions survive a restart of the node
+        cluster.kill("gamma", signal.SIGTERM)
+        cluster.start("gamma")
+        assert cluster.admin("gamma").status(second["id"])["state"] == "denied"
+        assert cluster.admin("gamma").status(first["id"])["state"] == "released"
+    finally:
+        cluster.stop_all()

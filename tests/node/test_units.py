@@ -1,0 +1,128 @@
+"""The node's parts on their own: job store, signed envelopes, job plans, configuration."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import pytest
+
+from tessera.errors import PeerAuthError, PlanError
+from tessera.governance.contract import AnalysisRule, Analyst, Contract, DatasetSpec, PartySpec
+from tessera.governance.job import JobSpec
+from tessera.data.synthetic import BANK_SCHEMA
+from tessera.net.identity import Identity
+from tessera.node.config import ConfigError, NodeConfig, hash_token
+from tessera.node.jobs import job_id_for, plan_job, session_id_for
+from tessera.node.peers import ReplayGuard, seal, unseal
+from tessera.node.store import JobStore
+
+NAMES = ["a", "b", "c", "d"]
+
+
+@pytest.fixture
+def idents(tmp_path):
+    return {n: Identity.create(n, tmp_path / "keys") for n in NAMES}
+
+
+def contract_for(idents, revoked=()):
+    now = dt.datetime.now(dt.timezone.utc)
+    return Contract(
+        contract_id="t", not_before=now - dt.timedelta(days=1), not_after=now + dt.timedelta(days=1),
+        parties=[PartySpec(name=n, address=f"127.0.0.1:{9000 + i}", fingerprint=idents[n].fingerprint,
+                           public_key=idents[n].public_key, role="dealer" if n == "d" else "party")
+                 for i, n in enumerate(NAMES)],
+        datasets=[DatasetSpec(name=f"tx_{n}", owner=n, schema=BANK_SCHEMA) for n in NAMES[:3]],
+        analyses=[AnalysisRule(name="describe", datasets=[f"tx_{n}" for n in NAMES[:3]], columns=["amount"],
+                               recipients=["an"])],
+        analysts=[Analyst(id="an")], revoked_keys=list(revoked),
+    )
+
+
+def job(**kw):
+    base = dict(analysis="describe", version="1.0", datasets=["tx_a", "tx_b", "tx_c"], columns=["amount"],
+                params={"columns": ["amount"]}, protocol="rep3", recipients=["an"], analyst="an")
+    return JobSpec(**{**base, **kw})
+
+
+def test_store_lifecycle(tmp_path):
+    s = JobStore(tmp_path / "jobs.db")
+    row, created = s.create("j1", {"analyst": "an", "analysis": "x"}, "h", "a", ["a", "b"], idem="an|k")
+    assert created and row["state"] == "submitted"
+    again, created = s.create("j2", {"analyst": "an"}, "h", "a", ["a"], idem="an|k")
+    assert not created and again["id"] == "j1"  # same idempotency key: the same job
+    assert s.transition("j1", "pending", "asked")
+    assert not s.transition("j1", "running", only_from=("accepted",))
+    assert s.transition("j1", "released", result={"x": [1, 2]})
+    assert not s.transition("j1", "aborted")  # a final state never changes
+    assert s.get("j1")["state"] == "released" and s.get("j1")["result"] == {"x": [1, 2]}
+    assert [e["state"] for e in s.events("j1")] == ["submitted", "pending", "released"]
+    assert s.counts() == {"released": 1}
+    with pytest.raises(ValueError):
+        s.transition("j1", "exploded")
+
+
+def test_envelopes(idents):
+    c = contract_for(idents)
+    env = seal(idents["a"], "propose", {"job_id": "x"}, c.hash)
+    guard = ReplayGuard()
+    assert unseal(c, env, "propose", guard) == ("a", {"job_id": "x"})
+    with pytest.raises(PeerAuthError, match="replayed"):
+        unseal(c, env, "propose", guard)
+    with pytest.raises(PeerAuthError, match="expected a 'start'"):
+        unseal(c, env, "start")
+    tampered = {**env, "body": {"job_id": "y"}}
+    with pytest.raises(PeerAuthError, match="not signed with its contract key"):
+        unseal(c, tampered, "propose")
+    stale = seal(idents["a"], "propose", {}, c.hash)
+    stale = {**stale, "ts": time.time() - 3600}
+    with pytest.raises(PeerAuthError):
+        unseal(c, stale, "propose")
+    with pytest.raises(PeerAuthError, match="another contract version"):
+        unseal(c, seal(idents["a"], "propose", {}, "0" * 64), "propose")
+    with pytest.raises(PeerAuthError, match="revoked"):
+        unseal(contract_for(idents, revoked=[idents["b"].public_key]), seal(idents["b"], "x", {}, c.hash), "x")
+    with pytest.raises(PeerAuthError, match="not a signed node message"):
+        unseal(c, {"from": "a"}, "propose")
+
+
+def test_job_plans(idents):
+    c = contract_for(idents)
+    p = plan_job(c, job(), "a")
+    assert p.parties == ["a", "b", "c"] and p.dealer is None and p.mpc_recipients == ["a"]
+    p2 = plan_job(c, job(protocol="semi2k"), "b")
+    assert p2.parties == ["a", "b", "c", "d"] and p2.mpc_recipients == ["b"]
+    with pytest.raises(PlanError, match="does not declare"):
+        plan_job(c, job(columns=["merchant_risk"]), "a")
+    with pytest.raises(PlanError, match="exactly three"):
+        plan_job(c, job(datasets=["tx_a", "tx_b"]), "a")
+    with pytest.raises(PlanError, match="data owners"):
+        plan_job(c, job(), "d")
+    with pytest.raises(PlanError, match="one dataset per party"):
+        plan_job(c, job(datasets=["tx_a", "tx_a", "tx_b"]), "a")
+    sid = session_id_for(c.hash, job().hash, "00" * 16)
+    assert len(sid) == 32 and sid != session_id_for(c.hash, job().hash, "11" * 16)
+    assert sid != session_id_for(c.hash, job(protocol="semi2k").hash, "00" * 16)
+    assert job_id_for("an", "k") == job_id_for("an", "k") != job_id_for("other", "k")
+    assert job_id_for("an", None) != job_id_for("an", None)
+
+
+def test_config_files(tmp_path):
+    p = tmp_path / "node.toml"
+    p.write_text("name = 'a'\napi_port = 1\n")
+    with pytest.raises(ConfigError, match="node.toml"):
+        NodeConfig.load(p)
+    p.write_text("name = [\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        NodeConfig.load(p)
+    cfg = NodeConfig(name="a", api_port=8443, mpc_ports=(9000, 9010), admin_token_sha256=hash_token("tsr_secret_admin"),
+                     analysts={"an": hash_token("tsr_secret_analyst")})
+    cfg.save(p)
+    assert p.stat().st_mode & 0o077 == 0
+    loaded = NodeConfig.load(p)
+    assert loaded.analyst_for("tsr_secret_analyst") == "an" and loaded.analyst_for("nope") is None
+    assert loaded.is_admin("tsr_secret_admin") and not loaded.is_admin("tsr_secret_analyst")
+    assert "tsr_secret" not in p.read_text()
+    assert loaded.path("store") == tmp_path / "store"
+    with pytest.raises(ValueError):
+        NodeConfig(name="a", api_port=8443, mpc_ports=(9010, 9000), admin_token_sha256=hash_token("x"))
