@@ -5,6 +5,13 @@
 * the **secure stage** runs over secret shares (any protocol);
 * the **release** states exactly which values are revealed, and to whom.
 
+Vertical analyses run their secure stage on *shared rows* (:data:`SharedRows`): each column of
+the aligned rows as a secret tensor, transformed row by row as the analysis's local stage
+transforms it. Where every party knows its aligned rows (PSI ``intersection`` mode) the holders
+share their columns (:func:`tessera.analytics.common.share_columns`); in PSI ``aligned`` mode the
+rows come out of a secret-shared join and nobody knows which rows they are
+(:mod:`tessera.plan.aligned`). Either way :meth:`Analysis.secure_rows` does the work.
+
 Analyses know :class:`~tessera.mpc.tensor.SecretTensor`, never the protocol beneath it.
 """
 
@@ -12,15 +19,22 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from tessera.data.schema import Schema
+from tessera.errors import PlanError
 from tessera.mpc.session import Session
+from tessera.mpc.tensor import SecretTensor
 
-__all__ = ["Analysis", "Plan", "Release", "Params", "PARTITIONS"]
+__all__ = ["Analysis", "Plan", "Release", "Params", "PARTITIONS", "SharedRows"]
+
+#: Secret-shared aligned rows: column name -> 1-D secret tensor; every column has the same
+#: public length (the number of aligned rows).
+SharedRows = Mapping[str, SecretTensor]
 
 PARTITIONS = ("horizontal", "vertical")
 
@@ -108,3 +122,18 @@ class Analysis(abc.ABC):
         ``holders`` maps each column to the parties that hold it (all parties for horizontal
         partitioning, the owning party for vertical).
         """
+
+    def secure_rows(self, session: Session, rows: SharedRows, params: Params, plan: Plan) -> dict[str, Any]:
+        """The vertical secure stage over secret-shared aligned rows; returns what this party received.
+
+        ``rows[c]`` is column ``c`` of the aligned rows (every column of ``plan.columns``), as
+        the analysis's vertical local stage transforms it (scaled by ``plan.scaling`` where the
+        plan scales ``c``), at the session's fixed-point scale. The number of rows is public.
+        Analyses that support PSI ``aligned`` mode override this.
+        """
+        raise PlanError(f"{self.name} cannot run on secret-shared aligned rows (PSI aligned mode)")
+
+    @classmethod
+    def takes_shared_rows(cls) -> bool:
+        """Whether :meth:`secure_rows` is implemented (the analysis supports PSI ``aligned`` mode)."""
+        return cls.secure_rows is not Analysis.secure_rows

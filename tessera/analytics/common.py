@@ -7,14 +7,14 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from tessera.analytics.base import Plan
+from tessera.analytics.base import Plan, SharedRows
 from tessera.data.schema import ColumnType, Schema
 from tessera.errors import PlanError
 from tessera.mpc.session import Session
 from tessera.mpc.tensor import SecretTensor, concatenate
 
 __all__ = ["scaling_for", "scale_columns", "check_magnitude", "secure_sum", "numeric_columns", "DEFAULT_MAX_ROWS",
-           "local_gram", "normalized_gram", "first_holders"]
+           "local_gram", "normalized_gram", "first_holders", "vertical_local", "share_columns", "shared_gram"]
 
 #: Rows assumed per dataset when the job does not declare a bound (contracts declare one).
 DEFAULT_MAX_ROWS = 10**9
@@ -85,20 +85,61 @@ def first_holders(columns: Sequence[str], holders: dict[str, list[str]]) -> dict
     return {c: holders[c][0] for c in columns}
 
 
+def vertical_local(columns: Mapping[str, np.ndarray], plan: Plan) -> dict[str, np.ndarray]:
+    """The vertical local stage: this party's columns of ``plan.columns``, row by row, scaled by
+    ``plan.scaling`` where the plan scales them (others as they are, e.g. a 0/1 target).
+
+    Row-wise only (nothing depends on the number of rows), so it serves both the aligned rows
+    of PSI ``intersection`` mode and a party's whole list in PSI ``aligned`` mode.
+    """
+    out = {}
+    for c in plan.columns:
+        if c in columns:
+            v = np.asarray(columns[c], dtype=np.float64)
+            out[c] = (v - plan.scaling[c][0]) / plan.scaling[c][1] if c in plan.scaling else v
+    return out
+
+
+def share_columns(session: Session, local: Mapping[str, np.ndarray], plan: Plan,
+                  holders: dict[str, list[str]]) -> dict[str, SecretTensor]:
+    """Shared rows from plaintext aligned rows: each column's first holder secret-shares it
+    (one input per party, of all the columns it shares). ``local`` is :func:`vertical_local`'s
+    output. Reveals the number of aligned rows (already public) and nothing else."""
+    owner = first_holders(plan.columns, holders)
+    cols: dict[str, SecretTensor] = {}
+    for p, name in enumerate(session.parties):
+        mine = [c for c in plan.columns if owner[c] == name]
+        if not mine:
+            continue
+        block = np.column_stack([local[c] for c in mine]) if p == session.me else None
+        t = session.input(p, block)
+        for j, c in enumerate(mine):
+            cols[c] = t[:, j]
+    return cols
+
+
+def shared_gram(rows: SharedRows, plan: Plan) -> tuple[int, SecretTensor]:
+    """``(n, Z'Z / n)`` for ``Z = [1, rows of plan.columns]`` from shared rows (``n`` public).
+
+    The columns are multiplied by the public ``1/sqrt(n)`` first (one truncation, so every
+    entry of the product stays below 1 before its truncation), then one secure matrix product.
+    """
+    n = len(rows[plan.columns[0]])
+    x = concatenate([rows[c].reshape(n, 1) for c in plan.columns], axis=1)
+    x = x.scale(1 / np.sqrt(max(n, 1)), bound=1.0)
+    ones = x[:, :1] * 0 + 1 / np.sqrt(max(n, 1))
+    z = concatenate([ones, x], axis=1)
+    return n, z.T @ z
+
+
 def local_gram(columns: Mapping[str, np.ndarray], plan: Plan) -> dict[str, np.ndarray]:
     """Local stage of the moment-based analyses, for ``Z = [1, scaled columns]``.
 
     Horizontal: this party's ``Z'Z`` (its count sits at ``[0, 0]``). Vertical: the scaled
-    columns this party holds, divided by ``sqrt(n)`` (``n``, the aligned row count, is public),
-    to be secret-shared row-wise.
+    columns this party holds (:func:`vertical_local`), to be secret-shared row-wise.
     """
-    present = [c for c in plan.columns if c in columns]
     if plan.partition == "vertical":
-        if not present:
-            return {"block": np.zeros((0, 0))}
-        x = np.column_stack([(np.asarray(columns[c], dtype=np.float64) - plan.scaling[c][0]) / plan.scaling[c][1]
-                             for c in present])
-        return {"block": x / np.sqrt(max(x.shape[0], 1))}
+        return vertical_local(columns, plan)
     x = scale_columns(columns, plan.scaling)
     z = np.column_stack([np.ones(x.shape[0]), x])
     return {"gram": z.T @ z}
@@ -111,27 +152,11 @@ def normalized_gram(
 
     Horizontal: the parties' local ``Z'Z`` are added securely and ``n`` is revealed (it is an
     output). Vertical: each column is secret-shared row-wise by its holder and ``Z'Z / n`` is a
-    secure matrix product; ``n`` is the public number of aligned rows.
+    secure matrix product (:func:`shared_gram`); ``n`` is the public number of aligned rows.
     """
     k1 = len(plan.columns) + 1
     if plan.partition == "horizontal":
         totals = secure_sum(session, local["gram"].reshape(-1), (k1 * k1,))
         n = int(round(float(session.reveal(totals[0])[0])))
         return n, totals.reshape(k1, k1).scale(1 / max(n, 1), bound=float(max(n, 1)))
-    owner = first_holders(plan.columns, holders)
-    cols: dict[str, SecretTensor] = {}
-    for p, name in enumerate(session.parties):
-        mine = [c for c in plan.columns if owner[c] == name]
-        if not mine:
-            continue
-        block = None
-        if p == session.me:
-            present = [c for c in plan.columns if name in holders[c]]  # the block's columns
-            block = local["block"][:, [present.index(c) for c in mine]]
-        t = session.input(p, block)
-        for j, c in enumerate(mine):
-            cols[c] = t[:, j]
-    n = cols[plan.columns[0]].shape[0]
-    ones = cols[plan.columns[0]] * 0 + 1 / np.sqrt(n)
-    z = concatenate([ones.reshape(n, 1)] + [cols[c].reshape(n, 1) for c in plan.columns], axis=1)
-    return n, z.T @ z
+    return shared_gram(share_columns(session, local, plan, holders), plan)

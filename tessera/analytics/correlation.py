@@ -1,4 +1,5 @@
-"""``covariance`` and ``correlation``: Pearson matrices over horizontally partitioned rows."""
+"""``covariance`` and ``correlation``: Pearson matrices over horizontally or vertically
+partitioned rows (vertically also over secret-shared aligned rows, PSI ``aligned`` mode)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from tessera.analytics.base import Analysis, Params, Plan, Release
+from tessera.analytics.base import Analysis, Params, Plan, Release, SharedRows
 from tessera.analytics.common import (
     DEFAULT_MAX_ROWS,
     check_magnitude,
@@ -15,6 +16,7 @@ from tessera.analytics.common import (
     normalized_gram,
     numeric_columns,
     scaling_for,
+    shared_gram,
 )
 from tessera.analytics.registry import register
 from tessera.data.schema import Schema
@@ -22,7 +24,7 @@ from tessera.mpc import approx
 from tessera.mpc.session import Session
 from tessera.mpc.tensor import SecretTensor
 
-__all__ = ["Covariance", "Correlation", "moments"]
+__all__ = ["Covariance", "Correlation", "moments", "covariance_from_gram"]
 
 
 class MatrixParams(Params):
@@ -33,8 +35,12 @@ class MatrixParams(Params):
 def moments(session: Session, local: dict[str, np.ndarray], plan: Plan,
             holders: dict[str, list[str]]) -> tuple[int, SecretTensor]:
     """Total count (revealed: it is an output) and the secret scaled covariance matrix."""
+    return covariance_from_gram(plan, *normalized_gram(session, local, plan, holders))
+
+
+def covariance_from_gram(plan: Plan, count: int, m: SecretTensor) -> tuple[int, SecretTensor]:
+    """``(count, scaled covariance)`` from ``Z'Z / n`` for ``Z = [1, scaled columns]``."""
     p = len(plan.columns)
-    count, m = normalized_gram(session, local, plan, holders)
     if count < 2:
         return count, m[1:, 1:] * 0
     mean = m[0, 1:]
@@ -52,7 +58,8 @@ def _plan(a: Analysis, schema: Schema, params: Params, partition: str, what: lis
         analysis=a.name, version=a.version, partition=partition, columns=cols,
         local=["scale each column to [-1, 1] by its declared bounds",
                "horizontal: count rows, column sums and cross products of the party's rows; "
-               "vertical: secret-share the party's columns row-wise"],
+               "vertical: secret-share the party's columns row-wise (PSI aligned mode: its whole "
+               "list, then the secret-shared join keeps the common rows)"],
         secure=["horizontal: add the parties' counts, sums and cross products; "
                 "vertical: the same moments by a secure matrix product",
                 "covariance = (X'X / n - mean mean') * n / (n - 1)", *extra],
@@ -71,6 +78,16 @@ class _MomentAnalysis(Analysis):
     def local(self, columns: dict[str, np.ndarray], params: Params, plan: Plan) -> dict[str, np.ndarray]:
         return local_gram(columns, plan)
 
+    def secure(self, session: Session, local: dict[str, np.ndarray], params: Params, plan: Plan,
+               holders: dict[str, list[str]]) -> dict[str, Any]:
+        return self._release(session, plan, *moments(session, local, plan, holders))
+
+    def secure_rows(self, session: Session, rows: SharedRows, params: Params, plan: Plan) -> dict[str, Any]:
+        return self._release(session, plan, *covariance_from_gram(plan, *shared_gram(rows, plan)))
+
+    def _release(self, session: Session, plan: Plan, count: int, cov: SecretTensor) -> dict[str, Any]:
+        raise NotImplementedError
+
 
 @register
 class Covariance(_MomentAnalysis):
@@ -83,9 +100,7 @@ class Covariance(_MomentAnalysis):
     def plan(self, schema: Schema, params: Params, partition: str, parties: list[str]) -> Plan:
         return _plan(self, schema, params, partition, [Release("covariance", "p x p sample covariance matrix")], [])
 
-    def secure(self, session: Session, local: dict[str, np.ndarray], params: Params, plan: Plan,
-               holders: dict[str, list[str]]) -> dict[str, Any]:
-        count, cov = moments(session, local, plan, holders)
+    def _release(self, session: Session, plan: Plan, count: int, cov: SecretTensor) -> dict[str, Any]:
         (c,) = session.reveal(cov, to=plan.recipients)
         if c is None:
             return {"count": count}
@@ -105,10 +120,8 @@ class Correlation(_MomentAnalysis):
         return _plan(self, schema, params, partition, [Release("correlation", "p x p Pearson correlation matrix")],
                      ["r_ij = cov_ij / sqrt(cov_ii cov_jj) with a secure inverse square root"])
 
-    def secure(self, session: Session, local: dict[str, np.ndarray], params: Params, plan: Plan,
-               holders: dict[str, list[str]]) -> dict[str, Any]:
+    def _release(self, session: Session, plan: Plan, count: int, cov: SecretTensor) -> dict[str, Any]:
         p = len(plan.columns)
-        count, cov = moments(session, local, plan, holders)
         inv_sd = approx.rsqrt(cov[np.arange(p), np.arange(p)])
         corr = cov * inv_sd.reshape(p, 1) * inv_sd.reshape(1, p)
         (r,) = session.reveal(corr, to=plan.recipients)

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from tessera.analytics.base import Analysis, Params, Plan, Release
+from tessera.analytics.base import Analysis, Params, Plan, Release, SharedRows
 from tessera.analytics.common import (
     DEFAULT_MAX_ROWS,
     check_magnitude,
@@ -16,13 +16,15 @@ from tessera.analytics.common import (
     scale_columns,
     scaling_for,
     secure_sum,
+    share_columns,
+    vertical_local,
 )
 from tessera.analytics.registry import register
 from tessera.data.schema import Schema
 from tessera.mpc import approx
 from tessera.mpc import functions as fn
 from tessera.mpc.session import Session
-from tessera.mpc.tensor import stack
+from tessera.mpc.tensor import SecretTensor, concatenate, stack
 
 __all__ = ["Describe"]
 
@@ -34,12 +36,14 @@ class DescribeParams(Params):
 
 @register
 class Describe(Analysis):
-    """Per-column summary statistics over horizontally partitioned rows (as pandas ``describe``,
-    with the sample variance, ``ddof=1``)."""
+    """Per-column summary statistics (as pandas ``describe``, with the sample variance,
+    ``ddof=1``) over horizontally partitioned rows, or vertically over the aligned rows (the
+    columns secret-shared row-wise, or the rows of a secret-shared join in PSI ``aligned`` mode)."""
 
     name = "describe"
     version = "1.0"
     Params = DescribeParams
+    partitions = ("horizontal", "vertical")
     description = "count, sum, mean, variance, standard deviation, min and max per column"
 
     def plan(self, schema: Schema, params: Params, partition: str, parties: list[str]) -> Plan:
@@ -48,19 +52,25 @@ class Describe(Analysis):
         frac = 28
         check_magnitude("the sum of scaled squares (at most one per row)", params.max_rows, frac,
                         "declare a smaller row-count bound")
+        vertical = partition == "vertical"
         return Plan(
             analysis=self.name, version=self.version, partition=partition, columns=cols,
             local=[
                 "scale each column to [-1, 1] by its declared bounds (public affine map)",
+                "secret-share the party's scaled columns row-wise (PSI aligned mode: its whole list, then the "
+                "secret-shared join keeps the common rows)" if vertical else
                 "count rows; sum and sum of squares of each scaled column; local min and max",
             ],
             secure=[
-                "add the parties' counts, sums and sums of squares",
+                "sums and sums of squares over the shared rows (one product per value); the row count is public"
+                if vertical else "add the parties' counts, sums and sums of squares",
                 "mean = sum / count; variance = (sum of squares / count - mean^2) * count / (count - 1)",
                 "standard deviation = sqrt(variance)",
-                "min and max by a tournament of exact comparisons over the parties' local extremes",
+                "min and max by a tournament of exact comparisons over the "
+                + ("shared rows" if vertical else "parties' local extremes"),
             ],
-            release=[Release("count", "total number of rows (to every party: it finishes the computation)")]
+            release=[Release("count", "number of aligned rows (public)" if vertical else
+                             "total number of rows (to every party: it finishes the computation)")]
             + [Release(f"{stat}[{c}]", f"{stat} of column {c}") for c in cols
                for stat in ("sum", "mean", "var", "std", "min", "max")],
             frac_bits=frac,
@@ -68,6 +78,8 @@ class Describe(Analysis):
         )
 
     def local(self, columns: Mapping[str, np.ndarray], params: Params, plan: Plan) -> dict[str, np.ndarray]:
+        if plan.partition == "vertical":
+            return vertical_local(columns, plan)
         p = len(plan.columns)
         aggregate = getattr(columns, "aggregate", None)
         if aggregate is not None:  # one scan in the local engine; the rows never leave DuckDB
@@ -89,6 +101,8 @@ class Describe(Analysis):
 
     def secure(self, session: Session, local: dict[str, np.ndarray], params: Params, plan: Plan,
                holders: dict[str, list[str]]) -> dict[str, Any]:
+        if plan.partition == "vertical":
+            return self.secure_rows(session, share_columns(session, local, plan, holders), params, plan)
         p = len(plan.columns)
         totals = secure_sum(session, local["sums"], (1 + 2 * p,))
         count = int(round(float(session.reveal(totals[0])[0])))
@@ -97,7 +111,20 @@ class Describe(Analysis):
         allext = stack(ext)
         lo = fn.min(allext[:, :p], axis=0)
         hi = fn.max(allext[:, p:], axis=0)
-        s, q = totals[1 : 1 + p], totals[1 + p :]
+        return self._finish(session, plan, count, totals[1 : 1 + p], totals[1 + p :], lo, hi)
+
+    def secure_rows(self, session: Session, rows: SharedRows, params: Params, plan: Plan) -> dict[str, Any]:
+        count = len(rows[plan.columns[0]])
+        x = concatenate([rows[c].reshape(count, 1) for c in plan.columns], axis=1)  # scaled, |x| <= 1
+        if count == 0:  # as horizontally: empty sums, min 1 and max -1 in scaled units
+            zero = x.sum(axis=0)
+            return self._finish(session, plan, 0, zero, zero, zero + 1.0, zero - 1.0)
+        lo, hi = fn.min(x, axis=0), fn.max(x, axis=0)
+        return self._finish(session, plan, count, x.sum(axis=0), (x * x).sum(axis=0), lo, hi)
+
+    def _finish(self, session: Session, plan: Plan, count: int, s: SecretTensor, q: SecretTensor,
+                lo: SecretTensor, hi: SecretTensor) -> dict[str, Any]:
+        """Mean, variance and std from the scaled sums ``s`` and sums of squares ``q``; release."""
         n = max(count, 1)
         mean = s.scale(1 / n, bound=n)  # scaled values lie in [-1, 1], so |sums| <= n
         var = (q.scale(1 / n, bound=n) - mean * mean).scale(n / max(count - 1, 1), bound=1.0)

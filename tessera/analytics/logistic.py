@@ -1,7 +1,7 @@
 """``logistic_regression``: a fraud-style classifier trained on secret-shared rows.
 
 Rows are secret-shared (horizontally: each party its rows; vertically: each party its columns
-of the aligned rows), features are scaled to [-1, 1] by their declared bounds, and Newton's
+of the aligned rows, or the rows come out of a secret-shared join, PSI ``aligned`` mode), features are scaled to [-1, 1] by their declared bounds, and Newton's
 method runs inside MPC: per iteration one matrix-vector product, n secure sigmoids, the
 gradient and the Hessian ``X' diag(s(1-s)) X``, solved by Newton–Schulz. Only the final
 coefficients are revealed. Each party can then score its own holdout rows in plaintext.
@@ -14,8 +14,15 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from tessera.analytics.base import Analysis, Params, Plan, Release
-from tessera.analytics.common import DEFAULT_MAX_ROWS, check_magnitude, numeric_columns, scaling_for
+from tessera.analytics.base import Analysis, Params, Plan, Release, SharedRows
+from tessera.analytics.common import (
+    DEFAULT_MAX_ROWS,
+    check_magnitude,
+    numeric_columns,
+    scaling_for,
+    share_columns,
+    vertical_local,
+)
 from tessera.analytics.registry import register
 from tessera.data.schema import ColumnType, Schema
 from tessera.errors import PlanError
@@ -88,7 +95,8 @@ class LogisticRegression(Analysis):
         return Plan(
             analysis=self.name, version=self.version, partition=partition, columns=[*cols, params.target],
             local=["scale the features to [-1, 1] by their declared bounds; hold out a share of rows if asked",
-                   "secret-share the party's rows (horizontal) or columns (vertical)"],
+                   "secret-share the party's rows (horizontal) or columns (vertical; PSI aligned mode: "
+                   "its whole list, then the secret-shared join keeps the common rows)"],
             secure=[f"{params.iterations} Newton iterations: z = X b, s = sigmoid(z), g = X'(s - y) / n, "
                     f"H = X' diag(s(1-s)) X / n (+ L2), b -= H^-1 g with {steps} Newton-Schulz steps",
                     "map the coefficients back to the original units (public)"],
@@ -100,21 +108,38 @@ class LogisticRegression(Analysis):
 
     def local(self, columns: dict[str, np.ndarray], params: Params, plan: Plan) -> dict[str, np.ndarray]:
         assert isinstance(params, LogRegParams)
-        present = [c for c in plan.columns if c in columns]
         n = len(next(iter(columns.values()))) if columns else 0
-        hold = holdout_split(n, params.holdout_fraction)
-        out: dict[str, np.ndarray] = {"holdout": hold}
-        for c in present:
-            v = np.asarray(columns[c], dtype=np.float64)
-            out[c] = v if c == params.target else (v - plan.scaling[c][0]) / plan.scaling[c][1]
-        return out
+        # features scaled, the 0/1 target as it is (plan.scaling has the features only)
+        return {"holdout": holdout_split(n, params.holdout_fraction), **vertical_local(columns, plan)}
 
     def secure(self, session: Session, local: dict[str, np.ndarray], params: Params, plan: Plan,
                holders: dict[str, list[str]]) -> dict[str, Any]:
         assert isinstance(params, LogRegParams)
+        if plan.partition == "vertical":
+            x, y = self._training_rows(share_columns(session, local, plan, holders), params)
+        else:
+            x, y = self._share_rows(session, local, params, plan, holders)
+        return self._fit(session, x, y, params, plan, local)
+
+    def secure_rows(self, session: Session, rows: SharedRows, params: Params, plan: Plan) -> dict[str, Any]:
+        assert isinstance(params, LogRegParams)
+        return self._fit(session, *self._training_rows(rows, params), params, plan, None)
+
+    @staticmethod
+    def _training_rows(rows: SharedRows, params: LogRegParams) -> tuple[SecretTensor, SecretTensor]:
+        """Features and target of the shared aligned rows, without the holdout positions (a
+        public function of the public row count, the same at every party)."""
+        n_all = len(rows[params.target])
+        train = np.flatnonzero(~holdout_split(n_all, params.holdout_fraction))
+        x = concatenate([rows[c].reshape(-1, 1) for c in params.features], axis=1)
+        return x[train], rows[params.target][train]
+
+    def _fit(self, session: Session, x: SecretTensor, y: SecretTensor, params: LogRegParams, plan: Plan,
+             local: dict[str, np.ndarray] | None) -> dict[str, Any]:
+        """Newton's method on the shared training rows; releases the coefficients."""
         feats = params.features
         k = len(feats) + 1
-        x, y = self._bounded(*self._share_rows(session, local, params, plan, holders))
+        x, y = self._bounded(x, y)
         n = x.shape[0]
         ones = (y * 0) + 1  # a secret column of ones (exact)
         xi = concatenate([ones.reshape(n, 1), x], axis=1)  # n x k with the intercept column
@@ -136,7 +161,8 @@ class LogisticRegression(Analysis):
         cen = np.array([plan.scaling[c][0] for c in feats])
         coef = np.concatenate([[b[0] - float(np.sum(b[1:] * cen / h))], b[1:] / h])
         out["coefficients"] = coef
-        out.update(self._evaluate_holdout(local, params, coef, plan))
+        if local is not None:
+            out.update(self._evaluate_holdout(local, params, coef, plan))
         return out
 
     def _penalty(self, params: LogRegParams, h: np.ndarray, n: int) -> np.ndarray:
@@ -158,28 +184,16 @@ class LogisticRegression(Analysis):
 
     def _share_rows(self, session: Session, local: dict[str, np.ndarray], params: LogRegParams, plan: Plan,
                     holders: dict[str, list[str]]) -> tuple[SecretTensor, SecretTensor]:
+        """Horizontal: each party shares its own training rows."""
         train = ~local["holdout"]
-        if plan.partition == "horizontal":
-            parts = []
-            for p in range(session.n_parties):
-                mine = p == session.me
-                block = (np.column_stack([local[c][train] for c in params.features + [params.target]])
-                         if mine else None)
-                parts.append(session.input(p, block))
-            rows = concatenate(parts, axis=0)
-            return rows[:, : len(params.features)], rows[:, len(params.features)]
-        # vertical: each party shares its own columns of the aligned rows
-        cols: dict[str, SecretTensor] = {}
-        for p, name in enumerate(session.parties):
-            mine = [c for c in params.features + [params.target] if name in holders.get(c, [])]
-            if not mine:
-                continue
-            block = np.column_stack([local[c][train] for c in mine]) if p == session.me else None
-            t = session.input(p, block)
-            for j, c in enumerate(mine):
-                cols.setdefault(c, t[:, j])
-        x = concatenate([cols[c].reshape(-1, 1) for c in params.features], axis=1)
-        return x, cols[params.target]
+        parts = []
+        for p in range(session.n_parties):
+            mine = p == session.me
+            block = (np.column_stack([local[c][train] for c in params.features + [params.target]])
+                     if mine else None)
+            parts.append(session.input(p, block))
+        rows = concatenate(parts, axis=0)
+        return rows[:, : len(params.features)], rows[:, len(params.features)]
 
     @staticmethod
     def _evaluate_holdout(local: dict[str, np.ndarray], params: LogRegParams, coef: np.ndarray,

@@ -1,4 +1,5 @@
-"""``linear_regression``: OLS and ridge over horizontally partitioned rows.
+"""``linear_regression``: OLS and ridge over horizontally or vertically partitioned rows
+(vertically also over secret-shared aligned rows, PSI ``aligned`` mode).
 
 The normal equations are formed from the parties' local cross products and solved inside MPC
 (Newton–Schulz inverse); only the declared outputs are revealed. Everything is computed on
@@ -13,7 +14,7 @@ import numpy as np
 from pydantic import Field, model_validator
 from scipy import stats
 
-from tessera.analytics.base import Analysis, Params, Plan, Release
+from tessera.analytics.base import Analysis, Params, Plan, Release, SharedRows
 from tessera.analytics.common import (
     DEFAULT_MAX_ROWS,
     check_magnitude,
@@ -21,13 +22,14 @@ from tessera.analytics.common import (
     normalized_gram,
     numeric_columns,
     scaling_for,
+    shared_gram,
 )
 from tessera.analytics.registry import register
 from tessera.data.schema import Schema
 from tessera.mpc import approx
 from tessera.mpc.linalg import inv_spd, newton_schulz_steps
 from tessera.mpc.session import Session
-from tessera.mpc.tensor import concatenate
+from tessera.mpc.tensor import SecretTensor, concatenate
 
 __all__ = ["LinearRegression"]
 
@@ -77,8 +79,9 @@ class LinearRegression(Analysis):
         return Plan(
             analysis=self.name, version=self.version, partition=partition, columns=cols,
             local=["scale features and target to [-1, 1] by their declared bounds",
-                   "count; cross products [1 X y]'[1 X y] of the scaled columns"],
-            secure=["add the parties' cross products; divide by n",
+                   "horizontal: count; cross products [1 X y]'[1 X y] of the scaled columns; "
+                   "vertical: secret-share the party's scaled columns row-wise"],
+            secure=["add the parties' cross products (vertical: one secure matrix product); divide by n",
                     f"invert the centred covariance (+ ridge) by "
                     f"{newton_schulz_steps(len(params.features) * params.max_inverse)} Newton-Schulz steps",
                     "coefficients = (X'X)^-1 X'y; residual variance; standard errors via sqrt",
@@ -91,10 +94,16 @@ class LinearRegression(Analysis):
 
     def secure(self, session: Session, local: dict[str, np.ndarray], params: Params, plan: Plan,
                holders: dict[str, list[str]]) -> dict[str, Any]:
+        return self._solve(session, params, plan, *normalized_gram(session, local, plan, holders))
+
+    def secure_rows(self, session: Session, rows: SharedRows, params: Params, plan: Plan) -> dict[str, Any]:
+        return self._solve(session, params, plan, *shared_gram(rows, plan))
+
+    def _solve(self, session: Session, params: Params, plan: Plan, n: int, m: SecretTensor) -> dict[str, Any]:
+        """The regression from ``Z'Z / n`` for ``Z = [1, scaled features, scaled target]``."""
         assert isinstance(params, LinRegParams)
         p = len(params.features)
         k = p + 1
-        n, m = normalized_gram(session, local, plan, holders)
         mu, mu_y = m[0, 1:k], m[0, k]
         # centred second moments: well conditioned whatever the declared bounds' centre
         sxx = m[1:k, 1:k] - mu.reshape(p, 1) * mu.reshape(1, p)

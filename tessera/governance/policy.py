@@ -79,9 +79,10 @@ def check(contract: Contract, job: JobSpec, state: NodeState, now: dt.datetime |
         unknown = [c for c in job.columns if c not in held]
         if unknown:
             reasons.append(f"columns {unknown} are in none of the datasets {job.datasets}")
-        if contract.leakage.get("psi_reveal", "size") != "intersection":
-            reasons.append("a vertical job aligns rows by PSI, which reveals the common identifiers to the "
-                           "parties; the contract's leakage rule psi_reveal does not allow 'intersection'")
+        if contract.leakage.get("psi_reveal", "size") not in ("intersection", "size"):
+            reasons.append("a vertical job aligns rows by PSI, which reveals at least the number of common "
+                           f"identifiers; the contract's leakage rule psi_reveal={contract.leakage['psi_reveal']!r} "
+                           "allows neither 'size' nor 'intersection'")
     forbidden = [c for c in job.columns if c not in rule.columns]
     if forbidden:
         reasons.append(f"columns {forbidden} are not allowed for {job.analysis!r}")

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from tessera.errors import ShapeError
+from tessera.errors import SessionError, ShapeError
 from tessera.mpc.tensor import SecretTensor, concatenate, stack
 
-__all__ = ["where", "abs", "relu", "maximum", "minimum", "clip", "max", "min", "argmax", "argmin"]
+__all__ = ["where", "abs", "relu", "maximum", "minimum", "clip", "max", "min", "argmax", "argmin", "permute_rows",
+           "take_rows"]
 
 _builtin_abs = abs
 
@@ -101,3 +102,32 @@ def argmax(x: SecretTensor, axis: int = -1) -> SecretTensor:
 
 def argmin(x: SecretTensor, axis: int = -1) -> SecretTensor:
     return _tree(x, axis, False)[1]
+
+
+def permute_rows(x: SecretTensor, owner: int | str, pi: np.ndarray | None = None) -> SecretTensor:
+    """Rows of ``x`` permuted by a permutation that only party ``owner`` knows: ``out[t] = x[pi[t]]``.
+
+    The owner passes ``pi`` (a permutation of ``range(len(x))``); every other party passes
+    ``None``. Returns fresh shares (re-randomised, so no party can link output rows to input
+    rows); nobody learns the values and the other parties learn nothing about ``pi``. Works on
+    any tensor of at least one dimension (rows along axis 0). Cost and the security argument:
+    ``Protocol.permute`` of the session's protocol (semi2k: one round with the dealer's help;
+    rep3: two rounds with the third party as helper).
+    """
+    session = x.session
+    o = session.party_index(owner)
+    if x.ndim == 0:
+        raise ShapeError("permute_rows needs a tensor of at least one dimension")
+    if session.me == o and pi is None:
+        raise SessionError(f"party {session.party!r} permutes the rows but passed no permutation")
+    if session.me != o and pi is not None:
+        raise SessionError(f"party {session.party!r} passed a permutation, but {session.parties[o]!r} permutes")
+    return SecretTensor(session, session.protocol.permute(x.shares, o, pi), x.frac_bits)
+
+
+def take_rows(x: SecretTensor, rows: np.ndarray) -> SecretTensor:
+    """The rows of ``x`` at public positions ``rows`` (local; reveals nothing)."""
+    idx = np.asarray(rows, dtype=np.int64)
+    if idx.ndim != 1 or (len(idx) and (idx.min() < -len(x) or idx.max() >= len(x))):
+        raise ShapeError(f"row positions out of range for {len(x)} rows")
+    return x[idx]

@@ -18,6 +18,11 @@ from tessera.governance.job import JobSpec
 from tessera.plan.executor import make_plan
 from tessera.protocols import NEEDS_DEALER, PROTOCOLS
 
+#: The contract's ``leakage.psi_reveal`` -> the PSI mode of vertical jobs: ``intersection`` lets
+#: each owner learn which of its rows are common; ``size`` keeps the joined rows secret-shared
+#: (aligned mode), revealing only the number of common identifiers.
+PSI_MODE_FOR = {"intersection": "intersection", "size": "aligned"}
+
 __all__ = ["JobPlan", "plan_job", "session_id_for", "job_id_for", "new_nonce"]
 
 
@@ -54,6 +59,8 @@ class JobPlan:
     params: dict[str, Any]
     #: fixed-point fractional bits the analysis' plan asks of the session
     frac_bits: int = 16
+    #: vertical jobs: the PSI mode the contract's leakage rule allows
+    psi_mode: str | None = None
 
 
 def plan_job(contract: Contract, spec: JobSpec, coordinator: str) -> JobPlan:
@@ -114,7 +121,14 @@ def plan_job(contract: Contract, spec: JobSpec, coordinator: str) -> JobPlan:
                 cols.setdefault(c.name, c)
                 holders.setdefault(c.name, []).append(owner)
         schema = Schema(columns=tuple(cols.values()))
-    _, _, plan = make_plan(spec.analysis, spec.version, params, schema, spec.partition, data_parties, mpc_recipients)
+    psi_mode = None
+    if spec.partition == "vertical":
+        psi_mode = PSI_MODE_FOR.get(contract.leakage.get("psi_reveal", "size"))
+        if psi_mode is None:
+            raise PlanError(f"the contract's leakage rule psi_reveal={contract.leakage.get('psi_reveal')!r} allows "
+                            "no PSI mode for a vertical job ('intersection' or 'size')")
+    _, _, plan = make_plan(spec.analysis, spec.version, params, schema, spec.partition, data_parties, mpc_recipients,
+                           psi_mode=psi_mode)
     undeclared = [c for c in plan.columns if c not in spec.columns]
     if undeclared:
         raise PlanError(f"the analysis reads columns {undeclared} that the job does not declare in 'columns'")
@@ -132,4 +146,5 @@ def plan_job(contract: Contract, spec: JobSpec, coordinator: str) -> JobPlan:
         revealed=plan.reveals(),
         params=params,
         frac_bits=plan.frac_bits,
+        psi_mode=psi_mode,
     )

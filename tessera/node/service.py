@@ -565,7 +565,7 @@ class Node:
             program = "tessera.plan.executor:run_analysis"
             if spec.partition == "vertical":
                 program = "tessera.plan.vertical:psi_then_analysis"
-                args.update(holders=plan.holders, id_column=spec.join_key)
+                args.update(holders=plan.holders, id_column=spec.join_key, psi_mode=plan.psi_mode)
             elif spec.dp is not None:
                 program = "tessera.governance.budgeted:run_budgeted"
                 args.update(ledger=str(self.ledger_path), dataset=dataset, job_id=job_id)

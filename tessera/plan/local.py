@@ -79,6 +79,7 @@ def run_local(
     timeout: float = 300.0,
     program: str = "tessera.plan.executor:run_analysis",
     party_args: Mapping[str, Mapping[str, Any]] | None = None,
+    psi_mode: str | None = None,
     **params: Any,
 ) -> LocalResult:
     """Run ``analysis`` over ``parties`` (name -> DataFrame or CSV/Parquet path).
@@ -88,10 +89,18 @@ def run_local(
     another party program with the executor's arguments (e.g. one that accounts privacy
     budgets, :func:`tessera.governance.budgeted.run_budgeted`), and ``party_args`` adds
     per-party arguments to it.
+
+    ``psi_mode`` (vertical jobs over rows not yet aligned; each party's ``party_args`` name its
+    ``id_column``): run :func:`tessera.plan.vertical.psi_then_analysis` (unless ``program``
+    names another PSI program) in ``"intersection"`` mode (each party learns which of its rows
+    are common) or ``"aligned"`` mode (nobody does: the join exists only as secret shares;
+    every party learns the intersection size and the sizes of the parties' sets).
     """
     names = list(parties)
     protocol = protocol or ("rep3" if len(names) == 3 else "semi2k")
-    _, _, plan = make_plan(analysis, version, params, schema, partition, names, recipients)
+    _, _, plan = make_plan(analysis, version, params, schema, partition, names, recipients, psi_mode=psi_mode)
+    if psi_mode is not None and program == "tessera.plan.executor:run_analysis":
+        program = "tessera.plan.vertical:psi_then_analysis"
     tmp = Path(tempfile.mkdtemp(prefix="tessera-run-"))
     try:
         files = {n: _as_file(d, tmp / f"{n}.parquet") for n, d in parties.items()}
@@ -101,6 +110,8 @@ def run_local(
             holders = {c: [n for n in names if c in present[n]] for c in plan.columns}
         common = {"analysis": analysis, "version": version, "params": params, "holders": holders,
                   "schema": schema.model_dump(mode="json"), "partition": partition, "recipients": recipients}
+        if psi_mode is not None:
+            common["psi_mode"] = psi_mode
         per_party = {n: {"data": files[n], **dict((party_args or {}).get(n, {}))} for n in names}
         if runtime == "cluster":
             res = run_cluster(program, names, protocol=protocol, args=common, party_args=per_party,

@@ -21,7 +21,7 @@ from tessera.net.channel import Channel
 from tessera.prg import PRG, fresh_seed
 from tessera.ring.ring import RING_DTYPE
 
-__all__ = ["Protocol", "OpenObserver", "concat_flat", "split_flat"]
+__all__ = ["Protocol", "OpenObserver", "concat_flat", "split_flat", "check_permutation", "inverse_permutation"]
 
 #: Called with the opened values (None where this party is not a recipient) and the recipients.
 OpenObserver = Callable[[list[np.ndarray | None], tuple[int, ...]], None]
@@ -42,6 +42,25 @@ def split_flat(flat: np.ndarray, shapes: Sequence[tuple[int, ...]]) -> list[np.n
         out.append(flat[pos : pos + n].reshape(s))
         pos += n
     return out
+
+
+def check_permutation(pi: object, n: int) -> np.ndarray:
+    """``pi`` as an int64 array, checked to be a permutation of ``range(n)`` (SessionError if not)."""
+    arr = np.asarray(pi)
+    if arr.shape != (n,) or (n and arr.dtype.kind not in "iu"):
+        raise SessionError(f"a permutation of {n} rows must be an integer array of shape ({n},), "
+                           f"got {arr.dtype} of shape {arr.shape}")
+    arr = arr.astype(np.int64)
+    if n and (arr.min() < 0 or arr.max() >= n or np.bincount(arr, minlength=n).max() != 1):
+        raise SessionError(f"not a permutation of range({n})")
+    return arr
+
+
+def inverse_permutation(pi: np.ndarray) -> np.ndarray:
+    """``inv`` with ``inv[pi[t]] = t``."""
+    inv = np.empty_like(pi)
+    inv[pi] = np.arange(len(pi), dtype=pi.dtype)
+    return inv
 
 
 class Protocol(abc.ABC):
@@ -98,6 +117,17 @@ class Protocol(abc.ABC):
     @abc.abstractmethod
     def truncate(self, x: np.ndarray, bits: int) -> np.ndarray:
         """Shares of ``x >> bits`` (signed), exact up to one unit in the last place."""
+
+    @abc.abstractmethod
+    def permute(self, x: np.ndarray, owner: int, pi: np.ndarray | None) -> np.ndarray:
+        """Fresh shares of ``x`` with its first value axis permuted by ``pi``: ``out[t] = x[pi[t]]``.
+
+        Party ``owner`` alone knows the permutation (an int array, a permutation of
+        ``range(x.shape[1])``); every other party passes ``None``. Nobody learns anything about
+        the values, and the parties other than ``owner`` learn nothing about ``pi``; the output
+        shares are independent of the input shares (re-randomised), so nobody can link an
+        output row to an input row by comparing shares.
+        """
 
     def open(self, xs: Sequence[np.ndarray], to: Sequence[int] | None = None) -> list[np.ndarray | None]:
         """Reveal several shared values in one round to the parties ``to`` (default: all).

@@ -20,7 +20,7 @@ from tessera.errors import SessionError
 from tessera.prg import PRG
 from tessera.ring.ring import RING_BITS
 
-__all__ = ["Comp", "Correlation", "build", "draw"]
+__all__ = ["Comp", "Correlation", "build", "draw", "random_permutation"]
 
 Shape = tuple[int, ...]
 LOW63 = np.uint64((1 << 63) - 1)
@@ -28,11 +28,18 @@ LOW63 = np.uint64((1 << 63) - 1)
 
 @dataclass(frozen=True)
 class Comp:
-    """One component: its shape, whether it is XOR-shared, and (random XOR comps) its width."""
+    """One component: its shape, whether it is XOR-shared, and (random XOR comps) its width.
+
+    ``owner`` (random components only): the component is not shared but known to that party
+    alone, drawn from the stream it shares with the dealer (nobody else draws it). ``perm``: the
+    component is a uniformly random permutation of ``range(shape[0])`` (an owned component).
+    """
 
     shape: Shape
     xor: bool = False
     nbits: int = RING_BITS
+    owner: int | None = None
+    perm: bool = False
 
 
 @dataclass(frozen=True)
@@ -40,10 +47,20 @@ class Correlation:
     random: tuple[Comp, ...]
     derived: tuple[Comp, ...]
     derive: Callable[[list[np.ndarray]], list[np.ndarray]]
+    #: the party that receives the corrections of the derived components (None: the last party)
+    receiver: int | None = None
+
+
+def random_permutation(prg: PRG, n: int) -> np.ndarray:
+    """A uniformly random permutation of ``range(n)`` (int64) from a PRG: the order of ``n``
+    random 64-bit words (a tie, probability below ``n^2 / 2^65``, keeps the earlier index)."""
+    return np.argsort(prg.ring(n), kind="stable").astype(np.int64)
 
 
 def draw(prg: PRG, comp: Comp) -> np.ndarray:
     """One party's share of a component from its PRG stream."""
+    if comp.perm:
+        return random_permutation(prg, comp.shape[0])
     if comp.xor and comp.nbits < RING_BITS:
         return prg.bits(comp.shape, comp.nbits)
     return prg.ring(comp.shape)
@@ -101,6 +118,18 @@ def _dabit(shapes: Sequence[Shape], params: dict[str, int]) -> Correlation:
     return Correlation((Comp(s, True, 1),), (Comp(s),), lambda v: [v[0]])
 
 
+def _perm(shapes: Sequence[Shape], params: dict[str, int]) -> Correlation:
+    # A permutation correlation for owner p (rows of shape s[0]): a shared random mask A, a random
+    # permutation sigma known to p alone, and B = sigma(A) (B[t] = A[sigma[t]]) shared so that
+    # p holds its share in full from the dealer's correction and every other party draws its own.
+    (s,) = shapes
+    if not s:
+        raise SessionError("a permutation correlation needs at least one dimension")
+    owner = params["owner"]
+    return Correlation((Comp(s), Comp((s[0],), owner=owner, perm=True)), (Comp(s),),
+                       lambda v: [v[0][v[1]]], receiver=owner)
+
+
 _KINDS: dict[str, Callable[[Sequence[Shape], dict[str, int]], Correlation]] = {
     "mul": _mul,
     "matmul": _matmul,
@@ -108,6 +137,7 @@ _KINDS: dict[str, Callable[[Sequence[Shape], dict[str, int]], Correlation]] = {
     "and": _and,
     "edabit": _edabit,
     "dabit": _dabit,
+    "perm": _perm,
 }
 
 

@@ -2,8 +2,9 @@
 
 Set-up: the dealer sends every party a fresh 16-byte seed. Online: the *last* party asks for
 each correlation with a small JSON request (kind, shapes, parameters); every party draws its
-shares from its dealer seed, and the dealer answers the last party with the corrections for the
-derived components only. Dealer traffic is therefore one ring element per Beaver triple (the
+shares from its dealer seed, and the dealer answers the correlation's *receiver* (the last
+party, except for a permutation correlation, whose receiver is the permuting party) with the
+corrections for the derived components only. Dealer traffic is therefore one ring element per Beaver triple (the
 ``c`` correction) and two per truncation mask. The dealer sees only random values; it learns
 nothing about the parties' inputs. It is trusted not to collude with the parties (semi-honest).
 """
@@ -58,11 +59,13 @@ class Pending:
 class DealerClient:
     """A party's access to the dealer: shares from the dealer seed, corrections if last."""
 
-    def __init__(self, channel: Channel, dealer: int, seed: bytes, is_last: bool) -> None:
+    def __init__(self, channel: Channel, dealer: int, seed: bytes, me: int, n_parties: int) -> None:
         self._ch = channel
         self._dealer = dealer
         self._prg = PRG(seed)
-        self._is_last = is_last
+        self._me = me
+        self._n = n_parties
+        self._is_last = me == n_parties - 1
         self._waiting: deque[Pending] = deque()
 
     def get(self, kind: str, shapes: list[tuple[int, ...]], params: dict[str, int] | None = None) -> Pending:
@@ -71,9 +74,11 @@ class DealerClient:
         if self._is_last:
             req = {"k": kind, "s": [list(s) for s in shapes], "p": dict(params or {})}
             self._ch.send(self._dealer, json.dumps(req).encode())
-        random = [draw(self._prg, c) for c in corr.random]
-        pending = Pending(self, corr, random)
-        if self._is_last:
+        # components owned by another party are not drawn here (None keeps the positions)
+        random = [draw(self._prg, c) if c.owner in (None, self._me) else None for c in corr.random]
+        pending = Pending(self, corr, random)  # type: ignore[arg-type]
+        receiver = self._n - 1 if corr.receiver is None else corr.receiver
+        if receiver == self._me:
             self._waiting.append(pending)
         else:
             pending.set_derived([draw(self._prg, c) for c in corr.derived])
@@ -112,14 +117,22 @@ class Dealer:
             if req.get("k") == "close":
                 return served
             corr = build(req["k"], req["s"], req.get("p"))
-            self._ch.send(last, concat_flat(self._corrections(corr)).data)
+            receiver = last if corr.receiver is None else corr.receiver
+            if not 0 <= receiver < self._n:
+                raise SessionError(f"a correlation for an unknown party {receiver}")
+            self._ch.send(receiver, concat_flat(self._corrections(corr, receiver)).data)
             served += 1
 
     @ring_op
-    def _corrections(self, corr: Correlation) -> list[np.ndarray]:
-        rand = [[draw(p, c) for c in corr.random] for p in self._prgs]
-        derived_shares = [[draw(p, c) for c in corr.derived] for p in self._prgs[:-1]]
-        values = [_combine(c.xor, [r[i] for r in rand]) for i, c in enumerate(corr.random)]
+    def _corrections(self, corr: Correlation, receiver: int) -> list[np.ndarray]:
+        # every party's stream advances in component order, as the parties draw them
+        values = []
+        for c in corr.random:
+            if c.owner is not None:
+                values.append(draw(self._prgs[c.owner], c))
+            else:
+                values.append(_combine(c.xor, [draw(p, c) for p in self._prgs]))
+        derived_shares = [[draw(p, c) for c in corr.derived] for j, p in enumerate(self._prgs) if j != receiver]
         targets = corr.derive(values)
         out = []
         for i, c in enumerate(corr.derived):

@@ -5,7 +5,10 @@ Multiplications use Beaver triples and truncations use TruncPr masks, both from 
 draws its share from the seed it shares with the owner, and the owner keeps the difference.
 
 Costs per element (n parties): an input, 0 bytes; an opening, 8(n-1) bytes per party, 1 round;
-a multiplication, 16(n-1) bytes per party, 1 round; a truncation, 8(n-1) bytes, 1 round.
+a multiplication, 16(n-1) bytes per party, 1 round; a truncation, 8(n-1) bytes, 1 round; a
+one-party oblivious permutation (:meth:`Semi2k.permute`), 8 bytes from every other party to the
+permuting one and 8 from the dealer to it, plus 8 bytes per row from it to every other party,
+1 round.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from tessera.net.channel import Channel
-from tessera.protocols.base import Protocol, concat_flat, split_flat
+from tessera.errors import ShapeError
+from tessera.protocols.base import Protocol, check_permutation, concat_flat, inverse_permutation, split_flat
 from tessera.protocols.dealer import DealerClient
 from tessera.ring.ring import const, ring_op
 
@@ -53,7 +57,7 @@ class Semi2k(Protocol):
     def setup(self) -> None:
         super().setup()
         seed = bytes(self.ch.recv(self.dealer_index))
-        self.dealer = DealerClient(self.ch, self.dealer_index, seed, self.me == self.n - 1)
+        self.dealer = DealerClient(self.ch, self.dealer_index, seed, self.me, self.n)
 
     def close(self) -> None:
         if self.dealer is not None:
@@ -132,6 +136,55 @@ class Semi2k(Protocol):
             return x
         pending = self._dealer().get("trunc", [x.shape[1:]], {"f": bits})
         return self._truncpr(x[0], bits, pending.random[0], pending.derived)
+
+    @ring_op
+    def permute(self, x: np.ndarray, owner: int, pi: np.ndarray | None) -> np.ndarray:
+        """One-party oblivious permutation (dealer-assisted permute-and-share), any n >= 2.
+
+        The dealer's ``perm`` correlation gives every party a share of a random mask ``A``,
+        gives the owner ``p`` a random permutation ``sigma`` (from the stream it shares with the
+        dealer) and shares ``B = sigma(A)`` so that ``p`` holds its share from the dealer's
+        correction and every other party ``j`` draws ``b_j`` from its own stream. Online, one
+        round: every ``j != p`` sends ``x_j - a_j`` to ``p``; ``p`` adds them to ``x_p - a_p``
+        (giving ``x - A``) and sends everybody ``rho = sigma^-1 o pi`` (``pi[t] = sigma[rho[t]]``).
+        Outputs: ``p`` holds ``(x - A)[pi] + b_p[rho]``, every other ``j`` holds ``b_j[rho]``;
+        they sum to ``x[pi]`` because ``B[rho] = A[sigma[rho]] = A[pi]``.
+
+        Security (semi-honest, dealer not colluding): ``p`` receives ``x_j - a_j`` and
+        ``B - sum b_j``, each one-time padded by dealer randomness it does not know, so its view
+        is uniform whatever ``x``; every other party receives only ``rho``, which is a uniformly
+        random permutation independent of ``pi`` because ``sigma`` is uniform and known only to
+        ``p`` and the dealer; the dealer receives nothing but the public request and never sees
+        ``rho``, so it learns neither ``x`` nor ``pi``. Non-owners' outputs ``b_j[rho]`` are fresh
+        dealer randomness, so output shares cannot be linked to input shares.
+        """
+        shape = x.shape[1:]
+        if not shape:
+            raise ShapeError("permute needs a tensor of at least one dimension")
+        m = shape[0]
+        pending = self._dealer().get("perm", [shape], {"owner": owner})
+        a = pending.random[0]
+        if self.me != owner:
+            self.ch.send(owner, np.ascontiguousarray(x[0] - a).data)
+            self.ch.round()
+            rho = check_permutation(np.frombuffer(self.ch.recv(owner), dtype=np.int64), m)
+            (b,) = pending.derived()
+            return b[rho][None]
+        if pi is None:
+            raise ShapeError("the permuting party must pass its permutation")
+        pi = check_permutation(pi, m)
+        sigma = pending.random[1]
+        rho = np.ascontiguousarray(inverse_permutation(sigma)[pi])
+        for j in range(self.n):
+            if j != owner:
+                self.ch.send(j, rho.data)
+        self.ch.round()
+        masked = x[0] - a
+        for j in range(self.n):
+            if j != owner:
+                masked += np.frombuffer(self.ch.recv(j), dtype=np.uint64).reshape(shape)
+        (b,) = pending.derived()
+        return (masked[pi] + b[rho])[None]
 
     def _truncpr(self, x: np.ndarray, f: int, r: np.ndarray, masks: Callable[[], list[np.ndarray]]) -> np.ndarray:
         """TruncPr: open ``c = x + 2^62 + r``; the rest is local (see :func:`trunc_public_part`)."""

@@ -69,8 +69,9 @@ class Alignment:
     After step 3 the ``k``-th kept row of every list belongs to the same identifier, and the
     kept rows are exactly the intersection. Nobody can tell which of its rows were kept: the
     positions are in a space permuted by two parties (the owner's order and the shuffler's
-    permutation), each known to one party only. Step 2 (an oblivious shuffle of shares) is MPC
-    work that this layer does not perform.
+    permutation), each known to one party only. Steps 1-3 are MPC work that this layer does not
+    perform: :func:`tessera.plan.aligned.shared_rows` does them, step 2 with the one-party
+    oblivious permutation :func:`tessera.mpc.functions.permute_rows`.
     """
 
     lists: tuple[int, ...]

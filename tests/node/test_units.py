@@ -126,3 +126,23 @@ def test_config_files(tmp_path):
     assert loaded.path("store") == tmp_path / "store"
     with pytest.raises(ValueError):
         NodeConfig(name="a", api_port=8443, mpc_ports=(9010, 9000), admin_token_sha256=hash_token("x"))
+
+
+def test_vertical_psi_mode_follows_the_contract(idents):
+    c = contract_for(idents)
+    feats = BANK_SCHEMA.select(["amount"])
+    label = BANK_SCHEMA.select(["is_fraud"])
+    base = c.model_dump(by_alias=True)
+    base["datasets"] = [{"name": "f", "owner": "a", "key": "id", "schema": feats.model_dump()},
+                        {"name": "l", "owner": "b", "key": "id", "schema": label.model_dump()}]
+    base["analyses"] = [{"name": "correlation", "datasets": ["f", "l"], "columns": ["amount", "is_fraud"],
+                         "recipients": ["an"]}]
+    spec = job(analysis="correlation", datasets=["f", "l"], columns=["amount", "is_fraud"],
+               params={"columns": ["amount", "is_fraud"]}, protocol="semi2k", partition="vertical", join_key="id")
+    for reveal, mode in (("intersection", "intersection"), ("size", "aligned")):
+        contract = Contract.model_validate({**base, "leakage": {"psi_reveal": reveal}})
+        p = plan_job(contract, spec, "a")
+        assert p.psi_mode == mode and p.holders == {"amount": ["a"], "is_fraud": ["b"]}
+        assert f"PSI ({mode} mode)" in p.plan_text
+    with pytest.raises(PlanError, match="allows no PSI mode"):
+        plan_job(Contract.model_validate({**base, "leakage": {"psi_reveal": "none"}}), spec, "a")
