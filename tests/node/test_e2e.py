@@ -105,7 +105,7 @@ def test_fraud_model_meta_analysis_and_forbidden_job(node_cluster):
 
     # every node's view agrees, every audit log verifies, and the parties agree on the transcripts
     for o in ORGS:
-        view = node_cluster.admin(o).status(ids["logreg"])
+        view = node_cluster.admin(o).wait(ids["logreg"], timeout=60)  # each node records its own end
         assert view["state"] == "released"
         assert node_cluster.admin(o).audit()["verified"] is True
     logs = {}

@@ -146,3 +146,30 @@ def test_vertical_psi_mode_follows_the_contract(idents):
         assert f"PSI ({mode} mode)" in p.plan_text
     with pytest.raises(PlanError, match="allows no PSI mode"):
         plan_job(Contract.model_validate({**base, "leakage": {"psi_reveal": "none"}}), spec, "a")
+
+
+def test_sql_data_source_is_materialised_for_the_job(tmp_path):
+    import pandas as pd
+
+    from tessera.node.config import DatasetSource
+    from tessera.node.example import build_consortium
+    from tessera.node.service import Node
+
+    cons = build_consortium(tmp_path / "c", rows=900, base_port=40000)
+    cfg = NodeConfig.load(cons.nodes["beta"] / "node.toml")
+    csv = cons.data["beta"]["tx"]
+    cfg.datasets["tx_beta"] = DatasetSource(sql="SELECT * FROM tx WHERE amount >= 50", tables={"tx": str(csv)})
+    node = Node(cfg)
+    try:
+        want = pd.read_csv(csv).query("amount >= 50")
+        assert node._count_rows("tx_beta") == len(want)
+        out = pd.read_parquet(node._data_file("tx_beta", tmp_path))
+        assert len(out) == len(want) and out["amount"].min() >= 50
+        # a plain file source is used in place
+        assert node._data_file("trial_beta", tmp_path) == str(cons.data["beta"]["trial"])
+        bad = DatasetSource(sql="SELECT 1", tables={"not an identifier": str(csv)})
+        cfg.datasets["tx_beta"] = bad
+        with pytest.raises(ConfigError, match="not an identifier"):
+            node._count_rows("tx_beta")
+    finally:
+        node.stop()
