@@ -56,6 +56,11 @@ def _budget(params: DPParams, quantities: int, sensitivities: list[int]) -> tupl
     return "laplace", scales, {"epsilon": spent, "delta": 0.0}
 
 
+def _noise(params: DPParams) -> str:
+    """The noise distribution the job's (epsilon, delta) selects (see :func:`_budget`)."""
+    return "discrete Gaussian" if params.delta > 0 else "discrete Laplace"
+
+
 def _how(params: DPParams) -> str:
     if params.delta > 0:
         return f"discrete Gaussian noise, zCDP rho = {rho_for(params.epsilon, params.delta):.4g}"
@@ -107,7 +112,7 @@ class DPDescribe(Analysis):
             local=["count rows; sum each column (values already checked against the declared bounds)"],
             secure=["clip each party's count to [0, max_rows] and each sum to [count * min, count * max]",
                     "add the parties' clipped counts and sums",
-                    f"add jointly drawn discrete Gaussian noise to each of the {q} quantities"],
+                    f"add jointly drawn {_noise(params)} noise to each of the {q} quantities"],
             release=[Release("noisy_count", "count + noise"), Release("noisy_sum[...]", "sum + noise per column"),
                      Release("mean[...]", "noisy sum / noisy count (post-processing)")],
             frac_bits=0,
@@ -189,7 +194,7 @@ class DPHistogram(Histogram):
             analysis=self.name, version=self.version, partition=partition, columns=[params.column],
             local=["count the party's rows per public bin"],
             secure=["clip each party's bin counts to [0, max_rows]; add them",
-                    "add jointly drawn discrete Gaussian noise to every bin (L2 sensitivity 1)"],
+                    f"add jointly drawn {_noise(params)} noise to every bin (sensitivity 1)"],
             release=[Release("noisy_counts", "one noisy count per bin")],
             frac_bits=0,
             notes=[f"guarantee: ({params.epsilon}, {params.delta})-DP for adding or removing one row "

@@ -30,8 +30,9 @@ ANALYST = "analyst-1"
 FRAUD_FEATURES = ["amount", "merchant_risk", "hour", "account_age_days"]
 
 
-def terms(orgs: tuple[str, ...] = ORGS) -> dict[str, Any]:
-    """The consortium's terms: datasets, allowed analyses, analysts, budgets, leakage rules."""
+def terms(orgs: tuple[str, ...] = ORGS, psi_reveal: str = "intersection") -> dict[str, Any]:
+    """The consortium's terms: datasets, allowed analyses, analysts, budgets, leakage rules
+    (``psi_reveal``: ``intersection``, or ``size`` for vertical jobs over a secret-shared join)."""
     tx = [f"tx_{o}" for o in orgs]
     trial = [f"trial_{o}" for o in orgs]
     datasets = [{"name": f"tx_{o}", "owner": o, "schema": BANK_SCHEMA.model_dump(mode="json", exclude_none=True), "min_rows": 100}
@@ -67,8 +68,9 @@ def terms(orgs: tuple[str, ...] = ORGS) -> dict[str, Any]:
         ],
         "analysts": [{"id": ANALYST, "name": "Consortium analyst"}],
         "budgets": [{"dataset": d, "epsilon": 3.0, "delta": 1e-6} for d in tx],
-        # vertical jobs align rows by PSI in intersection mode: each owner learns which of its rows are common
-        "leakage": {"psi_reveal": "intersection"},
+        # intersection: vertical jobs' PSI lets each owner learn which of its rows are common;
+        # size: only their number, the joined rows stay secret-shared (aligned mode)
+        "leakage": {"psi_reveal": psi_reveal},
     }
 
 
@@ -108,7 +110,8 @@ def write_data(root: str | Path, rows: int = 30_000, seed: int = 7) -> dict[str,
 
 
 def build_consortium(root: str | Path, *, rows: int = 30_000, base_port: int = 18400,
-                     approval: dict[str, str] | None = None, seed: int = 7) -> Consortium:
+                     approval: dict[str, str] | None = None, seed: int = 7,
+                     psi_reveal: str = "intersection") -> Consortium:
     """Write everything for a local consortium under ``root`` (see the module docstring).
     Node ``i`` serves its API on ``base_port + 40 i`` and runs MPC on the 32 ports after it."""
     root = Path(root)
@@ -136,7 +139,7 @@ def build_consortium(root: str | Path, *, rows: int = 30_000, base_port: int = 1
     contract = Contract.model_validate({
         "contract_id": "consortium-2026", "title": "Fraud model and trial meta-analysis",
         "not_before": now - dt.timedelta(minutes=5), "not_after": now + dt.timedelta(days=365),
-        "parties": [party_entry(d).model_dump() for d in nodes.values()], **terms(),
+        "parties": [party_entry(d).model_dump() for d in nodes.values()], **terms(psi_reveal=psi_reveal),
     })
     for name, d in nodes.items():
         contract = contract.signed_by(Identity.load(d / "keys", name))

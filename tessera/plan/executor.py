@@ -15,11 +15,11 @@ from typing import Any
 
 from tessera import analytics
 from tessera.analytics.base import Plan
+from tessera.data.local import load
 from tessera.data.schema import Schema
 from tessera.errors import PlanError
 from tessera.mpc.session import Session
 from tessera.plan.aligned import shared_rows
-from tessera.plan.sources import LocalColumns
 from tessera.psi import Alignment
 
 __all__ = ["run_analysis", "make_plan", "PSI_MODES"]
@@ -91,7 +91,7 @@ def run_analysis(
     if missing:
         raise PlanError(f"no party holds the columns {missing}")
     mine = [c for c in plan.columns if session.party in holders[c]]
-    columns = LocalColumns(data, sch, mine)
+    columns = load(data, sch, mine)  # every violation of the declared schema is refused, by column
     try:
         local = a.local(columns, p, plan)
     finally:

@@ -92,8 +92,9 @@ class Cluster:
         return Client.from_profile(self.cons.analyst_profile)
 
 
-def make_cluster(root: Path, approval: dict[str, str] | None = None, rows: int = 6000) -> Cluster:
-    cons = build_consortium(root, rows=rows, base_port=_free_block(), approval=approval)
+def make_cluster(root: Path, approval: dict[str, str] | None = None, rows: int = 6000,
+                 psi_reveal: str = "intersection") -> Cluster:
+    cons = build_consortium(root, rows=rows, base_port=_free_block(), approval=approval, psi_reveal=psi_reveal)
     cluster = Cluster(cons)
     cluster.start_all()
     return cluster

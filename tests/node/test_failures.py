@@ -6,6 +6,8 @@ from __future__ import annotations
 import signal
 import time
 
+import numpy as np
+import pandas as pd
 import psutil
 import pytest
 
@@ -15,6 +17,7 @@ from tessera.node.example import FRAUD_FEATURES, ORGS
 from tessera.node.peers import HTTPError
 
 from tests.node.conftest import make_cluster
+from tests.node.test_e2e import VERTICAL, plain_logistic
 
 pytestmark = pytest.mark.slow
 
@@ -114,10 +117,24 @@ def test_node_lost_mid_job_aborts_everywhere_and_releases_budget(cluster, how):
     assert again["state"] == "released"
 
 
-def test_owner_approval_rejection_and_budget(tmp_path):
-    cluster = make_cluster(tmp_path / "c", approval={"gamma": "manual"})
+def test_owner_approval_rejection_budget_and_a_secret_join(tmp_path):
+    # this consortium's contract lets a PSI reveal only the number of common customers
+    cluster = make_cluster(tmp_path / "c", approval={"gamma": "manual"}, psi_reveal="size")
     try:
         analyst, gamma = cluster.analyst(), cluster.admin("gamma")
+        # a vertical job between alpha and beta (gamma takes no part): aligned-mode PSI, the
+        # joined rows only ever secret-shared, the model equal to the plaintext one on the true join
+        vertical = analyst.submit(VERTICAL)
+        done = analyst.wait(vertical["id"], timeout=300)
+        assert done["state"] == "released", done["reasons"]
+        assert "PSI (aligned mode)" in done["plan"]
+        feats = pd.read_csv(cluster.cons.data["alpha"]["cust"])
+        join = feats.merge(pd.read_csv(cluster.cons.data["beta"]["fraud"]), on="customer_id")
+        out = analyst.result(vertical["id"])["outputs"]
+        assert out["psi_size"] == len(join)
+        want = plain_logistic(join[FRAUD_FEATURES].to_numpy(float), join["is_fraud"].to_numpy(float))
+        np.testing.assert_allclose(out["coefficients"], want, rtol=0.03, atol=2e-3)
+
         first = analyst.submit(DESCRIBE)
         wait_state(gamma, first["id"], ("awaiting_approval",))
         assert analyst.status(first["id"])["state"] == "pending"
