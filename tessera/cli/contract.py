@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tessera.errors import TesseraError
-from tessera.governance.contract import Analyst, Contract, PartySpec
+from tessera.governance.contract import Contract, PartySpec
 from tessera.net.identity import Identity
 from tessera.node.setup import party_entry
 

@@ -80,7 +80,7 @@ def analyst(
     analyst_id: str = typer.Argument(..., help="Analyst id as named in the contract."),
     profile: Path = typer.Option(None, "--profile", help="Write an access profile for the analyst here."),
 ) -> None:
-    """Issue an API token for an analyst (restart the node to use it)."""
+    """Issue an API token for an analyst (a running node accepts it at once)."""
     try:
         token = add_analyst(directory, analyst_id, profile)
     except TesseraError as e:

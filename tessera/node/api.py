@@ -57,6 +57,9 @@ def create_app(node: Node) -> FastAPI:
         if node.cfg.is_admin(token):
             return Viewer("admin", node.cfg.name)
         analyst = node.cfg.analyst_for(token)
+        if analyst is None:
+            node.refresh_tokens()  # a token issued since the node started
+            analyst = node.cfg.analyst_for(token)
         if analyst is None or analyst not in {a.id for a in node.contract.analysts}:
             node.metrics.http_denied.labels(node.cfg.name).inc()
             raise NodeError(401, "token not accepted: unknown analyst")

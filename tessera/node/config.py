@@ -77,6 +77,7 @@ class NodeConfig(BaseModel):
     peer_timeout: float = Field(30.0, gt=0)
 
     _base: Path = PrivateAttr(default_factory=Path.cwd)
+    _file: Path | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _ports(self) -> "NodeConfig":
@@ -89,6 +90,11 @@ class NodeConfig(BaseModel):
         """``p`` resolved against the configuration file's directory."""
         q = Path(p)
         return q if q.is_absolute() else self._base / q
+
+    @property
+    def file(self) -> Path | None:
+        """The file this configuration was loaded from or saved to."""
+        return self._file
 
     @property
     def store_dir(self) -> Path:
@@ -119,7 +125,7 @@ class NodeConfig(BaseModel):
         except ValidationError as e:
             err = e.errors()[0]
             raise ConfigError(f"{p}: {err['msg']} at {'.'.join(str(x) for x in err['loc'])}") from None
-        cfg._base = p.resolve().parent
+        cfg._base, cfg._file = p.resolve().parent, p.resolve()
         return cfg
 
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -129,4 +135,4 @@ class NodeConfig(BaseModel):
         os.fchmod(fd, 0o600)  # also when the file existed with a wider mode
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(tomli_w.dumps(data))
-        self._base = p.resolve().parent
+        self._base, self._file = p.resolve().parent, p.resolve()

@@ -53,7 +53,7 @@ from tessera.node.config import ConfigError, NodeConfig
 from tessera.node.jobs import JobPlan, job_id_for, new_nonce, plan_job, session_id_for
 from tessera.node.logs import log
 from tessera.node.metrics import NodeMetrics
-from tessera.node.peers import HTTPError, PinnedHTTPS, ReplayGuard, seal, unseal
+from tessera.node.peers import PinnedHTTPS, ReplayGuard, seal, unseal
 from tessera.node.store import FINAL_STATES, STATES, JobStore, view
 from tessera.runtime import jsonable
 from tessera.runtime.config import EndpointSpec, PartyConfig
@@ -108,6 +108,10 @@ class Node:
         self.ports: dict[str, int] = {}
         self._lock = threading.Lock()
         self.stopping = threading.Event()
+        try:
+            self._config_mtime: int | None = cfg.file.stat().st_mtime_ns if cfg.file else None
+        except OSError:
+            self._config_mtime = None
         self._stop_lock = threading.Lock()
         self._stopped = False
 
@@ -115,6 +119,27 @@ class Node:
 
     def _log(self, level: int, msg: str, **fields: Any) -> None:
         log(self.log, level, msg, node=self.cfg.name, **fields)
+
+    def refresh_tokens(self) -> None:
+        """Pick up analyst tokens added to ``node.toml`` since the node started (``tessera node
+        add-analyst``), without a restart. Other settings take effect at the next start."""
+        path = self.cfg.file
+        if path is None:
+            return
+        try:
+            mtime = path.stat().st_mtime_ns
+        except OSError:
+            return
+        if mtime == self._config_mtime:
+            return
+        self._config_mtime = mtime
+        try:
+            fresh = NodeConfig.load(path)
+        except ConfigError as e:
+            self._log(logging.WARNING, f"node.toml changed but cannot be read: {e}")
+            return
+        if fresh.name == self.cfg.name:
+            self.cfg.analysts = dict(fresh.analysts)
 
     def _budget_left(self) -> dict[str, float]:
         return {d: self.ledger.remaining(d)[0] for d in self.own_datasets if self.contract.budget(d)}

@@ -22,7 +22,7 @@ from tessera.net.identity import Identity
 from tessera.node.client import Client
 from tessera.node.example import FRAUD_FEATURES, ORGS
 from tessera.node.peers import HTTPError, PinnedHTTPS, seal
-from tessera.node.setup import read_profile
+from tessera.node.setup import add_analyst, read_profile
 
 pytestmark = pytest.mark.slow
 
@@ -207,6 +207,10 @@ def test_strangers_are_refused(node_cluster, tmp_path):
     # the MPC listeners pin certificates too: a client pinning another fingerprint is refused
     with pytest.raises(PeerAuthError):
         PinnedHTTPS(beta.url, node_cluster.fingerprint("alpha")).request("GET", "/health")
+    # a token issued while the node runs is accepted at once (the contract names analyst-1)
+    fresh = add_analyst(node_cluster.nodes["beta"].dir, "analyst-1")
+    assert Client(beta.url, node_cluster.fingerprint("beta"), fresh).node()["viewer"] == {"kind": "analyst",
+                                                                                       "id": "analyst-1"}
     # an unknown analyst token is refused; an analyst may not approve
     stranger = Client(node_cluster.nodes["alpha"].url, node_cluster.fingerprint("alpha"), "tsr_not-a-token")
     with pytest.raises(HTTPError) as e:
