@@ -67,7 +67,8 @@ class Client:
     def wait(self, job_id: str, timeout: float = 900.0, on_progress: Callable[[dict[str, Any]], None] | None = None,
              raise_on_failure: bool = False) -> dict[str, Any]:
         """Follow the job until it reaches a final state (long-polling the node); calls
-        ``on_progress(view)`` at every change of state. Returns the final view."""
+        ``on_progress(view)`` at every change of state or progress (a running job's rounds, bytes
+        and seconds so far, every few seconds). Returns the final view."""
         deadline = time.monotonic() + timeout
         job = self.status(job_id)
         if on_progress:
@@ -76,10 +77,12 @@ class Client:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError(f"job {job_id} is still {job['state']} after {timeout:g} s")
-            poll = min(25.0, left)
+            # long-poll for a change of state; come back every few seconds to report progress
+            poll = min(5.0 if on_progress else 25.0, left)
             nxt = self.http.request("GET", f"/v1/jobs/{job_id}/wait?timeout={poll:g}&since={job['state']}",
                                     timeout=poll + 30)
-            if nxt["state"] != job["state"] and on_progress:
+            changed = nxt["state"] != job["state"] or nxt.get("progress") != job.get("progress")
+            if changed and on_progress:
                 on_progress(nxt)
             job = nxt
         if raise_on_failure and job["state"] != "released":

@@ -26,6 +26,7 @@ reservations and resumes coordinating the jobs it had not started.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import os
 import shutil
@@ -265,7 +266,21 @@ class Node:
         return self.view(job_id), created
 
     def view(self, job_id: str) -> dict[str, Any]:
-        return view(self._job(job_id), self.store.events(job_id))
+        out = view(self._job(job_id), self.store.events(job_id))
+        if out["state"] == "running":
+            out["progress"] = self._running_progress(job_id, out["progress"])
+        return out
+
+    def _running_progress(self, job_id: str, progress: dict[str, Any]) -> dict[str, Any]:
+        """The party process's figures so far (rounds, bytes sent, seconds), if it wrote any."""
+        try:
+            figures = json.loads((self.dir / "jobs" / job_id / "progress.json").read_text())
+        except (OSError, ValueError):
+            return progress
+        detail = (f"secure computation: {figures['rounds']} rounds, {figures['bytes_sent'] / 1e6:.1f} MB sent, "
+                  f"{figures['seconds']:.0f} s")
+        return {**progress, "detail": detail, "rounds": figures["rounds"], "bytes_sent": figures["bytes_sent"],
+                "seconds": figures["seconds"]}
 
     def result(self, job_id: str, viewer: str, admin: bool) -> dict[str, Any]:
         job = self._job(job_id)
@@ -598,7 +613,7 @@ class Node:
                            protocol=spec.protocol, identity_dir=str(self.cfg.path(self.cfg.identity_dir)),
                            session_id=session_id, frac_bits=plan.frac_bits, program=program, args=args,
                            timeout=self.cfg.recv_timeout,
-                           result_path=str(workdir / "result.json"))
+                           result_path=str(workdir / "result.json"), progress_path=str(workdir / "progress.json"))
 
     def _data_file(self, dataset: str, workdir: Path) -> str:
         src = self.cfg.datasets[dataset]

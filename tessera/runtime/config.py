@@ -49,6 +49,8 @@ class PartyConfig(BaseModel):
     connect_timeout: float = 30.0
     max_frame: int = 1 << 30
     result_path: str | None = None
+    #: where to keep figures of the running session (rounds, bytes, seconds) for a watcher
+    progress_path: str | None = None
 
     @field_validator("program")
     @classmethod

@@ -9,6 +9,7 @@ config's ``result_path`` and exits 0 on success, 1 on failure.
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import sys
 import threading
@@ -55,12 +56,17 @@ def run_config(cfg: PartyConfig) -> dict[str, Any]:
         connect_timeout=cfg.connect_timeout,
         max_frame=cfg.max_frame,
     )
+    done = threading.Event()
+    if cfg.progress_path:
+        threading.Thread(target=_report_progress, args=(channel, cfg.progress_path, start, done), daemon=True,
+                         name="tessera-progress").start()
     try:
         if program is None:
             result: Any = {"served": run_dealer(channel, len(cfg.parties))}
         else:
             result = run_party(lambda s: program(s, **cfg.args), cfg.protocol, channel, cfg.parties, cfg.frac_bits)
     finally:
+        done.set()
         channel.close()
     return {
         "ok": True,
@@ -69,6 +75,17 @@ def run_config(cfg: PartyConfig) -> dict[str, Any]:
         "comm": channel.stats.as_dict(),
         "seconds": time.perf_counter() - start,
     }
+
+
+def _report_progress(channel: Any, path: str, start: float, done: threading.Event, every: float = 0.5) -> None:
+    """Rewrite ``path`` with the session's figures so far (no values: counts of rounds and bytes)."""
+    target = Path(path)
+    tmp = target.with_suffix(".tmp")
+    while not done.wait(every):
+        stats = channel.stats.as_dict()
+        tmp.write_text(json.dumps({"rounds": stats["rounds"], "bytes_sent": stats["bytes_sent"],
+                                   "seconds": round(time.perf_counter() - start, 1)}))
+        tmp.replace(target)
 
 
 def _failure(cfg_name: str, e: BaseException) -> dict[str, Any]:

@@ -87,6 +87,12 @@ def test_node_lost_mid_job_aborts_everywhere_and_releases_budget(cluster, how):
     analyst = cluster.analyst()
     job = analyst.submit(SLOW_DP)
     wait_running_everywhere(cluster, job["id"])
+    # a running job reports its progress: rounds and bytes so far (figures, never values)
+    deadline = time.monotonic() + 30
+    while (progress := analyst.status(job["id"])["progress"]).get("rounds", 0) == 0:
+        assert time.monotonic() < deadline, progress
+        time.sleep(0.2)
+    assert progress["bytes_sent"] > 0 and "rounds" in progress["detail"]
     victim = cluster.nodes["gamma"]
     cluster.kill("gamma", signal.SIGKILL if how == "kill" else signal.SIGTERM)
     if how == "terminate":
