@@ -574,8 +574,16 @@ class Node:
         session_id = session_id_for(self.contract.hash, spec.hash, nonce)
         workdir = self.dir / "jobs" / job_id
         workdir.mkdir(parents=True, exist_ok=True)
-        cfg = self._party_config(job_id, spec, plan, session_id, ports, workdir)
-        cfg.save(workdir / "party.json")
+        try:
+            cfg = self._party_config(job_id, spec, plan, session_id, ports, workdir)
+            cfg.save(workdir / "party.json")
+        except Exception as e:  # noqa: BLE001 - recorded, and the coordinator is told
+            # engine errors may quote data: name their kind only
+            why = f"{type(e).__name__}: {e}" if isinstance(e, TesseraError) else type(e).__name__
+            reasons = [f"{self.cfg.name}: could not prepare its data for the job ({why})"]
+            self._free_port(job_id)
+            self._finish(job_id, "failed", reasons)
+            raise NodeError(500, reasons[0]) from None
         self.store.transition(job_id, "running", f"session {session_id[:12]}... started", only_from=("accepted",),
                               nonce=nonce, session_id=session_id, ports=ports,
                               progress={"phase": "running", "fraction": 0.5, "detail": "secure computation"})

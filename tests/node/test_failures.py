@@ -29,6 +29,10 @@ SLOW_DP = {"analysis": "dp_logistic_regression", "version": "1.0", "datasets": T
 DP_DESCRIBE = {"analysis": "dp_describe", "version": "1.0", "datasets": TX, "columns": ["amount"],
                "params": {"columns": ["amount"]}, "dp": {"epsilon": 1.0}, "protocol": "rep3",
                "recipients": ["analyst-1"]}
+META = {"analysis": "meta_analysis", "version": "1.0", "datasets": [f"trial_{o}" for o in ORGS],
+        "columns": ["outcome", "treatment"], "params": {"outcome": "outcome", "treatment": "treatment",
+                                                      "min_arm_rows": 20},
+        "protocol": "semi2k", "recipients": ["analyst-1"]}
 DESCRIBE = {"analysis": "describe", "version": "1.0", "datasets": TX, "columns": ["amount"],
             "params": {"columns": ["amount"]}, "protocol": "rep3", "recipients": ["analyst-1"]}
 
@@ -176,6 +180,15 @@ def test_owner_approval_rejection_budget_and_a_secret_join(tmp_path):
         for o in ORGS:
             left = {b["dataset"]: b for b in cluster.admin(o).budget()}[f"tx_{o}"]["epsilon_left"]
             assert left == pytest.approx(0.0, abs=1e-9)
+        # a data source that disappeared: gamma's party fails naming the problem, the others abort
+        cluster.cons.data["gamma"]["trial"].unlink()
+        meta = analyst.submit(META)
+        wait_state(gamma, meta["id"], ("awaiting_approval",))
+        gamma.approve(meta["id"])
+        final = analyst.wait(meta["id"], timeout=120)
+        assert final["state"] == "aborted" and any("gamma" in r for r in final["reasons"]), final
+        mine = gamma.wait(meta["id"], timeout=60)
+        assert mine["state"] == "failed" and any("does not exist" in r for r in mine["reasons"]), mine
         # the owner's decisions survive a restart of the node
         cluster.kill("gamma", signal.SIGTERM)
         cluster.start("gamma")

@@ -173,3 +173,31 @@ def test_sql_data_source_is_materialised_for_the_job(tmp_path):
             node._count_rows("tx_beta")
     finally:
         node.stop()
+
+
+def test_a_source_that_fails_at_start_fails_the_job_without_quoting_data(tmp_path):
+    from tessera.node.config import DatasetSource
+    from tessera.node.example import build_consortium
+    from tessera.node.service import Node, NodeError
+
+    cons = build_consortium(tmp_path / "c", rows=900, base_port=40100)
+    cfg = NodeConfig.load(cons.nodes["alpha"] / "node.toml")
+    # a query that fails on a value: DuckDB's message would quote it
+    cfg.datasets["tx_alpha"] = DatasetSource(sql="SELECT CAST(customer_id AS INTEGER) AS amount FROM tx",
+                                             tables={"tx": str(cons.data["alpha"]["tx"])})
+    node = Node(cfg)
+    try:
+        spec = job(datasets=["tx_alpha", "tx_beta", "tx_gamma"], recipients=["analyst-1"], analyst="analyst-1")
+        node.store.create("j1", spec.model_dump(mode="json"), spec.hash, "alpha", ["alpha", "beta", "gamma"])
+        node.store.transition("j1", "accepted")
+        port = node._prepare("j1")
+        with pytest.raises(NodeError) as e:
+            node._start("j1", "00" * 16, {"alpha": port, "beta": port + 1, "gamma": port + 2}, release_slot=False)
+        assert e.value.status == 500 and "could not prepare its data" in str(e.value)
+        view = node.view("j1")
+        assert view["state"] == "failed" and "ConversionException" in view["reasons"][0]
+        customer = str(__import__("pandas").read_csv(cons.data["alpha"]["tx"]).customer_id[0])
+        assert customer not in view["reasons"][0]
+        assert "j1" not in node.ports  # the port went back
+    finally:
+        node.stop()
