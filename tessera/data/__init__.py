@@ -9,7 +9,7 @@ Imports only :mod:`tessera.errors` from the rest of Tessera.
 """
 
 from tessera.data.checks import Violation
-from tessera.data.local import LocalTable, load, validate
+from tessera.data.local import LocalTable, load, validate, write_parquet
 from tessera.data.results import CrossProducts, GroupCounts, Histogram, Sums, ValidationReport
 from tessera.data.schema import Column, ColumnType, Schema
 from tessera.data.sources import Source, SqlSource
@@ -22,6 +22,7 @@ __all__ = [
     "SqlSource",
     "load",
     "validate",
+    "write_parquet",
     "LocalTable",
     "ValidationReport",
     "Violation",

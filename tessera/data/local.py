@@ -42,14 +42,14 @@ from typing import Any, Literal
 import duckdb
 import numpy as np
 
-from tessera.data._sql import ident, number
+from tessera.data._sql import ident, number, text
 from tessera.data.checks import ColumnSql, Violation, column_sql, key_sql, violation_detail
 from tessera.data.results import CrossProducts, GroupCounts, Histogram, Sums, ValidationReport
 from tessera.data.schema import ColumnType, Schema
 from tessera.data.sources import Source, attach, describe_source
 from tessera.errors import DataError
 
-__all__ = ["LocalTable", "load", "validate"]
+__all__ = ["LocalTable", "load", "validate", "write_parquet"]
 
 _SRC, _RAW, _DATA = "tessera_source", "tessera_raw", "tessera_data"
 _SQL_HISTOGRAM_EDGES = 64  # up to this many edges, count bins in SQL; beyond, np.histogram
@@ -398,3 +398,15 @@ class LocalTable(Mapping[str, np.ndarray]):
 
     def __repr__(self) -> str:
         return f"LocalTable({self.name!r}, rows={self.n_rows}, columns={self.columns}, key={self.key!r})"
+
+
+def write_parquet(frame: Any, path: str | os.PathLike[str]) -> str:
+    """Write a pandas DataFrame to a Parquet file with DuckDB (no pyarrow needed); returns the path.
+    Column types are DuckDB's own reading of the frame (not the checked loader's text-first one)."""
+    con = duckdb.connect()
+    try:
+        con.register("tessera_frame", frame)
+        con.execute(f"COPY tessera_frame TO {text(str(path))} (FORMAT PARQUET)")
+    finally:
+        con.close()
+    return str(path)

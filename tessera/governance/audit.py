@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tessera.errors import AuditError
+from tessera.governance.sqlite import transaction
 from tessera.net.identity import Identity, verify_signature
 
 __all__ = ["AuditLog", "Entry", "VerifyReport", "verify_entries", "compare_logs", "read_jsonl", "KINDS"]
@@ -76,13 +77,9 @@ class AuditLog:
     def __init__(self, path: str | Path, identity: Identity) -> None:
         self.path = str(path)
         self.identity = identity
-        db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
+        with transaction(self.path) as db:
             db.execute("CREATE TABLE IF NOT EXISTS audit (idx INTEGER PRIMARY KEY, ts REAL, kind TEXT, body TEXT, "
                        "prev_hash TEXT, hash TEXT, signature TEXT)")
-        finally:
-            db.close()
 
     def append(self, kind: str, body: Mapping[str, Any]) -> Entry:
         """Add an entry; ``body`` must be plain JSON values (no arrays, bytes or shares)."""
@@ -90,9 +87,7 @@ class AuditLog:
             raise AuditError(f"unknown audit entry kind {kind!r}")
         body = dict(body)
         _check_body(body)
-        db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
-        try:
-            db.execute("BEGIN IMMEDIATE")
+        with transaction(self.path) as db:
             last = db.execute("SELECT idx, hash FROM audit ORDER BY idx DESC LIMIT 1").fetchone()
             index, prev = (0, GENESIS) if last is None else (last[0] + 1, last[1])
             draft = Entry(index, time.time(), kind, body, prev, "", "")
@@ -100,13 +95,7 @@ class AuditLog:
             entry = Entry(index, draft.time, kind, body, prev, digest, self.identity.sign(bytes.fromhex(digest)).hex())
             db.execute("INSERT INTO audit VALUES (?, ?, ?, ?, ?, ?, ?)",
                        (index, entry.time, kind, json.dumps(body, sort_keys=True), prev, digest, entry.signature))
-            db.execute("COMMIT")
-            return entry
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        finally:
-            db.close()
+        return entry
 
     def entries(self) -> list[Entry]:
         db = sqlite3.connect(self.path, timeout=60.0)

@@ -16,12 +16,13 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Protocol
 
 from tessera.errors import BudgetExceeded
+from tessera.governance.sqlite import transaction
 
 __all__ = ["BudgetStore", "SqliteLedger", "compose", "pid_alive"]
 
@@ -68,20 +69,8 @@ class SqliteLedger:
                 "owner TEXT, updated REAL, PRIMARY KEY (job_id, dataset))"
             )
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-        finally:
-            db.close()
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self.path)
 
     def set_budget(self, dataset: str, epsilon: float, delta: float = 0.0) -> None:
         """Declare a dataset's total budget (from the contract); keeps what was already spent."""

@@ -25,9 +25,20 @@ from cryptography.x509.oid import NameOID
 
 from tessera.errors import IdentityError
 
-__all__ = ["Identity", "fingerprint_of", "public_key_hex", "verify_signature"]
+__all__ = ["Identity", "fingerprint_of", "public_key_hex", "verify_signature", "write_private"]
 
 _VALIDITY = dt.timedelta(days=3650)
+
+
+def write_private(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to a file only its owner may read (0600 from creation; an existing file,
+    whatever its mode, is replaced)."""
+    p = Path(path)
+    if p.exists():
+        p.unlink()
+    fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
 
 
 def fingerprint_of(cert_der: bytes) -> str:
@@ -106,11 +117,7 @@ class Identity:
         pem = key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
-        if key_path.exists():
-            key_path.unlink()
-        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(pem)
+        write_private(key_path, pem)
         cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         return cls(name, key_path, cert_path, key, cert)
 

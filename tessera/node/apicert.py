@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tessera.net.identity import fingerprint_of
+from tessera.net.identity import fingerprint_of, write_private
 
 __all__ = ["create_api_certificate", "api_fingerprint", "api_paths"]
 
@@ -49,11 +49,7 @@ def create_api_certificate(directory: str | os.PathLike[str], name: str, hosts: 
     )
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
-    if key_path.exists():
-        key_path.unlink()
-    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(pem)
+    write_private(key_path, pem)
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return fingerprint_of(cert.public_bytes(serialization.Encoding.DER))
 

@@ -19,6 +19,7 @@ import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from tessera.errors import TesseraError
+from tessera.net.identity import write_private
 
 __all__ = ["NodeConfig", "DatasetSource", "ConfigError", "hash_token", "new_token"]
 
@@ -131,8 +132,5 @@ class NodeConfig(BaseModel):
     def save(self, path: str | os.PathLike[str]) -> None:
         p = Path(path)
         data = self.model_dump(mode="json", exclude_none=True)
-        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.fchmod(fd, 0o600)  # also when the file existed with a wider mode
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(tomli_w.dumps(data))
+        write_private(p, tomli_w.dumps(data).encode())
         self._base, self._file = p.resolve().parent, p.resolve()

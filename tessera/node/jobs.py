@@ -15,13 +15,9 @@ from tessera.data.schema import Schema
 from tessera.errors import PlanError
 from tessera.governance.contract import Contract
 from tessera.governance.job import JobSpec
+from tessera.governance.policy import PSI_MODE_FOR
 from tessera.plan.executor import make_plan
 from tessera.protocols import NEEDS_DEALER, PROTOCOLS
-
-#: The contract's ``leakage.psi_reveal`` -> the PSI mode of vertical jobs: ``intersection`` lets
-#: each owner learn which of its rows are common; ``size`` keeps the joined rows secret-shared
-#: (aligned mode), revealing only the number of common identifiers.
-PSI_MODE_FOR = {"intersection": "intersection", "size": "aligned"}
 
 __all__ = ["JobPlan", "plan_job", "session_id_for", "job_id_for", "new_nonce"]
 

@@ -29,7 +29,6 @@ import datetime as dt
 import json
 import logging
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -266,7 +265,12 @@ class Node:
         return self.view(job_id), created
 
     def view(self, job_id: str) -> dict[str, Any]:
-        out = view(self._job(job_id), self.store.events(job_id))
+        return self.render(self._job(job_id))
+
+    def render(self, job: dict[str, Any]) -> dict[str, Any]:
+        """The API view of a job row from the store (docs/node-api.md)."""
+        job_id = job["id"]
+        out = view(job, self.store.events(job_id))
         if out["state"] == "running":
             out["progress"] = self._running_progress(job_id, out["progress"])
         return out
@@ -659,8 +663,7 @@ class Node:
             self._free_port(job_id)
             if release_slot:
                 self.slots.release()
-            shutil.rmtree(workdir / "data.parquet", ignore_errors=True)
-            (workdir / "data.parquet").unlink(missing_ok=True)
+            (workdir / "data.parquet").unlink(missing_ok=True)  # a SQL source's copy of the rows
 
     def _settle(self, job_id: str, returncode: int | None, report: dict[str, Any] | None, plan: JobPlan) -> None:
         """Record this node's outcome of a job whose party process ended."""
@@ -670,18 +673,17 @@ class Node:
                 self.audit.append(f"budget_{st}", {"job_id": job_id, "dataset": dataset})
         if report is not None and report.get("ok"):
             result = report.get("result") or {}
-            comm = report.get("comm") or {}
-            self.metrics.comm(int(comm.get("bytes_sent", 0)), int(comm.get("rounds", 0)))
+            stats = report.get("comm") or {}
+            comm = {"bytes_sent": int(stats.get("bytes_sent", 0)), "rounds": int(stats.get("rounds", 0))}
+            self.metrics.comm(comm["bytes_sent"], comm["rounds"])
             if "transcript" in result:
                 self.audit.append("transcript_hash", {"job_id": job_id, "hash": str(result["transcript"])})
             outputs = result.get("outputs") if self.cfg.name in plan.mpc_recipients else None
             if outputs is not None:
-                self.audit.append("output_released", {"job_id": job_id, "to": self._final_recipients(job_id),
+                self.audit.append("output_released", {"job_id": job_id, "to": self._job(job_id)["spec"]["recipients"],
                                                       "outputs": sorted(outputs)})
             self.audit.append("session_end", {"job_id": job_id, "state": "released"})
-            self._finish(job_id, "released", [], result=outputs,
-                         comm={"bytes_sent": int(comm.get("bytes_sent", 0)), "rounds": int(comm.get("rounds", 0))},
-                         seconds=float(report.get("seconds", 0.0)))
+            self._finish(job_id, "released", [], result=outputs, comm=comm, seconds=float(report.get("seconds", 0.0)))
             return
         if report is None:
             why = "the node shut down during the job" if self.stopping.is_set() else \
@@ -695,16 +697,12 @@ class Node:
         self.audit.append("session_end", {"job_id": job_id, "state": state})
         self._finish(job_id, state, reasons)
 
-    def _final_recipients(self, job_id: str) -> list[str]:
-        return list(self._job(job_id)["spec"]["recipients"])
-
     def _finish(self, job_id: str, state: str, reasons: list[str], **fields: Any) -> None:
         job = self.store.get(job_id)
         if job is None:
             return
-        fraction = 1.0
         moved = self.store.transition(job_id, state, "; ".join(reasons) if reasons else state, reasons=reasons,
-                                      progress={"phase": state, "fraction": fraction, "detail": state}, **fields)
+                                      progress={"phase": state, "fraction": 1.0, "detail": state}, **fields)
         if not moved:
             return
         self.metrics.finished(state, time.time() - job["created"])

@@ -22,7 +22,7 @@ from typing import Any
 import tomli_w
 
 from tessera.governance.contract import PartySpec
-from tessera.net.identity import Identity
+from tessera.net.identity import Identity, write_private
 from tessera.node.apicert import api_fingerprint, create_api_certificate
 from tessera.node.config import ConfigError, DatasetSource, NodeConfig, hash_token, new_token
 
@@ -31,16 +31,8 @@ __all__ = ["init_node", "add_analyst", "party_entry", "write_profile", "read_pro
 CONFIG_FILE = "node.toml"
 
 
-def _write_private(path: Path, text: str) -> None:
-    if path.exists():
-        path.unlink()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-
-
 def write_profile(path: str | os.PathLike[str], url: str, fingerprint: str, token: str, name: str) -> None:
-    _write_private(Path(path), tomli_w.dumps({"name": name, "url": url, "fingerprint": fingerprint, "token": token}))
+    write_private(path, tomli_w.dumps({"name": name, "url": url, "fingerprint": fingerprint, "token": token}).encode())
 
 
 def read_profile(path: str | os.PathLike[str]) -> dict[str, str]:

@@ -7,15 +7,17 @@ Results are kept only at nodes that are recipients; what a job revealed is liste
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sqlite3
 import threading
 import time
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from tessera.governance.sqlite import transaction
 from tessera.runtime import jsonable
 
 __all__ = ["JobStore", "FINAL_STATES", "STATES"]
@@ -31,8 +33,6 @@ _COLUMNS = ("id", "idem", "spec", "job_hash", "coordinator", "parties", "state",
 
 
 def _iso(ts: float | None) -> str | None:
-    import datetime as dt
-
     return None if ts is None else dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(timespec="seconds")
 
 
@@ -41,9 +41,7 @@ class JobStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
-        self._lock = threading.RLock()
-        self.changed = threading.Condition(self._lock)
-        self.version = 0
+        self._lock = threading.Lock()
         with self._tx() as db:
             db.execute(
                 "CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, idem TEXT UNIQUE, spec TEXT, job_hash TEXT, "
@@ -56,21 +54,9 @@ class JobStore:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
-            try:
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute("BEGIN IMMEDIATE")
-                try:
-                    yield db
-                except BaseException:
-                    db.execute("ROLLBACK")
-                    raise
-                db.execute("COMMIT")
-            finally:
-                db.close()
-            self.version += 1
-            self.changed.notify_all()
+        # the lock spares the node's own threads SQLite's busy-waiting on each other
+        with self._lock, transaction(self.path) as db:
+            yield db
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -189,10 +175,11 @@ class JobStore:
         return [{"ts": _iso(ts), "state": s, "detail": d} for ts, s, d in rows]
 
     def list(self, analyst: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
-        jobs = self._read("ORDER BY created DESC, rowid DESC LIMIT ?", (limit,))
-        if analyst is not None:
-            jobs = [j for j in jobs if j["spec"].get("analyst") == analyst]
-        return jobs
+        """The newest ``limit`` jobs (of ``analyst``, if given), newest first."""
+        if analyst is None:
+            return self._read("ORDER BY created DESC, rowid DESC LIMIT ?", (limit,))
+        return self._read("WHERE json_extract(spec, '$.analyst') = ? ORDER BY created DESC, rowid DESC LIMIT ?",
+                          (analyst, limit))
 
     def in_states(self, *states: str) -> list[dict[str, Any]]:
         marks = ", ".join("?" for _ in states)

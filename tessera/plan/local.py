@@ -18,6 +18,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from tessera.data.local import write_parquet
 from tessera.data.schema import Schema
 from tessera.errors import SessionError
 from tessera.plan.executor import make_plan
@@ -44,15 +45,7 @@ class LocalResult:
 
 
 def _as_file(data: pd.DataFrame | str | os.PathLike[str], path: Path) -> str:
-    if isinstance(data, pd.DataFrame):
-        con = duckdb.connect()
-        try:
-            con.register("frame", data)
-            con.execute(f"COPY frame TO '{str(path).replace(chr(39), chr(39) * 2)}' (FORMAT PARQUET)")
-        finally:
-            con.close()
-        return str(path)
-    return str(data)
+    return write_parquet(data, path) if isinstance(data, pd.DataFrame) else str(data)
 
 
 def _columns_of(path: str) -> list[str]:

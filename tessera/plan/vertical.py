@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import pandas as pd
 
+from tessera.data.local import write_parquet
 from tessera.errors import DataError, PlanError
 from tessera.mpc.session import Session
 from tessera.plan.executor import run_analysis
@@ -44,15 +44,6 @@ def _read(path: str) -> Any:
     try:
         escaped = path.replace("'", "''")
         return con.execute(f"SELECT * FROM {reader}('{escaped}')").df()
-    finally:
-        con.close()
-
-
-def _write(frame: pd.DataFrame, path: str) -> None:
-    con = duckdb.connect()
-    try:
-        con.register("aligned", frame)
-        con.execute(f"COPY aligned TO '{path.replace(chr(39), chr(39) * 2)}' (FORMAT PARQUET)")
     finally:
         con.close()
 
@@ -86,7 +77,7 @@ def psi_then_analysis(session: Session, data: str, id_column: str, psi_mode: str
     mine = frame.iloc[rows].drop(columns=[id_column]).reset_index(drop=True)
     with tempfile.TemporaryDirectory(prefix="tessera-aligned-") as tmp:
         path = str(Path(tmp) / "aligned.parquet")
-        _write(mine, path)
+        write_parquet(mine, path)
         job["partition"] = "vertical"
         out = run_analysis(session, data=path, alignment=alignment, **job)
     out["outputs"]["psi_size"] = psi.size  # every party learns it, in both modes

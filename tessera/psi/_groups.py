@@ -80,6 +80,14 @@ class Group(abc.ABC):
     def hash_range(self, prefix: bytes, keys: Sequence[bytes], dst: np.ndarray, lo: int, hi: int) -> None:
         """``dst[i] = from_hash(SHA-512(prefix || keys[i]))`` for ``lo <= i < hi``."""
 
+    @abc.abstractmethod
+    def add(self, p: bytes, q: bytes) -> bytes:
+        """``p + q`` for two valid points (ValueError for an invalid encoding)."""
+
+    @abc.abstractmethod
+    def sub(self, p: bytes, q: bytes) -> bytes:
+        """``p - q`` for two valid points (ValueError for an invalid encoding)."""
+
     def mul(self, scalar: bytes, point: bytes) -> bytes:
         """``scalar * point`` for one point; :class:`BadPoints` if it is invalid."""
         src = np.frombuffer(point, dtype=np.uint8)
@@ -163,6 +171,19 @@ class Ristretto255(Group):
                 bad.append(i)
         return bad
 
+    def add(self, p: bytes, q: bytes) -> bytes:
+        return self._point_op(self._lib.crypto_core_ristretto255_add, "addition", p, q)
+
+    def sub(self, p: bytes, q: bytes) -> bytes:
+        return self._point_op(self._lib.crypto_core_ristretto255_sub, "subtraction", p, q)
+
+    @staticmethod
+    def _point_op(f: Callable[..., int], what: str, p: bytes, q: bytes) -> bytes:
+        out = ctypes.create_string_buffer(POINT_BYTES)
+        if f(out, p, q) != 0:
+            raise ValueError(f"ristretto255 {what} failed")
+        return out.raw
+
     def hash_range(self, prefix: bytes, keys: Sequence[bytes], dst: np.ndarray, lo: int, hi: int) -> None:
         f = self._lib.crypto_core_ristretto255_from_hash
         base = hashlib.sha512(prefix)
@@ -201,6 +222,12 @@ class Edwards25519(Group):
             except nacl.exceptions.CryptoError:
                 bad.append(i)
         return bad
+
+    def add(self, p: bytes, q: bytes) -> bytes:
+        return sodium.crypto_core_ed25519_add(p, q)
+
+    def sub(self, p: bytes, q: bytes) -> bytes:
+        return sodium.crypto_core_ed25519_sub(p, q)
 
     def hash_range(self, prefix: bytes, keys: Sequence[bytes], dst: np.ndarray, lo: int, hi: int) -> None:
         # Two Elligator 2 maps added (each cofactor-cleared by libsodium): the random-oracle

@@ -27,42 +27,19 @@ code rows; the receiver never learns ``s``.
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 from collections.abc import Callable, Iterator
 
-import nacl.bindings as sodium
 import numpy as np
 
 from tessera.psi._aes import PrgStreams, transpose
-from tessera.psi._groups import POINT_BYTES, Engine, Group, _libsodium
+from tessera.psi._groups import POINT_BYTES, Engine, Group
 
 __all__ = ["WIDTH", "BaseOtSender", "BaseOtReceiver", "extend_receiver", "receiver_rows", "extend_sender", "choice_mask"]
 
 WIDTH = 512  # code width k: bits per row, number of base OTs
 SEED_BYTES = 16
 
-
-def _add(group: Group, p: bytes, q: bytes) -> bytes:
-    if group.name == "ristretto255":
-        lib = _libsodium()
-        assert lib is not None
-        out = ctypes.create_string_buffer(POINT_BYTES)
-        if lib.crypto_core_ristretto255_add(out, p, q) != 0:
-            raise ValueError("ristretto255 addition failed")
-        return out.raw
-    return sodium.crypto_core_ed25519_add(p, q)
-
-
-def _sub(group: Group, p: bytes, q: bytes) -> bytes:
-    if group.name == "ristretto255":
-        lib = _libsodium()
-        assert lib is not None
-        out = ctypes.create_string_buffer(POINT_BYTES)
-        if lib.crypto_core_ristretto255_sub(out, p, q) != 0:
-            raise ValueError("ristretto255 subtraction failed")
-        return out.raw
-    return sodium.crypto_core_ed25519_sub(p, q)
 
 
 def _seed(salt: bytes, i: int, a_point: bytes, b_point: bytes, shared: bytes) -> bytes:
@@ -91,7 +68,7 @@ class BaseOtSender:
         for i in range(self.count):
             b_i, p = raw[POINT_BYTES * i : POINT_BYTES * (i + 1)], bytes(ab[POINT_BYTES * i : POINT_BYTES * (i + 1)])
             k0.append(_seed(self._salt, i, a_pt, b_i, p))
-            k1.append(_seed(self._salt, i, a_pt, b_i, _sub(group, p, aa)))
+            k1.append(_seed(self._salt, i, a_pt, b_i, group.sub(p, aa)))
         return k0, k1
 
 
@@ -113,7 +90,7 @@ class BaseOtReceiver:
         out = []
         for b, c in zip(self._b, self.choices):
             p = self._engine.base_mul(b)
-            out.append(_add(group, p, a_point) if c else p)
+            out.append(group.add(p, a_point) if c else p)
         self._a_point = a_point
         self._b_points = b"".join(out)
         return self._b_points

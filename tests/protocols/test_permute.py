@@ -19,7 +19,7 @@ from tessera.mpc import functions as fn
 from tessera.mpc.session import Session
 from tessera.net.memory import memory_mesh
 from tessera.runtime import run_threads
-from tessera.runtime.inprocess import run_dealer, run_party
+from tests.protocols.helpers import run_on_mesh, top_byte_hist
 
 CONFIGS = [("semi2k", 2), ("semi2k", 3), ("semi2k", 4), ("rep3", 3)]
 ALPHA = 1e-6
@@ -124,19 +124,8 @@ def record_views(protocol, n_parties, value, pi, owner):
         barrier.wait()
         return y.shares
 
-    threads = [threading.Thread(target=run_party, args=(program, protocol, mesh[i], names, 16))
-               for i in range(n_parties)]
-    if dealer:
-        threads.append(threading.Thread(target=run_dealer, args=(mesh[-1], n_parties)))
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_on_mesh(program, protocol, mesh, names)
     return views
-
-
-def _top_byte(words):
-    return np.bincount((words >> np.uint64(56)).astype(np.int64), minlength=256)
 
 
 def _is_index_message(words):
@@ -171,7 +160,7 @@ def test_views_are_uniform_and_independent_of_values_and_permutation(protocol, n
                     assert stats.chisquare(_grid(w).reshape(-1)).pvalue > ALPHA
                 assert stats.chi2_contingency(np.stack([_grid(wa).reshape(-1), _grid(wb).reshape(-1)])).pvalue > ALPHA
             else:
-                ha, hb = _top_byte(wa), _top_byte(wb)
+                ha, hb = top_byte_hist(wa), top_byte_hist(wb)
                 assert stats.chisquare(ha).pvalue > ALPHA
                 assert stats.chisquare(hb).pvalue > ALPHA
                 assert stats.chi2_contingency(np.stack([ha, hb])).pvalue > ALPHA

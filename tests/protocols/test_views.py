@@ -6,15 +6,13 @@ views for two different secrets must be indistinguishable (two-sample chi-square
 that leaked the value, or a value-dependent bias, would fail by a huge margin (p ~ 0).
 """
 
-import threading
-
 import numpy as np
 import pytest
 from scipy import stats
 
 from tessera.mpc.session import Session
 from tessera.net.memory import memory_mesh
-from tessera.runtime.inprocess import run_dealer, run_party
+from tests.protocols.helpers import run_on_mesh, top_byte_hist
 
 N = 20_000
 ALPHA = 1e-6  # many tests run; a genuine leak gives p values far below this
@@ -42,18 +40,8 @@ def record_view(protocol, n_parties, secret, op):
         if s.me == 1:
             shares["own"] = y.shares.reshape(-1).copy()
 
-    threads = [threading.Thread(target=run_party, args=(program, protocol, mesh[i], names, 16)) for i in range(n_parties)]
-    if dealer:
-        threads.append(threading.Thread(target=run_dealer, args=(mesh[-1], n_parties)))
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_on_mesh(program, protocol, mesh, names)
     return view + [shares["own"]]
-
-
-def top_byte_hist(words):
-    return np.bincount((words >> np.uint64(56)).astype(np.int64), minlength=256)
 
 
 @pytest.mark.parametrize("protocol,n", [("semi2k", 3), ("semi2k", 2), ("rep3", 3)])
