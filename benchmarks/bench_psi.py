@@ -86,7 +86,7 @@ def bench_psi(log_n: int, parties: int, mode: str, group: str, overlap: float, p
     def party(p: int) -> None:
         try:
             results[p] = run_psi(mesh[p], sets[p], spec, timings=phases[p])
-        except BaseException as e:  # noqa: BLE001 - reported below
+        except BaseException as e:
             errors.append(e)
 
     threads = [threading.Thread(target=party, args=(p,)) for p in range(parties)]

@@ -8,7 +8,6 @@ programs), :func:`~tessera.runtime.run_threads` and :func:`~tessera.runtime.run_
 
 from typing import Any
 
-
 from tessera.errors import TesseraError
 from tessera.mpc import SecretTensor, Session
 from tessera.plan.local import LocalResult, run_local

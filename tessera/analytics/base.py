@@ -18,8 +18,8 @@ Analyses know :class:`~tessera.mpc.tensor.SecretTensor`, never the protocol bene
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass, field
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np

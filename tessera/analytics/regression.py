@@ -44,7 +44,7 @@ class LinRegParams(Params):
     max_rows: int = Field(DEFAULT_MAX_ROWS, gt=0)
 
     @model_validator(mode="after")
-    def _target_not_feature(self) -> "LinRegParams":
+    def _target_not_feature(self) -> LinRegParams:
         if self.target in self.features:
             raise ValueError(f"the target {self.target!r} is also a feature")
         return self

@@ -62,7 +62,7 @@ def init(
             _fail(ValueError(f"{terms} is not valid TOML: {e}"))
     extra.setdefault("analysts", [])
     extra["analysts"] = [*extra["analysts"], *({"id": a} for a in analyst)]
-    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     try:
         c = Contract.model_validate({"contract_id": contract_id, "title": title, "not_before": now,
                                      "not_after": now + dt.timedelta(days=days),

@@ -37,7 +37,7 @@ class Column(BaseModel):
     nullable: bool = False
 
     @model_validator(mode="after")
-    def _check(self) -> "Column":
+    def _check(self) -> Column:
         if self.type in (ColumnType.FLOAT, ColumnType.INT):
             if self.min is None or self.max is None:
                 raise ValueError(f"column {self.name!r}: numeric columns need declared min and max")
@@ -82,7 +82,7 @@ class Schema(BaseModel):
     columns: tuple[Column, ...]
 
     @model_validator(mode="after")
-    def _unique(self) -> "Schema":
+    def _unique(self) -> Schema:
         names = [c.name for c in self.columns]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
@@ -102,7 +102,7 @@ class Schema(BaseModel):
     def __contains__(self, name: object) -> bool:
         return any(c.name == name for c in self.columns)
 
-    def select(self, names: Iterable[str]) -> "Schema":
+    def select(self, names: Iterable[str]) -> Schema:
         """The sub-schema of ``names``, in that order (KeyError naming any unknown column)."""
         names = list(names)
         unknown = [n for n in names if n not in self]
@@ -123,7 +123,7 @@ class Schema(BaseModel):
         return {c.name: c.to_dict() for c in self.columns}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Schema":
+    def from_dict(cls, data: Mapping[str, Any]) -> Schema:
         """A schema from a plain mapping, e.g. a TOML table. Accepts the model form
         ``{"columns": [{"name": ..., "type": ...}, ...]}`` and the compact form
         ``{name: {"type": "float", "min": 0, "max": 1}, name2: "bool", ...}`` (a bare type

@@ -108,7 +108,7 @@ class Contract(_Model):
     signatures: list[Signature] = []
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Contract":
+    def _consistent(self) -> Contract:
         names = [p.name for p in self.parties]
         if len(set(names)) != len(names):
             raise ValueError("party names must be unique")
@@ -162,7 +162,7 @@ class Contract(_Model):
     def hash(self) -> str:
         return hashlib.sha256(self.canonical_bytes()).hexdigest()
 
-    def signed_by(self, identity: Identity) -> "Contract":
+    def signed_by(self, identity: Identity) -> Contract:
         """A copy with ``identity``'s signature added (replacing an earlier one of that party)."""
         spec = self.party(identity.name)
         if spec.public_key != identity.public_key:
@@ -177,7 +177,7 @@ class Contract(_Model):
 
     def problems(self, now: dt.datetime | None = None) -> list[str]:
         """Every reason the contract is not in force (empty: it is in force)."""
-        now = now or dt.datetime.now(dt.timezone.utc)
+        now = now or dt.datetime.now(dt.UTC)
         out = []
         if now < self.not_before:
             out.append(f"the contract is not valid before {self.not_before.isoformat()}")
@@ -214,7 +214,7 @@ class Contract(_Model):
     # -- files -------------------------------------------------------------------------------
 
     @classmethod
-    def load(cls, path: str | Path) -> "Contract":
+    def load(cls, path: str | Path) -> Contract:
         """Read a contract from TOML; a clear ContractError for malformed files."""
         p = Path(path)
         try:

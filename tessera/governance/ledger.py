@@ -24,7 +24,7 @@ from typing import Protocol
 from tessera.errors import BudgetExceeded
 from tessera.governance.sqlite import transaction
 
-__all__ = ["BudgetStore", "SqliteLedger", "compose", "pid_alive"]
+__all__ = ["BudgetStore", "SqliteLedger", "compose", "pid_alive", "process_owner"]
 
 
 def compose(costs: list[tuple[float, float]]) -> tuple[float, float]:
@@ -32,12 +32,44 @@ def compose(costs: list[tuple[float, float]]) -> tuple[float, float]:
     return sum(c[0] for c in costs), sum(c[1] for c in costs)
 
 
+def _proc_stat(pid: int) -> tuple[str, str] | None:
+    """``(state, start time)`` of a process from ``/proc/PID/stat``, or None where there is none."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return ("?", "")
+    fields = raw[raw.rindex(")") + 2:].split()  # the command name may hold spaces and parentheses
+    return fields[0], fields[19]
+
+
+def process_owner(pid: int | None = None) -> str:
+    """The owner tag of a process: ``pid:N:START`` (START is its start time on this host, so a
+    later process that reuses the pid is not taken for it), or ``pid:N`` without ``/proc``."""
+    pid = os.getpid() if pid is None else pid
+    stat = _proc_stat(pid) if Path("/proc/self/stat").exists() else None
+    return f"pid:{pid}:{stat[1]}" if stat else f"pid:{pid}"
+
+
 def pid_alive(owner: str) -> bool:
-    """For owners written as ``pid:N``: is that process still running on this host?"""
+    """For owners written as ``pid:N[:START]``: is that very process still running on this host?
+
+    A zombie is not running: a party process whose node was killed is re-parented to init, which
+    may take seconds to reap it, and ``kill(pid, 0)`` still succeeds on it until then. A process
+    with the same pid but another start time is another process.
+    """
     if not owner.startswith("pid:"):
         return True
+    pid_text, _, start = owner[4:].partition(":")
+    pid = int(pid_text)
+    if Path("/proc/self/stat").exists():
+        stat = _proc_stat(pid)
+        if stat is None or stat[0] in ("Z", "X", "x"):
+            return False
+        return not start or not stat[1] or stat[1] == start
     try:
-        os.kill(int(owner[4:]), 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
@@ -52,6 +84,7 @@ class BudgetStore(Protocol):
     def commit(self, job_id: str) -> None: ...
     def release(self, job_id: str) -> str: ...
     def remaining(self, dataset: str) -> tuple[float, float]: ...
+    def reserved(self) -> dict[str, list[str]]: ...
     def recover(self, is_alive: Callable[[str], bool] = pid_alive) -> dict[str, str]: ...
 
 
@@ -60,7 +93,7 @@ class SqliteLedger:
 
     def __init__(self, path: str | Path, owner: str | None = None) -> None:
         self.path = str(path)
-        self.owner = owner or f"pid:{os.getpid()}"
+        self.owner = owner or process_owner()
         with self._tx() as db:
             db.execute("CREATE TABLE IF NOT EXISTS budgets (dataset TEXT PRIMARY KEY, epsilon REAL, delta REAL)")
             db.execute(
@@ -135,15 +168,30 @@ class SqliteLedger:
         with self._tx() as db:
             return db.execute("SELECT dataset, state FROM reservations WHERE job_id = ?", (job_id,)).fetchall()
 
+    def reserved(self) -> dict[str, list[str]]:
+        """The jobs that still hold a reservation, with the owners that made them."""
+        with self._tx() as db:
+            rows = db.execute("SELECT DISTINCT job_id, owner FROM reservations WHERE state = 'reserved'").fetchall()
+        out: dict[str, list[str]] = {}
+        for job_id, owner in rows:
+            out.setdefault(job_id, []).append(owner)
+        return out
+
     def recover(self, is_alive: Callable[[str], bool] = pid_alive) -> dict[str, str]:
-        """Settle reservations whose owner is gone: commit if output had started, else release."""
+        """Settle reservations whose owner is gone: commit if output had started, else release.
+
+        Safe to call at any time and as often as wanted (a node sweeps with it): a reservation
+        whose owner still runs is left to that owner, which commits or releases it itself.
+        """
         settled: dict[str, str] = {}
         with self._tx() as db:
-            for job_id, owner, started in db.execute(
-                "SELECT DISTINCT job_id, owner, max(output_started) FROM reservations WHERE state = 'reserved' "
-                "GROUP BY job_id, owner"
-            ).fetchall():
-                if is_alive(owner):
+            rows = db.execute("SELECT job_id, owner, output_started FROM reservations WHERE state = 'reserved'").fetchall()
+            jobs: dict[str, tuple[set[str], bool]] = {}
+            for job_id, owner, started in rows:
+                owners, any_started = jobs.get(job_id, (set(), False))
+                jobs[job_id] = (owners | {owner}, any_started or bool(started))
+            for job_id, (owners, started) in jobs.items():
+                if any(is_alive(o) for o in owners):
                     continue
                 state = "committed" if started else "released"
                 db.execute("UPDATE reservations SET state = ?, updated = ? WHERE job_id = ? AND state = 'reserved'",

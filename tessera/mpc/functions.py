@@ -27,7 +27,7 @@ def where(cond: SecretTensor | np.ndarray, a: object, b: object) -> SecretTensor
     return a * c + b * (1 - c)  # type: ignore[operator]
 
 
-def abs(x: SecretTensor) -> SecretTensor:  # noqa: A001 - numpy's name
+def abs(x: SecretTensor) -> SecretTensor:
     """``|x|``: one comparison and one product."""
     return x * (1 - 2 * (x < 0))
 
@@ -86,12 +86,12 @@ def _tree(x: SecretTensor, axis: int, want_max: bool) -> tuple[SecretTensor, Sec
     return best, index
 
 
-def max(x: SecretTensor, axis: int = -1) -> SecretTensor:  # noqa: A001
+def max(x: SecretTensor, axis: int = -1) -> SecretTensor:
     """Maximum along ``axis``: ceil(log2 n) comparison levels."""
     return _tree(x, axis, True)[0]
 
 
-def min(x: SecretTensor, axis: int = -1) -> SecretTensor:  # noqa: A001
+def min(x: SecretTensor, axis: int = -1) -> SecretTensor:
     return _tree(x, axis, False)[0]
 
 

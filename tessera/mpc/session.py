@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Sequence
+
 import numpy as np
 
 from tessera.errors import SessionError
@@ -43,7 +44,7 @@ class Session:
     @classmethod
     def start(
         cls, protocol: str, channel: Channel, parties: Sequence[str], frac_bits: int = 16
-    ) -> "Session":
+    ) -> Session:
         """Build the named protocol over ``channel`` and agree its seeds with the other parties."""
         try:
             proto_cls = PROTOCOLS[protocol]

@@ -70,7 +70,7 @@ class SecretTensor:
     __slots__ = ("session", "shares", "frac_bits")
     __array_ufunc__ = None  # numpy defers to our reflected operators
 
-    def __init__(self, session: "Session", shares: np.ndarray, frac_bits: int) -> None:
+    def __init__(self, session: Session, shares: np.ndarray, frac_bits: int) -> None:
         self.session = session
         self.shares = shares
         self.frac_bits = frac_bits
@@ -109,10 +109,10 @@ class SecretTensor:
 
     # -- helpers -----------------------------------------------------------------------------
 
-    def _new(self, shares: np.ndarray, frac_bits: int | None = None) -> "SecretTensor":
+    def _new(self, shares: np.ndarray, frac_bits: int | None = None) -> SecretTensor:
         return SecretTensor(self.session, shares, self.frac_bits if frac_bits is None else frac_bits)
 
-    def _relabel(self, frac_bits: int) -> "SecretTensor":
+    def _relabel(self, frac_bits: int) -> SecretTensor:
         """The same ring values read with another scale (divides the value by 2^(new - old))."""
         return SecretTensor(self.session, self.shares, frac_bits)
 
@@ -127,7 +127,7 @@ class SecretTensor:
         frac = 0 if arr.dtype.kind in "biu" else self.session.frac_bits
         return arr, frac
 
-    def _secret(self, other: object) -> "SecretTensor | None":
+    def _secret(self, other: object) -> SecretTensor | None:
         if isinstance(other, SecretTensor):
             self.session.check_own(other)
             return other
@@ -135,7 +135,7 @@ class SecretTensor:
 
     # -- addition ----------------------------------------------------------------------------
 
-    def __add__(self, other: object) -> "SecretTensor":
+    def __add__(self, other: object) -> SecretTensor:
         sec = self._secret(other)
         if sec is not None:
             shape = broadcast_shape(self.shape, sec.shape)
@@ -149,19 +149,19 @@ class SecretTensor:
 
     __radd__ = __add__
 
-    def __neg__(self) -> "SecretTensor":
+    def __neg__(self) -> SecretTensor:
         return self._new(np.uint64(0) - self.shares)
 
-    def __sub__(self, other: object) -> "SecretTensor":
+    def __sub__(self, other: object) -> SecretTensor:
         sec = self._secret(other)
         return self + (-sec if sec is not None else -np.asarray(other))
 
-    def __rsub__(self, other: object) -> "SecretTensor":
+    def __rsub__(self, other: object) -> SecretTensor:
         return (-self) + other
 
     # -- products ----------------------------------------------------------------------------
 
-    def __mul__(self, other: object) -> "SecretTensor":
+    def __mul__(self, other: object) -> SecretTensor:
         sec = self._secret(other)
         proto = self.session.protocol
         if sec is not None:
@@ -177,7 +177,7 @@ class SecretTensor:
 
     __rmul__ = __mul__
 
-    def __matmul__(self, other: object) -> "SecretTensor":
+    def __matmul__(self, other: object) -> SecretTensor:
         sec = self._secret(other)
         proto = self.session.protocol
         if sec is not None:
@@ -190,7 +190,7 @@ class SecretTensor:
         prod = np.stack([np.matmul(s, p) for s in self.shares])
         return self._new(proto.truncate(prod, min(self.frac_bits, pf)), max(self.frac_bits, pf))
 
-    def __rmatmul__(self, other: object) -> "SecretTensor":
+    def __rmatmul__(self, other: object) -> SecretTensor:
         arr, pf = self._public_frac(other)
         matmul_shape(arr.shape, self.shape)
         p = encode(arr, pf)
@@ -198,7 +198,7 @@ class SecretTensor:
         proto = self.session.protocol
         return self._new(proto.truncate(prod, min(self.frac_bits, pf)), max(self.frac_bits, pf))
 
-    def scale(self, c: float, bound: float) -> "SecretTensor":
+    def scale(self, c: float, bound: float) -> SecretTensor:
         """``self * c`` for a public real ``c``, given a public bound ``|self| <= bound``.
 
         For ``|c| < 1`` the value is first truncated by ``t = floor(-log2 |c|)`` bits (which costs
@@ -219,11 +219,11 @@ class SecretTensor:
         prod = shares * const(int(round(c_t * 2.0**frac)))
         return self._new(proto.truncate(prod, frac))
 
-    def dot(self, other: object) -> "SecretTensor":
+    def dot(self, other: object) -> SecretTensor:
         """numpy ``dot`` for 1-D and 2-D operands (the same as ``@`` there)."""
         return self @ other
 
-    def __truediv__(self, other: object) -> "SecretTensor":
+    def __truediv__(self, other: object) -> SecretTensor:
         """Division by a public non-zero number.
 
         The divisor ``c`` is written as ``m / 2^s`` with a multiplier ``m`` of 20 significant
@@ -256,7 +256,7 @@ class SecretTensor:
 
     __hash__ = None  # type: ignore[assignment]  # == is elementwise and secret
 
-    def _sign_bits(self, *diffs: "SecretTensor") -> list["SecretTensor"]:
+    def _sign_bits(self, *diffs: SecretTensor) -> list[SecretTensor]:
         """``[d < 0]`` for several differences in one batched comparison."""
         flat = np.concatenate([d.shares.reshape(d.shares.shape[0], -1) for d in diffs], axis=1)
         bits = ltz(self.session.protocol, flat)
@@ -266,50 +266,50 @@ class SecretTensor:
             pos += d.size
         return out
 
-    def __lt__(self, other: object) -> "SecretTensor":
+    def __lt__(self, other: object) -> SecretTensor:
         """Secret ``[self < other]`` (0/1, exact). About 8-9 rounds; reveals nothing."""
         return self._sign_bits(self - other)[0]
 
-    def __gt__(self, other: object) -> "SecretTensor":
+    def __gt__(self, other: object) -> SecretTensor:
         return self._sign_bits(-(self - other))[0]
 
-    def __le__(self, other: object) -> "SecretTensor":
+    def __le__(self, other: object) -> SecretTensor:
         return 1 - (self > other)
 
-    def __ge__(self, other: object) -> "SecretTensor":
+    def __ge__(self, other: object) -> SecretTensor:
         return 1 - (self < other)
 
-    def __eq__(self, other: object) -> "SecretTensor":  # type: ignore[override]
+    def __eq__(self, other: object) -> SecretTensor:  # type: ignore[override]
         d = self - other
         lt, gt = self._sign_bits(d, -d)
         return 1 - lt - gt
 
-    def __ne__(self, other: object) -> "SecretTensor":  # type: ignore[override]
+    def __ne__(self, other: object) -> SecretTensor:  # type: ignore[override]
         d = self - other
         lt, gt = self._sign_bits(d, -d)
         return lt + gt
 
     # -- shape -------------------------------------------------------------------------------
 
-    def __getitem__(self, key: Any) -> "SecretTensor":
+    def __getitem__(self, key: Any) -> SecretTensor:
         if isinstance(key, SecretTensor):
             raise TypeError("indexing by a secret is not supported (it would reveal the index)")
         key = key if isinstance(key, tuple) else (key,)
         return self._new(self.shares[(slice(None), *key)])
 
-    def reshape(self, *shape: int | Sequence[int]) -> "SecretTensor":
+    def reshape(self, *shape: int | Sequence[int]) -> SecretTensor:
         dims = tuple(shape[0]) if len(shape) == 1 and not isinstance(shape[0], int) else shape
         try:
             return self._new(self.shares.reshape((self.shares.shape[0], *dims)))  # type: ignore[arg-type]
         except ValueError:
             raise ShapeError(f"cannot reshape a tensor of shape {self.shape} into {dims}") from None
 
-    def flatten(self) -> "SecretTensor":
+    def flatten(self) -> SecretTensor:
         return self.reshape(-1)
 
     ravel = flatten
 
-    def transpose(self, *axes: int) -> "SecretTensor":
+    def transpose(self, *axes: int) -> SecretTensor:
         order = tuple(axes[0]) if len(axes) == 1 and not isinstance(axes[0], int) else axes
         if not order:
             order = tuple(range(self.ndim))[::-1]
@@ -318,7 +318,7 @@ class SecretTensor:
         return self._new(self.shares.transpose((0, *(a + 1 for a in order))))
 
     @property
-    def T(self) -> "SecretTensor":  # noqa: N802 - numpy's name
+    def T(self) -> SecretTensor:
         return self.transpose()
 
     # -- reductions --------------------------------------------------------------------------
@@ -330,11 +330,11 @@ class SecretTensor:
             return (_value_axis(int(axis), self.ndim),)
         return tuple(_value_axis(int(a), self.ndim) for a in axis)
 
-    def sum(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> "SecretTensor":
+    def sum(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> SecretTensor:
         """Sum along axes (all by default); local and exact."""
         return self._new(self.shares.sum(axis=self._axes(axis), keepdims=keepdims, dtype=np.uint64))
 
-    def mean(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> "SecretTensor":
+    def mean(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> SecretTensor:
         """Mean along axes: the sum divided by the public count (see ``__truediv__``)."""
         axes = self._axes(axis)
         count = int(np.prod([self.shares.shape[a] for a in axes], dtype=np.int64))

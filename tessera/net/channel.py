@@ -107,7 +107,7 @@ class Channel(abc.ABC):
         """Tell every peer that this endpoint stops, and why. Never raises."""
         try:
             self._abort_raw(reason)
-        except Exception:  # noqa: BLE001 - abort is best effort by design
+        except Exception:
             pass
 
     @abc.abstractmethod

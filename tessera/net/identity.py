@@ -90,7 +90,7 @@ class Identity:
         return f"Identity(name={self.name!r}, fingerprint={self.fingerprint!r})"
 
     @classmethod
-    def create(cls, name: str, out_dir: str | os.PathLike[str], *, overwrite: bool = False) -> "Identity":
+    def create(cls, name: str, out_dir: str | os.PathLike[str], *, overwrite: bool = False) -> Identity:
         """Create a fresh key and self-signed certificate for party ``name`` in ``out_dir``."""
         if not name or any(c in name for c in "/\\\0") or name.startswith("."):
             raise IdentityError(f"invalid party name {name!r}")
@@ -101,7 +101,7 @@ class Identity:
             raise IdentityError(f"an identity for {name!r} already exists in {out}; refusing to overwrite")
         key = Ed25519PrivateKey.generate()
         subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         cert = (
             x509.CertificateBuilder()
             .subject_name(subject)
@@ -122,7 +122,7 @@ class Identity:
         return cls(name, key_path, cert_path, key, cert)
 
     @classmethod
-    def load(cls, directory: str | os.PathLike[str], name: str) -> "Identity":
+    def load(cls, directory: str | os.PathLike[str], name: str) -> Identity:
         """Load party ``name``'s identity from ``directory``; refuses a key readable by others."""
         d = Path(directory)
         key_path, cert_path = d / f"{name}.key", d / f"{name}.crt"

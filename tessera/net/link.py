@@ -133,7 +133,7 @@ class Link:
             ended = (FrameError, f"was cut off for a bad frame ({e})")
         except (OSError, ValueError) as e:  # ssl.SSLError is an OSError
             ended = (TransportError, f"connection failed ({type(e).__name__}: {e})")
-        except Exception as e:  # noqa: BLE001 - e.g. MemoryError; a silent death would leave recv waiting
+        except Exception as e:
             ended = (TransportError, f"could not be read from any more ({type(e).__name__})")
         with cond:
             self.ended = ended

@@ -234,7 +234,7 @@ class _Acceptor:
             except NotAPeer as e:
                 self.ignored.append(str(e))
                 continue
-            except BaseException as e:  # noqa: BLE001 - handed to connect_mesh
+            except BaseException as e:
                 self.error = e
                 break
             self.done[est.peer] = est

@@ -44,7 +44,7 @@ class Client:
         self.http = PinnedHTTPS(url, fingerprint, token=token, timeout=timeout)
 
     @classmethod
-    def from_profile(cls, path: str | os.PathLike[str]) -> "Client":
+    def from_profile(cls, path: str | os.PathLike[str]) -> Client:
         p = read_profile(path)
         return cls(p["url"], p["fingerprint"], p["token"])
 

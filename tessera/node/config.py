@@ -47,7 +47,7 @@ class DatasetSource(BaseModel):
     tables: dict[str, str] = {}
 
     @model_validator(mode="after")
-    def _one_kind(self) -> "DatasetSource":
+    def _one_kind(self) -> DatasetSource:
         if (self.path is None) == (self.sql is None):
             raise ValueError("a dataset source needs exactly one of 'path' or 'sql'")
         return self
@@ -75,13 +75,15 @@ class NodeConfig(BaseModel):
     max_running_jobs: int = Field(4, ge=1)
     job_timeout: float = Field(900.0, gt=0)
     recv_timeout: float = Field(120.0, gt=0)
+    #: seconds between sweeps that settle budget reservations no running process holds
+    sweep_interval: float = Field(1.0, gt=0)
     peer_timeout: float = Field(30.0, gt=0)
 
     _base: Path = PrivateAttr(default_factory=Path.cwd)
     _file: Path | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
-    def _ports(self) -> "NodeConfig":
+    def _ports(self) -> NodeConfig:
         lo, hi = self.mpc_ports
         if not 1 <= lo <= hi <= 65535:
             raise ValueError("mpc_ports must be [first, last] with 1 <= first <= last <= 65535")
@@ -114,7 +116,7 @@ class NodeConfig(BaseModel):
         return hmac.compare_digest(hash_token(token), self.admin_token_sha256)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> "NodeConfig":
+    def load(cls, path: str | os.PathLike[str]) -> NodeConfig:
         p = Path(path)
         try:
             data = tomllib.loads(p.read_text(encoding="utf-8"))

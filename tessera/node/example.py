@@ -135,7 +135,7 @@ def build_consortium(root: str | Path, *, rows: int = 30_000, base_port: int = 1
         admin[name] = d / "admin.toml"
     import datetime as dt
 
-    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     contract = Contract.model_validate({
         "contract_id": "consortium-2026", "title": "Fraud model and trial meta-analysis",
         "not_before": now - dt.timedelta(minutes=5), "not_after": now + dt.timedelta(days=365),

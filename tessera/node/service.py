@@ -46,7 +46,7 @@ from tessera.errors import PeerAuthError, TesseraError, TransportError
 from tessera.governance.audit import AuditLog, verify_entries
 from tessera.governance.contract import Contract
 from tessera.governance.job import JobSpec
-from tessera.governance.ledger import SqliteLedger
+from tessera.governance.ledger import SqliteLedger, pid_alive, process_owner
 from tessera.governance.policy import NodeState, check
 from tessera.net.identity import Identity
 from tessera.node.config import ConfigError, NodeConfig
@@ -89,7 +89,7 @@ class Node:
         (self.dir / "jobs").mkdir(parents=True, exist_ok=True)
         self.store = JobStore(self.dir / "jobs.db")
         self.ledger_path = self.dir / "ledger.db"
-        self.ledger = SqliteLedger(self.ledger_path, owner=f"pid:{os.getpid()}")
+        self.ledger = SqliteLedger(self.ledger_path, owner=process_owner())
         self.own_datasets = [d.name for d in self.contract.datasets if d.owner == cfg.name]
         for d in self.own_datasets:
             b = self.contract.budget(d)
@@ -114,6 +114,7 @@ class Node:
             self._config_mtime = None
         self._stop_lock = threading.Lock()
         self._stopped = False
+        self._sweeper: threading.Thread | None = None
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -209,7 +210,7 @@ class Node:
             if d in self.cfg.datasets and d in self.own_datasets:
                 try:
                     rows[d] = self._count_rows(d)
-                except Exception:  # noqa: BLE001 - a broken source is reported when the job runs
+                except Exception:
                     pass
         return rows
 
@@ -347,7 +348,7 @@ class Node:
     def _guarded(self, fn: Any, *args: Any) -> None:
         try:
             fn(*args)
-        except Exception as e:  # noqa: BLE001 - a background task must record, not vanish
+        except Exception as e:
             job_id = args[0] if args else None
             self._log(logging.ERROR, f"{fn.__name__} failed: {type(e).__name__}: {e}", job_id=job_id)
             if isinstance(job_id, str):
@@ -581,7 +582,7 @@ class Node:
         try:
             cfg = self._party_config(job_id, spec, plan, session_id, ports, workdir)
             cfg.save(workdir / "party.json")
-        except Exception as e:  # noqa: BLE001 - recorded, and the coordinator is told
+        except Exception as e:
             # engine errors may quote data: name their kind only
             why = f"{type(e).__name__}: {e}" if isinstance(e, TesseraError) else type(e).__name__
             reasons = [f"{self.cfg.name}: could not prepare its data for the job ({why})"]
@@ -667,7 +668,7 @@ class Node:
 
     def _settle(self, job_id: str, returncode: int | None, report: dict[str, Any] | None, plan: JobPlan) -> None:
         """Record this node's outcome of a job whose party process ended."""
-        self.ledger.recover()
+        self.sweep(audited_here=job_id)
         for dataset, st in self.ledger.state(job_id):
             if st in ("committed", "released"):
                 self.audit.append(f"budget_{st}", {"job_id": job_id, "dataset": dataset})
@@ -719,7 +720,6 @@ class Node:
     def recover(self) -> dict[str, list[str]]:
         """After a restart: abort the jobs that were running, settle their budget, and resume
         coordinating jobs that had not started. Returns the job ids by what was done."""
-        settled = self.ledger.recover()
         done: dict[str, list[str]] = {"aborted": [], "resumed": []}
         for job in self.store.in_states("running"):
             reasons = [f"{self.cfg.name}: the node stopped during the job"]
@@ -727,8 +727,11 @@ class Node:
             self.store.transition(job["id"], "aborted", reasons[0], reasons=reasons,
                                   progress={"phase": "aborted", "fraction": 1.0, "detail": "aborted"})
             done["aborted"].append(job["id"])
-        for job_id, st in settled.items():
-            self.audit.append(f"budget_{st}", {"job_id": job_id, "dataset": "*", "by": "recovery"})
+        self.sweep(by="recovery")
+        if self._sweeper is None:
+            self._sweeper = threading.Thread(target=self._guarded, args=(self._sweep_loop,), daemon=True,
+                                             name=f"tessera-{self.cfg.name}-sweep")
+            self._sweeper.start()
         for job in self.store.in_states("submitted", "pending", "accepted", "awaiting_approval"):
             if job["coordinator"] != self.cfg.name:
                 continue
@@ -742,6 +745,43 @@ class Node:
         if done["aborted"] or done["resumed"]:
             self._log(logging.INFO, f"recovered the store: {done}")
         return done
+
+    def sweep(self, by: str = "sweep", audited_here: str | None = None) -> dict[str, str]:
+        """Settle every budget reservation that no running process holds; returns job id -> state.
+
+        A reservation belongs to the party process that made it, which commits or releases it
+        itself unless it dies first (killed, or exiting with its node). Here every reservation
+        whose owner is gone is settled: committed if an output share had left, else released.
+        A zombie counts as gone, and so does a process that merely reuses the owner's pid. An
+        owner still running for a job that is final here is a party process of an earlier run of
+        this node (it would exit on its own within a second): it is ended first, so that no
+        reservation of a final job can stay reserved.
+        """
+        with self._lock:
+            children = {p.pid for p in self.procs.values()}
+        for job_id, owners in self.ledger.reserved().items():
+            job = self.store.get(job_id)
+            if job is not None and job["state"] not in FINAL_STATES:
+                continue
+            for owner in owners:
+                pid = int(owner[4:].partition(":")[0]) if owner.startswith("pid:") else None
+                if pid is None or pid in children or pid == os.getpid() or not pid_alive(owner):
+                    continue
+                self._log(logging.WARNING, "ending a party process left from an earlier run", job_id=job_id, pid=pid)
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+        settled = self.ledger.recover()
+        for job_id, st in settled.items():
+            if job_id != audited_here:
+                self.audit.append(f"budget_{st}", {"job_id": job_id, "dataset": "*", "by": by})
+        return settled
+
+    def _sweep_loop(self) -> None:
+        while not self.stopping.wait(self.cfg.sweep_interval):
+            if self.ledger.reserved():
+                self.sweep()
 
     def stop(self, grace: float = 5.0) -> None:
         """Graceful shutdown: refuse new work, end every running party process (its peers
@@ -775,11 +815,11 @@ class Node:
                     break
             time.sleep(0.05)
         self.tasks.shutdown(wait=False, cancel_futures=True)
-        self.ledger.recover()
+        self.sweep(by="shutdown")
 
     def health(self) -> dict[str, Any]:
         with self._lock:
             running = len(self.procs)
         return {"status": "stopping" if self.stopping.is_set() else "ok", "node": self.cfg.name,
                 "contract": self.contract.hash, "contract_in_force": not self.contract.problems(),
-                "jobs_running": running, "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+                "jobs_running": running, "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}

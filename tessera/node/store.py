@@ -33,7 +33,7 @@ _COLUMNS = ("id", "idem", "spec", "job_hash", "coordinator", "parties", "state",
 
 
 def _iso(ts: float | None) -> str | None:
-    return None if ts is None else dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(timespec="seconds")
+    return None if ts is None else dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds")
 
 
 class JobStore:

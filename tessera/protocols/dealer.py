@@ -21,7 +21,6 @@ from tessera.net.channel import Channel
 from tessera.prg import PRG, fresh_seed
 from tessera.protocols.base import concat_flat, split_flat
 from tessera.protocols.correlations import Correlation, build, draw
-
 from tessera.ring.ring import ring_op
 
 __all__ = ["Dealer", "DealerClient", "Pending"]
@@ -40,7 +39,7 @@ def _combine(xor: bool, shares: list[np.ndarray]) -> np.ndarray:
 class Pending:
     """One party's shares of a requested correlation; derived shares may still be in flight."""
 
-    def __init__(self, client: "DealerClient", corr: Correlation, random: list[np.ndarray]) -> None:
+    def __init__(self, client: DealerClient, corr: Correlation, random: list[np.ndarray]) -> None:
         self._client = client
         self._corr = corr
         self.random = random

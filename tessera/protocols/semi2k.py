@@ -17,8 +17,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from tessera.net.channel import Channel
 from tessera.errors import ShapeError
+from tessera.net.channel import Channel
 from tessera.protocols.base import Protocol, check_permutation, concat_flat, inverse_permutation, split_flat
 from tessera.protocols.dealer import DealerClient
 from tessera.ring.ring import const, ring_op

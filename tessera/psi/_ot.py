@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 
 from tessera.psi._aes import PrgStreams, transpose
-from tessera.psi._groups import POINT_BYTES, Engine, Group
+from tessera.psi._groups import POINT_BYTES, Engine
 
 __all__ = ["WIDTH", "BaseOtSender", "BaseOtReceiver", "extend_receiver", "receiver_rows", "extend_sender", "choice_mask"]
 

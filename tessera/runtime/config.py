@@ -71,5 +71,5 @@ class PartyConfig(BaseModel):
         Path(path).write_text(self.model_dump_json(indent=2))
 
     @classmethod
-    def load(cls, path: str | Path) -> "PartyConfig":
+    def load(cls, path: str | Path) -> PartyConfig:
         return cls.model_validate(json.loads(Path(path).read_text()))

@@ -78,13 +78,13 @@ def run_threads(
     def party(i: int) -> None:
         try:
             results[names[i]] = run_party(program, protocol, mesh[i], names, frac_bits)
-        except BaseException as e:  # noqa: BLE001 - collected and re-raised below
+        except BaseException as e:
             errors.append((names[i], e))
 
     def dealer_loop() -> None:
         try:
             run_dealer(mesh[-1], len(names))
-        except BaseException as e:  # noqa: BLE001
+        except BaseException as e:
             errors.append((DEALER_NAME, e))
 
     threads = [threading.Thread(target=party, args=(i,), name=f"tessera-{n}") for i, n in enumerate(names)]

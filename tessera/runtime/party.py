@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from tessera.errors import ProtocolAbort, SessionError, TesseraError
-from tessera.mpc.session import Session
 from tessera.net.identity import Identity
 from tessera.net.tls import Endpoint, connect_mesh
 from tessera.runtime import jsonable
@@ -122,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         report = run_config(cfg)
         code = 0
-    except BaseException as e:  # noqa: BLE001 - reported, then the process exits
+    except BaseException as e:
         report = _failure(cfg.name, e)
         print(f"{cfg.name}: {report['error']}: {report['message']}", file=sys.stderr)
         code = 1

@@ -8,7 +8,6 @@ from scipy import stats
 
 from tessera.data import load
 from tessera.data.synthetic import (
-    BANK_SCHEMA,
     TRUE_FRAUD_MODEL,
     bank_transactions,
     hospital_trials,

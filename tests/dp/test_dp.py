@@ -1,7 +1,6 @@
 """Noise drawn jointly inside MPC has the exact stated distribution; accounting is OpenDP's;
 clipping holds against out-of-range inputs; DP analyses report their guarantee."""
 
-import math
 
 import numpy as np
 import opendp.prelude as dp
@@ -9,8 +8,6 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from tessera.analytics.base import Plan
-from tessera.analytics.dp_stats import DPDescribe
 from tessera.data.synthetic import bank_transactions
 from tessera.dp.accounting import calibrate_scale, compose_rho, gaussian_rho, rho_for, rho_to_epsilon
 from tessera.dp.noise import joint_noise

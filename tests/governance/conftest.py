@@ -15,7 +15,7 @@ def identities(tmp_path):
 
 
 def make_contract(identities, **overrides):
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     fields = dict(
         contract_id="fraud-2026",
         title="Joint fraud analytics",

@@ -41,7 +41,7 @@ def test_missing_signature_expired_and_not_yet_valid(identities):
     c = make_contract(identities)
     partial = c.signed_by(identities["bank_a"]).signed_by(identities["bank_b"])
     assert partial.problems() == ["missing signature of 'bank_c'"]
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     old = sign_all(make_contract(identities, not_before=now - dt.timedelta(days=9), not_after=now - dt.timedelta(days=1)),
                    identities)
     with pytest.raises(ContractError, match="expired"):

@@ -84,3 +84,47 @@ def test_recovery_after_a_crash_settles_dead_jobs(tmp_path):
     assert settled == {"quiet": "released", "leaked": "committed"}
     assert alive.state("running") == [("tx", "reserved")]
     assert SqliteLedger(path).remaining("tx")[0] == pytest.approx(3.0)
+
+
+def test_a_zombie_or_a_reused_pid_does_not_hold_a_reservation(tmp_path):
+    """A party process whose node died is re-parented to init and may stay a zombie for seconds:
+    ``kill(pid, 0)`` still succeeds on it. Recovery must take it for dead (this was #20)."""
+    import subprocess
+    import sys
+    import time
+
+    from tessera.governance.ledger import pid_alive, process_owner
+
+    led = SqliteLedger(tmp_path / "l.db")
+    led.set_budget("tx", 3.0, 0.0)
+    child = subprocess.Popen([sys.executable, "-c", "pass"])  # never waited for: a zombie once it exits
+    owner = process_owner(child.pid)
+    assert owner.startswith(f"pid:{child.pid}:")
+    SqliteLedger(tmp_path / "l.db", owner=owner).reserve("j1", "tx", 0.5)
+    deadline = time.monotonic() + 30
+    while open(f"/proc/{child.pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z":
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert not pid_alive(owner) and not pid_alive(f"pid:{child.pid}")
+    assert led.recover() == {"j1": "released"}
+    assert led.remaining("tx")[0] == pytest.approx(3.0)
+    child.wait()
+    # a live process with another start time is another process that reuses the pid
+    me = process_owner()
+    assert pid_alive(me)
+    assert not pid_alive(me.rsplit(":", 1)[0] + ":1")
+
+
+def test_recover_waits_for_every_owner_and_commits_if_any_output_started(tmp_path):
+    led = SqliteLedger(tmp_path / "l.db")
+    led.set_budget("a", 3.0, 0.0)
+    led.set_budget("b", 3.0, 0.0)
+    SqliteLedger(tmp_path / "l.db", owner="alive").reserve("j1", "a", 1.0)
+    SqliteLedger(tmp_path / "l.db", owner="dead").reserve("j1", "b", 1.0)
+    SqliteLedger(tmp_path / "l.db", owner="dead").reserve("j2", "a", 1.0)
+    led.mark_output_started("j2")
+    assert {j: sorted(o) for j, o in led.reserved().items()} == {"j1": ["alive", "dead"], "j2": ["dead"]}
+    assert led.recover(lambda o: o == "alive") == {"j2": "committed"}  # j1 is still held by a live owner
+    assert led.recover(lambda o: False) == {"j1": "released"}
+    assert led.remaining("a")[0] == pytest.approx(2.0) and led.remaining("b")[0] == pytest.approx(3.0)
+    assert led.reserved() == {}

@@ -52,7 +52,7 @@ def mesh_in_threads(
     def join(i: int) -> None:
         try:
             chans[i] = connect_mesh(i, eps, ids[eps[i].name], sid, **kw)
-        except BaseException as e:  # noqa: BLE001 - inspected by the test
+        except BaseException as e:
             errors[eps[i].name] = e
 
     run_all([lambda i=i: join(i) for i in range(len(eps))])

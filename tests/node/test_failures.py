@@ -15,7 +15,6 @@ from tessera.governance.audit import AuditLog, verify_entries
 from tessera.net.identity import Identity
 from tessera.node.example import FRAUD_FEATURES, ORGS
 from tessera.node.peers import HTTPError
-
 from tests.node.conftest import make_cluster
 from tests.node.test_e2e import VERTICAL, plain_logistic
 
@@ -196,3 +195,74 @@ def test_owner_approval_rejection_budget_and_a_secret_join(tmp_path):
         assert cluster.admin("gamma").status(first["id"])["state"] == "released"
     finally:
         cluster.stop_all()
+
+
+LINGER = r"""
+import sys, time
+from tessera.governance.ledger import SqliteLedger
+book = SqliteLedger(sys.argv[1])
+book.reserve("j-lost", "tx_gamma", 0.5, 1e-6)
+if sys.argv[2] == "output":
+    book.mark_output_started("j-lost")
+print("reserved", flush=True)
+time.sleep(float(sys.argv[3]))  # then exits without settling, as os._exit after its node died
+"""
+
+
+@pytest.mark.parametrize("output_started", [False, True])
+@pytest.mark.parametrize("linger", [0.0, 60.0])
+def test_a_party_process_outliving_its_node_cannot_keep_budget_reserved(tmp_path, output_started, linger):
+    """#20, deterministically: the party process of a job holds a reservation in its node's ledger;
+    the node dies, and the restarted node recovers while that process still runs (``linger`` s) or
+    is already a zombie nobody has reaped (``linger`` 0: the test never waits for it, as init may
+    not for seconds). Either way the reservation must end released (no output share had left) or
+    committed (one had), never stay reserved."""
+    import subprocess
+    import sys
+
+    from tessera.governance.ledger import pid_alive, process_owner
+    from tessera.node.config import NodeConfig
+    from tessera.node.example import build_consortium
+    from tessera.node.service import Node
+
+    cons = build_consortium(tmp_path / "c", rows=300, base_port=41000 + int(linger) + 7 * output_started)
+    cfg = NodeConfig.load(cons.nodes["gamma"] / "node.toml")
+    cfg.sweep_interval = 0.1
+    spec = {"analysis": "dp_describe", "version": "1.0", "datasets": TX, "columns": ["amount"]}
+    first = Node(cfg)  # the run of the node that is then lost
+    first.store.create("j-lost", spec, "h", "alpha", list(ORGS))
+    first.store.transition("j-lost", "running")
+    ledger = first.ledger_path
+    party = subprocess.Popen([sys.executable, "-c", LINGER, str(ledger), "output" if output_started else "-",
+                              str(linger)], stdout=subprocess.PIPE)
+    try:
+        assert party.stdout is not None and party.stdout.readline() == b"reserved\n"
+        owner = process_owner(party.pid)
+        if linger == 0.0:
+            deadline = time.monotonic() + 30
+            while pid_alive(owner):  # a zombie from here on: exited, not reaped
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+        assert first.ledger.reserved() == {"j-lost": [owner]}
+        del first  # SIGKILL: nothing of it runs any more
+
+        restarted = Node(cfg)
+        try:
+            done = restarted.recover()
+            assert done["aborted"] == ["j-lost"]
+            deadline = time.monotonic() + 10
+            while restarted.ledger.reserved():
+                assert time.monotonic() < deadline, restarted.ledger.reserved()
+                time.sleep(0.05)
+            assert not pid_alive(owner)  # a left-over party process of a final job was ended
+            left = restarted.ledger.remaining("tx_gamma")[0]
+            assert left == pytest.approx(2.5 if output_started else 3.0)
+            state = "committed" if output_started else "released"
+            assert restarted.ledger.state("j-lost") == [("tx_gamma", state)]
+            kinds = [e.kind for e in restarted.audit.entries() if e.body.get("job_id") == "j-lost"]
+            assert f"budget_{state}" in kinds and "job_aborted" in kinds
+        finally:
+            restarted.stop()
+    finally:
+        party.kill()
+        party.wait()

@@ -7,10 +7,10 @@ import time
 
 import pytest
 
+from tessera.data.synthetic import BANK_SCHEMA
 from tessera.errors import PeerAuthError, PlanError
 from tessera.governance.contract import AnalysisRule, Analyst, Contract, DatasetSpec, PartySpec
 from tessera.governance.job import JobSpec
-from tessera.data.synthetic import BANK_SCHEMA
 from tessera.net.identity import Identity
 from tessera.node.config import ConfigError, NodeConfig, hash_token
 from tessera.node.jobs import job_id_for, plan_job, session_id_for
@@ -26,7 +26,7 @@ def idents(tmp_path):
 
 
 def contract_for(idents, revoked=()):
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     return Contract(
         contract_id="t", not_before=now - dt.timedelta(days=1), not_after=now + dt.timedelta(days=1),
         parties=[PartySpec(name=n, address=f"127.0.0.1:{9000 + i}", fingerprint=idents[n].fingerprint,

@@ -7,8 +7,8 @@ import pytest
 
 from tessera.data.schema import Column, Schema
 from tessera.errors import DataError
-from tessera.runtime.inprocess import run_threads
 from tessera.plan.executor import run_analysis
+from tessera.runtime.inprocess import run_threads
 
 SCHEMA = Schema(columns=(Column(name="a", type="float", min=0, max=10), Column(name="b", type="int", min=0, max=5)))
 

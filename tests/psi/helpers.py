@@ -68,7 +68,7 @@ def run_parties(
     def party(i: int) -> None:
         try:
             results[i] = run_psi(mesh[i], idsets[i], specs[i], **(kwargs or {}).get(i, {}))
-        except BaseException as e:  # noqa: BLE001 - collected for the test to inspect
+        except BaseException as e:
             errors[i] = e
 
     threads = [threading.Thread(target=party, args=(i,)) for i in range(len(idsets))]

@@ -69,7 +69,7 @@ def test_a_reused_key_object_is_refused_locally():
     errors = _fails(SETS2, PsiSpec("size"), kwargs={1: {"key": key}})
     assert isinstance(errors[1], SessionError) and "already used" in str(errors[1])
     assert isinstance(errors[0], ProtocolAbort) and errors[0].party == "bank-b"
-    assert "PsiKey(group='ristretto255', used=True)" == repr(key)  # the scalar never prints
+    assert repr(key) == "PsiKey(group='ristretto255', used=True)"  # the scalar never prints
 
 
 def test_a_peer_reusing_a_key_from_an_earlier_job_is_detected():

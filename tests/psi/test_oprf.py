@@ -16,8 +16,7 @@ import pytest
 
 from tessera.errors import ProtocolAbort, SessionError, TransportError
 from tessera.net.memory import memory_mesh
-from tessera.psi import PsiSpec, run_psi
-from tessera.psi import _cuckoo, _oprf
+from tessera.psi import PsiSpec, _cuckoo, _oprf, run_psi
 from tessera.psi._aes import FixedKeyAes, transpose
 from tessera.psi._groups import BadPoints, Engine, get_group
 from tessera.psi._ot import (
@@ -272,7 +271,7 @@ def test_oprf_over_tls(tmp_path):
     def party(i):
         try:
             results[i] = run_psi(chans[i], sets[i], PsiSpec("intersection", job_id="tls-job", **OPRF))
-        except BaseException as e:  # noqa: BLE001 - inspected below
+        except BaseException as e:
             failures[i] = e
 
     threads = [threading.Thread(target=party, args=(i,)) for i in range(2)]

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from tessera.errors import SessionError
-from tessera.psi import MemoryKeyLog, PsiSpec, run_psi
 from tessera.net.memory import memory_mesh
+from tessera.psi import MemoryKeyLog, PsiSpec, run_psi
 
 from .helpers import joined, ok
 

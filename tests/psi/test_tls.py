@@ -22,7 +22,7 @@ def _run(tmp_path, sets, spec, fail=None):
                 chans[i].abort("operator stopped the job")
                 raise RuntimeError("stopped")
             results[i] = run_psi(chans[i], sets[i], spec)
-        except BaseException as e:  # noqa: BLE001 - inspected below
+        except BaseException as e:
             failures[i] = e
 
     threads = [threading.Thread(target=party, args=(i,)) for i in range(len(sets))]

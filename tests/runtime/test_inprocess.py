@@ -46,13 +46,13 @@ def test_every_other_endpoint_stops_with_who_and_why(protocol):
     def party(i):
         try:
             run_party(prog, protocol, mesh[i], names, 16)
-        except BaseException as e:  # noqa: BLE001 - inspected below
+        except BaseException as e:
             outcome[mesh[i].name] = e
 
     def dealer():
         try:
             run_dealer(mesh[-1], 3)
-        except BaseException as e:  # noqa: BLE001
+        except BaseException as e:
             outcome["dealer"] = e
 
     threads = [threading.Thread(target=party, args=(i,)) for i in range(3)]
