@@ -1,4 +1,4 @@
-"""Statistical tests: Welch's two-sample ``ttest`` and the ``chi2`` test of independence."""
+"""Hypothesis tests: Welch's two-sample ``ttest`` and the ``chi2`` test of independence."""
 
 from __future__ import annotations
 
