@@ -10,11 +10,12 @@ import numpy as np
 from tessera.analytics.base import Plan, SharedRows
 from tessera.data.schema import ColumnType, Schema
 from tessera.errors import PlanError
-from tessera.mpc.session import Session
+from tessera.mpc.session import Opened, Session
 from tessera.mpc.tensor import SecretTensor, concatenate
 
 __all__ = ["scaling_for", "scale_columns", "check_magnitude", "secure_sum", "numeric_columns", "DEFAULT_MAX_ROWS",
-           "local_gram", "normalized_gram", "first_holders", "vertical_local", "share_columns", "shared_gram"]
+           "local_gram", "normalized_gram", "first_holders", "vertical_local", "share_columns", "shared_gram",
+           "received"]
 
 #: Rows assumed per dataset when the job does not declare a bound (contracts declare one).
 DEFAULT_MAX_ROWS = 10**9
@@ -51,7 +52,7 @@ def scaling_for(schema: Schema, names: Sequence[str]) -> dict[str, tuple[float, 
     return out
 
 
-def scale_columns(columns: dict[str, np.ndarray], scaling: dict[str, tuple[float, float]]) -> np.ndarray:
+def scale_columns(columns: Mapping[str, np.ndarray], scaling: dict[str, tuple[float, float]]) -> np.ndarray:
     """Rows x columns matrix of scaled values (column order of ``scaling``)."""
     return np.column_stack([(np.asarray(columns[c], dtype=np.float64) - m) / h for c, (m, h) in scaling.items()])
 
@@ -78,6 +79,13 @@ def secure_sum(session: Session, local: np.ndarray, shape: Sequence[int]) -> Sec
         total = part if total is None else total + part
     assert total is not None
     return total
+
+
+def received(values: Sequence[Opened | None]) -> list[Opened] | None:
+    """The values of one :meth:`~tessera.mpc.session.Session.reveal` as this party received them,
+    or None if it is not a recipient (one reveal sends every value to the same parties)."""
+    got = [v for v in values if v is not None]
+    return got if len(got) == len(values) else None
 
 
 def first_holders(columns: Sequence[str], holders: dict[str, list[str]]) -> dict[str, str]:
@@ -157,6 +165,6 @@ def normalized_gram(
     k1 = len(plan.columns) + 1
     if plan.partition == "horizontal":
         totals = secure_sum(session, local["gram"].reshape(-1), (k1 * k1,))
-        n = int(round(float(session.reveal(totals[0])[0])))
+        n = round(float(session.reveal(totals[0])[0]))
         return n, totals.reshape(k1, k1).scale(1 / max(n, 1), bound=float(max(n, 1)))
     return shared_gram(share_columns(session, local, plan, holders), plan)

@@ -26,8 +26,8 @@ def run_budgeted(session: Session, ledger: str, dataset: str, job_id: str, **job
     if "epsilon" not in params:
         raise ValueError("a budgeted job needs an epsilon parameter")
     # charge what the analysis will actually use, defaults included (e.g. its default delta)
-    checked = analytics.get(job["analysis"], job.get("version")).Params(**params)
-    epsilon, delta = float(checked.epsilon), float(getattr(checked, "delta", 0.0))  # type: ignore[attr-defined]
+    checked = analytics.get(job["analysis"], job.get("version")).parse_params(params)
+    epsilon, delta = float(checked.epsilon), float(getattr(checked, "delta", 0.0))
     book = SqliteLedger(ledger)
     book.reserve(job_id, dataset, epsilon, delta)
     session.before_reveal(lambda _: book.mark_output_started(job_id))

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
+import numpy.typing as npt
 
 from tessera.errors import ShapeError
 from tessera.mpc.circuits import ltz
@@ -24,7 +25,11 @@ from tessera.ring.ring import const
 if TYPE_CHECKING:
     from tessera.mpc.session import Session
 
-__all__ = ["SecretTensor", "concatenate", "stack", "broadcast_shape", "matmul_shape"]
+__all__ = ["SecretTensor", "Opened", "concatenate", "stack", "broadcast_shape", "matmul_shape"]
+
+#: An opened value: float64 for fixed-point tensors, int64 for integer tensors (the dtype is
+#: known only at run time, from the tensor's ``frac_bits``).
+Opened = npt.NDArray[Any]
 
 #: Significant bits of the multiplier used for division by a public number.
 _DIV_BITS = 20
@@ -342,7 +347,13 @@ class SecretTensor:
 
     # -- output ------------------------------------------------------------------------------
 
-    def reveal(self, to: int | str | Sequence[int | str] | None = None) -> np.ndarray | None:
+    @overload
+    def reveal(self, to: None = None) -> Opened: ...
+
+    @overload
+    def reveal(self, to: int | str | Sequence[int | str] | None) -> Opened | None: ...
+
+    def reveal(self, to: int | str | Sequence[int | str] | None = None) -> Opened | None:
         """Open this tensor to ``to`` (default: all parties); ``None`` at non-recipients."""
         return self.session.reveal(self, to=to)[0]
 

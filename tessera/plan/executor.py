@@ -37,7 +37,7 @@ PSI_MODES = {
 def make_plan(
     analysis: str, version: str | None, params: dict[str, Any], schema: Schema, partition: str,
     parties: list[str], recipients: list[str] | None = None, psi_mode: str | None = None,
-) -> tuple[analytics.Analysis, Any, Plan]:
+) -> tuple[analytics.Analysis[Any], Any, Plan]:
     """The analysis, its validated parameters and its plan (raises PlanError if unsafe).
 
     ``psi_mode`` (vertical jobs that start with a PSI on a join key): ``"intersection"`` or
@@ -53,7 +53,7 @@ def make_plan(
             raise PlanError("a PSI on a join key aligns vertically partitioned rows; use partition='vertical'")
         if psi_mode == "aligned" and not a.takes_shared_rows():
             raise PlanError(f"{a.name} cannot run on secret-shared aligned rows; use psi_mode='intersection'")
-    p = a.Params(**params)
+    p = a.parse_params(params)
     plan = a.plan(schema, p, partition, parties)
     plan.recipients = recipients
     if psi_mode is not None:
