@@ -6,12 +6,16 @@ programs), :func:`~tessera.runtime.run_threads` and :func:`~tessera.runtime.run_
 :class:`Client`, the analyst's client of a running node (:mod:`tessera.node`).
 """
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from tessera.errors import TesseraError
 from tessera.mpc import SecretTensor, Session
-from tessera.plan.local import LocalResult, run_local
 from tessera.runtime import RunResult, run_cluster, run_threads
+
+if TYPE_CHECKING:
+    from tessera.node.client import Client
+    from tessera.plan.local import LocalResult, run_local
 
 __all__ = [
     "run_local",
@@ -26,11 +30,17 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    # the node client pulls in the HTTP stack; import it only when asked for
-    if name == "Client":
-        from tessera.node.client import Client
+#: Imported when first asked for: ``run_local`` pulls in the analysis library and pandas, the
+#: node client the HTTP stack, and a party process (``python -m tessera.runtime.party``),
+#: which imports this package first, needs neither.
+_LAZY = {"run_local": "tessera.plan.local", "LocalResult": "tessera.plan.local", "Client": "tessera.node.client"}
 
-        return Client
-    raise AttributeError(f"module 'tessera' has no attribute {name!r}")
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tessera' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 __version__ = "0.1.0"
