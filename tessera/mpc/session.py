@@ -191,7 +191,7 @@ class Session:
         """Call ``observer(recipient_names)`` after every reveal (audit, metrics, progress)."""
         self._reveal_observers.append(observer)
 
-    def _record_opening(self, values: list[np.ndarray | None], recipients: tuple[int, ...]) -> None:
+    def _record_opening(self, values: list[Opened | None], recipients: tuple[int, ...]) -> None:
         # Values opened to everybody enter the hash; for partial openings only their shape
         # and recipients do, so that every party computes the same transcript.
         everyone = len(recipients) == self.n_parties

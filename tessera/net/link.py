@@ -12,6 +12,7 @@ and waking blocked calls use the plain socket's ``shutdown``, which leaves the T
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 import struct
@@ -178,16 +179,12 @@ class Link:
 
     def terminate(self, join_timeout: float) -> None:
         """Wake every blocked read and write on this link, end the receiver, close the socket."""
-        try:
+        with contextlib.suppress(OSError, ValueError):
             socket.socket.shutdown(self.sock, socket.SHUT_RDWR)
-        except (OSError, ValueError):
-            pass
         if self._receiver.is_alive():
             self._receiver.join(join_timeout)
-        try:
+        with contextlib.suppress(OSError):
             self.sock.close()
-        except OSError:
-            pass
 
 
 def wait_until(predicate: Callable[[], bool], deadline: float, step: float = 0.005) -> bool:
