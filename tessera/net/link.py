@@ -98,6 +98,8 @@ class Link:
         self.queue: deque[bytearray | memoryview] = deque()
         #: why no more data will come from this peer: (error class, message), or None
         self.ended: tuple[type[TransportError], str] | None = None
+        #: the peer ended the session cleanly (a CLOSE frame), rather than the connection failing
+        self.closed_by_peer = False
         self._reader = reader
         self._send_lock = threading.Lock()
         self._send_seq = 1  # frame 0 was the HELLO
@@ -128,6 +130,7 @@ class Link:
                     break
                 if frame.kind is FrameType.CLOSE:
                     ended = (TransportError, "closed the session")
+                    self.closed_by_peer = True
                     break
                 self._deliver(frame)
         except FrameError as e:
