@@ -4,10 +4,13 @@ secure sum of the parties' local reductions."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
-from tessera.analytics.base import Plan, SharedRows
+from tessera.analytics.base import Holders, Local, Plan, SharedRows
+from tessera.data.local import Values
 from tessera.data.schema import ColumnType, Schema
 from tessera.errors import PlanError
 from tessera.mpc.session import Opened, Session
@@ -52,7 +55,7 @@ def scaling_for(schema: Schema, names: Sequence[str]) -> dict[str, tuple[float, 
     return out
 
 
-def scale_columns(columns: Mapping[str, np.ndarray], scaling: dict[str, tuple[float, float]]) -> np.ndarray:
+def scale_columns(columns: Mapping[str, Values], scaling: dict[str, tuple[float, float]]) -> npt.NDArray[np.float64]:
     """Rows x columns matrix of scaled values (column order of ``scaling``)."""
     return np.column_stack([(np.asarray(columns[c], dtype=np.float64) - m) / h for c, (m, h) in scaling.items()])
 
@@ -68,7 +71,7 @@ def check_magnitude(quantity: str, bound: float, frac_bits: int, fix: str) -> No
         )
 
 
-def secure_sum(session: Session, local: np.ndarray, shape: Sequence[int]) -> SecretTensor:
+def secure_sum(session: Session, local: npt.NDArray[Any], shape: Sequence[int]) -> SecretTensor:
     """The sum over all parties of each party's ``local`` array (every party inputs its own).
 
     Reveals nothing; every party must pass an array of the same public ``shape``.
@@ -93,7 +96,7 @@ def first_holders(columns: Sequence[str], holders: dict[str, list[str]]) -> dict
     return {c: holders[c][0] for c in columns}
 
 
-def vertical_local(columns: Mapping[str, np.ndarray], plan: Plan) -> dict[str, np.ndarray]:
+def vertical_local(columns: Mapping[str, Values], plan: Plan) -> Local:
     """The vertical local stage: this party's columns of ``plan.columns``, row by row, scaled by
     ``plan.scaling`` where the plan scales them (others as they are, e.g. a 0/1 target).
 
@@ -108,7 +111,7 @@ def vertical_local(columns: Mapping[str, np.ndarray], plan: Plan) -> dict[str, n
     return out
 
 
-def share_columns(session: Session, local: Mapping[str, np.ndarray], plan: Plan,
+def share_columns(session: Session, local: Local, plan: Plan,
                   holders: dict[str, list[str]]) -> dict[str, SecretTensor]:
     """Shared rows from plaintext aligned rows: each column's first holder secret-shares it
     (one input per party, of all the columns it shares). ``local`` is :func:`vertical_local`'s
@@ -140,7 +143,7 @@ def shared_gram(rows: SharedRows, plan: Plan) -> tuple[int, SecretTensor]:
     return n, z.T @ z
 
 
-def local_gram(columns: Mapping[str, np.ndarray], plan: Plan) -> dict[str, np.ndarray]:
+def local_gram(columns: Mapping[str, Values], plan: Plan) -> Local:
     """Local stage of the moment-based analyses, for ``Z = [1, scaled columns]``.
 
     Horizontal: this party's ``Z'Z`` (its count sits at ``[0, 0]``). Vertical: the scaled
@@ -154,7 +157,7 @@ def local_gram(columns: Mapping[str, np.ndarray], plan: Plan) -> dict[str, np.nd
 
 
 def normalized_gram(
-    session: Session, local: dict[str, np.ndarray], plan: Plan, holders: dict[str, list[str]]
+    session: Session, local: Local, plan: Plan, holders: Holders
 ) -> tuple[int, SecretTensor]:
     """``(n, Z'Z / n)`` for ``Z = [1, scaled columns of plan.columns]`` over all parties' rows.
 

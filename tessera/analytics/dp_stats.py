@@ -13,6 +13,7 @@ import math
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from pydantic import Field, field_validator
 
 from tessera.analytics.base import Analysis, Local, Params, Plan, Release
@@ -328,7 +329,7 @@ class DPLogisticRegression(NewtonLogistic[DPLogRegParams]):
         # out-of-range row from a party cannot break it
         return fn.clip(x, -1.0, 1.0), fn.clip(y, 0.0, 1.0)
 
-    def _penalty(self, params: DPLogRegParams, h: np.ndarray, n: int) -> np.ndarray:
+    def _penalty(self, params: DPLogRegParams, h: npt.NDArray[np.float64], n: int) -> npt.NDArray[np.float64]:
         return np.full(len(h) + 1, 1.0 / (params.C * n))
 
     def _sensitivity(self, params: DPLogRegParams, frac: int) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 from pydantic import Field
 
 from tessera.analytics.base import Analysis, Local, Params, Plan, Release, SharedRows
@@ -45,14 +46,14 @@ class LogRegParams(Params):
     max_rows: int = Field(DEFAULT_MAX_ROWS, gt=0)
 
 
-def holdout_split(n: int, fraction: float, seed: int = 0) -> np.ndarray:
+def holdout_split(n: int, fraction: float, seed: int = 0) -> npt.NDArray[np.bool_]:
     """Boolean mask of a party's holdout rows (deterministic, local to the party)."""
     if fraction <= 0:
         return np.zeros(n, dtype=bool)
     return np.random.default_rng(seed).random(n) < fraction
 
 
-def auc(y: np.ndarray, score: np.ndarray) -> float:
+def auc(y: npt.NDArray[np.float64], score: npt.NDArray[np.float64]) -> float:
     """Area under the ROC curve (rank statistic, ties averaged)."""
     order = np.argsort(score, kind="mergesort")
     ranks = np.empty(len(score))
@@ -162,7 +163,7 @@ class NewtonLogistic(Analysis[LP]):
             out.update(self._evaluate_holdout(local, params, coef, plan))
         return out
 
-    def _penalty(self, params: LP, h: np.ndarray, n: int) -> np.ndarray:
+    def _penalty(self, params: LP, h: npt.NDArray[np.float64], n: int) -> npt.NDArray[np.float64]:
         """L2 penalty per scaled coefficient: sklearn's C in original units, intercept free."""
         penalty = np.zeros(len(h) + 1)
         if params.C is not None:
@@ -193,7 +194,7 @@ class NewtonLogistic(Analysis[LP]):
         return rows[:, : len(params.features)], rows[:, len(params.features)]
 
     @staticmethod
-    def _evaluate_holdout(local: Local, params: LogRegParams, coef: np.ndarray,
+    def _evaluate_holdout(local: Local, params: LogRegParams, coef: npt.NDArray[np.float64],
                           plan: Plan) -> dict[str, Any]:
         hold = local["holdout"]
         if not hold.any() or params.target not in local or any(c not in local for c in params.features):

@@ -40,6 +40,7 @@ from typing import Any, Literal
 
 import duckdb
 import numpy as np
+import numpy.typing as npt
 
 from tessera.data._sql import ident, number, text
 from tessera.data.checks import ColumnSql, Violation, column_sql, key_sql, violation_detail
@@ -48,7 +49,10 @@ from tessera.data.schema import ColumnType, Schema
 from tessera.data.sources import Source, attach, describe_source
 from tessera.errors import DataError
 
-__all__ = ["LocalTable", "load", "validate", "write_parquet"]
+__all__ = ["LocalTable", "Values", "load", "validate", "write_parquet"]
+
+#: A loaded column: float64 values (float, int, bool columns) or int64 level indices (category).
+Values = npt.NDArray[np.float64] | npt.NDArray[np.int64]
 
 _SRC, _RAW, _DATA = "tessera_source", "tessera_raw", "tessera_data"
 _SAFE_ENGINE_ERRORS = (duckdb.ParserException, duckdb.CatalogException, duckdb.BinderException)
@@ -181,7 +185,7 @@ def load(
     return LocalTable(con, label, schema.select(cols), key, report.n_rows, source, None if copy else stamp)
 
 
-class LocalTable(Mapping[str, np.ndarray]):
+class LocalTable(Mapping[str, Values]):
     """A party's checked rows in its local engine (made by :func:`load`; close it when done,
     or use it as a context manager). One thread at a time.
 
@@ -199,7 +203,7 @@ class LocalTable(Mapping[str, np.ndarray]):
         self.schema = schema
         self.key = key
         self.n_rows = n_rows
-        self._cache: dict[str, np.ndarray] | None = None
+        self._cache: dict[str, Values] | None = None
 
     # -- metadata ---------------------------------------------------------------------------
     @property
@@ -248,7 +252,7 @@ class LocalTable(Mapping[str, np.ndarray]):
 
     # -- rows as numpy ----------------------------------------------------------------------
     def arrays(self, columns: Sequence[str] | None = None, *,
-               nulls: Literal["drop", "keep"] = "drop") -> dict[str, np.ndarray]:
+               nulls: Literal["drop", "keep"] = "drop") -> dict[str, Values]:
         """The values of ``columns`` (default all loaded) as numpy arrays in row order: float64,
         or int64 level indices for categories. ``nulls="drop"`` keeps the rows complete in all
         of ``columns``; ``"keep"`` keeps every row, NULL as NaN (-1 for a category)."""
@@ -258,23 +262,24 @@ class LocalTable(Mapping[str, np.ndarray]):
         where = self._where(cols) if nulls == "drop" else "TRUE"
         sel = ", ".join(ident(c) for c in cols)
         data = self._numpy(f"SELECT {sel} FROM {ident(_DATA)} WHERE {where}")
-        out = {}
+        out: dict[str, Values] = {}
         for c in cols:
-            cat = self.schema.column(c).type is ColumnType.CATEGORY
             a = data[c]
-            if isinstance(a, np.ma.MaskedArray):
-                out[c] = np.ma.filled(a.astype(np.int64 if cat else np.float64), -1 if cat else np.nan)
+            if self.schema.column(c).type is ColumnType.CATEGORY:
+                out[c] = (np.ma.filled(a.astype(np.int64), -1) if isinstance(a, np.ma.MaskedArray)
+                          else np.asarray(a, dtype=np.int64))
             else:
-                out[c] = np.asarray(a, dtype=np.int64 if cat else np.float64)
+                out[c] = (np.ma.filled(a.astype(np.float64), np.nan) if isinstance(a, np.ma.MaskedArray)
+                          else np.asarray(a, dtype=np.float64))
         return out
 
-    def mask(self, columns: Sequence[str] | None = None) -> np.ndarray:
+    def mask(self, columns: Sequence[str] | None = None) -> npt.NDArray[np.bool_]:
         """Per row (in order), whether it is complete in ``columns``: the rows ``arrays`` keeps."""
         cols = self._cols(columns)
         res = self._numpy(f"SELECT ({self._where(cols)}) AS ok FROM {ident(_DATA)}")
         return np.asarray(res["ok"], dtype=bool)
 
-    def ids(self, complete_in: Sequence[str] = ()) -> np.ndarray:
+    def ids(self, complete_in: Sequence[str] = ()) -> npt.NDArray[np.object_]:
         """The key column's identifiers (strings, object array) of the rows complete in
         ``complete_in`` (default: every row), aligned with ``arrays(complete_in)``. (Not ``keys``:
         that is the mapping's column names.)"""
@@ -284,7 +289,7 @@ class LocalTable(Mapping[str, np.ndarray]):
         res = self._numpy(f"SELECT {ident(self.key)} FROM {ident(_DATA)} WHERE {self._where(cols)}")
         return np.asarray(res[self.key], dtype=object)
 
-    def __getitem__(self, name: str) -> np.ndarray:
+    def __getitem__(self, name: str) -> Values:
         if name not in self.schema:
             raise KeyError(name)
         if self._cache is None:

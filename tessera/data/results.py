@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from tessera.data.checks import Violation, format_violations
 from tessera.errors import DataError
@@ -46,8 +47,8 @@ class Sums:
 
     columns: tuple[str, ...]
     count: int
-    sum: np.ndarray
-    sum_sq: np.ndarray
-    min: np.ndarray
-    max: np.ndarray
+    sum: npt.NDArray[np.float64]
+    sum_sq: npt.NDArray[np.float64]
+    min: npt.NDArray[np.float64]
+    max: npt.NDArray[np.float64]
     dropped: int
