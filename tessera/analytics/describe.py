@@ -14,12 +14,19 @@ from tessera.analytics.common import (
     check_magnitude,
     numeric_columns,
     received,
-    scale_columns,
     scaling_for,
     share_columns,
     vertical_local,
 )
-from tessera.analytics.moments import WIDE, accuracy_text, describe_error, local_moments, pool, pooled_counts
+from tessera.analytics.moments import (
+    WIDE,
+    accuracy_text,
+    column_moments,
+    describe_error,
+    pool,
+    pooled_counts,
+    stack_local,
+)
 from tessera.analytics.registry import register
 from tessera.data.local import LocalTable
 from tessera.data.schema import ColumnType, Schema
@@ -107,22 +114,22 @@ class Describe(Analysis[DescribeParams]):
         if plan.partition == "vertical":
             return vertical_local(columns, plan)
         data = columns.arrays(plan.columns)
-        x = scale_columns(data, plan.scaling).reshape(-1, len(plan.columns))
-        out = local_moments(x, full=False)
         whole = set(plan.meta["whole"])
-        ext = np.zeros(2 * len(plan.columns), dtype=np.int64)
+        p = len(plan.columns)
+        ext = np.zeros(2 * p, dtype=np.int64)
+        parts = []
         for j, c in enumerate(plan.columns):
-            v = data[c]
+            m, h = plan.scaling[c]
+            v = np.asarray(data[c], dtype=np.float64)
             if c in whole:
                 lo, hi = _int_range(plan, c)
-                ext[j], ext[len(plan.columns) + j] = ((int(v.min()) - lo, int(v.max()) - lo) if len(v)
-                                                      else (hi - lo, 0))
-            else:
+                ext[j], ext[p + j] = (int(v.min()) - lo, int(v.max()) - lo) if len(v) else (hi - lo, 0)
+            x = (v - m) / h
+            if c not in whole:
                 top = 2**WIDE
-                ext[j], ext[len(plan.columns) + j] = ((round(float(x[:, j].min()) * top), round(float(x[:, j].max()) * top))
-                                                      if len(v) else (top, -top))
-        out["extremes"] = ext
-        return out
+                ext[j], ext[p + j] = (round(float(x.min()) * top), round(float(x.max()) * top)) if len(v) else (top, -top)
+            parts.append(column_moments(x))
+        return {**stack_local(parts), "extremes": ext}
 
     def secure(self, session: Session, local: Local, params: DescribeParams, plan: Plan,
                holders: dict[str, list[str]]) -> dict[str, Any]:
