@@ -24,6 +24,7 @@ from tessera.analytics.moments import (
     RELATIVE,
     WIDE,
     accuracy_text,
+    check_parties,
     local_moments,
     moment_error,
     pool,
@@ -92,6 +93,7 @@ def _accuracy(name: str, schema: Schema, params: MatrixParams, partition: str, p
 def _plan(a: Analysis[MatrixParams], schema: Schema, params: MatrixParams, partition: str, parties: list[str],
           what: str, extra: list[str]) -> Plan:
     cols = numeric_columns(schema, params.columns)
+    check_parties(parties, partition)
     frac = 28
     check_magnitude("a sum of scaled cross products (at most one per row)", params.max_rows, frac,
                     "declare a smaller row-count bound")
@@ -108,7 +110,10 @@ def _plan(a: Analysis[MatrixParams], schema: Schema, params: MatrixParams, parti
                 "(m_i - mean)'; vertical: the same moments by a secure matrix product",
                 *extra, "below 2 rows: nothing but the count is computed; the matrix is NaN (as numpy)"],
         release=[Release("count", "total number of rows (to every party)"),
-                 Release(a.name, f"{what}; accuracy: {accuracy_text(acc)}")],
+                 Release(a.name, f"{what}; accuracy: {accuracy_text(acc)}"
+                         + (", v_min = the smallest column variance / its squared half-range" if "per_relative_variance" in acc
+                            else ", var_j = column j's variance, h_j its half-range: rel x (var_i h_j / h_i + var_j h_i / h_j) / 2"
+                            if acc.get("rel") else ""))],
         frac_bits=frac, scaling=scaling, meta={"accuracy": {a.name: acc}},
     )
 

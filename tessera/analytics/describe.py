@@ -21,6 +21,7 @@ from tessera.analytics.common import (
 from tessera.analytics.moments import (
     WIDE,
     accuracy_text,
+    check_parties,
     column_moments,
     describe_error,
     pool,
@@ -57,6 +58,7 @@ class Describe(Analysis[DescribeParams]):
 
     def plan(self, schema: Schema, params: DescribeParams, partition: str, parties: list[str]) -> Plan:
         cols = numeric_columns(schema, params.columns)
+        check_parties(parties, partition)
         frac = 28
         check_magnitude("the sum of scaled squares (at most one per row)", params.max_rows, frac,
                         "declare a smaller row-count bound")

@@ -19,6 +19,7 @@ from tessera.analytics.common import (
 from tessera.analytics.moments import (
     RELATIVE,
     accuracy_text,
+    check_parties,
     local_moments,
     moment_error,
     pool,
@@ -59,6 +60,7 @@ class WelchTTest(Analysis[TTestParams]):
         numeric_columns(schema, [params.value])
         if schema.column(params.group).type is not ColumnType.BOOL:
             raise PlanError(f"the group column {params.group!r} must be boolean")
+        check_parties(parties, partition)
         frac = 28
         e = moment_error(len(parties))
         # s = (v_1 n_0 + v_0 n_1) / n / h^2 (the groups' variances relative to the squared half-range);

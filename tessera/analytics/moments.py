@@ -40,12 +40,13 @@ import numpy as np
 import numpy.typing as npt
 
 from tessera.analytics.base import Local
+from tessera.errors import PlanError
 from tessera.mpc import approx
 from tessera.mpc.session import Session
 from tessera.mpc.tensor import SecretTensor, concatenate, stack
 
 __all__ = ["WIDE", "ULP", "local_moments", "column_moments", "stack_local", "pooled_counts", "pool", "wide_mul", "split_wide",
-           "moment_error", "power_of_two_normaliser", "rsqrt_unit", "RELATIVE", "MEAN_ERROR", "BELOW_RESOLUTION"]
+           "moment_error", "check_parties", "MAX_PARTIES", "power_of_two_normaliser", "rsqrt_unit", "RELATIVE", "MEAN_ERROR", "BELOW_RESOLUTION"]
 
 #: Fractional bits of the pooled moments (scaled units).
 WIDE = 58
@@ -58,6 +59,17 @@ RELATIVE = 2.0**-37
 MEAN_ERROR = 2.0**-50
 #: A pooled variance below this many ULP is indistinguishable from 0 (treated as 0 where divided by).
 BELOW_RESOLUTION = 64
+
+
+#: Parties the stated accuracy covers (the error of ``e_i`` grows with the number of terms).
+MAX_PARTIES = 64
+
+
+def check_parties(parties: list[str], partition: str) -> None:
+    """Refuse a horizontal plan with more parties than the stated accuracy covers."""
+    if partition == "horizontal" and len(parties) > MAX_PARTIES:
+        raise PlanError(f"the pooled moments' stated accuracy covers at most {MAX_PARTIES} parties, not "
+                        f"{len(parties)}; split the job or merge data owners")
 
 
 def moment_error(parties: int) -> float:
@@ -226,7 +238,7 @@ def accuracy_text(acc: dict[str, Any]) -> str:
         parts.append(f"{acc['abs']:.2g}")
     if acc.get("rel"):
         parts.append(f"{acc['rel']:.2g} x |value|")
-    for key, what in (("rel_per_s", "|t| / s"), ("abs_per_sqrt_s", "1 / sqrt(s)"),
+    for key, what in (("rel_per_s", "|value| / s"), ("abs_per_sqrt_s", "1 / sqrt(s)"),
                       ("per_relative_variance", "1 / v_min"), ("per_relative_sd", "1 / sqrt(v_min)")):
         if acc.get(key):
             parts.append(f"{acc[key]:.2g} x {what}")

@@ -15,6 +15,7 @@ import pytest
 from scipy import stats
 
 from tessera.data.schema import Column, Schema
+from tessera.errors import PlanError
 from tessera.plan.executor import make_plan
 from tessera.plan.local import run_local
 
@@ -200,3 +201,18 @@ def test_a_constant_column_has_zero_variance_and_nan_correlations(protocol, k):
     corr = np.asarray(run_local("correlation", frames, schema, columns=["x", "y"], protocol=protocol,
                                 runtime="threads")["correlation"])
     assert corr[0, 0] == 1.0 and np.isnan(corr[1]).all() and np.isnan(corr[:, 1]).all()  # as numpy.corrcoef
+
+
+@pytest.mark.parametrize("analysis, params", [
+    ("describe", {"columns": ["x"]}), ("covariance", {"columns": ["x", "y"]}),
+    ("correlation", {"columns": ["x", "y"]}), ("ttest", {"value": "x", "group": "g"})])
+def test_explain_states_the_accuracy_of_every_release(analysis, params):
+    schema = Schema(columns=(*_schema(0.0, 1e6).columns, Column(name="g", type="bool")))
+    _, _, plan = make_plan(analysis, None, params, schema, "horizontal", ["a", "b", "c"])
+    text = plan.explain()
+    for r in plan.release:
+        if r.name not in ("count", "n_true, n_false", "p_value"):
+            assert "accuracy: |error| <=" in r.description, r
+            assert r.description in text
+    with pytest.raises(PlanError, match="at most 64 parties"):
+        make_plan(analysis, None, params, schema, "horizontal", [f"p{i}" for i in range(65)])
