@@ -81,11 +81,11 @@ def _accuracy(name: str, schema: Schema, params: MatrixParams, partition: str, p
     h = max(hh for _, hh in scaling.values())
     if partition == "vertical":  # shared rows at 28 bits: error grows with sqrt(n) (issue #14 remains)
         e = 2 * (2 * math.sqrt(params.max_rows) + 4) * 2.0**-28
-        return ({"abs": e * h * h, "rel": 0.0} if name == "covariance"
+        return ({"abs": e * h * h, "rel_var": 0.0} if name == "covariance"
                 else {"abs": 2.0**-20, "per_relative_variance": 3 * e, "per_relative_sd": 0.0})
     e = moment_error(len(parties))
     if name == "covariance":
-        return {"abs": 2 * e * h * h, "rel": RELATIVE}
+        return {"abs": 2 * e * h * h, "rel_var": RELATIVE}
     return {"abs": 2.0**-20, "per_relative_variance": 2 * e,
             "per_relative_sd": 3 * math.sqrt(len(parties)) * 2.0**-49}
 
@@ -112,8 +112,7 @@ def _plan(a: Analysis[MatrixParams], schema: Schema, params: MatrixParams, parti
         release=[Release("count", "total number of rows (to every party)"),
                  Release(a.name, f"{what}; accuracy: {accuracy_text(acc)}"
                          + (", v_min = the smallest column variance / its squared half-range" if "per_relative_variance" in acc
-                            else ", var_j = column j's variance, h_j its half-range: rel x (var_i h_j / h_i + var_j h_i / h_j) / 2"
-                            if acc.get("rel") else ""))],
+                            else ", var_j = column j's variance, h_j its declared half-range"))],
         frac_bits=frac, scaling=scaling, meta={"accuracy": {a.name: acc}},
     )
 

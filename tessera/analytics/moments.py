@@ -238,7 +238,7 @@ def accuracy_text(acc: dict[str, Any]) -> str:
         parts.append(f"{acc['abs']:.2g}")
     if acc.get("rel"):
         parts.append(f"{acc['rel']:.2g} x |value|")
-    for key, what in (("rel_per_s", "|value| / s"), ("abs_per_sqrt_s", "1 / sqrt(s)"),
+    for key, what in (("rel_var", "(var_i h_j / h_i + var_j h_i / h_j) / 2"), ("rel_per_s", "|value| / s"), ("abs_per_sqrt_s", "1 / sqrt(s)"),
                       ("per_relative_variance", "1 / v_min"), ("per_relative_sd", "1 / sqrt(v_min)")):
         if acc.get(key):
             parts.append(f"{acc[key]:.2g} x {what}")

@@ -95,7 +95,7 @@ def test_covariance_and_correlation_keep_precision(protocol, k, lo, hi):
     sd = np.sqrt(np.diag(want))  # the stated bound: abs + rel * (var_i + var_j) / 2 (equal half-ranges here)
     for i in range(2):
         for j in range(2):
-            _within(cov[i][j], want[i, j], {"abs": acc["abs"], "rel": acc["rel"] * (sd[i] ** 2 + sd[j] ** 2) / 2 / max(abs(want[i, j]), 1e-300)},
+            _within(cov[i][j], want[i, j], {"abs": acc["abs"], "rel": acc["rel_var"] * (sd[i] ** 2 + sd[j] ** 2) / 2 / max(abs(want[i, j]), 1e-300)},
                     f"cov[{i},{j}]")
     corr = np.asarray(run_local("correlation", frames, schema, columns=cols, protocol=protocol, runtime="threads")["correlation"])
     racc = _acc("correlation", schema, k, columns=cols)["correlation"]
