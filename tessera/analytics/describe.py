@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -12,10 +13,10 @@ from tessera.analytics.base import Analysis, Local, Params, Plan, Release, Share
 from tessera.analytics.common import (
     DEFAULT_MAX_ROWS,
     check_magnitude,
+    first_holders,
     numeric_columns,
     received,
     scaling_for,
-    share_columns,
     vertical_local,
 )
 from tessera.analytics.moments import (
@@ -31,6 +32,7 @@ from tessera.analytics.moments import (
 from tessera.analytics.registry import register
 from tessera.data.local import LocalTable
 from tessera.data.schema import ColumnType, Schema
+from tessera.errors import PlanError
 from tessera.mpc import approx
 from tessera.mpc import functions as fn
 from tessera.mpc.session import Session
@@ -86,13 +88,16 @@ class Describe(Analysis[DescribeParams]):
             analysis=self.name, version=self.version, partition=partition, columns=cols,
             local=[
                 "scale each column to [-1, 1] by its declared bounds (public affine map)",
-                "secret-share the party's scaled columns row-wise (PSI aligned mode: its whole list, then the "
+                "PSI intersection mode: as horizontally, over the aligned rows of the columns the party holds; "
+                "PSI aligned mode: secret-share the party's scaled columns row-wise (its whole list, then the "
                 "secret-shared join keeps the common rows)" if vertical else
                 "count rows; mean and centred sum of squares of each scaled column (float64, locally centred); "
                 "local min and max (whole-number columns as exact integers)",
             ],
             secure=[
-                "sums and sums of squares over the shared rows (one product per value); the row count is public"
+                "PSI intersection mode: as horizontally, each column's moments from its holder alone; aligned mode: "
+                "sums and sums of squares over the shared rows at 28 bits (one product per value); the row count "
+                "is public (accuracy stated for the aligned mode, the weaker)"
                 if vertical else
                 "add the parties' counts (revealed: an output); then each party shares n_i m_i / N, "
                 "sqrt(n_i / N), sqrt(n_i / N) m_i and M2_i / N at 58 fractional bits",
@@ -115,32 +120,46 @@ class Describe(Analysis[DescribeParams]):
         )
 
     def local(self, columns: LocalTable, params: DescribeParams, plan: Plan) -> Local:
-        if plan.partition == "vertical":
-            return vertical_local(columns, plan)
-        data = columns.arrays(plan.columns)
+        held = [c for c in plan.columns if c in columns]
+        moments = self._moments(columns.arrays(held) if held else {}, plan)
+        if plan.partition == "vertical":  # PSI intersection mode: the moments; aligned mode: the rows
+            return {**vertical_local(columns, plan), **moments}
+        return moments
+
+    @staticmethod
+    def _moments(data: Mapping[str, Any], plan: Plan) -> Local:
+        """Count, mean and centred sum of squares (scaled) and the extremes of every column this
+        party holds; zeros and sentinels (min: the top, max: the bottom) for the others."""
         whole = set(plan.meta["whole"])
         p = len(plan.columns)
         ext = np.zeros(2 * p, dtype=np.int64)
         parts = []
+        top = 2**WIDE
         for j, c in enumerate(plan.columns):
             m, h = plan.scaling[c]
-            v = np.asarray(data[c], dtype=np.float64)
+            v = np.asarray(data[c], dtype=np.float64) if c in data else np.zeros(0)
+            x = (v - m) / h
             if c in whole:
                 lo, hi = _int_range(plan, c)
                 ext[j], ext[p + j] = (int(v.min()) - lo, int(v.max()) - lo) if len(v) else (hi - lo, 0)
-            x = (v - m) / h
-            if c not in whole:
-                top = 2**WIDE
+            else:
                 ext[j], ext[p + j] = (round(float(x.min()) * top), round(float(x.max()) * top)) if len(v) else (top, -top)
             parts.append(column_moments(x))
         return {**stack_local(parts), "extremes": ext}
 
     def secure(self, session: Session, local: Local, params: DescribeParams, plan: Plan,
                holders: dict[str, list[str]]) -> dict[str, Any]:
-        if plan.partition == "vertical":
-            return self.secure_rows(session, share_columns(session, local, plan, holders), params, plan)
         p = len(plan.columns)
-        count = int(pooled_counts(session, local)[0])
+        if plan.partition == "vertical":
+            # the aligned rows of each column are its holder's: it alone contributes its moments
+            owner = first_holders(plan.columns, holders)
+            mine = np.array([owner[c] == session.party for c in plan.columns])
+            local = self._moments({}, plan) | {k: np.where(np.tile(mine, len(v) // p), v, self._moments({}, plan)[k])
+                                               for k, v in local.items() if k in ("count", "mean", "m2", "extremes")}
+        counts = pooled_counts(session, local)
+        count = int(counts[0])
+        if (counts != count).any():
+            raise PlanError("the columns have different numbers of complete rows; describe them in separate jobs")
         if count == 0:
             return self._empty(session, plan)
         mean, m2 = pool(session, local, np.full(p, count, dtype=np.int64), full=False)
