@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -11,16 +13,26 @@ from tessera.analytics.base import Analysis, Local, Params, Plan, Release, Share
 from tessera.analytics.common import (
     DEFAULT_MAX_ROWS,
     check_magnitude,
+    first_holders,
     numeric_columns,
     received,
     scaling_for,
-    secure_sum,
-    share_columns,
     vertical_local,
+)
+from tessera.analytics.moments import (
+    WIDE,
+    accuracy_text,
+    check_parties,
+    column_moments,
+    describe_error,
+    pool,
+    pooled_counts,
+    stack_local,
 )
 from tessera.analytics.registry import register
 from tessera.data.local import LocalTable
-from tessera.data.schema import Schema
+from tessera.data.schema import ColumnType, Schema
+from tessera.errors import PlanError
 from tessera.mpc import approx
 from tessera.mpc import functions as fn
 from tessera.mpc.session import Session
@@ -48,87 +60,173 @@ class Describe(Analysis[DescribeParams]):
 
     def plan(self, schema: Schema, params: DescribeParams, partition: str, parties: list[str]) -> Plan:
         cols = numeric_columns(schema, params.columns)
+        check_parties(parties, partition)
         frac = 28
         check_magnitude("the sum of scaled squares (at most one per row)", params.max_rows, frac,
                         "declare a smaller row-count bound")
         vertical = partition == "vertical"
+        scaling = scaling_for(schema, cols)
+        # whole numbers come back exact: as integers horizontally; vertically rounded from 28-bit
+        # shared rows, which is exact while the error h 2^-26 stays below 1/4
+        whole = [c for c in cols if _whole(schema, c) and (not vertical or scaling[c][1] < 2.0**24)]
+        acc: dict[str, dict[str, Any]] = {}
+        for c in cols:
+            h = scaling[c][1]
+            if vertical:  # shared rows at 28 bits: the old absolute precision (issue #14 remains)
+                var_abs = h * h * 2.0**-24
+                col_acc = {"mean": {"abs": h * 2.0**-26, "rel": 0.0},
+                           "sum": {"abs": h * 2.0**-26 * params.max_rows, "rel": 0.0},
+                           "var": {"abs": var_abs, "rel": 0.0}, "std": {"abs": math.sqrt(var_abs), "rel": 0.0}}
+                ext = {"abs": 0.0, "exact": True} if c in whole else {"abs": h * 2.0**-26, "rel": 0.0}
+            else:
+                col_acc = describe_error(len(parties), h, params.max_rows)
+                ext = {"abs": 0.0, "exact": True} if c in whole else {"abs": h * 2.0**-52, "rel": 0.0}
+            col_acc["min"] = col_acc["max"] = ext
+            for stat, a in col_acc.items():
+                acc[f"{stat}[{c}]"] = a
         return Plan(
             analysis=self.name, version=self.version, partition=partition, columns=cols,
             local=[
                 "scale each column to [-1, 1] by its declared bounds (public affine map)",
-                "secret-share the party's scaled columns row-wise (PSI aligned mode: its whole list, then the "
+                "PSI intersection mode: as horizontally, over the aligned rows of the columns the party holds; "
+                "PSI aligned mode: secret-share the party's scaled columns row-wise (its whole list, then the "
                 "secret-shared join keeps the common rows)" if vertical else
-                "count rows; sum and sum of squares of each scaled column; local min and max",
+                "count rows; mean and centred sum of squares of each scaled column (float64, locally centred); "
+                "local min and max (whole-number columns as exact integers)",
             ],
             secure=[
-                "sums and sums of squares over the shared rows (one product per value); the row count is public"
-                if vertical else "add the parties' counts, sums and sums of squares",
-                "mean = sum / count; variance = (sum of squares / count - mean^2) * count / (count - 1)",
-                "standard deviation = sqrt(variance)",
+                "PSI intersection mode: as horizontally, each column's moments from its holder alone; aligned mode: "
+                "sums and sums of squares over the shared rows at 28 bits (one product per value); the row count "
+                "is public (accuracy stated for the aligned mode, the weaker)"
+                if vertical else
+                "add the parties' counts (revealed: an output); then each party shares n_i m_i / N, "
+                "sqrt(n_i / N), sqrt(n_i / N) m_i and M2_i / N at 58 fractional bits",
+                "mean = sum / count; population variance = sum of squares / count - mean^2" if vertical else
+                "mean = sum n_i m_i / N; M2 / N = sum M2_i / N + sum (n_i / N)(m_i - mean)^2 (Chan et al. 1979, "
+                "products kept at 58 bits by splitting)",
                 "min and max by a tournament of exact comparisons over the "
                 + ("shared rows" if vertical else "parties' local extremes"),
+                "after opening (public post-processing): sum = count * mean, variance = M2 / (count - 1) "
+                "(NaN below 2 rows), std = sqrt(variance); no rows: NaN for all but the count and sum",
             ],
             release=[Release("count", "number of aligned rows (public)" if vertical else
                              "total number of rows (to every party: it finishes the computation)")]
-            + [Release(f"{stat}[{c}]", f"{stat} of column {c}") for c in cols
-               for stat in ("sum", "mean", "var", "std", "min", "max")],
+            + [Release(f"{stat}[{c}]", f"{stat} of column {c}; accuracy: {accuracy_text(acc[f'{stat}[{c}]'])}")
+               for c in cols for stat in ("sum", "mean", "var", "std", "min", "max")],
             frac_bits=frac,
-            scaling=scaling_for(schema, cols),
+            scaling=scaling,
+            notes=[] if vertical else [f"pooled moments are encoded with {WIDE} fractional bits (scaled units)"],
+            meta={"accuracy": acc, "whole": whole},
         )
 
     def local(self, columns: LocalTable, params: DescribeParams, plan: Plan) -> Local:
-        if plan.partition == "vertical":
-            return vertical_local(columns, plan)
+        held = [c for c in plan.columns if c in columns]
+        moments = self._moments(columns.arrays(held) if held else {}, plan)
+        if plan.partition == "vertical":  # PSI intersection mode: the moments; aligned mode: the rows
+            return {**vertical_local(columns, plan), **moments}
+        return moments
+
+    @staticmethod
+    def _moments(data: Mapping[str, Any], plan: Plan) -> Local:
+        """Count, mean and centred sum of squares (scaled) and the extremes of every column this
+        party holds; zeros and sentinels (min: the top, max: the bottom) for the others."""
+        whole = set(plan.meta["whole"])
         p = len(plan.columns)
-        # one scan in the local engine; the rows never leave DuckDB
-        t = columns.sums(plan.columns, scaling=plan.scaling)
-        sums = np.concatenate([[t.count], t.sum, t.sum_sq])
-        lo, hi = (t.min, t.max) if t.count else (np.ones(p), -np.ones(p))
-        return {"sums": sums, "extremes": np.concatenate([lo, hi])}
+        ext = np.zeros(2 * p, dtype=np.int64)
+        parts = []
+        top = 2**WIDE
+        for j, c in enumerate(plan.columns):
+            m, h = plan.scaling[c]
+            v = np.asarray(data[c], dtype=np.float64) if c in data else np.zeros(0)
+            x = (v - m) / h
+            if c in whole:
+                lo, hi = _int_range(plan, c)
+                ext[j], ext[p + j] = (int(v.min()) - lo, int(v.max()) - lo) if len(v) else (hi - lo, 0)
+            else:
+                ext[j], ext[p + j] = (round(float(x.min()) * top), round(float(x.max()) * top)) if len(v) else (top, -top)
+            parts.append(column_moments(x))
+        return {**stack_local(parts), "extremes": ext}
 
     def secure(self, session: Session, local: Local, params: DescribeParams, plan: Plan,
                holders: dict[str, list[str]]) -> dict[str, Any]:
-        if plan.partition == "vertical":
-            return self.secure_rows(session, share_columns(session, local, plan, holders), params, plan)
         p = len(plan.columns)
-        totals = secure_sum(session, local["sums"], (1 + 2 * p,))
-        count = round(float(session.reveal(totals[0])[0]))
-        ext = [session.input(i, local["extremes"] if i == session.me else None, shape=(2 * p,))
+        if plan.partition == "vertical":
+            # the aligned rows of each column are its holder's: it alone contributes its moments
+            owner = first_holders(plan.columns, holders)
+            mine = np.array([owner[c] == session.party for c in plan.columns])
+            local = self._moments({}, plan) | {k: np.where(np.tile(mine, len(v) // p), v, self._moments({}, plan)[k])
+                                               for k, v in local.items() if k in ("count", "mean", "m2", "extremes")}
+        counts = pooled_counts(session, local)
+        count = int(counts[0])
+        if (counts != count).any():
+            raise PlanError("the columns have different numbers of complete rows; describe them in separate jobs")
+        if count == 0:
+            return self._empty(session, plan)
+        mean, m2 = pool(session, local, np.full(p, count, dtype=np.int64), full=False)
+        ext = [session.input(i, local["extremes"] if i == session.me else None, shape=(2 * p,), frac_bits=0)
                for i in range(session.n_parties)]
         allext = stack(ext)
         lo = fn.min(allext[:, :p], axis=0)
         hi = fn.max(allext[:, p:], axis=0)
-        return self._finish(session, plan, count, totals[1 : 1 + p], totals[1 + p :], lo, hi)
+        return self._finish(session, plan, count, mean, m2, lo, hi)
 
     def secure_rows(self, session: Session, rows: SharedRows, params: DescribeParams, plan: Plan) -> dict[str, Any]:
         count = len(rows[plan.columns[0]])
+        if count == 0:
+            return self._empty(session, plan)
         x = concatenate([rows[c].reshape(count, 1) for c in plan.columns], axis=1)  # scaled, |x| <= 1
-        if count == 0:  # as horizontally: empty sums, min 1 and max -1 in scaled units
-            zero = x.sum(axis=0)
-            return self._finish(session, plan, 0, zero, zero, zero + 1.0, zero - 1.0)
         lo, hi = fn.min(x, axis=0), fn.max(x, axis=0)
-        return self._finish(session, plan, count, x.sum(axis=0), (x * x).sum(axis=0), lo, hi)
+        mean = x.sum(axis=0).scale(1 / count, bound=count)
+        m2 = (x * x).sum(axis=0).scale(1 / count, bound=count) - mean * mean
+        return self._finish(session, plan, count, approx.at_scale(mean, WIDE), approx.at_scale(m2, WIDE), lo, hi)
 
-    def _finish(self, session: Session, plan: Plan, count: int, s: SecretTensor, q: SecretTensor,
+    def _empty(self, session: Session, plan: Plan) -> dict[str, Any]:
+        """No rows at all: the count, empty sums, NaN for everything else (as numpy and pandas)."""
+        out: dict[str, Any] = {"count": 0}
+        if plan.recipients is not None and session.party not in plan.recipients:
+            return out
+        nan = float("nan")
+        for c in plan.columns:
+            out[c] = {"sum": 0.0, "mean": nan, "var": nan, "std": nan, "min": nan, "max": nan}
+        return out
+
+    def _finish(self, session: Session, plan: Plan, count: int, mean: SecretTensor, m2: SecretTensor,
                 lo: SecretTensor, hi: SecretTensor) -> dict[str, Any]:
-        """Mean, variance and std from the scaled sums ``s`` and sums of squares ``q``; release."""
-        n = max(count, 1)
-        mean = s.scale(1 / n, bound=n)  # scaled values lie in [-1, 1], so |sums| <= n
-        var = (q.scale(1 / n, bound=n) - mean * mean).scale(n / max(count - 1, 1), bound=1.0)
-        std = approx.sqrt(fn.relu(var))
-        opened = received(session.reveal(s, mean, var, std, lo, hi, to=plan.recipients))
+        """Release the pooled mean and ``M2 / N`` (scaled, at 58 bits) and the extremes: integers
+        (``value - floor(declared min)`` for whole-number columns, scaled ``* 2^58`` for the others)
+        horizontally, scaled fixed point vertically. Everything else is public post-processing."""
+        opened = received(session.reveal(mean, m2, lo, hi, to=plan.recipients))
         out: dict[str, Any] = {"count": count}
         if opened is None:
             return out
-        s_, mean_, var_, std_, lo_, hi_ = opened
+        mean_, m2_, lo_, hi_ = opened
+        whole = set(plan.meta["whole"])
         for j, c in enumerate(plan.columns):
             m, h = plan.scaling[c]
-            out[c] = {
-                "sum": float(h * s_[j] + m * count),
-                "mean": float(h * mean_[j] + m),
-                "var": float(h * h * var_[j]),
-                "std": float(h * std_[j]),
-                "min": float(h * lo_[j] + m),
-                "max": float(h * hi_[j] + m),
-            }
+            var = max(0.0, float(m2_[j]) * count / (count - 1)) * h * h if count > 1 else float("nan")
+            mu = float(h * mean_[j] + m)
+            out[c] = {"sum": mu * count, "mean": mu, "var": var, "std": math.sqrt(var),
+                      "min": self._extreme(plan, c, lo_[j], lo.frac_bits, c in whole),
+                      "max": self._extreme(plan, c, hi_[j], hi.frac_bits, c in whole)}
         return out
+
+    @staticmethod
+    def _extreme(plan: Plan, c: str, raw: Any, frac: int, whole: bool) -> float:
+        m, h = plan.scaling[c]
+        if frac == 0:  # horizontal: exact integers
+            return float(int(raw) + _int_range(plan, c)[0]) if whole else float(h * (int(raw) * 2.0**-WIDE) + m)
+        value = float(h * float(raw) + m)
+        return float(round(value)) if whole else value  # whole numbers: within 2^-26 h < 0.5 of an integer
+
+
+def _whole(schema: Schema, c: str) -> bool:
+    """Whether column ``c`` holds whole numbers whose range an int64 holds exactly."""
+    col = schema.column(c)
+    lo, hi = col.bounds
+    return col.type in (ColumnType.INT, ColumnType.BOOL) and hi - lo < 2**52
+
+
+def _int_range(plan: Plan, c: str) -> tuple[int, int]:
+    """``(floor(min), ceil(max))`` of a whole-number column's declared bounds."""
+    m, h = plan.scaling[c]
+    return math.floor(m - h), math.ceil(m + h)

@@ -15,7 +15,18 @@ from tessera.analytics.common import (
     numeric_columns,
     received,
     scaling_for,
-    secure_sum,
+)
+from tessera.analytics.moments import (
+    RELATIVE,
+    accuracy_text,
+    check_parties,
+    local_moments,
+    moment_error,
+    pool,
+    pooled_counts,
+    power_of_two_normaliser,
+    rsqrt_unit,
+    stack_local,
 )
 from tessera.analytics.registry import register
 from tessera.data.local import LocalTable
@@ -23,7 +34,7 @@ from tessera.data.schema import ColumnType, Schema
 from tessera.errors import PlanError
 from tessera.mpc import approx
 from tessera.mpc.session import Session
-from tessera.mpc.tensor import concatenate
+from tessera.mpc.tensor import concatenate, stack
 
 __all__ = ["WelchTTest", "Chi2Independence"]
 
@@ -49,55 +60,77 @@ class WelchTTest(Analysis[TTestParams]):
         numeric_columns(schema, [params.value])
         if schema.column(params.group).type is not ColumnType.BOOL:
             raise PlanError(f"the group column {params.group!r} must be boolean")
-        frac = 24
-        check_magnitude("a sum of scaled squares (at most one per row)", params.max_rows, frac,
-                        "declare a smaller row-count bound")
+        check_parties(parties, partition)
+        frac = 28
+        e = moment_error(len(parties))
+        # s = (v_1 n_0 + v_0 n_1) / n / h^2 (the groups' variances relative to the squared half-range);
+        # t's error: relative 2^-22 + 2^-36 + 4 e / s, plus 2^-49 sqrt(n0 n1 / n) / sqrt(s) from the means
+        acc = {"t": {"rel": 2.0**-22 + 2 * RELATIVE, "rel_per_s": 4 * e,
+                     "abs_per_sqrt_s": 2.0**-49 * math.sqrt(params.max_rows) / 2},
+               "df": {"abs": 0.0, "rel": 2.0**-19 + 8 * RELATIVE, "rel_per_s": 16 * e}}
         return Plan(
             analysis=self.name, version=self.version, partition=partition, columns=[params.value, params.group],
             local=["scale the value column to [-1, 1] by its declared bounds",
-                   "per group: row count, sum and sum of squares"],
-            secure=["add the parties' group statistics", "group means and sample variances",
-                    "t = (mean_1 - mean_0) / sqrt(v_0/n_0 + v_1/n_1) with a secure inverse square root",
-                    "Welch-Satterthwaite degrees of freedom with a secure reciprocal"],
+                   "per group: row count, mean and centred sum of squares (float64, locally centred)"],
+            secure=["add the parties' group counts (revealed: outputs)",
+                    "pool each group's locally centred moments at 58 fractional bits (Chan et al. 1979), with the "
+                    "public factors n_g / (n_g - 1) * n_other / n folded in: b_g = n0 n1 / n * var_g / n_g",
+                    "secure normalisation: s = b_0 + b_1 times a secret power of two G^2 lands in [0.5, 2) "
+                    "(G = 0 below 64 ULP: no variance, t and df are NaN)",
+                    "t = (mean_1 - mean_0) G / sqrt(s G^2) * sqrt(n0 n1 / n), opened as a mantissa and a "
+                    "power of two (the same value), with a secure inverse square root",
+                    "Welch-Satterthwaite degrees of freedom from u_g = b_g / s with a secure reciprocal"],
             release=[Release("n_true, n_false", "group sizes (to every party; checked against the minimum)"),
-                     Release("t", "t statistic"), Release("df", "Welch degrees of freedom"),
+                     Release("t", f"t statistic; accuracy: {accuracy_text(acc['t'])}, "
+                                  "s = (var_1 n_0 + var_0 n_1) / (n h^2)"),
+                     Release("df", f"Welch degrees of freedom; accuracy: {accuracy_text(acc['df'])}"),
                      Release("p_value", "two-sided p-value (public function of t and df)")],
-            frac_bits=frac, scaling=scaling_for(schema, [params.value]),
+            frac_bits=frac, scaling=scaling_for(schema, [params.value]), meta={"accuracy": acc},
         )
 
     def local(self, columns: LocalTable, params: TTestParams, plan: Plan) -> Local:
         c, h = plan.scaling[params.value]
-        x = (columns[params.value] - c) / h
-        g = columns[params.group] > 0.5
-        out = []
-        for sel in (g, ~g):
-            out += [sel.sum(), x[sel].sum(), (x[sel] ** 2).sum()]
-        return {"groups": np.array(out, dtype=np.float64)}
+        data = columns.arrays([params.value, params.group])
+        x = (np.asarray(data[params.value], dtype=np.float64) - c) / h
+        g = data[params.group] > 0.5
+        return stack_local([local_moments(x[sel].reshape(-1, 1), full=False) for sel in (g, ~g)])
 
     def secure(self, session: Session, local: Local, params: TTestParams, plan: Plan,
                holders: dict[str, list[str]]) -> dict[str, Any]:
-        tot = secure_sum(session, local["groups"], (6,))
-        n1, n0 = (round(float(v)) for v in session.reveal(tot[0], tot[3]))
+        n1, n0 = (int(v) for v in pooled_counts(session, local))
         if min(n0, n1) < params.min_group_rows:
             raise PlanError(f"a group has fewer than {params.min_group_rows} rows; the test is not run")
         n = n0 + n1
-        m1, m0 = tot[1].scale(1 / n1, bound=n1), tot[4].scale(1 / n0, bound=n0)
-        v1 = (tot[2].scale(1 / n1, bound=n1) - m1 * m1).scale(n1 / (n1 - 1), bound=1.0)
-        v0 = (tot[5].scale(1 / n0, bound=n0) - m0 * m0).scale(n0 / (n0 - 1), bound=1.0)
-        b0, b1 = v0.scale(n1 / n, bound=1.0), v1.scale(n0 / n, bound=1.0)  # n0 n1 / n * se^2 = b0 + b1
-        s = b0 + b1
-        t = (m1 - m0) * approx.rsqrt(s) * math.sqrt(n0 * n1 / n)
-        inv_s = approx.reciprocal(s)
-        u0, u1 = b0 * inv_s, b1 * inv_s
-        den = (u0 * u0).scale(n / (n0 - 1), bound=1.0) + (u1 * u1).scale(n / (n1 - 1), bound=1.0)
-        got = received(session.reveal(t, den, to=plan.recipients))
+        # b_g = var_g (sample) * n_other / n = (M2_g / n_g) * n_g / (n_g - 1) * n_other / n
+        weights = np.array([n1 / (n1 - 1) * n0 / n, n0 / (n0 - 1) * n1 / n])
+        mean, b = pool(session, local, np.array([n1, n0], dtype=np.int64), full=False, weights=weights)
+        s = b[0] + b[1]
+        g = power_of_two_normaliser(s)
+        gb = stack([g, g])
+        bn = (b * gb) * gb  # exact: |b G^2| <= s G^2 < 2
+        sn = approx.at_scale(bn[0] + bn[1], 28)
+        d = mean[0] - mean[1]
+        dh = approx.at_scale(d, 28)
+        dl = d - dh  # |raw| < 2^31 at 58 bits
+        dg = dh * g + approx.mul_to(dl, g, 28)  # d G at 28 bits: |d G| <= 2^27
+        sign = 1 - 2 * (dg < 0)
+        mant, onehot = approx.normalize(dg * sign)  # |d G| = mant * 2^(k + 1 - 28)
+        k = (onehot * np.arange(onehot.shape[-1], dtype=np.int64)).sum(axis=-1)
+        tm = mant * rsqrt_unit(sn) * sign
+        u = approx.at_scale(bn, 28) * stack([approx.reciprocal(sn)] * 2)
+        den = (u[0] * u[0]).scale(n / (n1 - 1), bound=1.0) + (u[1] * u[1]).scale(n / (n0 - 1), bound=1.0)
+        got = received(session.reveal(tm, k, den, to=plan.recipients))
         out: dict[str, Any] = {"n_true": n1, "n_false": n0}
         if got is None:
             return out
-        t_, den_ = got
+        tm_, k_, den_ = got
+        if float(den_) < 0.25:  # G = 0: both groups without (resolvable) variance
+            nan = float("nan")
+            return {**out, "t": nan, "df": nan, "p_value": nan}
         from scipy import stats  # imported where used: ~1 s per process, and only released p-values need it
+        t = float(tm_) * 2.0 ** (int(k_) + 1 - 28) * math.sqrt(n0 * n1 / n)
         df = n / float(den_)
-        return {**out, "t": float(t_), "df": df, "p_value": float(2 * stats.t.sf(abs(float(t_)), df))}
+        return {**out, "t": t, "df": df, "p_value": float(2 * stats.t.sf(abs(t), df))}
 
 
 class Chi2Params(Params):

@@ -22,7 +22,7 @@ from tessera.mpc.circuits import a2b, bits_of
 from tessera.mpc.tensor import SecretTensor, stack
 from tessera.ring.ring import ring_op
 
-__all__ = ["at_scale", "reciprocal", "divide", "rsqrt", "sqrt", "exp", "log", "sigmoid", "floor_divide", "normalize"]
+__all__ = ["at_scale", "mul_to", "reciprocal", "divide", "rsqrt", "sqrt", "exp", "log", "sigmoid", "floor_divide", "normalize"]
 
 #: Highest bit position handled by normalisation: inputs need X < 2^61 (|x| < 2^(61-f)).
 _TOP = 61
@@ -34,10 +34,15 @@ _LN = (-2.87681946e-01, 3.33333151e-01, -5.55600413e-02, 1.23483163e-02, -3.0622
        8.12989493e-04, -2.68875955e-04, 7.90553354e-05)
 
 
-def _mul_to(a: SecretTensor, b: SecretTensor, frac: int) -> SecretTensor:
-    """``a * b`` truncated to ``frac`` fractional bits (one product)."""
+def mul_to(a: SecretTensor, b: SecretTensor, frac: int) -> SecretTensor:
+    """``a * b`` (same shapes) truncated to ``frac`` fractional bits, at most ``a.frac_bits +
+    b.frac_bits``: one product, exact up to one ULP. The raw product ``a * b * 2^(a.frac_bits +
+    b.frac_bits)`` must stay below 2^62 in magnitude (the caller's bound)."""
     proto = a.session.protocol
     return SecretTensor(a.session, proto.mul(a.shares, b.shares, a.frac_bits + b.frac_bits - frac), frac)
+
+
+_mul_to = mul_to
 
 
 def at_scale(x: SecretTensor, frac: int) -> SecretTensor:
