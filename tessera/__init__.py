@@ -10,7 +10,6 @@ from typing import Any
 
 from tessera.errors import TesseraError
 from tessera.mpc import SecretTensor, Session
-from tessera.plan.local import LocalResult, run_local
 from tessera.runtime import RunResult, run_cluster, run_threads
 
 __all__ = [
@@ -27,10 +26,15 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # the node client pulls in the HTTP stack; import it only when asked for
+    # the node client pulls in the HTTP stack, run_local the planner: import them only when asked
+    # for (a party process imports neither)
     if name == "Client":
         from tessera.node.client import Client
 
         return Client
+    if name in ("run_local", "LocalResult"):
+        from tessera.jobs import local
+
+        return getattr(local, name)
     raise AttributeError(f"module 'tessera' has no attribute {name!r}")
 __version__ = "0.1.0"
