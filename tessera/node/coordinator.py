@@ -36,7 +36,7 @@ from tessera.node.context import NodeContext, NodeError
 from tessera.node.decisions import decide
 from tessera.node.peers import PinnedHTTPS, ReplayGuard, seal, unseal
 from tessera.node.runner import Runner
-from tessera.node.states import FINAL_STATES, JobState
+from tessera.node.states import FINAL_STATES, JobState, Vote
 from tessera.node.store import Job, Verdict
 
 __all__ = ["Coordinator", "session_id_for", "job_id_for", "new_nonce"]
@@ -121,13 +121,13 @@ class Coordinator:
 
     # -- this node's decision ------------------------------------------------------------------
 
-    def record_decision(self, job_id: str, spec: JobSpec, coordinator: str) -> tuple[str, list[str]]:
+    def record_decision(self, job_id: str, spec: JobSpec, coordinator: str) -> tuple[Vote, list[str]]:
         """Decide (the one planning of the job at this node), audit it, store the decision and the
         typed job; returns (state, reasons)."""
         ctx = self.ctx
         d = decide(ctx, spec, coordinator, job_id)
         ctx.store.set_decision(job_id, ctx.name, Verdict(d.state, d.reasons))
-        ctx.audit.append("policy_decision", {"job_id": job_id, "allowed": d.state != "denied", "reasons": d.reasons,
+        ctx.audit.append("policy_decision", {"job_id": job_id, "allowed": d.state is not Vote.DENIED, "reasons": d.reasons,
                                              "by": "policy"})
         if d.job is not None:
             ctx.store.update(job_id, plan=d.job.plan_text, revealed=d.job.revealed, parties=d.job.roles.endpoints,
@@ -142,9 +142,9 @@ class Coordinator:
         job = self.job(job_id)
         mine = job.decision_of(ctx.name)
         current = mine.state if mine else None
-        if current != "awaiting_approval" and not (accept and current == "accepted"):
+        if current != Vote.AWAITING_APPROVAL and not (accept and current == Vote.ACCEPTED):
             raise NodeError(409, f"job {job_id} is not awaiting this node's approval (it is {job.state})")
-        state = "accepted" if accept else "denied"
+        state = Vote.ACCEPTED if accept else Vote.DENIED
         reasons = [] if accept else [f"rejected by the owner of {ctx.name}" + (f": {reason}" if reason else "")]
         ctx.store.set_decision(job_id, ctx.name, Verdict(state, reasons))
         ctx.audit.append("policy_decision", {"job_id": job_id, "allowed": accept, "reasons": reasons, "by": "owner"})
@@ -169,7 +169,7 @@ class Coordinator:
         job = self.job(job_id)
         state, _ = self.record_decision(job_id, job.spec, ctx.name)
         job = self.job(job_id)
-        if state == "denied" or job.party_job is None:
+        if state is Vote.DENIED or job.party_job is None:
             self.advance(job_id)
             return
         ctx.store.transition(job_id, S.PENDING, "asking the other nodes", note="waiting for decisions")
@@ -182,7 +182,7 @@ class Coordinator:
                 ctx.store.set_decision(job_id, peer, Verdict(str(answer.get("state")),
                                                              [str(r) for r in answer.get("reasons", [])]))
             except TesseraError as e:
-                ctx.store.set_decision(job_id, peer, Verdict("unreachable", [f"{peer}: {e}"]))
+                ctx.store.set_decision(job_id, peer, Verdict(Vote.UNREACHABLE, [f"{peer}: {e}"]))
 
         threads = [threading.Thread(target=ask, args=(p,), daemon=True) for p in peers]
         for t in threads:
@@ -198,19 +198,19 @@ class Coordinator:
         if job.final or job.state is S.RUNNING:
             return
         decisions = job.decisions
-        bad = {p: d for p, d in decisions.items() if d.state in ("denied", "unreachable")}
+        bad = {p: d for p, d in decisions.items() if d.state in (Vote.DENIED, Vote.UNREACHABLE)}
         mine = job.decision_of(ctx.name)
-        if bad or not job.parties or (mine is not None and mine.state == "denied"):
+        if bad or not job.parties or (mine is not None and mine.state == Vote.DENIED):
             reasons = [f"{p}: {r}" for p, d in decisions.items() for r in d.reasons] or ["denied"]
-            unreachable = any(d.state == "unreachable" for d in bad.values())
-            final = S.FAILED if unreachable and not any(d.state == "denied" for d in bad.values()) else S.DENIED
+            unreachable = any(d.state == Vote.UNREACHABLE for d in bad.values())
+            final = S.FAILED if unreachable and not any(d.state == Vote.DENIED for d in bad.values()) else S.DENIED
             self.finish(job_id, final, reasons)
             self.broadcast_outcome(job_id, final, reasons)
             return
-        waiting = [p for p in job.parties if (d := decisions.get(p)) is None or d.state != "accepted"]
+        waiting = [p for p in job.parties if (d := decisions.get(p)) is None or d.state != Vote.ACCEPTED]
         if waiting:
             detail = "waiting for approval by " + ", ".join(waiting)
-            if mine is not None and mine.state == "awaiting_approval":
+            if mine is not None and mine.state == Vote.AWAITING_APPROVAL:
                 if job.state is not S.AWAITING_APPROVAL:
                     ctx.store.transition(job_id, S.AWAITING_APPROVAL, detail)
             elif job.state is not S.PENDING:
@@ -296,7 +296,7 @@ class Coordinator:
         try:
             spec = JobSpec.model_validate(body.get("spec"))
         except ValidationError as e:
-            return {"state": "denied", "reasons": [f"invalid job: {e.errors()[0]['msg']}"]}
+            return {"state": Vote.DENIED.value, "reasons": [f"invalid job: {e.errors()[0]['msg']}"]}
         existing = ctx.store.get(job_id)
         if existing is not None:
             if existing.coordinator != sender or existing.job_hash != spec.hash:
@@ -308,13 +308,13 @@ class Coordinator:
         ctx.audit.append("job_received", {"job_id": job_id, "job_hash": spec.hash, "analyst": spec.analyst,
                                           "analysis": spec.analysis, "coordinator": sender})
         state, reasons = self.record_decision(job_id, spec, sender)
-        detail = "; ".join(reasons) if reasons else {"accepted": "accepted by policy",
-                                                     "awaiting_approval": "waiting for the owner's approval"}[state]
-        ctx.store.transition(job_id, JobState(state), detail, note=detail, reasons=reasons)
+        detail = "; ".join(reasons) if reasons else {Vote.ACCEPTED: "accepted by policy",
+                                                     Vote.AWAITING_APPROVAL: "waiting for the owner's approval"}[state]
+        ctx.store.transition(job_id, JobState(state.value), detail, note=detail, reasons=reasons)
         ctx.log(logging.INFO, f"decided on a proposed job: {state}", job_id=job_id, peer=sender, state=state)
-        if state == "denied":
-            ctx.metrics.finished("denied", 0.0)
-        return {"state": state, "reasons": reasons}
+        if state is Vote.DENIED:
+            ctx.metrics.finished(S.DENIED.value, 0.0)
+        return {"state": state.value, "reasons": reasons}
 
     def _on_decision(self, sender: str, body: dict[str, Any]) -> dict[str, Any]:
         job_id = str(body.get("job_id"))
@@ -322,7 +322,7 @@ class Coordinator:
         if job.coordinator != self.ctx.name or sender not in job.parties:
             raise NodeError(403, f"{sender!r} may not decide on job {job_id} here")
         state = body.get("state")
-        if state not in ("accepted", "denied"):
+        if state not in (Vote.ACCEPTED, Vote.DENIED):
             raise NodeError(422, f"a decision is accepted or denied, not {state!r}")
         self.ctx.store.set_decision(job_id, sender, Verdict(str(state), [str(r) for r in body.get("reasons", [])]))
         self.later(self.advance, job_id)

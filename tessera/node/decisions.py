@@ -14,6 +14,7 @@ from tessera.jobs.contract import request_for
 from tessera.jobs.model import PartyJob
 from tessera.node.context import NodeContext
 from tessera.node.datasources import rows_of
+from tessera.node.states import Vote
 
 __all__ = ["Decided", "decide"]
 
@@ -23,7 +24,7 @@ class Decided:
     """``state`` is ``accepted``, ``denied`` or ``awaiting_approval``; ``job`` the typed job
     (None if it could not be planned)."""
 
-    state: str
+    state: Vote
     reasons: list[str] = field(default_factory=list)
     job: PartyJob | None = None
 
@@ -51,7 +52,7 @@ def decide(ctx: NodeContext, spec: JobSpec, coordinator: str, job_id: str) -> De
         if ds not in ctx.cfg.datasets:
             reasons.append(f"dataset {ds!r} has no data source configured at {ctx.name}")
     if reasons:
-        return Decided("denied", reasons, job)
+        return Decided(Vote.DENIED, reasons, job)
     if ctx.cfg.approval == "manual":
-        return Decided("awaiting_approval", [], job)
-    return Decided("accepted", [], job)
+        return Decided(Vote.AWAITING_APPROVAL, [], job)
+    return Decided(Vote.ACCEPTED, [], job)

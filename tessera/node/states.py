@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["JobState", "FINAL_STATES", "STATES", "TRANSITIONS", "FRACTION", "may_move"]
+__all__ = ["JobState", "Vote", "FINAL_STATES", "STATES", "TRANSITIONS", "FRACTION", "may_move"]
 
 
 class JobState(StrEnum):
@@ -25,6 +25,16 @@ class JobState(StrEnum):
     DENIED = "denied"
     FAILED = "failed"
     ABORTED = "aborted"
+
+
+class Vote(StrEnum):
+    """A node's decision on a job (what the coordinator gathers)."""
+
+    ACCEPTED = "accepted"
+    DENIED = "denied"
+    AWAITING_APPROVAL = "awaiting_approval"
+    #: the coordinator could not ask the node
+    UNREACHABLE = "unreachable"
 
 
 S = JobState
