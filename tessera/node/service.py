@@ -19,13 +19,14 @@ import datetime as dt
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from tessera.errors import TesseraError
 from tessera.governance.audit import AuditLog, verify_entries
-from tessera.governance.contract import Contract
+from tessera.governance.contract import Contract, PartySpec
 from tessera.governance.job import JobSpec
 from tessera.governance.ledger import SqliteLedger, process_owner
 from tessera.jobs.contract import roles_for
@@ -93,7 +94,7 @@ class Node:
         return self.ctx.contract
 
     @property
-    def me(self) -> Any:
+    def me(self) -> PartySpec:
         return self.ctx.me
 
     @property
@@ -109,7 +110,7 @@ class Node:
         return self.ctx.ledger
 
     @property
-    def ledger_path(self) -> Any:
+    def ledger_path(self) -> Path:
         return self.ctx.ledger_path
 
     @property
