@@ -27,17 +27,17 @@ def test_selftest_over_tls_matches_numpy(protocol, n):
 
 
 @pytest.mark.parametrize("protocol", ["semi2k", "rep3"])
-def test_a_party_killed_mid_protocol_stops_everyone_cleanly(protocol, tmp_path):
+def test_a_party_killed_mid_protocol_stops_everyone_cleanly(protocol):
     before = {p.pid for p in psutil.process_iter()}
     start = time.monotonic()
     with pytest.raises(TransportError) as err:
         run_cluster("tessera.runtime.diagnostics:crash", 3, protocol=protocol, args={"victim": "P1"},
-                    recv_timeout=10, timeout=60, workdir=tmp_path)
+                    recv_timeout=10, timeout=60)
     assert time.monotonic() - start < 45
     assert "P1" in str(err.value)
     time.sleep(0.5)
     leftover = [p for p in psutil.process_iter(["cmdline"]) if p.pid not in before
-                and "tessera.runtime.party" in (cmd := " ".join(p.info["cmdline"] or [])) and str(tmp_path) in cmd]
+                and "tessera.runtime.party" in " ".join(p.info["cmdline"] or [])]
     assert not leftover
 
 
