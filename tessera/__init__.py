@@ -6,11 +6,16 @@ programs), :func:`~tessera.runtime.run_threads` and :func:`~tessera.runtime.run_
 :class:`Client`, the analyst's client of a running node (:mod:`tessera.node`).
 """
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from tessera.errors import TesseraError
 from tessera.mpc import SecretTensor, Session
 from tessera.runtime import RunResult, run_cluster, run_threads
+
+if TYPE_CHECKING:
+    from tessera.jobs.local import LocalResult, run_local
+    from tessera.node.client import Client
 
 __all__ = [
     "run_local",
@@ -25,16 +30,17 @@ __all__ = [
 ]
 
 
+#: Imported when first asked for: ``run_local`` pulls in the analysis library and pandas, the
+#: node client the HTTP stack, and a party process (``python -m tessera.jobs.party``),
+#: which imports this package first, needs neither.
+_LAZY = {"run_local": "tessera.jobs.local", "LocalResult": "tessera.jobs.local", "Client": "tessera.node.client"}
+
+
 def __getattr__(name: str) -> Any:
-    # the node client pulls in the HTTP stack, run_local the planner: import them only when asked
-    # for (a party process imports neither)
-    if name == "Client":
-        from tessera.node.client import Client
-
-        return Client
-    if name in ("run_local", "LocalResult"):
-        from tessera.jobs import local
-
-        return getattr(local, name)
-    raise AttributeError(f"module 'tessera' has no attribute {name!r}")
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tessera' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 __version__ = "0.1.0"

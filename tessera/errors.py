@@ -14,6 +14,7 @@ failed and what to do about it, and never contain secret values, shares or keys:
     ├── IdentityError        a missing, unreadable or unsafe key or certificate file
     ├── DataError            input data violates its declared schema
     ├── PlanError            a job cannot be planned safely (e.g. it could overflow the ring)
+    │   └── ParamsError      an analysis's parameters are invalid (names every field and problem)
     ├── ContractError        a contract is malformed, unsigned, tampered with or expired
     ├── PolicyDenied         a job is outside what the contract and policy allow (all reasons)
     ├── BudgetExceeded       a job would overspend a differential-privacy budget
@@ -34,6 +35,7 @@ __all__ = [
     "IdentityError",
     "DataError",
     "PlanError",
+    "ParamsError",
     "ContractError",
     "PolicyDenied",
     "BudgetExceeded",
@@ -88,6 +90,20 @@ class DataError(TesseraError, ValueError):
 
 class PlanError(TesseraError):
     """A job cannot be planned safely, e.g. a quantity could overflow the ring."""
+
+
+class ParamsError(PlanError, ValueError):
+    """An analysis's parameters are invalid. ``problems`` lists ``(field, problem)`` pairs, all of them.
+
+    A :class:`PlanError` (the job cannot be planned) and a ``ValueError`` (a bad argument), so
+    callers that catch either keep working.
+    """
+
+    def __init__(self, analysis: str, problems: list[tuple[str, str]]) -> None:
+        detail = "; ".join(f"{field}: {problem}" for field, problem in problems)
+        super().__init__(f"invalid parameters for {analysis}: {detail}")
+        self.analysis = analysis
+        self.problems = list(problems)
 
 
 class ContractError(TesseraError):

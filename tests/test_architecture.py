@@ -20,7 +20,8 @@ def test_imports_point_downward_only():
 
 
 @pytest.mark.parametrize(
-    "module", ["tessera.mpc", "tessera.protocols", "tessera.runtime", "tessera.ring", "tessera.prg", "tessera.sharing"]
+    "module", ["tessera", "tessera.errors", "tessera.analytics", "tessera.dp", "tessera.psi", "tessera.data", "tessera.mpc",
+               "tessera.protocols", "tessera.runtime", "tessera.ring", "tessera.prg"]
 )
 def test_exported_members_exist(module):
     mod = importlib.import_module(module)

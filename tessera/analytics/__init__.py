@@ -1,6 +1,6 @@
 """The analysis library. Importing this package registers every analysis by name and version."""
 
-from tessera.analytics import correlation, describe, distribution, dp_stats, logistic, meta, regression, tests  # noqa: F401 - registration
+from tessera.analytics import correlation, describe, distribution, dp_stats, hypothesis, logistic, meta, regression  # noqa: F401 - registration
 from tessera.analytics.base import Analysis, Plan, Release
 from tessera.analytics.registry import available, get
 

@@ -20,21 +20,28 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
-import numpy as np
-from pydantic import BaseModel, ConfigDict
+import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict, ValidationError
 
+from tessera.data.local import LocalTable
 from tessera.data.schema import Schema
-from tessera.errors import PlanError
+from tessera.errors import ParamsError, PlanError
 from tessera.mpc.session import Session
 from tessera.mpc.tensor import SecretTensor
 
-__all__ = ["Analysis", "Plan", "Release", "Params", "PARTITIONS", "SharedRows"]
+__all__ = ["Analysis", "Plan", "Release", "Params", "P", "PARTITIONS", "SharedRows", "Local", "Holders"]
 
 #: Secret-shared aligned rows: column name -> 1-D secret tensor; every column has the same
 #: public length (the number of aligned rows).
 SharedRows = Mapping[str, SecretTensor]
+
+#: What a local stage returns and the secure stage receives: named plaintext arrays.
+Local = dict[str, npt.NDArray[Any]]
+
+#: Column -> the parties holding it (every party horizontally, its owner vertically).
+Holders = dict[str, list[str]]
 
 PARTITIONS = ("horizontal", "vertical")
 
@@ -43,6 +50,10 @@ class Params(BaseModel):
     """Base of every analysis's parameters: validated, no unknown fields."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+#: An analysis's parameter model.
+P = TypeVar("P", bound=Params)
 
 
 @dataclass(frozen=True)
@@ -92,17 +103,33 @@ class Plan:
         return "\n".join(lines)
 
 
-class Analysis(abc.ABC):
-    """An analysis from the library; jobs name it by ``name`` and ``version``."""
+class Analysis(abc.ABC, Generic[P]):
+    """An analysis from the library; jobs name it by ``name`` and ``version``.
+
+    Generic in its parameter model ``P`` (``params_model``): a concrete analysis subclasses
+    ``Analysis[ItsParams]``, and every stage receives the validated ``ItsParams``
+    (:meth:`parse_params` makes them from a job's raw parameters).
+    """
 
     name: ClassVar[str]
     version: ClassVar[str]
-    Params: ClassVar[type[Params]]
+    params_model: ClassVar[type[P]]
     partitions: ClassVar[tuple[str, ...]] = ("horizontal",)
     description: ClassVar[str] = ""
 
+    def parse_params(self, raw: Mapping[str, Any]) -> P:
+        """The job's raw parameters validated against :attr:`params_model`.
+
+        Raises :class:`~tessera.errors.ParamsError` naming every offending field and its problem.
+        """
+        try:
+            return self.params_model.model_validate(dict(raw))
+        except ValidationError as e:
+            problems = [(".".join(str(x) for x in err["loc"]) or "(parameters)", err["msg"]) for err in e.errors()]
+            raise ParamsError(f"{self.name} v{self.version}", problems) from None
+
     @abc.abstractmethod
-    def plan(self, schema: Schema, params: Params, partition: str, parties: list[str]) -> Plan:
+    def plan(self, schema: Schema, params: P, partition: str, parties: list[str]) -> Plan:
         """Check the job against the schema's declared bounds and return its plan.
 
         Raises :class:`~tessera.errors.PlanError` for a job that could overflow the ring or is
@@ -110,20 +137,19 @@ class Analysis(abc.ABC):
         """
 
     @abc.abstractmethod
-    def local(self, columns: dict[str, np.ndarray], params: Params, plan: Plan) -> dict[str, np.ndarray]:
-        """The local stage at one party: its own rows in, plaintext reductions out."""
+    def local(self, columns: LocalTable, params: P, plan: Plan) -> Local:
+        """The local stage at one party: its own checked rows (the columns of ``plan.columns`` it
+        holds, loaded by :func:`tessera.data.load`) in, plaintext reductions out."""
 
     @abc.abstractmethod
-    def secure(
-        self, session: Session, local: dict[str, np.ndarray], params: Params, plan: Plan, holders: dict[str, list[str]]
-    ) -> dict[str, Any]:
+    def secure(self, session: Session, local: Local, params: P, plan: Plan, holders: Holders) -> dict[str, Any]:
         """The secure stage at one party; returns the released outputs this party received.
 
         ``holders`` maps each column to the parties that hold it (all parties for horizontal
         partitioning, the owning party for vertical).
         """
 
-    def secure_rows(self, session: Session, rows: SharedRows, params: Params, plan: Plan) -> dict[str, Any]:
+    def secure_rows(self, session: Session, rows: SharedRows, params: P, plan: Plan) -> dict[str, Any]:
         """The vertical secure stage over secret-shared aligned rows; returns what this party received.
 
         ``rows[c]`` is column ``c`` of the aligned rows (every column of ``plan.columns``), as

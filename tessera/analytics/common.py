@@ -4,17 +4,21 @@ secure sum of the parties' local reductions."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
-from tessera.analytics.base import Plan, SharedRows
+from tessera.analytics.base import Holders, Local, Plan, SharedRows
+from tessera.data.local import Values
 from tessera.data.schema import ColumnType, Schema
 from tessera.errors import PlanError
-from tessera.mpc.session import Session
+from tessera.mpc.session import Opened, Session
 from tessera.mpc.tensor import SecretTensor, concatenate
 
 __all__ = ["scaling_for", "scale_columns", "check_magnitude", "secure_sum", "numeric_columns", "DEFAULT_MAX_ROWS",
-           "local_gram", "normalized_gram", "first_holders", "vertical_local", "share_columns", "shared_gram"]
+           "local_gram", "normalized_gram", "first_holders", "vertical_local", "share_columns", "shared_gram",
+           "received"]
 
 #: Rows assumed per dataset when the job does not declare a bound (contracts declare one).
 DEFAULT_MAX_ROWS = 10**9
@@ -51,7 +55,7 @@ def scaling_for(schema: Schema, names: Sequence[str]) -> dict[str, tuple[float, 
     return out
 
 
-def scale_columns(columns: dict[str, np.ndarray], scaling: dict[str, tuple[float, float]]) -> np.ndarray:
+def scale_columns(columns: Mapping[str, Values], scaling: dict[str, tuple[float, float]]) -> npt.NDArray[np.float64]:
     """Rows x columns matrix of scaled values (column order of ``scaling``)."""
     return np.column_stack([(np.asarray(columns[c], dtype=np.float64) - m) / h for c, (m, h) in scaling.items()])
 
@@ -67,7 +71,7 @@ def check_magnitude(quantity: str, bound: float, frac_bits: int, fix: str) -> No
         )
 
 
-def secure_sum(session: Session, local: np.ndarray, shape: Sequence[int]) -> SecretTensor:
+def secure_sum(session: Session, local: npt.NDArray[Any], shape: Sequence[int]) -> SecretTensor:
     """The sum over all parties of each party's ``local`` array (every party inputs its own).
 
     Reveals nothing; every party must pass an array of the same public ``shape``.
@@ -80,12 +84,19 @@ def secure_sum(session: Session, local: np.ndarray, shape: Sequence[int]) -> Sec
     return total
 
 
+def received(values: Sequence[Opened | None]) -> list[Opened] | None:
+    """The values of one :meth:`~tessera.mpc.session.Session.reveal` as this party received them,
+    or None if it is not a recipient (one reveal sends every value to the same parties)."""
+    got = [v for v in values if v is not None]
+    return got if len(got) == len(values) else None
+
+
 def first_holders(columns: Sequence[str], holders: dict[str, list[str]]) -> dict[str, str]:
     """The party that shares each column (its first holder)."""
     return {c: holders[c][0] for c in columns}
 
 
-def vertical_local(columns: Mapping[str, np.ndarray], plan: Plan) -> dict[str, np.ndarray]:
+def vertical_local(columns: Mapping[str, Values], plan: Plan) -> Local:
     """The vertical local stage: this party's columns of ``plan.columns``, row by row, scaled by
     ``plan.scaling`` where the plan scales them (others as they are, e.g. a 0/1 target).
 
@@ -100,7 +111,7 @@ def vertical_local(columns: Mapping[str, np.ndarray], plan: Plan) -> dict[str, n
     return out
 
 
-def share_columns(session: Session, local: Mapping[str, np.ndarray], plan: Plan,
+def share_columns(session: Session, local: Local, plan: Plan,
                   holders: dict[str, list[str]]) -> dict[str, SecretTensor]:
     """Shared rows from plaintext aligned rows: each column's first holder secret-shares it
     (one input per party, of all the columns it shares). ``local`` is :func:`vertical_local`'s
@@ -132,7 +143,7 @@ def shared_gram(rows: SharedRows, plan: Plan) -> tuple[int, SecretTensor]:
     return n, z.T @ z
 
 
-def local_gram(columns: Mapping[str, np.ndarray], plan: Plan) -> dict[str, np.ndarray]:
+def local_gram(columns: Mapping[str, Values], plan: Plan) -> Local:
     """Local stage of the moment-based analyses, for ``Z = [1, scaled columns]``.
 
     Horizontal: this party's ``Z'Z`` (its count sits at ``[0, 0]``). Vertical: the scaled
@@ -146,7 +157,7 @@ def local_gram(columns: Mapping[str, np.ndarray], plan: Plan) -> dict[str, np.nd
 
 
 def normalized_gram(
-    session: Session, local: dict[str, np.ndarray], plan: Plan, holders: dict[str, list[str]]
+    session: Session, local: Local, plan: Plan, holders: Holders
 ) -> tuple[int, SecretTensor]:
     """``(n, Z'Z / n)`` for ``Z = [1, scaled columns of plan.columns]`` over all parties' rows.
 
@@ -157,6 +168,6 @@ def normalized_gram(
     k1 = len(plan.columns) + 1
     if plan.partition == "horizontal":
         totals = secure_sum(session, local["gram"].reshape(-1), (k1 * k1,))
-        n = int(round(float(session.reveal(totals[0])[0])))
+        n = round(float(session.reveal(totals[0])[0]))
         return n, totals.reshape(k1, k1).scale(1 / max(n, 1), bound=float(max(n, 1)))
     return shared_gram(share_columns(session, local, plan, holders), plan)

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from tessera.analytics.base import Analysis, Params, Plan, Release, SharedRows
+from tessera.analytics.base import Analysis, Local, Params, Plan, Release, SharedRows
 from tessera.analytics.common import (
     DEFAULT_MAX_ROWS,
     check_magnitude,
@@ -19,6 +19,7 @@ from tessera.analytics.common import (
     shared_gram,
 )
 from tessera.analytics.registry import register
+from tessera.data.local import LocalTable
 from tessera.data.schema import Schema
 from tessera.mpc import approx
 from tessera.mpc.session import Session
@@ -32,7 +33,7 @@ class MatrixParams(Params):
     max_rows: int = Field(DEFAULT_MAX_ROWS, gt=0)
 
 
-def moments(session: Session, local: dict[str, np.ndarray], plan: Plan,
+def moments(session: Session, local: Local, plan: Plan,
             holders: dict[str, list[str]]) -> tuple[int, SecretTensor]:
     """Total count (revealed: it is an output) and the secret scaled covariance matrix."""
     return covariance_from_gram(plan, *normalized_gram(session, local, plan, holders))
@@ -48,8 +49,7 @@ def covariance_from_gram(plan: Plan, count: int, m: SecretTensor) -> tuple[int, 
     return count, cov
 
 
-def _plan(a: Analysis, schema: Schema, params: Params, partition: str, what: list[Release], extra: list[str]) -> Plan:
-    assert isinstance(params, MatrixParams)
+def _plan(a: Analysis[MatrixParams], schema: Schema, params: MatrixParams, partition: str, what: list[Release], extra: list[str]) -> Plan:
     cols = numeric_columns(schema, params.columns)
     frac = 28
     check_magnitude("a sum of scaled cross products (at most one per row)", params.max_rows, frac,
@@ -68,21 +68,21 @@ def _plan(a: Analysis, schema: Schema, params: Params, partition: str, what: lis
     )
 
 
-class _MomentAnalysis(Analysis):
+class _MomentAnalysis(Analysis[MatrixParams]):
     """Analyses of the covariance matrix: the local stage is the moment matrix (or the shared
     columns, vertically)."""
 
-    Params = MatrixParams
+    params_model = MatrixParams
     partitions = ("horizontal", "vertical")
 
-    def local(self, columns: dict[str, np.ndarray], params: Params, plan: Plan) -> dict[str, np.ndarray]:
+    def local(self, columns: LocalTable, params: MatrixParams, plan: Plan) -> Local:
         return local_gram(columns, plan)
 
-    def secure(self, session: Session, local: dict[str, np.ndarray], params: Params, plan: Plan,
+    def secure(self, session: Session, local: Local, params: MatrixParams, plan: Plan,
                holders: dict[str, list[str]]) -> dict[str, Any]:
         return self._release(session, plan, *moments(session, local, plan, holders))
 
-    def secure_rows(self, session: Session, rows: SharedRows, params: Params, plan: Plan) -> dict[str, Any]:
+    def secure_rows(self, session: Session, rows: SharedRows, params: MatrixParams, plan: Plan) -> dict[str, Any]:
         return self._release(session, plan, *covariance_from_gram(plan, *shared_gram(rows, plan)))
 
     def _release(self, session: Session, plan: Plan, count: int, cov: SecretTensor) -> dict[str, Any]:
@@ -97,7 +97,7 @@ class Covariance(_MomentAnalysis):
     version = "1.0"
     description = "sample covariance matrix of the chosen columns"
 
-    def plan(self, schema: Schema, params: Params, partition: str, parties: list[str]) -> Plan:
+    def plan(self, schema: Schema, params: MatrixParams, partition: str, parties: list[str]) -> Plan:
         return _plan(self, schema, params, partition, [Release("covariance", "p x p sample covariance matrix")], [])
 
     def _release(self, session: Session, plan: Plan, count: int, cov: SecretTensor) -> dict[str, Any]:
@@ -116,7 +116,7 @@ class Correlation(_MomentAnalysis):
     version = "1.0"
     description = "Pearson correlation matrix of the chosen columns"
 
-    def plan(self, schema: Schema, params: Params, partition: str, parties: list[str]) -> Plan:
+    def plan(self, schema: Schema, params: MatrixParams, partition: str, parties: list[str]) -> Plan:
         return _plan(self, schema, params, partition, [Release("correlation", "p x p Pearson correlation matrix")],
                      ["r_ij = cov_ij / sqrt(cov_ii cov_jj) with a secure inverse square root"])
 

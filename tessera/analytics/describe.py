@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 from pydantic import Field
 
-from tessera.analytics.base import Analysis, Params, Plan, Release, SharedRows
+from tessera.analytics.base import Analysis, Local, Params, Plan, Release, SharedRows
 from tessera.analytics.common import (
     DEFAULT_MAX_ROWS,
     check_magnitude,
     numeric_columns,
-    scale_columns,
+    received,
     scaling_for,
     secure_sum,
     share_columns,
     vertical_local,
 )
 from tessera.analytics.registry import register
+from tessera.data.local import LocalTable
 from tessera.data.schema import Schema
 from tessera.mpc import approx
 from tessera.mpc import functions as fn
@@ -35,19 +35,18 @@ class DescribeParams(Params):
 
 
 @register
-class Describe(Analysis):
+class Describe(Analysis[DescribeParams]):
     """Per-column summary statistics (as pandas ``describe``, with the sample variance,
     ``ddof=1``) over horizontally partitioned rows, or vertically over the aligned rows (the
     columns secret-shared row-wise, or the rows of a secret-shared join in PSI ``aligned`` mode)."""
 
     name = "describe"
     version = "1.0"
-    Params = DescribeParams
+    params_model = DescribeParams
     partitions = ("horizontal", "vertical")
     description = "count, sum, mean, variance, standard deviation, min and max per column"
 
-    def plan(self, schema: Schema, params: Params, partition: str, parties: list[str]) -> Plan:
-        assert isinstance(params, DescribeParams)
+    def plan(self, schema: Schema, params: DescribeParams, partition: str, parties: list[str]) -> Plan:
         cols = numeric_columns(schema, params.columns)
         frac = 28
         check_magnitude("the sum of scaled squares (at most one per row)", params.max_rows, frac,
@@ -77,35 +76,23 @@ class Describe(Analysis):
             scaling=scaling_for(schema, cols),
         )
 
-    def local(self, columns: Mapping[str, np.ndarray], params: Params, plan: Plan) -> dict[str, np.ndarray]:
+    def local(self, columns: LocalTable, params: DescribeParams, plan: Plan) -> Local:
         if plan.partition == "vertical":
             return vertical_local(columns, plan)
         p = len(plan.columns)
-        aggregate = getattr(columns, "aggregate", None)
-        if aggregate is not None:  # one scan in the local engine; the rows never leave DuckDB
-            quoted = {c: '"' + c.replace('"', '""') + '"' for c in plan.scaling}
-            scaled = [f"(({quoted[c]} - {m!r}) / {h!r})" for c, (m, h) in plan.scaling.items()]
-            v = aggregate(["count(*)"] + [f"sum({e})" for e in scaled] + [f"sum({e} * {e})" for e in scaled]
-                          + [f"min({e})" for e in scaled] + [f"max({e})" for e in scaled])
-            n = int(v[0])
-            sums, lo, hi = v[: 1 + 2 * p], v[1 + 2 * p : 1 + 3 * p], v[1 + 3 * p :]
-            sums = np.nan_to_num(sums)
-        else:
-            x = scale_columns(columns, plan.scaling)
-            n = x.shape[0]
-            sums = np.concatenate([[n], x.sum(axis=0), (x * x).sum(axis=0)])
-            lo, hi = (x.min(axis=0), x.max(axis=0)) if n else (None, None)
-        if n == 0:
-            lo, hi = np.ones(p), -np.ones(p)
+        # one scan in the local engine; the rows never leave DuckDB
+        t = columns.sums(plan.columns, scaling=plan.scaling)
+        sums = np.concatenate([[t.count], t.sum, t.sum_sq])
+        lo, hi = (t.min, t.max) if t.count else (np.ones(p), -np.ones(p))
         return {"sums": sums, "extremes": np.concatenate([lo, hi])}
 
-    def secure(self, session: Session, local: dict[str, np.ndarray], params: Params, plan: Plan,
+    def secure(self, session: Session, local: Local, params: DescribeParams, plan: Plan,
                holders: dict[str, list[str]]) -> dict[str, Any]:
         if plan.partition == "vertical":
             return self.secure_rows(session, share_columns(session, local, plan, holders), params, plan)
         p = len(plan.columns)
         totals = secure_sum(session, local["sums"], (1 + 2 * p,))
-        count = int(round(float(session.reveal(totals[0])[0])))
+        count = round(float(session.reveal(totals[0])[0]))
         ext = [session.input(i, local["extremes"] if i == session.me else None, shape=(2 * p,))
                for i in range(session.n_parties)]
         allext = stack(ext)
@@ -113,7 +100,7 @@ class Describe(Analysis):
         hi = fn.max(allext[:, p:], axis=0)
         return self._finish(session, plan, count, totals[1 : 1 + p], totals[1 + p :], lo, hi)
 
-    def secure_rows(self, session: Session, rows: SharedRows, params: Params, plan: Plan) -> dict[str, Any]:
+    def secure_rows(self, session: Session, rows: SharedRows, params: DescribeParams, plan: Plan) -> dict[str, Any]:
         count = len(rows[plan.columns[0]])
         x = concatenate([rows[c].reshape(count, 1) for c in plan.columns], axis=1)  # scaled, |x| <= 1
         if count == 0:  # as horizontally: empty sums, min 1 and max -1 in scaled units
@@ -129,10 +116,11 @@ class Describe(Analysis):
         mean = s.scale(1 / n, bound=n)  # scaled values lie in [-1, 1], so |sums| <= n
         var = (q.scale(1 / n, bound=n) - mean * mean).scale(n / max(count - 1, 1), bound=1.0)
         std = approx.sqrt(fn.relu(var))
-        s_, mean_, var_, std_, lo_, hi_ = session.reveal(s, mean, var, std, lo, hi, to=plan.recipients)
+        opened = received(session.reveal(s, mean, var, std, lo, hi, to=plan.recipients))
         out: dict[str, Any] = {"count": count}
-        if s_ is None:
+        if opened is None:
             return out
+        s_, mean_, var_, std_, lo_, hi_ = opened
         for j, c in enumerate(plan.columns):
             m, h = plan.scaling[c]
             out[c] = {

@@ -2,26 +2,34 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
 import numpy as np
 from pydantic import Field, field_validator
 
-from tessera.analytics.base import Analysis, Params, Plan, Release
-from tessera.analytics.common import numeric_columns, secure_sum
+from tessera.analytics.base import Analysis, Local, Params, Plan, Release
+from tessera.analytics.common import numeric_columns, received, secure_sum
 from tessera.analytics.registry import register
+from tessera.data.local import LocalTable
 from tessera.data.schema import Schema
 from tessera.mpc.session import Session
 
-__all__ = ["Histogram", "Quantiles", "check_edges"]
+__all__ = ["Histogram", "Quantiles", "check_edges", "bin_counts"]
 
 
 def check_edges(v: list[float]) -> list[float]:
     """Bin edges must increase strictly."""
-    if any(b <= a for a, b in zip(v, v[1:])):
+    if any(b <= a for a, b in itertools.pairwise(v)):
         raise ValueError("bin edges must increase strictly")
     return v
+
+
+def bin_counts(columns: LocalTable, column: str, edges: list[float]) -> Local:
+    """The local stage of ``histogram`` and ``dp_histogram``: this party's rows per public bin."""
+    counts, _ = np.histogram(columns[column], bins=np.asarray(edges, dtype=float))
+    return {"counts": counts.astype(np.int64)}
 
 
 class HistParams(Params):
@@ -33,16 +41,15 @@ class HistParams(Params):
 
 
 @register
-class Histogram(Analysis):
+class Histogram(Analysis[HistParams]):
     """Counts per bin over the pooled rows, as ``numpy.histogram(x, bins=edges)``."""
 
     name = "histogram"
     version = "1.0"
-    Params = HistParams
+    params_model = HistParams
     description = "counts per public bin, with small bins suppressed"
 
-    def plan(self, schema: Schema, params: Params, partition: str, parties: list[str]) -> Plan:
-        assert isinstance(params, HistParams)
+    def plan(self, schema: Schema, params: HistParams, partition: str, parties: list[str]) -> Plan:
         numeric_columns(schema, [params.column])
         bins = len(params.edges) - 1
         return Plan(
@@ -55,25 +62,24 @@ class Histogram(Analysis):
             frac_bits=0,
         )
 
-    def local(self, columns: dict[str, np.ndarray], params: Params, plan: Plan) -> dict[str, np.ndarray]:
-        # shared with dp_histogram: any params with a column and public edges
-        column, edges = params.column, params.edges  # type: ignore[attr-defined]
-        counts, _ = np.histogram(columns[column], bins=np.asarray(edges, dtype=float))
-        return {"counts": counts.astype(np.int64)}
+    def local(self, columns: LocalTable, params: HistParams, plan: Plan) -> Local:
+        return bin_counts(columns, params.column, params.edges)
 
-    def secure(self, session: Session, local: dict[str, np.ndarray], params: Params, plan: Plan,
+    def secure(self, session: Session, local: Local, params: HistParams, plan: Plan,
                holders: dict[str, list[str]]) -> dict[str, Any]:
-        assert isinstance(params, HistParams)
         bins = len(params.edges) - 1
         total = secure_sum(session, local["counts"], (bins,))
         if params.min_bin_count:
             small = total < params.min_bin_count
-            counts, small_ = session.reveal(total * (1 - small), small, to=plan.recipients)
+            got = received(session.reveal(total * (1 - small), small, to=plan.recipients))
+            if got is None:
+                return {}
+            counts, small_ = got
         else:
-            (counts,) = session.reveal(total, to=plan.recipients)
-            small_ = None if counts is None else np.zeros(bins, dtype=np.int64)
-        if counts is None:
-            return {}
+            (counts_,) = session.reveal(total, to=plan.recipients)
+            if counts_ is None:
+                return {}
+            counts, small_ = counts_, np.zeros(bins, dtype=np.int64)
         return {"edges": params.edges, "counts": [None if s else int(c) for c, s in zip(counts, small_)],
                 "suppressed": [bool(s) for s in small_]}
 
@@ -92,7 +98,7 @@ class QuantileParams(Params):
 
 
 @register
-class Quantiles(Analysis):
+class Quantiles(Analysis[QuantileParams]):
     """Quantiles by secure bisection over the declared range: the smallest value ``v`` (to the
     stated precision) with ``#(x <= v) >= q n`` (``numpy.quantile(..., method="inverted_cdf")``).
 
@@ -102,11 +108,10 @@ class Quantiles(Analysis):
 
     name = "quantiles"
     version = "1.0"
-    Params = QuantileParams
+    params_model = QuantileParams
     description = "quantiles (median and others) to a stated precision"
 
-    def plan(self, schema: Schema, params: Params, partition: str, parties: list[str]) -> Plan:
-        assert isinstance(params, QuantileParams)
+    def plan(self, schema: Schema, params: QuantileParams, partition: str, parties: list[str]) -> Plan:
         numeric_columns(schema, [params.column])
         lo, hi = schema.column(params.column).bounds
         precision = params.precision or (hi - lo) / 2**16
@@ -121,13 +126,11 @@ class Quantiles(Analysis):
             frac_bits=0, meta={"range": (lo, hi), "steps": steps},
         )
 
-    def local(self, columns: dict[str, np.ndarray], params: Params, plan: Plan) -> dict[str, np.ndarray]:
-        assert isinstance(params, QuantileParams)
+    def local(self, columns: LocalTable, params: QuantileParams, plan: Plan) -> Local:
         return {"values": np.sort(np.asarray(columns[params.column], dtype=np.float64))}
 
-    def secure(self, session: Session, local: dict[str, np.ndarray], params: Params, plan: Plan,
+    def secure(self, session: Session, local: Local, params: QuantileParams, plan: Plan,
                holders: dict[str, list[str]]) -> dict[str, Any]:
-        assert isinstance(params, QuantileParams)
         values = local["values"]
         n = int(secure_sum(session, np.array([len(values)]), (1,)).reveal()[0])
         m = len(params.q)

@@ -13,13 +13,15 @@ import math
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from pydantic import Field, field_validator
 
-from tessera.analytics.base import Analysis, Params, Plan, Release
+from tessera.analytics.base import Analysis, Local, Params, Plan, Release
 from tessera.analytics.common import numeric_columns, scaling_for
-from tessera.analytics.distribution import Histogram, check_edges
-from tessera.analytics.logistic import LogisticRegression, LogRegParams
+from tessera.analytics.distribution import bin_counts, check_edges
+from tessera.analytics.logistic import LogRegParams, NewtonLogistic
 from tessera.analytics.registry import register
+from tessera.data.local import LocalTable
 from tessera.data.schema import Schema
 from tessera.dp.accounting import gaussian_rho, laplace_epsilon, rho_for, rho_to_epsilon
 from tessera.dp.noise import joint_noise
@@ -95,16 +97,15 @@ class DPDescribeParams(DPParams):
 
 
 @register
-class DPDescribe(Analysis):
+class DPDescribe(Analysis[DPDescribeParams]):
     """Noisy count, per-column noisy sums and means, with (epsilon, delta)-DP (add/remove one row)."""
 
     name = "dp_describe"
     version = "1.0"
-    Params = DPDescribeParams
+    params_model = DPDescribeParams
     description = "differentially private count, sum and mean per column"
 
-    def plan(self, schema: Schema, params: Params, partition: str, parties: list[str]) -> Plan:
-        assert isinstance(params, DPDescribeParams)
+    def plan(self, schema: Schema, params: DPDescribeParams, partition: str, parties: list[str]) -> Plan:
         cols = numeric_columns(schema, params.columns)
         q = 1 + len(cols)
         return Plan(
@@ -122,15 +123,14 @@ class DPDescribe(Analysis):
             meta={"resolution": 1000, "bounds": {c: schema.column(c).bounds for c in cols}},
         )
 
-    def local(self, columns: dict[str, np.ndarray], params: Params, plan: Plan) -> dict[str, np.ndarray]:
+    def local(self, columns: LocalTable, params: DPDescribeParams, plan: Plan) -> Local:
         res = plan.meta["resolution"]
         n = len(columns[plan.columns[0]]) if plan.columns else 0
         sums = [np.round(np.asarray(columns[c], dtype=np.float64) * res).sum() for c in plan.columns]
         return {"stats": np.array([n, *sums], dtype=np.int64)}
 
-    def secure(self, session: Session, local: dict[str, np.ndarray], params: Params, plan: Plan,
+    def secure(self, session: Session, local: Local, params: DPDescribeParams, plan: Plan,
                holders: dict[str, list[str]]) -> dict[str, Any]:
-        assert isinstance(params, DPDescribeParams)
         res = plan.meta["resolution"]
         p = len(plan.columns)
         bounds = [(math.floor(lo * res), math.ceil(hi * res)) for lo, hi in
@@ -179,16 +179,15 @@ class DPHistParams(DPParams):
 
 
 @register
-class DPHistogram(Histogram):
+class DPHistogram(Analysis[DPHistParams]):
     """Noisy counts per public bin with (epsilon, delta)-DP (one row moves one count by one)."""
 
     name = "dp_histogram"
     version = "1.0"
-    Params = DPHistParams
+    params_model = DPHistParams
     description = "differentially private histogram with public bin edges"
 
-    def plan(self, schema: Schema, params: Params, partition: str, parties: list[str]) -> Plan:
-        assert isinstance(params, DPHistParams)
+    def plan(self, schema: Schema, params: DPHistParams, partition: str, parties: list[str]) -> Plan:
         numeric_columns(schema, [params.column])
         return Plan(
             analysis=self.name, version=self.version, partition=partition, columns=[params.column],
@@ -201,11 +200,11 @@ class DPHistogram(Histogram):
                    f"({_how(params)}); holds if at least one party is honest"],
         )
 
-    # the local stage (counts per public bin) is Histogram's
+    def local(self, columns: LocalTable, params: DPHistParams, plan: Plan) -> Local:
+        return bin_counts(columns, params.column, params.edges)  # as histogram's
 
-    def secure(self, session: Session, local: dict[str, np.ndarray], params: Params, plan: Plan,
+    def secure(self, session: Session, local: Local, params: DPHistParams, plan: Plan,
                holders: dict[str, list[str]]) -> dict[str, Any]:
-        assert isinstance(params, DPHistParams)
         bins = len(params.edges) - 1
         total = None
         for i in range(session.n_parties):
@@ -231,7 +230,7 @@ class DPLinRegParams(DPParams):
 
 
 @register
-class DPLinearRegression(Analysis):
+class DPLinearRegression(Analysis[DPLinRegParams]):
     """Linear regression from noisy sufficient statistics: the parties' ``Z'Z`` for
     ``Z = [1, X', y']`` (scaled to [-1, 1] and rounded to a grid) gets jointly drawn discrete
     Gaussian noise on its upper triangle, which is revealed; the coefficients are a public
@@ -239,11 +238,10 @@ class DPLinearRegression(Analysis):
 
     name = "dp_linear_regression"
     version = "1.0"
-    Params = DPLinRegParams
+    params_model = DPLinRegParams
     description = "differentially private linear regression (noisy sufficient statistics)"
 
-    def plan(self, schema: Schema, params: Params, partition: str, parties: list[str]) -> Plan:
-        assert isinstance(params, DPLinRegParams)
+    def plan(self, schema: Schema, params: DPLinRegParams, partition: str, parties: list[str]) -> Plan:
         cols = numeric_columns(schema, [*params.features, params.target])
         return Plan(
             analysis=self.name, version=self.version, partition=partition, columns=cols,
@@ -257,8 +255,7 @@ class DPLinearRegression(Analysis):
                    "least one party is honest"],
         )
 
-    def local(self, columns: dict[str, np.ndarray], params: Params, plan: Plan) -> dict[str, np.ndarray]:
-        assert isinstance(params, DPLinRegParams)
+    def local(self, columns: LocalTable, params: DPLinRegParams, plan: Plan) -> Local:
         g = params.grid
         z = np.column_stack([np.ones(len(columns[plan.columns[0]]))] +
                             [np.round((np.asarray(columns[c], dtype=np.float64) - m) / h * g) / g
@@ -266,9 +263,8 @@ class DPLinearRegression(Analysis):
         gram = np.round(z.T @ z * g * g).astype(np.int64)
         return {"triangle": gram[np.triu_indices(gram.shape[0])]}
 
-    def secure(self, session: Session, local: dict[str, np.ndarray], params: Params, plan: Plan,
+    def secure(self, session: Session, local: Local, params: DPLinRegParams, plan: Plan,
                holders: dict[str, list[str]]) -> dict[str, Any]:
-        assert isinstance(params, DPLinRegParams)
         k1 = len(plan.columns) + 1
         t = k1 * (k1 + 1) // 2
         total = None
@@ -308,7 +304,7 @@ class DPLogRegParams(LogRegParams):
 
 
 @register
-class DPLogisticRegression(LogisticRegression):
+class DPLogisticRegression(NewtonLogistic[DPLogRegParams]):
     """Logistic regression with output perturbation (Chaudhuri, Monteleoni & Sarwate 2011):
     Newton's method inside MPC minimises ``(1/n) sum loss + ||b||^2 / (2 C n)`` over the scaled
     coefficients (intercept included), whose minimiser moves by at most ``2 sqrt(p + 1) C``
@@ -317,12 +313,11 @@ class DPLogisticRegression(LogisticRegression):
 
     name = "dp_logistic_regression"
     version = "1.0"
-    Params = DPLogRegParams
+    params_model = DPLogRegParams
     description = "differentially private logistic regression (output perturbation)"
 
-    def plan(self, schema: Schema, params: Params, partition: str, parties: list[str]) -> Plan:
+    def plan(self, schema: Schema, params: DPLogRegParams, partition: str, parties: list[str]) -> Plan:
         plan = super().plan(schema, params, partition, parties)
-        assert isinstance(params, DPLogRegParams)
         plan.analysis, plan.version = self.name, self.version
         plan.secure.append("add jointly drawn discrete Gaussian noise to the scaled coefficients (output perturbation)")
         plan.notes.append(f"guarantee: ({params.epsilon}, {params.delta})-DP for replacing one row (n is public); "
@@ -334,20 +329,17 @@ class DPLogisticRegression(LogisticRegression):
         # out-of-range row from a party cannot break it
         return fn.clip(x, -1.0, 1.0), fn.clip(y, 0.0, 1.0)
 
-    def _penalty(self, params: LogRegParams, h: np.ndarray, n: int) -> np.ndarray:
-        assert params.C is not None
+    def _penalty(self, params: DPLogRegParams, h: npt.NDArray[np.float64], n: int) -> npt.NDArray[np.float64]:
         return np.full(len(h) + 1, 1.0 / (params.C * n))
 
     def _sensitivity(self, params: DPLogRegParams, frac: int) -> int:
         return math.ceil(2 * math.sqrt(len(params.features) + 1) * params.C * 2.0**frac)
 
-    def _before_release(self, session: Session, beta: SecretTensor, params: LogRegParams, n: int) -> SecretTensor:
-        assert isinstance(params, DPLogRegParams)
+    def _before_release(self, session: Session, beta: SecretTensor, params: DPLogRegParams, n: int) -> SecretTensor:
         scale = _scale(rho_for(params.epsilon, params.delta), self._sensitivity(params, beta.frac_bits))
         return beta + joint_noise(session, scale, beta.shape, beta.frac_bits)
 
-    def _release_info(self, session: Session, params: LogRegParams, n: int) -> dict[str, Any]:
-        assert isinstance(params, DPLogRegParams)
+    def _release_info(self, session: Session, params: DPLogRegParams, n: int) -> dict[str, Any]:
         f = session.frac_bits
         sens = self._sensitivity(params, f)
         scale = _scale(rho_for(params.epsilon, params.delta), sens)

@@ -9,12 +9,13 @@ coefficients are revealed. Each party can then score its own holdout rows in pla
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 from pydantic import Field
 
-from tessera.analytics.base import Analysis, Params, Plan, Release, SharedRows
+from tessera.analytics.base import Analysis, Local, Params, Plan, Release, SharedRows
 from tessera.analytics.common import (
     DEFAULT_MAX_ROWS,
     check_magnitude,
@@ -24,6 +25,7 @@ from tessera.analytics.common import (
     vertical_local,
 )
 from tessera.analytics.registry import register
+from tessera.data.local import LocalTable
 from tessera.data.schema import ColumnType, Schema
 from tessera.errors import PlanError
 from tessera.mpc import approx
@@ -31,7 +33,7 @@ from tessera.mpc.linalg import inv_spd, newton_schulz_steps
 from tessera.mpc.session import Session
 from tessera.mpc.tensor import SecretTensor, concatenate
 
-__all__ = ["LogisticRegression", "holdout_split", "auc"]
+__all__ = ["LogisticRegression", "NewtonLogistic", "LogRegParams", "holdout_split", "auc"]
 
 
 class LogRegParams(Params):
@@ -44,14 +46,14 @@ class LogRegParams(Params):
     max_rows: int = Field(DEFAULT_MAX_ROWS, gt=0)
 
 
-def holdout_split(n: int, fraction: float, seed: int = 0) -> np.ndarray:
+def holdout_split(n: int, fraction: float, seed: int = 0) -> npt.NDArray[np.bool_]:
     """Boolean mask of a party's holdout rows (deterministic, local to the party)."""
     if fraction <= 0:
         return np.zeros(n, dtype=bool)
     return np.random.default_rng(seed).random(n) < fraction
 
 
-def auc(y: np.ndarray, score: np.ndarray) -> float:
+def auc(y: npt.NDArray[np.float64], score: npt.NDArray[np.float64]) -> float:
     """Area under the ROC curve (rank statistic, ties averaged)."""
     order = np.argsort(score, kind="mergesort")
     ranks = np.empty(len(score))
@@ -70,19 +72,18 @@ def auc(y: np.ndarray, score: np.ndarray) -> float:
     return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-@register
-class LogisticRegression(Analysis):
-    """Binary logistic regression with an intercept, as scikit-learn's ``LogisticRegression``
-    (``penalty=None`` or L2 with the same ``C``)."""
+#: Parameters of a logistic regression (its DP variant's extend them).
+LP = TypeVar("LP", bound=LogRegParams)
 
-    name = "logistic_regression"
-    version = "1.0"
-    Params = LogRegParams
+
+class NewtonLogistic(Analysis[LP]):
+    """Logistic regression by Newton's method on secret-shared rows, for any parameter model
+    extending :class:`LogRegParams`; the hooks ``_bounded``, ``_penalty``, ``_before_release``
+    and ``_release_info`` let a variant (``dp_logistic_regression``) change what it needs."""
+
     partitions = ("horizontal", "vertical")
-    description = "logistic regression by Newton's method on secret-shared rows; coefficients only"
 
-    def plan(self, schema: Schema, params: Params, partition: str, parties: list[str]) -> Plan:
-        assert isinstance(params, LogRegParams)
+    def plan(self, schema: Schema, params: LP, partition: str, parties: list[str]) -> Plan:
         cols = numeric_columns(schema, params.features)
         if schema.column(params.target).type is not ColumnType.BOOL:
             raise PlanError(f"the target {params.target!r} must be a boolean column")
@@ -106,23 +107,20 @@ class LogisticRegression(Analysis):
             notes=["accuracy and AUC on a party's own holdout rows are computed by that party alone"],
         )
 
-    def local(self, columns: dict[str, np.ndarray], params: Params, plan: Plan) -> dict[str, np.ndarray]:
-        assert isinstance(params, LogRegParams)
+    def local(self, columns: LocalTable, params: LP, plan: Plan) -> Local:
         n = len(next(iter(columns.values()))) if columns else 0
         # features scaled, the 0/1 target as it is (plan.scaling has the features only)
         return {"holdout": holdout_split(n, params.holdout_fraction), **vertical_local(columns, plan)}
 
-    def secure(self, session: Session, local: dict[str, np.ndarray], params: Params, plan: Plan,
+    def secure(self, session: Session, local: Local, params: LP, plan: Plan,
                holders: dict[str, list[str]]) -> dict[str, Any]:
-        assert isinstance(params, LogRegParams)
         if plan.partition == "vertical":
             x, y = self._training_rows(share_columns(session, local, plan, holders), params)
         else:
             x, y = self._share_rows(session, local, params, plan, holders)
         return self._fit(session, x, y, params, plan, local)
 
-    def secure_rows(self, session: Session, rows: SharedRows, params: Params, plan: Plan) -> dict[str, Any]:
-        assert isinstance(params, LogRegParams)
+    def secure_rows(self, session: Session, rows: SharedRows, params: LP, plan: Plan) -> dict[str, Any]:
         return self._fit(session, *self._training_rows(rows, params), params, plan, None)
 
     @staticmethod
@@ -134,8 +132,8 @@ class LogisticRegression(Analysis):
         x = concatenate([rows[c].reshape(-1, 1) for c in params.features], axis=1)
         return x[train], rows[params.target][train]
 
-    def _fit(self, session: Session, x: SecretTensor, y: SecretTensor, params: LogRegParams, plan: Plan,
-             local: dict[str, np.ndarray] | None) -> dict[str, Any]:
+    def _fit(self, session: Session, x: SecretTensor, y: SecretTensor, params: LP, plan: Plan,
+             local: Local | None) -> dict[str, Any]:
         """Newton's method on the shared training rows; releases the coefficients."""
         feats = params.features
         k = len(feats) + 1
@@ -165,7 +163,7 @@ class LogisticRegression(Analysis):
             out.update(self._evaluate_holdout(local, params, coef, plan))
         return out
 
-    def _penalty(self, params: LogRegParams, h: np.ndarray, n: int) -> np.ndarray:
+    def _penalty(self, params: LP, h: npt.NDArray[np.float64], n: int) -> npt.NDArray[np.float64]:
         """L2 penalty per scaled coefficient: sklearn's C in original units, intercept free."""
         penalty = np.zeros(len(h) + 1)
         if params.C is not None:
@@ -176,27 +174,27 @@ class LogisticRegression(Analysis):
         """Hook: the shared rows as used for training (DP variants clip them inside MPC)."""
         return x, y
 
-    def _before_release(self, session: Session, beta: SecretTensor, params: LogRegParams, n: int) -> SecretTensor:
+    def _before_release(self, session: Session, beta: SecretTensor, params: LP, n: int) -> SecretTensor:
         return beta
 
-    def _release_info(self, session: Session, params: LogRegParams, n: int) -> dict[str, Any]:
+    def _release_info(self, session: Session, params: LP, n: int) -> dict[str, Any]:
         return {}
 
-    def _share_rows(self, session: Session, local: dict[str, np.ndarray], params: LogRegParams, plan: Plan,
+    def _share_rows(self, session: Session, local: Local, params: LP, plan: Plan,
                     holders: dict[str, list[str]]) -> tuple[SecretTensor, SecretTensor]:
         """Horizontal: each party shares its own training rows."""
         train = ~local["holdout"]
         parts = []
         for p in range(session.n_parties):
             mine = p == session.me
-            block = (np.column_stack([local[c][train] for c in params.features + [params.target]])
+            block = (np.column_stack([local[c][train] for c in [*params.features, params.target]])
                      if mine else None)
             parts.append(session.input(p, block))
         rows = concatenate(parts, axis=0)
         return rows[:, : len(params.features)], rows[:, len(params.features)]
 
     @staticmethod
-    def _evaluate_holdout(local: dict[str, np.ndarray], params: LogRegParams, coef: np.ndarray,
+    def _evaluate_holdout(local: Local, params: LogRegParams, coef: npt.NDArray[np.float64],
                           plan: Plan) -> dict[str, Any]:
         hold = local["holdout"]
         if not hold.any() or params.target not in local or any(c not in local for c in params.features):
@@ -206,3 +204,14 @@ class LogisticRegression(Analysis):
         y = local[params.target][hold]
         return {"holdout_rows": int(hold.sum()), "holdout_accuracy": float(np.mean((score > 0) == (y > 0.5))),
                 "holdout_auc": auc(y, score)}
+
+
+@register
+class LogisticRegression(NewtonLogistic[LogRegParams]):
+    """Binary logistic regression with an intercept, as scikit-learn's ``LogisticRegression``
+    (``penalty=None`` or L2 with the same ``C``)."""
+
+    name = "logistic_regression"
+    version = "1.0"
+    params_model = LogRegParams
+    description = "logistic regression by Newton's method on secret-shared rows; coefficients only"

@@ -13,10 +13,11 @@ from typing import Any
 
 import numpy as np
 from pydantic import Field
-from scipy import stats
 
-from tessera.analytics.base import Analysis, Params, Plan, Release
+from tessera.analytics.base import Analysis, Local, Params, Plan, Release
+from tessera.analytics.common import received
 from tessera.analytics.registry import register
+from tessera.data.local import LocalTable
 from tessera.data.schema import ColumnType, Schema
 from tessera.errors import PlanError
 from tessera.mpc import approx
@@ -35,16 +36,15 @@ class MetaParams(Params):
 
 
 @register
-class MetaAnalysis(Analysis):
+class MetaAnalysis(Analysis[MetaParams]):
     """Inverse-variance fixed-effect and DerSimonian–Laird random-effects meta-analysis."""
 
     name = "meta_analysis"
     version = "1.0"
-    Params = MetaParams
+    params_model = MetaParams
     description = "pooled effect (fixed and random), confidence intervals, Q, I^2, tau^2"
 
-    def plan(self, schema: Schema, params: Params, partition: str, parties: list[str]) -> Plan:
-        assert isinstance(params, MetaParams)
+    def plan(self, schema: Schema, params: MetaParams, partition: str, parties: list[str]) -> Plan:
         if schema.column(params.treatment).type is not ColumnType.BOOL:
             raise PlanError(f"the treatment column {params.treatment!r} must be boolean")
         if len(parties) < 2:
@@ -64,8 +64,7 @@ class MetaAnalysis(Analysis):
             frac_bits=20,
         )
 
-    def local(self, columns: dict[str, np.ndarray], params: Params, plan: Plan) -> dict[str, np.ndarray]:
-        assert isinstance(params, MetaParams)
+    def local(self, columns: LocalTable, params: MetaParams, plan: Plan) -> Local:
         y, t = columns[params.outcome], columns[params.treatment] > 0.5
         if min(t.sum(), (~t).sum()) < params.min_arm_rows:
             raise PlanError(f"a study has fewer than {params.min_arm_rows} rows in an arm")
@@ -74,9 +73,8 @@ class MetaAnalysis(Analysis):
         w = 1.0 / var
         return {"study": np.array([w, w * effect, w * effect**2, w * w, var, effect])}
 
-    def secure(self, session: Session, local: dict[str, np.ndarray], params: Params, plan: Plan,
+    def secure(self, session: Session, local: Local, params: MetaParams, plan: Plan,
                holders: dict[str, list[str]]) -> dict[str, Any]:
-        assert isinstance(params, MetaParams)
         k = session.n_parties
         studies = concatenate([session.input(p, local["study"].reshape(1, 6) if p == session.me else None, shape=(1, 6))
                                for p in range(k)])
@@ -93,10 +91,11 @@ class MetaAnalysis(Analysis):
         w_re_sum = w_re.sum()
         random = (w_re * studies[:, 5]).sum() * approx.reciprocal(w_re_sum)
         ses = approx.rsqrt(concatenate([w_sum.reshape(1), w_re_sum.reshape(1)]))
-        vals = session.reveal(fixed, random, ses, q, i2, tau2, to=plan.recipients)
-        if vals[0] is None:
+        vals = received(session.reveal(fixed, random, ses, q, i2, tau2, to=plan.recipients))
+        if vals is None:
             return {"studies": k}
         fe, re, se, q_, i2_, tau2_ = (np.asarray(v, dtype=float) for v in vals)
+        from scipy import stats  # imported where used: ~1 s per process, and only released p-values need it
         z = stats.norm.ppf(0.5 + params.confidence / 2)
         out: dict[str, Any] = {"studies": k, "q": float(q_), "i2": float(i2_), "tau2": float(tau2_),
                                "q_p_value": float(stats.chi2.sf(float(q_), k - 1))}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
 from packaging.version import Version
 
 from tessera.analytics.base import Analysis
@@ -9,10 +11,12 @@ from tessera.errors import PlanError
 
 __all__ = ["register", "get", "available"]
 
-_REGISTRY: dict[str, dict[str, type[Analysis]]] = {}
+_REGISTRY: dict[str, dict[str, type[Analysis[Any]]]] = {}
+
+_A = TypeVar("_A", bound=type[Analysis[Any]])
 
 
-def register(cls: type[Analysis]) -> type[Analysis]:
+def register(cls: _A) -> _A:
     """Class decorator adding an analysis to the library."""
     versions = _REGISTRY.setdefault(cls.name, {})
     if cls.version in versions:
@@ -21,8 +25,9 @@ def register(cls: type[Analysis]) -> type[Analysis]:
     return cls
 
 
-def get(name: str, version: str | None = None) -> Analysis:
-    """The analysis ``name`` at ``version`` (default: the newest)."""
+def get(name: str, version: str | None = None) -> Analysis[Any]:
+    """The analysis ``name`` at ``version`` (default: the newest). Its parameters' type is known
+    only at run time: make them with :meth:`~tessera.analytics.base.Analysis.parse_params`."""
     versions = _REGISTRY.get(name)
     if not versions:
         raise PlanError(f"no analysis named {name!r}; available: {', '.join(sorted(_REGISTRY))}")

@@ -12,19 +12,20 @@ from typing import Any
 
 import numpy as np
 from pydantic import Field, model_validator
-from scipy import stats
 
-from tessera.analytics.base import Analysis, Params, Plan, Release, SharedRows
+from tessera.analytics.base import Analysis, Local, Params, Plan, Release, SharedRows
 from tessera.analytics.common import (
     DEFAULT_MAX_ROWS,
     check_magnitude,
     local_gram,
     normalized_gram,
     numeric_columns,
+    received,
     scaling_for,
     shared_gram,
 )
 from tessera.analytics.registry import register
+from tessera.data.local import LocalTable
 from tessera.data.schema import Schema
 from tessera.mpc import approx
 from tessera.mpc.linalg import inv_spd, newton_schulz_steps
@@ -51,17 +52,16 @@ class LinRegParams(Params):
 
 
 @register
-class LinearRegression(Analysis):
+class LinearRegression(Analysis[LinRegParams]):
     """Least squares with an intercept; OLS results match statsmodels' ``OLS(y, add_constant(X))``."""
 
     name = "linear_regression"
     version = "1.0"
-    Params = LinRegParams
+    params_model = LinRegParams
     partitions = ("horizontal", "vertical")
     description = "OLS or ridge regression: coefficients, standard errors, t, p-values, R^2"
 
-    def plan(self, schema: Schema, params: Params, partition: str, parties: list[str]) -> Plan:
-        assert isinstance(params, LinRegParams)
+    def plan(self, schema: Schema, params: LinRegParams, partition: str, parties: list[str]) -> Plan:
         cols = numeric_columns(schema, [*params.features, params.target])
         frac = 24
         check_magnitude("a sum of scaled cross products (at most one per row)", params.max_rows, frac,
@@ -89,19 +89,18 @@ class LinearRegression(Analysis):
             release=release, frac_bits=frac, scaling=scaling_for(schema, cols),
         )
 
-    def local(self, columns: dict[str, np.ndarray], params: Params, plan: Plan) -> dict[str, np.ndarray]:
+    def local(self, columns: LocalTable, params: LinRegParams, plan: Plan) -> Local:
         return local_gram(columns, plan)  # Z = [1, X', y']
 
-    def secure(self, session: Session, local: dict[str, np.ndarray], params: Params, plan: Plan,
+    def secure(self, session: Session, local: Local, params: LinRegParams, plan: Plan,
                holders: dict[str, list[str]]) -> dict[str, Any]:
         return self._solve(session, params, plan, *normalized_gram(session, local, plan, holders))
 
-    def secure_rows(self, session: Session, rows: SharedRows, params: Params, plan: Plan) -> dict[str, Any]:
+    def secure_rows(self, session: Session, rows: SharedRows, params: LinRegParams, plan: Plan) -> dict[str, Any]:
         return self._solve(session, params, plan, *shared_gram(rows, plan))
 
-    def _solve(self, session: Session, params: Params, plan: Plan, n: int, m: SecretTensor) -> dict[str, Any]:
+    def _solve(self, session: Session, params: LinRegParams, plan: Plan, n: int, m: SecretTensor) -> dict[str, Any]:
         """The regression from ``Z'Z / n`` for ``Z = [1, scaled features, scaled target]``."""
-        assert isinstance(params, LinRegParams)
         p = len(params.features)
         k = p + 1
         mu, mu_y = m[0, 1:k], m[0, k]
@@ -122,9 +121,10 @@ class LinearRegression(Analysis):
         icpt = mu_y - ((mu + g) * slopes).sum()
         factors = np.concatenate([[hy], hy / h])
         if params.ridge:
-            i_, s_ = session.reveal(icpt, slopes, to=plan.recipients)
-            if i_ is None:
+            got = received(session.reveal(icpt, slopes, to=plan.recipients))
+            if got is None:
                 return {"n": n}
+            i_, s_ = got
             return {"n": n, "coefficients": np.concatenate([[cy + hy * i_], hy / h * s_])}
         dof = max(n - k, 1)
         rss = syy - (slopes * sxy).sum()  # residual sum of squares / n, scaled units
@@ -137,10 +137,12 @@ class LinearRegression(Analysis):
         tstat = est * inv_sd * float(np.sqrt(n))
         sd = v * inv_sd
         r2 = 1 - approx.divide(rss, syy)
-        i_, s_, sd_, t_, r2_ = session.reveal(icpt, slopes, sd, tstat, r2, to=plan.recipients)
-        if i_ is None:
+        opened = received(session.reveal(icpt, slopes, sd, tstat, r2, to=plan.recipients))
+        if opened is None:
             return {"n": n}
+        i_, s_, sd_, t_, r2_ = opened
         coef = np.concatenate([[cy + hy * i_], hy / h * s_])
+        from scipy import stats  # imported where used: ~1 s per process, and only released p-values need it
         p_values = 2 * stats.t.sf(np.abs(t_), dof)
         return {"n": n, "coefficients": coef, "std_errors": factors * sd_ / np.sqrt(n), "t": t_,
                 "p_values": p_values, "r2": float(r2_)}

@@ -2,7 +2,7 @@
 
 * :mod:`tessera.data.schema` — :class:`Schema`, :class:`Column`, :class:`ColumnType`;
 * :mod:`tessera.data.local` — :func:`load` a DataFrame, CSV, Parquet or SQL source into a checked
-  :class:`LocalTable` (numpy arrays, DuckDB reductions); :func:`validate` without loading;
+  :class:`LocalTable` (numpy arrays, sums in DuckDB); :func:`validate` without loading;
 * :mod:`tessera.data.synthetic` — generators with known ground truth (banks, hospitals).
 
 Imports only :mod:`tessera.errors` from the rest of Tessera.
@@ -10,7 +10,7 @@ Imports only :mod:`tessera.errors` from the rest of Tessera.
 
 from tessera.data.checks import Violation
 from tessera.data.local import LocalTable, load, validate, write_parquet
-from tessera.data.results import CrossProducts, GroupCounts, Histogram, Sums, ValidationReport
+from tessera.data.results import Sums, ValidationReport
 from tessera.data.schema import Column, ColumnType, Schema
 from tessera.data.sources import Source, SqlSource
 
@@ -27,7 +27,4 @@ __all__ = [
     "ValidationReport",
     "Violation",
     "Sums",
-    "CrossProducts",
-    "GroupCounts",
-    "Histogram",
 ]

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
-import pandas as pd
 
 from tessera.data._sql import ident, text
-from tessera.data.sources import Source, SqlSource, _file_relation, attach
+from tessera.data.sources import Source, SqlSource, _file_relation, attach, is_frame
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["columns_of", "count_rows", "read_frame", "copy_to_parquet"]
 
@@ -38,7 +41,7 @@ def _open(source: Source) -> duckdb.DuckDBPyConnection:
 
 def columns_of(source: Source) -> list[str]:
     """The source's column names (public metadata, read without the rows)."""
-    if isinstance(source, pd.DataFrame):
+    if is_frame(source):
         return [str(c) for c in source.columns]
     con = _open(source)
     try:
@@ -49,7 +52,7 @@ def columns_of(source: Source) -> list[str]:
 
 def count_rows(source: Source) -> int:
     """The number of rows of the source."""
-    if isinstance(source, pd.DataFrame):
+    if is_frame(source):
         return len(source)
     con = _open(source)
     try:
@@ -61,7 +64,7 @@ def count_rows(source: Source) -> int:
 
 def read_frame(source: Source) -> pd.DataFrame:
     """All rows of the source as a DataFrame (typed columns)."""
-    if isinstance(source, pd.DataFrame):
+    if is_frame(source):
         return source
     con = _open(source)
     try:

@@ -10,16 +10,15 @@ every offending column, the kind of problem and the number of rows — never a v
 Values, as every method returns them: float and int columns as float64; bool as 0.0 / 1.0;
 category as the int64 index of its level in the declared ``levels``.
 
-**NULLs.** A NULL (or NaN) is allowed only in a column declared ``nullable``. Each reduction
-leaves out the rows with a NULL in any column *it uses* (listwise deletion) and reports how many
-it left out (``dropped``); the mapping view (``table[name]``) and :meth:`LocalTable.aggregate`
-use the rows complete in every loaded column. ``arrays(..., nulls="keep")`` keeps every row
+**NULLs.** A NULL (or NaN) is allowed only in a column declared ``nullable``. A reduction
+(:meth:`LocalTable.sums`) leaves out the rows with a NULL in any column *it uses* (listwise
+deletion) and reports how many it left out (``dropped``); the mapping view (``table[name]``)
+uses the rows complete in every loaded column. ``arrays(..., nulls="keep")`` keeps every row
 (NaN, or -1 for a category).
 
 **Speed** (10^7 rows x 10 float columns from Parquet, 2 cores): the check scan takes about
 0.4 s and count, sum and sum of squares of all columns about 0.4 s more; both run inside DuckDB
-and no row reaches Python. Pulling all ten columns into numpy costs 1-2 s, so the reductions
-stay in SQL. A Parquet file or DataFrame is rescanned by each query (scans are cheap); a CSV
+and no row reaches Python. Pulling all ten columns into numpy costs 1-2 s. A Parquet file or DataFrame is rescanned by each query (scans are cheap); a CSV
 file or a SQL query is read once and its checked values kept in DuckDB (``materialize``).
 
 **Freshness.** What was checked is what is used: a file scanned in place is refused if its
@@ -41,18 +40,21 @@ from typing import Any, Literal
 
 import duckdb
 import numpy as np
+import numpy.typing as npt
 
 from tessera.data._sql import ident, number, text
 from tessera.data.checks import ColumnSql, Violation, column_sql, key_sql, violation_detail
-from tessera.data.results import CrossProducts, GroupCounts, Histogram, Sums, ValidationReport
+from tessera.data.results import Sums, ValidationReport
 from tessera.data.schema import ColumnType, Schema
 from tessera.data.sources import Source, attach, describe_source
 from tessera.errors import DataError
 
-__all__ = ["LocalTable", "load", "validate", "write_parquet"]
+__all__ = ["LocalTable", "Values", "load", "validate", "write_parquet"]
+
+#: A loaded column: float64 values (float, int, bool columns) or int64 level indices (category).
+Values = npt.NDArray[np.float64] | npt.NDArray[np.int64]
 
 _SRC, _RAW, _DATA = "tessera_source", "tessera_raw", "tessera_data"
-_SQL_HISTOGRAM_EDGES = 64  # up to this many edges, count bins in SQL; beyond, np.histogram
 _SAFE_ENGINE_ERRORS = (duckdb.ParserException, duckdb.CatalogException, duckdb.BinderException)
 
 
@@ -183,7 +185,7 @@ def load(
     return LocalTable(con, label, schema.select(cols), key, report.n_rows, source, None if copy else stamp)
 
 
-class LocalTable(Mapping[str, np.ndarray]):
+class LocalTable(Mapping[str, Values]):
     """A party's checked rows in its local engine (made by :func:`load`; close it when done,
     or use it as a context manager). One thread at a time.
 
@@ -201,7 +203,7 @@ class LocalTable(Mapping[str, np.ndarray]):
         self.schema = schema
         self.key = key
         self.n_rows = n_rows
-        self._cache: dict[str, np.ndarray] | None = None
+        self._cache: dict[str, Values] | None = None
 
     # -- metadata ---------------------------------------------------------------------------
     @property
@@ -250,7 +252,7 @@ class LocalTable(Mapping[str, np.ndarray]):
 
     # -- rows as numpy ----------------------------------------------------------------------
     def arrays(self, columns: Sequence[str] | None = None, *,
-               nulls: Literal["drop", "keep"] = "drop") -> dict[str, np.ndarray]:
+               nulls: Literal["drop", "keep"] = "drop") -> dict[str, Values]:
         """The values of ``columns`` (default all loaded) as numpy arrays in row order: float64,
         or int64 level indices for categories. ``nulls="drop"`` keeps the rows complete in all
         of ``columns``; ``"keep"`` keeps every row, NULL as NaN (-1 for a category)."""
@@ -260,23 +262,24 @@ class LocalTable(Mapping[str, np.ndarray]):
         where = self._where(cols) if nulls == "drop" else "TRUE"
         sel = ", ".join(ident(c) for c in cols)
         data = self._numpy(f"SELECT {sel} FROM {ident(_DATA)} WHERE {where}")
-        out = {}
+        out: dict[str, Values] = {}
         for c in cols:
-            cat = self.schema.column(c).type is ColumnType.CATEGORY
             a = data[c]
-            if isinstance(a, np.ma.MaskedArray):
-                out[c] = np.ma.filled(a.astype(np.int64 if cat else np.float64), -1 if cat else np.nan)
+            if self.schema.column(c).type is ColumnType.CATEGORY:
+                out[c] = (np.ma.filled(a.astype(np.int64), -1) if isinstance(a, np.ma.MaskedArray)
+                          else np.asarray(a, dtype=np.int64))
             else:
-                out[c] = np.asarray(a, dtype=np.int64 if cat else np.float64)
+                out[c] = (np.ma.filled(a.astype(np.float64), np.nan) if isinstance(a, np.ma.MaskedArray)
+                          else np.asarray(a, dtype=np.float64))
         return out
 
-    def mask(self, columns: Sequence[str] | None = None) -> np.ndarray:
+    def mask(self, columns: Sequence[str] | None = None) -> npt.NDArray[np.bool_]:
         """Per row (in order), whether it is complete in ``columns``: the rows ``arrays`` keeps."""
         cols = self._cols(columns)
         res = self._numpy(f"SELECT ({self._where(cols)}) AS ok FROM {ident(_DATA)}")
         return np.asarray(res["ok"], dtype=bool)
 
-    def ids(self, complete_in: Sequence[str] = ()) -> np.ndarray:
+    def ids(self, complete_in: Sequence[str] = ()) -> npt.NDArray[np.object_]:
         """The key column's identifiers (strings, object array) of the rows complete in
         ``complete_in`` (default: every row), aligned with ``arrays(complete_in)``. (Not ``keys``:
         that is the mapping's column names.)"""
@@ -286,7 +289,7 @@ class LocalTable(Mapping[str, np.ndarray]):
         res = self._numpy(f"SELECT {ident(self.key)} FROM {ident(_DATA)} WHERE {self._where(cols)}")
         return np.asarray(res[self.key], dtype=object)
 
-    def __getitem__(self, name: str) -> np.ndarray:
+    def __getitem__(self, name: str) -> Values:
         if name not in self.schema:
             raise KeyError(name)
         if self._cache is None:
@@ -306,12 +309,6 @@ class LocalTable(Mapping[str, np.ndarray]):
             return f"(({ident(c)} - {number(center)}) / {number(half)})"
         return ident(c)
 
-    def aggregate(self, exprs: Sequence[str], *, columns: Sequence[str] | None = None) -> np.ndarray:
-        """SQL aggregate expressions (column names double-quoted) over the rows complete in
-        ``columns`` (default: every loaded column), in one scan, as float64 (NULL as NaN)."""
-        row = self._one(list(exprs), self._cols(columns))
-        return np.array([np.nan if v is None else float(v) for v in row], dtype=np.float64)
-
     def sums(self, columns: Sequence[str] | None = None, *,
              scaling: Mapping[str, tuple[float, float]] | None = None) -> Sums:
         """Count, and per column sum, sum of squares, min and max, in one scan. ``scaling``
@@ -323,66 +320,6 @@ class LocalTable(Mapping[str, np.ndarray]):
         n, p = int(row[0]), len(cols)
         v = np.array([np.nan if x is None else float(x) for x in row[1:]], dtype=np.float64).reshape(4, p)
         return Sums(tuple(cols), n, np.nan_to_num(v[0]), np.nan_to_num(v[1]), v[2], v[3], self.n_rows - n)
-
-    def cross_products(self, columns: Sequence[str] | None = None, *,
-                       scaling: Mapping[str, tuple[float, float]] | None = None) -> CrossProducts:
-        """Count, column sums ``X'1`` and cross products ``X'X`` of ``columns`` in one scan
-        (``p(p+1)/2`` products; ``scaling`` as in :meth:`sums`)."""
-        cols = self._cols(columns)
-        e = [self._expr(c, scaling) for c in cols]
-        p = len(cols)
-        pairs = [(i, j) for i in range(p) for j in range(i, p)]
-        row = self._one(["count(*)"] + [f"sum({x})" for x in e] + [f"sum({e[i]} * {e[j]})" for i, j in pairs], cols)
-        n = int(row[0])
-        vals = np.array([0.0 if x is None else float(x) for x in row[1:]], dtype=np.float64)
-        xtx = np.zeros((p, p), dtype=np.float64)
-        for (i, j), v in zip(pairs, vals[p:]):
-            xtx[i, j] = xtx[j, i] = v
-        return CrossProducts(tuple(cols), n, vals[:p], xtx, self.n_rows - n)
-
-    def _levels(self, c: str) -> tuple[str, ...]:
-        col = self.schema.column(c)
-        if col.type is ColumnType.CATEGORY:
-            assert col.levels is not None
-            return col.levels
-        if col.type is ColumnType.BOOL:
-            return ("false", "true")
-        raise DataError(f"{self.name}: column {c!r} is {col.type.value}; group counts need category or bool columns")
-
-    def group_counts(self, column: str, by: str | None = None) -> GroupCounts:
-        """Rows per level of a category or bool column (bool levels ``false``, ``true``), or the
-        contingency table of ``column`` x ``by``; rows with a NULL in either are left out."""
-        cols = self._cols([column] + ([by] if by is not None else []))
-        levels = tuple(self._levels(c) for c in cols)
-        keys = ", ".join(f"CAST({ident(c)} AS BIGINT)" for c in cols)
-        rows = self._fetch(f"SELECT {keys}, count(*) FROM {ident(_DATA)} WHERE {self._where(cols)} GROUP BY ALL")
-        table = np.zeros(tuple(len(lv) for lv in levels), dtype=np.int64)
-        for r in rows:
-            table[tuple(int(i) for i in r[:-1])] = int(r[-1])
-        n = int(table.sum())
-        return GroupCounts(tuple(cols), levels, table, n, self.n_rows - n)
-
-    def histogram(self, column: str, edges: Sequence[float] | np.ndarray) -> Histogram:
-        """Counts of ``column`` in the public bins ``edges`` (as :func:`numpy.histogram`, which
-        it matches exactly), plus the counts below and above the edges."""
-        (c,) = self._cols([column])
-        e = np.asarray(edges, dtype=np.float64)
-        if e.ndim != 1 or e.size < 2 or not np.all(np.isfinite(e)) or not np.all(np.diff(e) > 0):
-            raise DataError("histogram edges must be at least two finite, strictly increasing numbers")
-        if e.size <= _SQL_HISTOGRAM_EDGES:
-            q = ident(c)
-            exprs = ["count(*)"] + [f"count_if({q} < {number(x)})" for x in e] + [f"count_if({q} <= {number(e[-1])})"]
-            row = [int(x or 0) for x in self._one(exprs, [c])]  # count_if of no rows is NULL
-            n, below_edge, upto_last = row[0], np.array(row[1:-1], dtype=np.int64), row[-1]
-            counts = np.diff(below_edge)
-            counts[-1] += upto_last - below_edge[-1]
-            below, above = int(below_edge[0]), n - upto_last
-        else:
-            x = self.arrays([c])[c]
-            n = x.size
-            counts, _ = np.histogram(x, bins=e)
-            below, above = int(np.count_nonzero(x < e[0])), int(np.count_nonzero(x > e[-1]))
-        return Histogram(c, e, counts.astype(np.int64), below, above, n, self.n_rows - n)
 
     # -- lifetime -------------------------------------------------------------------------------
     def close(self) -> None:

@@ -1,6 +1,7 @@
-"""What the local engine's reductions return: small frozen records of numpy arrays.
+"""What the local engine returns besides rows: the report of a check and the record of a
+reduction (small frozen records of numpy arrays).
 
-Every record says how many rows it used (``count``) and how many it left out because a column
+:class:`Sums` says how many rows it used (``count``) and how many it left out because a column
 it used was NULL (``dropped``); ``count + dropped`` is the table's row count.
 """
 
@@ -9,11 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from tessera.data.checks import Violation, format_violations
 from tessera.errors import DataError
 
-__all__ = ["ValidationReport", "Sums", "CrossProducts", "GroupCounts", "Histogram"]
+__all__ = ["ValidationReport", "Sums"]
 
 
 @dataclass(frozen=True)
@@ -45,55 +47,8 @@ class Sums:
 
     columns: tuple[str, ...]
     count: int
-    sum: np.ndarray
-    sum_sq: np.ndarray
-    min: np.ndarray
-    max: np.ndarray
-    dropped: int
-
-
-@dataclass(frozen=True)
-class CrossProducts:
-    """``count``, the column sums ``sum`` (``X'1``) and the cross products ``xtx`` (``X'X``) over
-    the rows complete in ``columns``."""
-
-    columns: tuple[str, ...]
-    count: int
-    sum: np.ndarray
-    xtx: np.ndarray
-    dropped: int
-
-    def gram(self) -> np.ndarray:
-        """``Z'Z`` for ``Z = [1, X]`` (an intercept column first): ``[[n, s'], [s, X'X]]``."""
-        p = len(self.columns)
-        z = np.empty((p + 1, p + 1), dtype=np.float64)
-        z[0, 0] = self.count
-        z[0, 1:] = z[1:, 0] = self.sum
-        z[1:, 1:] = self.xtx
-        return z
-
-
-@dataclass(frozen=True)
-class GroupCounts:
-    """Row counts per level (one column) or per pair of levels (two columns: a contingency table
-    of shape ``(len(levels[0]), len(levels[1]))``), every declared level present, zeros included."""
-
-    columns: tuple[str, ...]
-    levels: tuple[tuple[str, ...], ...]
-    table: np.ndarray
-    count: int
-    dropped: int
-
-
-@dataclass(frozen=True)
-class Histogram:
-    """Counts in public bins as :func:`numpy.histogram`: ``[e0, e1), [e1, e2), ..., [e_k-1, e_k]``;
-    ``below`` and ``above`` count the used rows outside the edges."""
-
-    column: str
-    edges: np.ndarray
-    counts: np.ndarray
-    below: int
-    above: int
-    count: int
+    sum: npt.NDArray[np.float64]
+    sum_sq: npt.NDArray[np.float64]
+    min: npt.NDArray[np.float64]
+    max: npt.NDArray[np.float64]
     dropped: int

@@ -7,7 +7,7 @@ overflow checks and differential-privacy sensitivities.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 __all__ = ["ColumnType", "Column", "Schema"]
 
 
-class ColumnType(str, Enum):
+class ColumnType(StrEnum):
     """How a column's values are read: reals, whole numbers, booleans, or public categories."""
 
     FLOAT = "float"
@@ -43,9 +43,8 @@ class Column(BaseModel):
                 raise ValueError(f"column {self.name!r}: numeric columns need declared min and max")
             if not self.min <= self.max:
                 raise ValueError(f"column {self.name!r}: min {self.min} is above max {self.max}")
-        if self.type is ColumnType.CATEGORY:
-            if not self.levels or len(set(self.levels)) != len(self.levels):
-                raise ValueError(f"column {self.name!r}: a category needs distinct public levels")
+        if self.type is ColumnType.CATEGORY and (not self.levels or len(set(self.levels)) != len(self.levels)):
+            raise ValueError(f"column {self.name!r}: a category needs distinct public levels")
         return self
 
     @property

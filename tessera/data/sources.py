@@ -14,29 +14,41 @@
 
 A SQL source is the data owner's own configuration of its node (it can read any file the node
 can); analysts never send SQL: jobs name library analyses only.
+
+pandas is not imported here (it costs most of a second per process): an object can only be a
+DataFrame if its owner imported pandas, so :func:`is_frame` looks in ``sys.modules``.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Union
+from typing import TYPE_CHECKING, TypeGuard, Union
 
 import duckdb
-import pandas as pd
 
 from tessera.data._sql import ident, text
 from tessera.errors import DataError
 
-__all__ = ["Source", "SqlSource", "PARQUET_SUFFIXES", "CSV_SUFFIXES", "describe_source"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["Source", "SqlSource", "PARQUET_SUFFIXES", "CSV_SUFFIXES", "describe_source", "is_frame"]
 
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 CSV_SUFFIXES = (".csv", ".tsv", ".txt")
 _COMPRESSION = (".gz", ".zst")
 
-TableSource = Union[pd.DataFrame, str, "os.PathLike[str]"]
+TableSource = Union["pd.DataFrame", str, "os.PathLike[str]"]
+
+
+def is_frame(obj: object) -> TypeGuard[pd.DataFrame]:
+    """Whether ``obj`` is a pandas DataFrame (without importing pandas)."""
+    pandas = sys.modules.get("pandas")
+    return pandas is not None and isinstance(obj, pandas.DataFrame)
 
 
 @dataclass(frozen=True)
@@ -49,12 +61,12 @@ class SqlSource:
     tables: Mapping[str, TableSource] = field(default_factory=dict)
 
 
-Source = Union[pd.DataFrame, str, "os.PathLike[str]", SqlSource]
+Source = Union["pd.DataFrame", str, "os.PathLike[str]", SqlSource]
 
 
 def describe_source(source: Source) -> str:
     """A short label for messages: the file name, ``DataFrame`` or ``SQL source``."""
-    if isinstance(source, pd.DataFrame):
+    if is_frame(source):
         return "DataFrame"
     if isinstance(source, SqlSource):
         return "SQL source"
@@ -93,13 +105,13 @@ def _file_relation(path: Path, typed_csv: bool) -> str:
 def attach(con: duckdb.DuckDBPyConnection, source: Source, view: str) -> str:
     """Make ``source`` readable as the view ``view`` on ``con``; returns its kind:
     ``"frame"``, ``"parquet"``, ``"csv"`` or ``"sql"``."""
-    if isinstance(source, pd.DataFrame):
+    if is_frame(source):
         con.register(view + "_frame", source)
         con.execute(f"CREATE TEMP VIEW {ident(view)} AS SELECT * FROM {ident(view + '_frame')}")
         return "frame"
     if isinstance(source, SqlSource):
         for name, table in source.tables.items():
-            if isinstance(table, pd.DataFrame):
+            if is_frame(table):
                 con.register(name, table)
             elif isinstance(table, (str, os.PathLike)):
                 rel = _file_relation(Path(table), typed_csv=True)

@@ -2,41 +2,54 @@
 composition, conversion to (epsilon, delta), and calibration of the noise scale.
 
 The mathematics is OpenDP's (its measurements' privacy maps and its zCDP -> approximate-DP
-conversion); this module only wires it to Tessera's mechanisms.
+conversion); this module only wires it to Tessera's mechanisms. OpenDP is imported where a
+measurement is built (:mod:`tessera.dp._opendp` says why).
 """
 
 from __future__ import annotations
 
 import math
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import opendp.prelude as dp
+from tessera.dp._opendp import contrib
+
+if TYPE_CHECKING:
+    from opendp.mod import Measurement
 
 __all__ = ["laplace_epsilon", "gaussian_rho", "compose_rho", "rho_to_epsilon", "calibrate_scale", "rho_for"]
 
-dp.enable_features("contrib")
+
+@lru_cache(maxsize=256)
+def _gaussian(scale: float) -> Measurement:
+    from opendp.domains import atom_domain
+    from opendp.measurements import make_gaussian
+    from opendp.metrics import absolute_distance
+
+    contrib()
+    return make_gaussian(atom_domain(T=int), absolute_distance(T=int), scale=scale)
 
 
 @lru_cache(maxsize=256)
-def _gaussian(scale: float) -> dp.Measurement:
-    return dp.m.make_gaussian(dp.atom_domain(T=int), dp.absolute_distance(T=int), scale=scale)
+def _laplace(scale: float) -> Measurement:
+    from opendp.domains import atom_domain
+    from opendp.measurements import make_laplace
+    from opendp.metrics import absolute_distance
 
-
-@lru_cache(maxsize=256)
-def _laplace(scale: float) -> dp.Measurement:
-    return dp.m.make_laplace(dp.atom_domain(T=int), dp.absolute_distance(T=int), scale=scale)
+    contrib()
+    return make_laplace(atom_domain(T=int), absolute_distance(T=int), scale=scale)
 
 
 def laplace_epsilon(sensitivity: int, scale: float) -> float:
     """Pure epsilon of the discrete Laplace mechanism at this (integer L1) sensitivity."""
-    return float(_laplace(float(scale)).map(int(sensitivity)))
+    return float(_laplace(float(scale)).map(int(sensitivity)))  # type: ignore[no-untyped-call]  # OpenDP: map is unannotated
 
 
 def gaussian_rho(sensitivity: int, scale: float) -> float:
     """zCDP rho of the discrete Gaussian mechanism with this (integer L2) sensitivity and scale."""
     if sensitivity < 0 or scale <= 0:
         raise ValueError("sensitivity must be >= 0 and scale > 0")
-    return float(_gaussian(float(scale)).map(int(sensitivity)))
+    return float(_gaussian(float(scale)).map(int(sensitivity)))  # type: ignore[no-untyped-call]  # OpenDP: map is unannotated
 
 
 def compose_rho(rhos: list[float]) -> float:
@@ -48,14 +61,18 @@ def rho_to_epsilon(rho: float, delta: float) -> float:
     """The epsilon of a rho-zCDP mechanism at ``delta`` (OpenDP's conversion)."""
     if rho == 0:
         return 0.0
-    meas = dp.c.make_zCDP_to_approxDP(_rho_measurement(rho))
+    from opendp.combinators import make_zCDP_to_approxDP
+    from opendp.mod import OpenDPException
+
+    contrib()
+    meas = make_zCDP_to_approxDP(_rho_measurement(rho))
     try:
-        return float(meas.map(1).epsilon(delta))
-    except dp.OpenDPException:  # rho so large that the conversion overflows: no useful guarantee
+        return float(meas.map(1).epsilon(delta))  # type: ignore[no-untyped-call]  # OpenDP: map is unannotated
+    except OpenDPException:  # rho so large that the conversion overflows: no useful guarantee
         return math.inf
 
 
-def _rho_measurement(rho: float) -> dp.Measurement:
+def _rho_measurement(rho: float) -> Measurement:
     # a discrete Gaussian with sensitivity 1 whose rho is the given one: scale = 1 / sqrt(2 rho)
     return _gaussian(1.0 / math.sqrt(2 * rho))
 

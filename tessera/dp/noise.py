@@ -7,35 +7,45 @@ is honest, its own noise alone is a discrete Gaussian mechanism of that scale, a
 parties' independent noise is post-processing, so the accounted guarantee is that of one
 discrete Gaussian (:mod:`tessera.dp.accounting`) whatever the others do; the released value
 then carries ``n`` times the variance (each party's share is sized for the worst case, where
-the others collude and subtract their own noise).
+the others collude and subtract their own noise). OpenDP is imported where a sampler is built
+(:mod:`tessera.dp._opendp` says why).
 """
 
 from __future__ import annotations
 
 import numpy as np
-import opendp.prelude as dp
+import numpy.typing as npt
 
+from tessera.dp._opendp import contrib
 from tessera.mpc.session import Session
 from tessera.mpc.tensor import SecretTensor
 
 __all__ = ["discrete_gaussian", "discrete_laplace", "joint_noise"]
 
-dp.enable_features("contrib")
 
-
-def discrete_laplace(scale: float, size: int) -> np.ndarray:
+def discrete_laplace(scale: float, size: int) -> npt.NDArray[np.int64]:
     """``size`` exact samples of the discrete Laplace with this scale (OpenDP, integers only)."""
     if size == 0:
         return np.zeros(0, dtype=np.int64)
-    meas = dp.m.make_laplace(dp.vector_domain(dp.atom_domain(T=int)), dp.l1_distance(T=int), scale=float(scale))
+    from opendp.domains import atom_domain, vector_domain
+    from opendp.measurements import make_laplace
+    from opendp.metrics import l1_distance
+
+    contrib()
+    meas = make_laplace(vector_domain(atom_domain(T=int)), l1_distance(T=int), scale=float(scale))
     return np.asarray(meas([0] * size), dtype=np.int64)
 
 
-def discrete_gaussian(scale: float, size: int) -> np.ndarray:
+def discrete_gaussian(scale: float, size: int) -> npt.NDArray[np.int64]:
     """``size`` exact samples of the discrete Gaussian N_Z(0, scale^2) (OpenDP, CSPRNG-backed)."""
     if size == 0:
         return np.zeros(0, dtype=np.int64)
-    meas = dp.m.make_gaussian(dp.vector_domain(dp.atom_domain(T=int)), dp.l2_distance(T=int), scale=float(scale))
+    from opendp.domains import atom_domain, vector_domain
+    from opendp.measurements import make_gaussian
+    from opendp.metrics import l2_distance
+
+    contrib()
+    meas = make_gaussian(vector_domain(atom_domain(T=int)), l2_distance(T=int), scale=float(scale))
     return np.asarray(meas([0] * size), dtype=np.int64)
 
 

@@ -23,15 +23,16 @@ size. The join key never leaves the party's process in the clear.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
-
-import pandas as pd
+from typing import TYPE_CHECKING, Literal
 
 from tessera.data.frames import read_frame
 from tessera.data.sources import Source, describe_source
 from tessera.errors import DataError
 from tessera.mpc.session import Session
 from tessera.psi import Alignment, PsiSpec, run_psi
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["PsiMode", "PSI_MODES", "REVEALS", "MODE_FOR_LEAKAGE", "mode_for_leakage", "spec_for", "Aligned", "align"]
 

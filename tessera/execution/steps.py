@@ -35,15 +35,16 @@ __all__ = ["Planned", "plan_analysis", "parse_params", "plan_to_dict", "plan_fro
 class Planned(NamedTuple):
     """An analysis from the library, its validated parameters and its plan."""
 
-    analysis: analytics.Analysis
+    analysis: analytics.Analysis[Any]
     params: Params
     plan: Plan
 
 
-def parse_params(analysis: analytics.Analysis, raw: Mapping[str, Any]) -> Params:
+def parse_params(analysis: analytics.Analysis[Any], raw: Mapping[str, Any]) -> Params:
     """The analysis's parameters validated against its model (the one place that knows how an
     analysis names its parameter model)."""
-    return analysis.Params.model_validate(dict(raw))
+    params: Params = analysis.parse_params(raw)
+    return params
 
 
 def plan_analysis(
@@ -97,18 +98,18 @@ def _tuples(v: Any) -> Any:
     return v
 
 
-def local_stage(analysis: analytics.Analysis, source: Source, schema: Schema, columns: Sequence[str],
+def local_stage(analysis: analytics.Analysis[Any], source: Source, schema: Schema, columns: Sequence[str],
                 params: Params, plan: Plan) -> dict[str, np.ndarray]:
     """Load this party's ``columns`` from ``source`` checked against ``schema`` (every violation is
     refused, by column and count, never by value) and run the analysis's local stage on them."""
     table = load(source, schema, list(columns))
     try:
-        return analysis.local(table, params, plan)  # type: ignore[arg-type]
+        return analysis.local(table, params, plan)
     finally:
         table.close()
 
 
-def secure_stage(session: Session, analysis: analytics.Analysis, local: dict[str, np.ndarray], params: Params,
+def secure_stage(session: Session, analysis: analytics.Analysis[Any], local: dict[str, np.ndarray], params: Params,
                  plan: Plan, holders: dict[str, list[str]], alignment: Alignment | None = None) -> dict[str, Any]:
     """The secure stage; with an ``alignment`` (PSI aligned mode) over the secret-shared join."""
     if alignment is None:

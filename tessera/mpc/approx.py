@@ -13,8 +13,10 @@ fixed linear first guess.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from tessera.mpc.circuits import a2b, bits_of
 from tessera.mpc.tensor import SecretTensor, stack
@@ -45,7 +47,7 @@ def at_scale(x: SecretTensor, frac: int) -> SecretTensor:
     return SecretTensor(x.session, x.session.protocol.truncate(x.shares, x.frac_bits - frac), frac)
 
 
-def _table(e: SecretTensor, coeffs: np.ndarray, frac: int) -> SecretTensor:
+def _table(e: SecretTensor, coeffs: npt.NDArray[np.floating[Any]], frac: int) -> SecretTensor:
     """``sum_i e_i c_i`` for one-hot integer ``e`` and public reals ``c`` encoded at ``frac`` (local)."""
     return (e * np.round(coeffs * 2.0**frac).astype(np.int64)).sum(axis=-1)._relabel(frac)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from tessera.protocols.base import Protocol
-from tessera.ring.ring import ring_op
+from tessera.ring.ring import RingArray, ring_op
 
 __all__ = ["a2b", "ltz", "bits_of", "BIT_ROUNDS"]
 
@@ -21,12 +21,12 @@ BIT_ROUNDS = len(_SHIFTS)
 
 
 @ring_op
-def _and_public(x: np.ndarray, p: np.ndarray) -> np.ndarray:
+def _and_public(x: RingArray, p: RingArray) -> RingArray:
     return x & np.asarray(p, dtype=np.uint64)[None]
 
 
 @ring_op
-def a2b(proto: Protocol, x: np.ndarray) -> np.ndarray:
+def a2b(proto: Protocol, x: RingArray) -> RingArray:
     """Binary shares of the arithmetically shared ``x`` (same value, as a 64-bit word).
 
     Rounds: the protocol's conversion front end (1) plus 6 for the adder. Reveals nothing.
@@ -52,7 +52,7 @@ def a2b(proto: Protocol, x: np.ndarray) -> np.ndarray:
 
 
 @ring_op
-def ltz(proto: Protocol, x: np.ndarray) -> np.ndarray:
+def ltz(proto: Protocol, x: RingArray) -> RingArray:
     """Arithmetic shares of ``[x < 0]`` (0 or 1, no fractional bits) for signed ``x``.
 
     Exact for every ring element. Rounds: a2b (7) + the protocol's bit conversion (1 for
@@ -62,7 +62,7 @@ def ltz(proto: Protocol, x: np.ndarray) -> np.ndarray:
 
 
 @ring_op
-def bits_of(proto: Protocol, x: np.ndarray, positions: list[int]) -> np.ndarray:
+def bits_of(proto: Protocol, x: RingArray, positions: list[int]) -> RingArray:
     """Arithmetic shares of the chosen bits of ``x``, stacked on a new last axis.
 
     One a2b and one batched bit conversion, whatever the number of positions.

@@ -6,7 +6,10 @@ values in the fixed-point range; see :func:`tessera.mpc.circuits.ltz` for their 
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
 
 from tessera.errors import SessionError, ShapeError
 from tessera.mpc.tensor import SecretTensor, concatenate, stack
@@ -17,14 +20,28 @@ __all__ = ["where", "abs", "relu", "maximum", "minimum", "clip", "max", "min", "
 _builtin_abs = abs
 
 
-def where(cond: SecretTensor | np.ndarray, a: object, b: object) -> SecretTensor:
+def where(cond: SecretTensor | npt.ArrayLike, a: SecretTensor | npt.ArrayLike,
+          b: SecretTensor | npt.ArrayLike) -> SecretTensor:
     """Elementwise ``a if cond else b`` for a secret (or public) 0/1 ``cond``. One product."""
     if isinstance(cond, SecretTensor):
-        return cond * (a - b) + b  # type: ignore[operator]
-    if not isinstance(a, SecretTensor) and not isinstance(b, SecretTensor):
-        raise TypeError("where() with a public condition needs a secret operand")
-    c = np.asarray(cond).astype(np.int64)
-    return a * c + b * (1 - c)  # type: ignore[operator]
+        return cond * _minus(a, b) + b
+    if isinstance(a, SecretTensor):
+        c = np.asarray(cond).astype(np.int64)
+        return a * c + (b * (1 - c) if isinstance(b, SecretTensor) else np.asarray(b) * (1 - c))
+    if isinstance(b, SecretTensor):
+        c = np.asarray(cond).astype(np.int64)
+        return b * (1 - c) + np.asarray(a) * c
+    raise TypeError("where() with a public condition needs a secret operand")
+
+
+def _minus(a: SecretTensor | npt.ArrayLike, b: SecretTensor | npt.ArrayLike) -> SecretTensor | npt.NDArray[Any]:
+    """``a - b`` for secret or public operands (a public difference stays public)."""
+    if isinstance(a, SecretTensor):
+        return a - b
+    if isinstance(b, SecretTensor):
+        return b.__rsub__(a)
+    diff: npt.NDArray[Any] = np.asarray(a) - np.asarray(b)
+    return diff
 
 
 def abs(x: SecretTensor) -> SecretTensor:
@@ -37,12 +54,12 @@ def relu(x: SecretTensor) -> SecretTensor:
     return x * (1 - (x < 0))
 
 
-def maximum(a: SecretTensor, b: object) -> SecretTensor:
+def maximum(a: SecretTensor, b: SecretTensor | npt.ArrayLike) -> SecretTensor:
     """Elementwise maximum (ties give ``a``)."""
     return where(a < b, b, a)
 
 
-def minimum(a: SecretTensor, b: object) -> SecretTensor:
+def minimum(a: SecretTensor, b: SecretTensor | npt.ArrayLike) -> SecretTensor:
     """Elementwise minimum (ties give ``a``)."""
     return where(b < a, b, a) if isinstance(b, SecretTensor) else where(a > b, b, a)
 
@@ -104,7 +121,7 @@ def argmin(x: SecretTensor, axis: int = -1) -> SecretTensor:
     return _tree(x, axis, False)[1]
 
 
-def permute_rows(x: SecretTensor, owner: int | str, pi: np.ndarray | None = None) -> SecretTensor:
+def permute_rows(x: SecretTensor, owner: int | str, pi: npt.ArrayLike | None = None) -> SecretTensor:
     """Rows of ``x`` permuted by a permutation that only party ``owner`` knows: ``out[t] = x[pi[t]]``.
 
     The owner passes ``pi`` (a permutation of ``range(len(x))``); every other party passes
@@ -125,7 +142,7 @@ def permute_rows(x: SecretTensor, owner: int | str, pi: np.ndarray | None = None
     return SecretTensor(session, session.protocol.permute(x.shares, o, pi), x.frac_bits)
 
 
-def take_rows(x: SecretTensor, rows: np.ndarray) -> SecretTensor:
+def take_rows(x: SecretTensor, rows: npt.ArrayLike) -> SecretTensor:
     """The rows of ``x`` at public positions ``rows`` (local; reveals nothing)."""
     idx = np.asarray(rows, dtype=np.int64)
     if idx.ndim != 1 or (len(idx) and (idx.min() < -len(x) or idx.max() >= len(x))):

@@ -9,16 +9,17 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Sequence
+from typing import overload
 
 import numpy as np
 
 from tessera.errors import SessionError
-from tessera.mpc.tensor import SecretTensor
+from tessera.mpc.tensor import Opened, SecretTensor
 from tessera.net.channel import Channel, CommStats
 from tessera.protocols import NEEDS_DEALER, PROTOCOLS, Protocol
 from tessera.ring.fixedpoint import FixedPoint, decode, encode
 
-__all__ = ["Session", "RevealObserver"]
+__all__ = ["Session", "RevealObserver", "Opened"]
 
 #: Called after each reveal with the party names that received the values.
 RevealObserver = Callable[[list[str]], None]
@@ -139,12 +140,19 @@ class Session:
             ring = None
         return SecretTensor(self, self.protocol.input(o, ring, shp), f)
 
+    @overload
+    def reveal(self, *tensors: SecretTensor, to: None = None) -> list[Opened]: ...
+
+    @overload
+    def reveal(self, *tensors: SecretTensor, to: int | str | Sequence[int | str] | None) -> list[Opened | None]: ...
+
     def reveal(
         self, *tensors: SecretTensor, to: int | str | Sequence[int | str] | None = None
-    ) -> list[np.ndarray | None]:
+    ) -> list[Opened] | list[Opened | None]:
         """Open tensors in one round to the parties ``to`` (default: all) and decode them.
 
-        Recipients get float64 arrays (int64 for integer tensors); others get ``None``.
+        Recipients get float64 arrays (int64 for integer tensors); others get ``None`` (so an
+        opening to every party, ``to=None``, is never ``None``).
         Reveals exactly these values to exactly these parties.
         """
         recipients = self._recipients(to)
@@ -183,7 +191,7 @@ class Session:
         """Call ``observer(recipient_names)`` after every reveal (audit, metrics, progress)."""
         self._reveal_observers.append(observer)
 
-    def _record_opening(self, values: list[np.ndarray | None], recipients: tuple[int, ...]) -> None:
+    def _record_opening(self, values: list[Opened | None], recipients: tuple[int, ...]) -> None:
         # Values opened to everybody enter the hash; for partial openings only their shape
         # and recipients do, so that every party computes the same transcript.
         everyone = len(recipients) == self.n_parties

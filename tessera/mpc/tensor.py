@@ -12,19 +12,24 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
+import numpy.typing as npt
 
 from tessera.errors import ShapeError
 from tessera.mpc.circuits import ltz
 from tessera.ring.fixedpoint import encode
-from tessera.ring.ring import const
+from tessera.ring.ring import RingArray, const
 
 if TYPE_CHECKING:
     from tessera.mpc.session import Session
 
-__all__ = ["SecretTensor", "concatenate", "stack", "broadcast_shape", "matmul_shape"]
+__all__ = ["SecretTensor", "Opened", "concatenate", "stack", "broadcast_shape", "matmul_shape"]
+
+#: An opened value: float64 for fixed-point tensors, int64 for integer tensors (the dtype is
+#: known only at run time, from the tensor's ``frac_bits``).
+Opened = npt.NDArray[Any]
 
 #: Significant bits of the multiplier used for division by a public number.
 _DIV_BITS = 20
@@ -50,7 +55,7 @@ def matmul_shape(s1: tuple[int, ...], s2: tuple[int, ...]) -> tuple[int, ...]:
     return batch + ((a[-2],) if len(s1) > 1 else ()) + ((b[-1],) if len(s2) > 1 else ())
 
 
-def _expand(shares: np.ndarray, ndim: int) -> np.ndarray:
+def _expand(shares: RingArray, ndim: int) -> RingArray:
     """Share array with value axes padded on the left to ``ndim`` (numpy broadcasting order)."""
     k, shape = shares.shape[0], shares.shape[1:]
     if len(shape) == ndim:
@@ -70,7 +75,7 @@ class SecretTensor:
     __slots__ = ("session", "shares", "frac_bits")
     __array_ufunc__ = None  # numpy defers to our reflected operators
 
-    def __init__(self, session: Session, shares: np.ndarray, frac_bits: int) -> None:
+    def __init__(self, session: Session, shares: RingArray, frac_bits: int) -> None:
         self.session = session
         self.shares = shares
         self.frac_bits = frac_bits
@@ -109,20 +114,20 @@ class SecretTensor:
 
     # -- helpers -----------------------------------------------------------------------------
 
-    def _new(self, shares: np.ndarray, frac_bits: int | None = None) -> SecretTensor:
+    def _new(self, shares: RingArray, frac_bits: int | None = None) -> SecretTensor:
         return SecretTensor(self.session, shares, self.frac_bits if frac_bits is None else frac_bits)
 
     def _relabel(self, frac_bits: int) -> SecretTensor:
         """The same ring values read with another scale (divides the value by 2^(new - old))."""
         return SecretTensor(self.session, self.shares, frac_bits)
 
-    def _rescaled(self, frac_bits: int) -> np.ndarray:
+    def _rescaled(self, frac_bits: int) -> RingArray:
         """Shares at a larger scale (exact: multiplies by a power of two)."""
         if frac_bits == self.frac_bits:
             return self.shares
         return self.shares * const(1 << (frac_bits - self.frac_bits))
 
-    def _public_frac(self, value: object) -> tuple[np.ndarray, int]:
+    def _public_frac(self, value: object) -> tuple[RingArray, int]:
         arr = np.asarray(value)
         frac = 0 if arr.dtype.kind in "biu" else self.session.frac_bits
         return arr, frac
@@ -214,9 +219,9 @@ class SecretTensor:
         t = max(0, math.floor(-math.log2(abs(c)))) if abs(c) < 1 else 0
         shares = proto.truncate(self.shares, t) if t else self.shares
         c_t = c * 2.0**t
-        frac = int(math.floor(61 - f - math.log2(max(bound * abs(c), 2.0**-30))))
+        frac = math.floor(61 - f - math.log2(max(bound * abs(c), 2.0**-30)))
         frac = max(0, min(frac, 61 - max(0, math.ceil(math.log2(abs(c_t))))))
-        prod = shares * const(int(round(c_t * 2.0**frac)))
+        prod = shares * const(round(c_t * 2.0**frac))
         return self._new(proto.truncate(prod, frac))
 
     def dot(self, other: object) -> SecretTensor:
@@ -234,10 +239,10 @@ class SecretTensor:
         """
         if isinstance(other, SecretTensor):
             raise TypeError("division by a secret tensor: use tessera.mpc.functions.divide")
-        c = np.asarray(other, dtype=np.float64)
-        if c.ndim != 0:
+        arr = np.asarray(other, dtype=np.float64)
+        if arr.ndim != 0:
             raise ShapeError("division by a public array: multiply by its reciprocal instead")
-        c = float(c)
+        c = float(arr)
         if not math.isfinite(c) or c == 0.0:
             raise ZeroDivisionError(f"division of a secret tensor by {c}")
         x = self if self.frac_bits else self._new(self._rescaled(self.session.frac_bits), self.session.frac_bits)
@@ -300,7 +305,7 @@ class SecretTensor:
     def reshape(self, *shape: int | Sequence[int]) -> SecretTensor:
         dims = tuple(shape[0]) if len(shape) == 1 and not isinstance(shape[0], int) else shape
         try:
-            return self._new(self.shares.reshape((self.shares.shape[0], *dims)))  # type: ignore[arg-type]
+            return self._new(self.shares.reshape((self.shares.shape[0], *dims)))
         except ValueError:
             raise ShapeError(f"cannot reshape a tensor of shape {self.shape} into {dims}") from None
 
@@ -342,12 +347,18 @@ class SecretTensor:
 
     # -- output ------------------------------------------------------------------------------
 
-    def reveal(self, to: int | str | Sequence[int | str] | None = None) -> np.ndarray | None:
+    @overload
+    def reveal(self, to: None = None) -> Opened: ...
+
+    @overload
+    def reveal(self, to: int | str | Sequence[int | str] | None) -> Opened | None: ...
+
+    def reveal(self, to: int | str | Sequence[int | str] | None = None) -> Opened | None:
         """Open this tensor to ``to`` (default: all parties); ``None`` at non-recipients."""
         return self.session.reveal(self, to=to)[0]
 
 
-def _join(tensors: Sequence[SecretTensor]) -> tuple[list[np.ndarray], int]:
+def _join(tensors: Sequence[SecretTensor]) -> tuple[list[RingArray], int]:
     if not tensors:
         raise ShapeError("need at least one tensor")
     first = tensors[0]

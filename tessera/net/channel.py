@@ -9,6 +9,7 @@ interface: ``send(peer, payload)``, ``recv(peer)`` and ``abort(reason)``.
 from __future__ import annotations
 
 import abc
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -105,10 +106,8 @@ class Channel(abc.ABC):
 
     def abort(self, reason: str) -> None:
         """Tell every peer that this endpoint stops, and why. Never raises."""
-        try:
+        with contextlib.suppress(Exception):
             self._abort_raw(reason)
-        except Exception:
-            pass
 
     @abc.abstractmethod
     def _send_raw(self, peer: int, payload: Payload) -> None: ...

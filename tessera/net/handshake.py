@@ -20,6 +20,7 @@ Everything is bounded by the set-up deadline; afterwards the socket is blocking.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import ssl
@@ -123,10 +124,8 @@ def _refuse(
     sock: socket.socket, me: str, who: str, cls: type[TransportError], reason: str, session_id: bytes
 ) -> NoReturn:
     """Tell the peer why it is refused (best effort), then raise the same reason here."""
-    try:
+    with contextlib.suppress(OSError, ValueError):
         send_frame(sock, FrameType.ABORT, session_id, 0, _refusal(cls, reason))
-    except (OSError, ValueError):
-        pass
     raise cls(f"{me!r} refused {who}: {reason}")
 
 

@@ -12,6 +12,7 @@ and waking blocked calls use the plain socket's ``shutdown``, which leaves the T
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 import struct
@@ -97,6 +98,8 @@ class Link:
         self.queue: deque[bytearray | memoryview] = deque()
         #: why no more data will come from this peer: (error class, message), or None
         self.ended: tuple[type[TransportError], str] | None = None
+        #: the peer ended the session cleanly (a CLOSE frame), rather than the connection failing
+        self.closed_by_peer = False
         self._reader = reader
         self._send_lock = threading.Lock()
         self._send_seq = 1  # frame 0 was the HELLO
@@ -127,6 +130,7 @@ class Link:
                     break
                 if frame.kind is FrameType.CLOSE:
                     ended = (TransportError, "closed the session")
+                    self.closed_by_peer = True
                     break
                 self._deliver(frame)
         except FrameError as e:
@@ -178,16 +182,12 @@ class Link:
 
     def terminate(self, join_timeout: float) -> None:
         """Wake every blocked read and write on this link, end the receiver, close the socket."""
-        try:
+        with contextlib.suppress(OSError, ValueError):
             socket.socket.shutdown(self.sock, socket.SHUT_RDWR)
-        except (OSError, ValueError):
-            pass
         if self._receiver.is_alive():
             self._receiver.join(join_timeout)
-        try:
+        with contextlib.suppress(OSError):
             self.sock.close()
-        except OSError:
-            pass
 
 
 def wait_until(predicate: Callable[[], bool], deadline: float, step: float = 0.005) -> bool:

@@ -6,7 +6,8 @@ connection is authenticated (certificates pinned by fingerprint, no CA, no host 
 :mod:`tessera.net.handshake`; how frames travel afterwards, in :mod:`tessera.net.link`.
 
 ``recv`` waits at most ``timeout`` seconds; an ABORT frame from any peer wakes every waiting
-``recv`` with :class:`~tessera.errors.ProtocolAbort`; a closed or broken connection is a
+``recv`` with :class:`~tessera.errors.ProtocolAbort` (also one waiting for a peer that closed
+just before: see ``_ABORT_GRACE``); a closed or broken connection is a
 :class:`~tessera.errors.TransportError` naming the peer.
 """
 
@@ -35,6 +36,12 @@ __all__ = ["Endpoint", "TlsChannel", "connect_mesh"]
 _FINGERPRINT = re.compile(r"sha256:[0-9a-f]{64}")
 _MAX_REASON = 4096  # bytes of an abort reason sent to peers
 _LINGER = 5.0  # at most this long, closing waits for sent data to be acknowledged
+#: When the peer a ``recv`` waits for closes the session (a clean CLOSE, not a failed connection)
+#: while other peers are still connected, wait this long for an ABORT from them before reporting
+#: the closed peer: a party that was aborted closes its links, and its CLOSE can overtake the
+#: aborting party's own ABORT, whose reason is the root cause every party should report. (A
+#: connection that fails, e.g. a killed process, is reported at once.)
+_ABORT_GRACE = 1.0
 
 # authenticates one incoming connection: (socket, "host:port", names still expected -> pins)
 _AdmitFn = Callable[[socket.socket, str, Mapping[str, str]], Established]
@@ -110,6 +117,7 @@ class TlsChannel(Channel):
         link = self._links[peer]
         box = self._mailbox
         deadline = time.monotonic() + self.timeout
+        grace: float | None = None
         with box.cond:
             while True:
                 if link.queue:
@@ -119,6 +127,12 @@ class TlsChannel(Channel):
                 if box.closed:
                     raise TransportError(f"the channel of {self.name!r} is closed; cannot receive from {link.peer!r}")
                 if link.ended is not None:
+                    now = time.monotonic()
+                    grace = min(now + _ABORT_GRACE, deadline) if grace is None else grace
+                    others_open = any(other.ended is None for other in self._links.values())
+                    if link.closed_by_peer and now < grace and others_open:
+                        box.cond.wait(grace - now)  # an ABORT from another peer may still be on its way
+                        continue
                     cls, why = link.ended
                     raise cls(f"{link.peer!r} {why} while {self.name!r} waited for a message from it")
                 left = deadline - time.monotonic()

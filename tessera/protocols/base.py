@@ -15,26 +15,30 @@ from collections.abc import Callable, Sequence
 from typing import ClassVar
 
 import numpy as np
+import numpy.typing as npt
 
 from tessera.errors import SessionError
 from tessera.net.channel import Channel
 from tessera.prg import PRG, fresh_seed
-from tessera.ring.ring import RING_DTYPE
+from tessera.ring.ring import RING_DTYPE, RingArray
 
-__all__ = ["Protocol", "OpenObserver", "concat_flat", "split_flat", "check_permutation", "inverse_permutation"]
+__all__ = ["Protocol", "OpenObserver", "Permutation", "concat_flat", "split_flat", "check_permutation", "inverse_permutation"]
 
 #: Called with the opened values (None where this party is not a recipient) and the recipients.
-OpenObserver = Callable[[list[np.ndarray | None], tuple[int, ...]], None]
+#: A permutation of ``range(n)`` as int64 positions (``x[pi]``).
+Permutation = npt.NDArray[np.int64]
+
+OpenObserver = Callable[[list[RingArray | None], tuple[int, ...]], None]
 
 
-def concat_flat(arrays: Sequence[np.ndarray]) -> np.ndarray:
+def concat_flat(arrays: Sequence[RingArray]) -> RingArray:
     """All arrays raveled into one contiguous uint64 buffer (one message for many values)."""
     if len(arrays) == 1:
         return np.ascontiguousarray(arrays[0], dtype=RING_DTYPE).reshape(-1)
     return np.concatenate([np.asarray(a, dtype=RING_DTYPE).reshape(-1) for a in arrays])
 
 
-def split_flat(flat: np.ndarray, shapes: Sequence[tuple[int, ...]]) -> list[np.ndarray]:
+def split_flat(flat: RingArray, shapes: Sequence[tuple[int, ...]]) -> list[RingArray]:
     """Inverse of :func:`concat_flat`."""
     out, pos = [], 0
     for s in shapes:
@@ -44,7 +48,7 @@ def split_flat(flat: np.ndarray, shapes: Sequence[tuple[int, ...]]) -> list[np.n
     return out
 
 
-def check_permutation(pi: object, n: int) -> np.ndarray:
+def check_permutation(pi: object, n: int) -> Permutation:
     """``pi`` as an int64 array, checked to be a permutation of ``range(n)`` (SessionError if not)."""
     arr = np.asarray(pi)
     if arr.shape != (n,) or (n and arr.dtype.kind not in "iu"):
@@ -56,7 +60,7 @@ def check_permutation(pi: object, n: int) -> np.ndarray:
     return arr
 
 
-def inverse_permutation(pi: np.ndarray) -> np.ndarray:
+def inverse_permutation(pi: Permutation) -> Permutation:
     """``inv`` with ``inv[pi[t]] = t``."""
     inv = np.empty_like(pi)
     inv[pi] = np.arange(len(pi), dtype=pi.dtype)
@@ -91,35 +95,35 @@ class Protocol(abc.ABC):
             self.pair_prg[j] = PRG(bytes(self.ch.recv(j)))
         self.ch.round()
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - a no-op by default; semi2k overrides it to stop its dealer
         """End the protocol (helpers such as a dealer are told to stop)."""
 
     # -- local -------------------------------------------------------------------------------
 
     @abc.abstractmethod
-    def add_public(self, x: np.ndarray, p: np.ndarray) -> np.ndarray:
+    def add_public(self, x: RingArray, p: RingArray) -> RingArray:
         """Shares of ``x + p`` for a public ring array ``p`` (broadcast against ``x``)."""
 
     # -- interactive -------------------------------------------------------------------------
 
     @abc.abstractmethod
-    def input(self, owner: int, value: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
+    def input(self, owner: int, value: RingArray | None, shape: tuple[int, ...]) -> RingArray:
         """Shares of ``value`` (ring elements) known to party ``owner``; others pass ``None``."""
 
     @abc.abstractmethod
-    def mul(self, x: np.ndarray, y: np.ndarray, trunc: int = 0) -> np.ndarray:
+    def mul(self, x: RingArray, y: RingArray, trunc: int = 0) -> RingArray:
         """Shares of the elementwise product (broadcasting), arithmetically shifted by ``trunc``."""
 
     @abc.abstractmethod
-    def matmul(self, x: np.ndarray, y: np.ndarray, trunc: int = 0) -> np.ndarray:
+    def matmul(self, x: RingArray, y: RingArray, trunc: int = 0) -> RingArray:
         """Shares of ``x @ y`` (numpy matmul semantics), arithmetically shifted by ``trunc``."""
 
     @abc.abstractmethod
-    def truncate(self, x: np.ndarray, bits: int) -> np.ndarray:
+    def truncate(self, x: RingArray, bits: int) -> RingArray:
         """Shares of ``x >> bits`` (signed), exact up to one unit in the last place."""
 
     @abc.abstractmethod
-    def permute(self, x: np.ndarray, owner: int, pi: np.ndarray | None) -> np.ndarray:
+    def permute(self, x: RingArray, owner: int, pi: npt.ArrayLike | None) -> RingArray:
         """Fresh shares of ``x`` with its first value axis permuted by ``pi``: ``out[t] = x[pi[t]]``.
 
         Party ``owner`` alone knows the permutation (an int array, a permutation of
@@ -129,7 +133,7 @@ class Protocol(abc.ABC):
         output row to an input row by comparing shares.
         """
 
-    def open(self, xs: Sequence[np.ndarray], to: Sequence[int] | None = None) -> list[np.ndarray | None]:
+    def open(self, xs: Sequence[RingArray], to: Sequence[int] | None = None) -> list[RingArray | None]:
         """Reveal several shared values in one round to the parties ``to`` (default: all).
 
         Returns the values for a recipient and ``None`` for everyone else. Reveals the values to
@@ -142,7 +146,7 @@ class Protocol(abc.ABC):
         return values
 
     @abc.abstractmethod
-    def _open_raw(self, xs: list[np.ndarray], recipients: tuple[int, ...]) -> list[np.ndarray | None]: ...
+    def _open_raw(self, xs: list[RingArray], recipients: tuple[int, ...]) -> list[RingArray | None]: ...
 
     # -- binary (XOR-shared 64-bit words) ----------------------------------------------------
     #
@@ -150,19 +154,19 @@ class Protocol(abc.ABC):
     # public word act on every component and are local.
 
     @abc.abstractmethod
-    def xor_public(self, x: np.ndarray, p: np.ndarray) -> np.ndarray:
+    def xor_public(self, x: RingArray, p: RingArray) -> RingArray:
         """Binary shares of ``x XOR p`` for a public word array ``p``."""
 
     @abc.abstractmethod
-    def and_(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    def and_(self, x: RingArray, y: RingArray) -> RingArray:
         """Binary shares of ``x AND y`` (bitwise, on whole words; shapes must match). 1 round."""
 
     @abc.abstractmethod
-    def open_binary(self, xs: Sequence[np.ndarray]) -> list[np.ndarray]:
+    def open_binary(self, xs: Sequence[RingArray]) -> list[RingArray]:
         """Reveal binary-shared words to every party (1 round)."""
 
     @abc.abstractmethod
-    def a2b_addends(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+    def a2b_addends(self, x: RingArray) -> tuple[RingArray, RingArray, bool]:
         """Two words whose sum mod 2^64 is ``x``: ``(A, B, a_public)``.
 
         ``B`` is binary-shared; ``A`` is binary-shared too, or a public word array when
@@ -171,5 +175,5 @@ class Protocol(abc.ABC):
         """
 
     @abc.abstractmethod
-    def b2a_bit(self, x: np.ndarray) -> np.ndarray:
+    def b2a_bit(self, x: RingArray) -> RingArray:
         """Arithmetic shares of the lowest bit of binary-shared words (other bits must be 0)."""

@@ -18,7 +18,8 @@ import numpy as np
 
 from tessera.errors import SessionError
 from tessera.prg import PRG
-from tessera.ring.ring import RING_BITS
+from tessera.protocols.base import Permutation
+from tessera.ring.ring import RING_BITS, RingArray
 
 __all__ = ["Comp", "Correlation", "build", "draw", "random_permutation"]
 
@@ -46,33 +47,34 @@ class Comp:
 class Correlation:
     random: tuple[Comp, ...]
     derived: tuple[Comp, ...]
-    derive: Callable[[list[np.ndarray]], list[np.ndarray]]
+    derive: Callable[[list[RingArray]], list[RingArray]]
     #: the party that receives the corrections of the derived components (None: the last party)
     receiver: int | None = None
 
 
-def random_permutation(prg: PRG, n: int) -> np.ndarray:
+def random_permutation(prg: PRG, n: int) -> Permutation:
     """A uniformly random permutation of ``range(n)`` (int64) from a PRG: the order of ``n``
     random 64-bit words (a tie, probability below ``n^2 / 2^65``, keeps the earlier index)."""
     return np.argsort(prg.ring(n), kind="stable").astype(np.int64)
 
 
-def draw(prg: PRG, comp: Comp) -> np.ndarray:
-    """One party's share of a component from its PRG stream."""
+def draw(prg: PRG, comp: Comp) -> RingArray:
+    """One party's share of a component from its PRG stream. A permutation component comes as its
+    positions' 64-bit words (``.view(np.int64)`` gives the :data:`Permutation` back)."""
     if comp.perm:
-        return random_permutation(prg, comp.shape[0])
+        return random_permutation(prg, comp.shape[0]).view(np.uint64)
     if comp.xor and comp.nbits < RING_BITS:
         return prg.bits(comp.shape, comp.nbits)
     return prg.ring(comp.shape)
 
 
-def _trunc_mask(v: np.ndarray, f: int) -> list[np.ndarray]:
+def _trunc_mask(v: RingArray, f: int) -> list[RingArray]:
     # TruncPr masks, after Catrina-Saxena 2010 adapted to Z_2^k: from r, its top bit and the
     # bits 63..f of r (i.e. (r mod 2^63) >> f).
     return [v >> np.uint64(63), (v & LOW63) >> np.uint64(f)]
 
 
-def _product(op: Callable[[np.ndarray, np.ndarray], np.ndarray], out: Shape, shapes: Sequence[Shape],
+def _product(op: Callable[[RingArray, RingArray], RingArray], out: Shape, shapes: Sequence[Shape],
              params: dict[str, int]) -> Correlation:
     """A Beaver triple for ``op``; with ``f`` in params, also the truncation mask of the output."""
     s1, s2 = shapes

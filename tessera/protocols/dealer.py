@@ -21,12 +21,12 @@ from tessera.net.channel import Channel
 from tessera.prg import PRG, fresh_seed
 from tessera.protocols.base import concat_flat, split_flat
 from tessera.protocols.correlations import Correlation, build, draw
-from tessera.ring.ring import ring_op
+from tessera.ring.ring import RingArray, ring_op
 
 __all__ = ["Dealer", "DealerClient", "Pending"]
 
 
-def _combine(xor: bool, shares: list[np.ndarray]) -> np.ndarray:
+def _combine(xor: bool, shares: list[RingArray]) -> RingArray:
     out = shares[0].copy()
     for s in shares[1:]:
         if xor:
@@ -39,16 +39,16 @@ def _combine(xor: bool, shares: list[np.ndarray]) -> np.ndarray:
 class Pending:
     """One party's shares of a requested correlation; derived shares may still be in flight."""
 
-    def __init__(self, client: DealerClient, corr: Correlation, random: list[np.ndarray]) -> None:
+    def __init__(self, client: DealerClient, corr: Correlation, random: list[RingArray]) -> None:
         self._client = client
         self._corr = corr
         self.random = random
-        self._derived: list[np.ndarray] | None = None
+        self._derived: list[RingArray] | None = None
 
-    def set_derived(self, derived: list[np.ndarray]) -> None:
+    def set_derived(self, derived: list[RingArray]) -> None:
         self._derived = derived
 
-    def derived(self) -> list[np.ndarray]:
+    def derived(self) -> list[RingArray]:
         """The derived shares (the last party blocks here until the dealer's answer arrives)."""
         while self._derived is None:
             self._client._receive_next()
@@ -123,7 +123,7 @@ class Dealer:
             served += 1
 
     @ring_op
-    def _corrections(self, corr: Correlation, receiver: int) -> list[np.ndarray]:
+    def _corrections(self, corr: Correlation, receiver: int) -> list[RingArray]:
         # every party's stream advances in component order, as the parties draw them
         values = []
         for c in corr.random:

@@ -19,13 +19,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 from tessera.errors import SessionError, ShapeError
 from tessera.net.channel import Channel
-from tessera.protocols.base import Protocol, check_permutation, concat_flat, inverse_permutation, split_flat
+from tessera.protocols.base import (
+    Protocol,
+    check_permutation,
+    concat_flat,
+    inverse_permutation,
+    split_flat,
+)
 from tessera.protocols.correlations import random_permutation
 from tessera.protocols.semi2k import trunc_public_part
-from tessera.ring.ring import const, ring_op
+from tessera.ring.ring import RingArray, const, ring_op
 
 __all__ = ["Rep3"]
 
@@ -55,7 +62,7 @@ class Rep3(Protocol):
     # -- local -------------------------------------------------------------------------------
 
     @ring_op
-    def add_public(self, x: np.ndarray, p: np.ndarray) -> np.ndarray:
+    def add_public(self, x: RingArray, p: RingArray) -> RingArray:
         pub = np.asarray(p, dtype=np.uint64)
         out = np.array(np.broadcast_to(x, np.broadcast_shapes(x.shape, (1, *pub.shape))))
         if self.me == 0:
@@ -66,7 +73,7 @@ class Rep3(Protocol):
 
     @ring_op
     @ring_op
-    def xor_public(self, x: np.ndarray, p: np.ndarray) -> np.ndarray:
+    def xor_public(self, x: RingArray, p: RingArray) -> RingArray:
         pub = np.asarray(p, dtype=np.uint64)
         out = np.array(np.broadcast_to(x, np.broadcast_shapes(x.shape, (1, *pub.shape))))
         if self.me == 0:
@@ -75,14 +82,14 @@ class Rep3(Protocol):
             out[1] ^= pub
         return out
 
-    def zero_share(self, shape: tuple[int, ...]) -> np.ndarray:
+    def zero_share(self, shape: tuple[int, ...]) -> RingArray:
         """This party's part of a fresh sharing of zero (the three parts sum to 0)."""
         return self.pair_prg[self.next].ring(shape) - self.pair_prg[self.prev].ring(shape)
 
     # -- interactive -------------------------------------------------------------------------
 
     @ring_op
-    def input(self, owner: int, value: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
+    def input(self, owner: int, value: RingArray | None, shape: tuple[int, ...]) -> RingArray:
         o_next, o_prev = (owner + 1) % 3, (owner + 2) % 3
         if self.me == owner:
             assert value is not None
@@ -100,7 +107,7 @@ class Rep3(Protocol):
         return np.stack([x_last, self.pair_prg[owner].ring(shape)])
 
     @ring_op
-    def _open_raw(self, xs: list[np.ndarray], recipients: tuple[int, ...]) -> list[np.ndarray | None]:
+    def _open_raw(self, xs: list[RingArray], recipients: tuple[int, ...]) -> list[RingArray | None]:
         # party i lacks component i+2, which its previous party holds as its first component
         if self.next in recipients:
             self.ch.send(self.next, concat_flat([x[0] for x in xs]).data)
@@ -111,7 +118,7 @@ class Rep3(Protocol):
         total = concat_flat([x[0] + x[1] for x in xs]) + missing
         return list(split_flat(total, [x.shape[1:] for x in xs]))
 
-    def _reshare(self, z: np.ndarray) -> np.ndarray:
+    def _reshare(self, z: RingArray) -> RingArray:
         """Replicated shares from this party's part of a 3-out-of-3 sharing (already masked)."""
         self.ch.send(self.prev, np.ascontiguousarray(z).data)
         self.ch.round()
@@ -119,25 +126,25 @@ class Rep3(Protocol):
         return np.stack([z, z_next])
 
     @ring_op
-    def mul(self, x: np.ndarray, y: np.ndarray, trunc: int = 0) -> np.ndarray:
+    def mul(self, x: RingArray, y: RingArray, trunc: int = 0) -> RingArray:
         z = x[0] * (y[0] + y[1]) + x[1] * y[0]
         z += self.zero_share(z.shape)
         return self._trunc_additive(z, trunc) if trunc else self._reshare(z)
 
     @ring_op
-    def matmul(self, x: np.ndarray, y: np.ndarray, trunc: int = 0) -> np.ndarray:
+    def matmul(self, x: RingArray, y: RingArray, trunc: int = 0) -> RingArray:
         z = np.matmul(x[0], y[0] + y[1]) + np.matmul(x[1], y[0])
         z += self.zero_share(z.shape)
         return self._trunc_additive(z, trunc) if trunc else self._reshare(z)
 
     @ring_op
-    def truncate(self, x: np.ndarray, bits: int) -> np.ndarray:
+    def truncate(self, x: RingArray, bits: int) -> RingArray:
         if bits == 0:
             return x
         return self._trunc_additive(x[0] + self.zero_share(x.shape[1:]), bits)
 
     @ring_op
-    def _trunc_additive(self, z: np.ndarray, f: int) -> np.ndarray:
+    def _trunc_additive(self, z: RingArray, f: int) -> RingArray:
         """Replicated shares of ``z >> f`` from a masked 3-out-of-3 additive sharing of ``z``.
 
         Roles for this call: helper ``d`` knows the mask ``r = r_a + r_b`` and sends party ``a``
@@ -150,7 +157,7 @@ class Rep3(Protocol):
         self._trunc_calls += 1
         a, b = (d + 1) % 3, (d + 2) % 3
         shape = z.shape
-        comps: dict[int, np.ndarray] = {}
+        comps: dict[int, RingArray] = {}
         if self.me == d:
             r = self.pair_prg[a].ring(shape) + self.pair_prg[b].ring(shape)
             m_b, mid_b = self.pair_prg[b].ring(shape), self.pair_prg[b].ring(shape)
@@ -187,7 +194,7 @@ class Rep3(Protocol):
         return np.stack([comps[self.me], comps[self.next]])
 
     @ring_op
-    def permute(self, x: np.ndarray, owner: int, pi: np.ndarray | None) -> np.ndarray:
+    def permute(self, x: RingArray, owner: int, pi: npt.ArrayLike | None) -> RingArray:
         """One-party oblivious permutation: only ``owner`` (``p``) knows ``pi``.
 
         The standard resharing shuffle lets *two* parties apply a permutation they both know;
@@ -258,20 +265,20 @@ class Rep3(Protocol):
 
     # -- binary ------------------------------------------------------------------------------
 
-    def open_binary(self, xs: Sequence[np.ndarray]) -> list[np.ndarray]:
+    def open_binary(self, xs: Sequence[RingArray]) -> list[RingArray]:
         self.ch.send(self.next, concat_flat([x[0] for x in xs]).data)
         self.ch.round()
         missing = np.frombuffer(self.ch.recv(self.prev), dtype=np.uint64)
         return split_flat(concat_flat([x[0] ^ x[1] for x in xs]) ^ missing, [x.shape[1:] for x in xs])
 
     @ring_op
-    def and_(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    def and_(self, x: RingArray, y: RingArray) -> RingArray:
         z = (x[0] & (y[0] ^ y[1])) ^ (x[1] & y[0])
         z ^= self.pair_prg[self.next].ring(z.shape) ^ self.pair_prg[self.prev].ring(z.shape)
         return self._reshare(z)
 
     @ring_op
-    def a2b_addends(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+    def a2b_addends(self, x: RingArray) -> tuple[RingArray, RingArray, bool]:
         # x = (x0 + x1) + x2: party 0 knows x0 + x1 and shares its bits; x2 is already known to
         # parties 1 and 2, i.e. it is a binary sharing with one non-zero component.
         shape = x.shape[1:]
@@ -295,7 +302,7 @@ class Rep3(Protocol):
         return a, b, False
 
     @ring_op
-    def b2a_bit(self, x: np.ndarray) -> np.ndarray:
+    def b2a_bit(self, x: RingArray) -> RingArray:
         # The three XOR components of the bit are each known to two parties, hence each is an
         # arithmetic replicated sharing with one non-zero component; XOR them arithmetically:
         # u ^ v = u + v - 2uv (two multiplication rounds).

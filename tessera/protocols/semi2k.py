@@ -16,12 +16,19 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 from tessera.errors import ShapeError
 from tessera.net.channel import Channel
-from tessera.protocols.base import Protocol, check_permutation, concat_flat, inverse_permutation, split_flat
+from tessera.protocols.base import (
+    Protocol,
+    check_permutation,
+    concat_flat,
+    inverse_permutation,
+    split_flat,
+)
 from tessera.protocols.dealer import DealerClient
-from tessera.ring.ring import const, ring_op
+from tessera.ring.ring import RingArray, const, ring_op
 
 __all__ = ["Semi2k", "trunc_public_part"]
 
@@ -30,7 +37,7 @@ _LOW63 = np.uint64((1 << 63) - 1)
 
 
 @ring_op
-def trunc_public_part(c: np.ndarray, f: int) -> tuple[np.ndarray, np.ndarray]:
+def trunc_public_part(c: RingArray, f: int) -> tuple[RingArray, RingArray]:
     """From the opened ``c = x + 2^62 + r``: the public term and the factor of ``[r_msb]``.
 
     TruncPr in Z_2^64 (after Catrina-Saxena 2010, with the top-bit correction of
@@ -71,7 +78,7 @@ class Semi2k(Protocol):
     # -- local -------------------------------------------------------------------------------
 
     @ring_op
-    def add_public(self, x: np.ndarray, p: np.ndarray) -> np.ndarray:
+    def add_public(self, x: RingArray, p: RingArray) -> RingArray:
         pub = np.asarray(p, dtype=np.uint64)[None]
         if self.me != 0:
             return np.broadcast_to(x, np.broadcast_shapes(x.shape, pub.shape)).copy()
@@ -80,7 +87,7 @@ class Semi2k(Protocol):
     # -- interactive -------------------------------------------------------------------------
 
     @ring_op
-    def input(self, owner: int, value: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
+    def input(self, owner: int, value: RingArray | None, shape: tuple[int, ...]) -> RingArray:
         if self.me != owner:
             return self.pair_prg[owner].ring(shape)[None]
         assert value is not None
@@ -91,7 +98,7 @@ class Semi2k(Protocol):
         return share[None]
 
     @ring_op
-    def _open_raw(self, xs: list[np.ndarray], recipients: tuple[int, ...]) -> list[np.ndarray | None]:
+    def _open_raw(self, xs: list[RingArray], recipients: tuple[int, ...]) -> list[RingArray | None]:
         shapes = [x.shape[1:] for x in xs]
         flat = concat_flat([x[0] for x in xs])
         for r in recipients:
@@ -106,17 +113,18 @@ class Semi2k(Protocol):
                 total += np.frombuffer(self.ch.recv(j), dtype=np.uint64)
         return list(split_flat(total, shapes))
 
-    def _open_all(self, xs: list[np.ndarray]) -> list[np.ndarray]:
+    def _open_all(self, xs: list[RingArray]) -> list[RingArray]:
         return [v for v in self._open_raw(xs, tuple(range(self.n))) if v is not None]
 
-    def mul(self, x: np.ndarray, y: np.ndarray, trunc: int = 0) -> np.ndarray:
+    def mul(self, x: RingArray, y: RingArray, trunc: int = 0) -> RingArray:
         return self._beaver("mul", np.multiply, x, y, trunc)
 
-    def matmul(self, x: np.ndarray, y: np.ndarray, trunc: int = 0) -> np.ndarray:
+    def matmul(self, x: RingArray, y: RingArray, trunc: int = 0) -> RingArray:
         return self._beaver("matmul", np.matmul, x, y, trunc)
 
     @ring_op
-    def _beaver(self, kind: str, op: np.ufunc, x: np.ndarray, y: np.ndarray, trunc: int) -> np.ndarray:
+    def _beaver(self, kind: str, op: Callable[[RingArray, RingArray], RingArray], x: RingArray, y: RingArray,
+                trunc: int) -> RingArray:
         # Beaver 1991: open d = x - a and e = y - b, then xy = c + d b + a e + d e. With
         # truncation, the same dealer request carries the output's TruncPr mask.
         pending = self._dealer().get(kind, [x.shape[1:], y.shape[1:]], {"f": trunc} if trunc else None)
@@ -131,14 +139,14 @@ class Semi2k(Protocol):
         return self._truncpr(z, trunc, pending.random[2], lambda: pending.derived()[1:])
 
     @ring_op
-    def truncate(self, x: np.ndarray, bits: int) -> np.ndarray:
+    def truncate(self, x: RingArray, bits: int) -> RingArray:
         if bits == 0:
             return x
         pending = self._dealer().get("trunc", [x.shape[1:]], {"f": bits})
         return self._truncpr(x[0], bits, pending.random[0], pending.derived)
 
     @ring_op
-    def permute(self, x: np.ndarray, owner: int, pi: np.ndarray | None) -> np.ndarray:
+    def permute(self, x: RingArray, owner: int, pi: npt.ArrayLike | None) -> RingArray:
         """One-party oblivious permutation (dealer-assisted permute-and-share), any n >= 2.
 
         The dealer's ``perm`` correlation gives every party a share of a random mask ``A``,
@@ -173,7 +181,7 @@ class Semi2k(Protocol):
         if pi is None:
             raise ShapeError("the permuting party must pass its permutation")
         pi = check_permutation(pi, m)
-        sigma = pending.random[1]
+        sigma = pending.random[1].view(np.int64)  # the permutation component (correlations.draw)
         rho = np.ascontiguousarray(inverse_permutation(sigma)[pi])
         for j in range(self.n):
             if j != owner:
@@ -184,9 +192,10 @@ class Semi2k(Protocol):
             if j != owner:
                 masked += np.frombuffer(self.ch.recv(j), dtype=np.uint64).reshape(shape)
         (b,) = pending.derived()
-        return (masked[pi] + b[rho])[None]
+        out: RingArray = masked[pi] + b[rho]
+        return out[None]
 
-    def _truncpr(self, x: np.ndarray, f: int, r: np.ndarray, masks: Callable[[], list[np.ndarray]]) -> np.ndarray:
+    def _truncpr(self, x: RingArray, f: int, r: RingArray, masks: Callable[[], list[RingArray]]) -> RingArray:
         """TruncPr: open ``c = x + 2^62 + r``; the rest is local (see :func:`trunc_public_part`)."""
         masked = x + r
         if self.me == 0:
@@ -202,13 +211,13 @@ class Semi2k(Protocol):
     # -- binary ------------------------------------------------------------------------------
 
     @ring_op
-    def xor_public(self, x: np.ndarray, p: np.ndarray) -> np.ndarray:
+    def xor_public(self, x: RingArray, p: RingArray) -> RingArray:
         pub = np.asarray(p, dtype=np.uint64)[None]
         if self.me != 0:
             return np.broadcast_to(x, np.broadcast_shapes(x.shape, pub.shape)).copy()
         return x ^ pub
 
-    def open_binary(self, xs: Sequence[np.ndarray]) -> list[np.ndarray]:
+    def open_binary(self, xs: Sequence[RingArray]) -> list[RingArray]:
         shapes = [x.shape[1:] for x in xs]
         flat = concat_flat([x[0] for x in xs])
         for j in range(self.n):
@@ -222,19 +231,19 @@ class Semi2k(Protocol):
         return split_flat(total, shapes)
 
     @ring_op
-    def and_(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    def and_(self, x: RingArray, y: RingArray) -> RingArray:
         # Beaver's trick over GF(2)^64: open d = x ^ a, e = y ^ b; xy = c ^ db ^ ae ^ de.
         pending = self._dealer().get("and", [x.shape[1:]])
         a, b = pending.random
         d, e = self.open_binary([x ^ a[None], y ^ b[None]])
         (c,) = pending.derived()
-        z = c ^ (d & b) ^ (e & a)
+        z: RingArray = c ^ (d & b) ^ (e & a)
         if self.me == 0:
             z ^= d & e
         return z[None]
 
     @ring_op
-    def a2b_addends(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+    def a2b_addends(self, x: RingArray) -> tuple[RingArray, RingArray, bool]:
         # edaBit: r shared arithmetically and as bits; x = (x - r) + r with x - r opened.
         pending = self._dealer().get("edabit", [x.shape[1:]])
         (r,) = pending.random
@@ -243,7 +252,7 @@ class Semi2k(Protocol):
         return c, r_bits[None], True
 
     @ring_op
-    def b2a_bit(self, x: np.ndarray) -> np.ndarray:
+    def b2a_bit(self, x: RingArray) -> RingArray:
         # daBit: a random bit b both XOR- and additively shared; open c = x ^ b, x = c + b - 2cb.
         pending = self._dealer().get("dabit", [x.shape[1:]])
         (b_bin,) = pending.random

@@ -76,7 +76,7 @@ class FixedKeyAes:
         arr = np.ascontiguousarray(blocks)
         if arr.size == 0:
             return arr.copy()
-        out = self._cipher.encryptor().update(arr.reshape(-1).view(np.uint8))
+        out = self._cipher.encryptor().update(arr.reshape(-1).view(np.uint8).data)
         return np.frombuffer(out, dtype=arr.dtype).reshape(arr.shape)
 
     def mmo(self, blocks: np.ndarray) -> np.ndarray:

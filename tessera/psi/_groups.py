@@ -24,6 +24,7 @@ import ctypes
 import ctypes.util
 import functools
 import hashlib
+import itertools
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -277,7 +278,7 @@ class Engine:
     def _chunks(self, n: int) -> list[tuple[int, int]]:
         k = max(1, min(n // 256, 4 * self._workers))
         edges = np.linspace(0, n, k + 1).astype(int)
-        return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]) if b > a]
+        return [(int(a), int(b)) for a, b in itertools.pairwise(edges) if b > a]
 
     def mul(self, scalar: bytes, points: bytes | bytearray | memoryview) -> bytearray:
         """``scalar * p`` for every 32-byte point ``p`` of ``points``, in order.

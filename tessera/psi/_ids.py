@@ -103,7 +103,7 @@ def prepare_ids(ids: Iterable[object], norm: Normalisation) -> PreparedIds:
     for row, v in enumerate(values):
         if isinstance(v, str):
             s = norm.text(v)
-        elif isinstance(v, bool) or isinstance(v, np.bool_):
+        elif isinstance(v, (bool, np.bool_)):
             bools += 1
             continue
         elif isinstance(v, (int, np.integer)):

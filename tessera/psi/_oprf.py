@@ -447,10 +447,10 @@ def _sender(job: Job, clock: _Clock) -> Output:
             raise job.fault(R, "sent an impossible intersection size")
         return size, None, None
     try:
-        got = decode_positions(res, HASHES * n_s, distinct=False)
+        hits = decode_positions(res, HASHES * n_s, distinct=False)
     except WireError as e:
         raise job.fault(R, str(e)) from None
-    mine = order[got] // HASHES
+    mine = order[hits] // HASHES
     seen = np.zeros(n_s, dtype=bool)
     seen[mine] = True
     if int(seen.sum()) != len(mine):  # also catches repeated positions

@@ -28,6 +28,7 @@ code rows; the receiver never learns ``s``.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -123,7 +124,7 @@ def split(m: int, parts: int) -> list[tuple[int, int]]:
     steps = -(-m // BIN_CHUNK)
     k = max(1, min(parts, steps))
     edges = [min(m, BIN_CHUNK * (steps * i // k)) for i in range(k + 1)]
-    return [(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
+    return [(a, b) for a, b in itertools.pairwise(edges) if b > a]
 
 
 def extend_receiver(

@@ -43,7 +43,7 @@ from tessera.psi._wire import Kind, encode_positions
 
 __all__ = ["run_two"]
 
-M, O = 0, 1
+M, O = 0, 1  # noqa: E741 - the roles M and O of the docstring
 Output = tuple[int | None, np.ndarray | None, Alignment | None]
 
 
@@ -123,9 +123,9 @@ def _other(job: Job) -> Output:
         io = job.positions(M, pos, job.sizes[O])
         return len(io), own_rows[io], None
 
-    probe_pos, sel_m, sel_o = job.recv(M, Kind.RESULT, 3)
+    probe_part, sel_m, sel_o = job.recv(M, Kind.RESULT, 3)
     job.round()
-    probe_pos = job.positions(M, probe_pos, n_x, count=t)
+    probe_pos = job.positions(M, probe_part, n_x, count=t)
     im = job.positions(M, sel_m, job.sizes[M])
     io = job.positions(M, sel_o, job.sizes[O], count=len(im))
     assert pi is not None

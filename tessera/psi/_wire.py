@@ -65,7 +65,7 @@ def message(kind: Kind, lengths: list[int]) -> tuple[bytearray, list[memoryview]
     return buf, parts
 
 
-def unpack(payload: bytes | bytearray, kind: Kind, nparts: int) -> list[memoryview]:
+def unpack(payload: bytes | bytearray | memoryview, kind: Kind, nparts: int) -> list[memoryview]:
     """The parts of a message that must be of ``kind`` with ``nparts`` parts."""
     view = memoryview(payload)
     if len(view) < _HEAD.size:

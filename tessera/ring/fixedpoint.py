@@ -11,11 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from tessera.errors import EncodingError
-from tessera.ring.ring import RING_DTYPE, to_signed
+from tessera.ring.ring import RING_DTYPE, RingArray, to_signed
 
-__all__ = ["FixedPoint", "MAX_ABS_RAW", "encode", "decode"]
+__all__ = ["FixedPoint", "MAX_ABS_RAW", "Decoded", "encode", "decode"]
+
+#: Decoded values: float64, or int64 for integers (``frac_bits == 0``).
+Decoded = npt.NDArray[np.float64] | npt.NDArray[np.int64]
 
 #: Largest magnitude of an encoded value (exclusive), 2^62.
 MAX_ABS_RAW = 1 << 62
@@ -40,16 +44,16 @@ class FixedPoint:
         """Largest magnitude (exclusive) this encoding represents."""
         return MAX_ABS_RAW / self.scale
 
-    def encode(self, values: object) -> np.ndarray:
+    def encode(self, values: npt.ArrayLike) -> RingArray:
         """Encode a float, int or bool array-like; a clear error for NaN, inf and out-of-range."""
         return encode(values, self.frac_bits)
 
-    def decode(self, ring: np.ndarray) -> np.ndarray:
+    def decode(self, ring: RingArray) -> Decoded:
         """Decode ring elements to float64 (or int64 when ``frac_bits == 0``)."""
         return decode(ring, self.frac_bits)
 
 
-def encode(values: object, frac_bits: int) -> np.ndarray:
+def encode(values: npt.ArrayLike, frac_bits: int) -> RingArray:
     """Encode ``values`` with ``frac_bits`` fractional bits as ring elements (uint64 array)."""
     x = np.asarray(values)
     if x.dtype == object:
@@ -78,7 +82,7 @@ def encode(values: object, frac_bits: int) -> np.ndarray:
     raise EncodingError(f"cannot encode values of dtype {x.dtype}")
 
 
-def decode(ring: np.ndarray, frac_bits: int) -> np.ndarray:
+def decode(ring: RingArray, frac_bits: int) -> Decoded:
     """Decode ring elements with ``frac_bits`` fractional bits (int64 if 0, else float64)."""
     s = to_signed(ring)
     if frac_bits == 0:

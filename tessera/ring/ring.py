@@ -10,14 +10,21 @@ from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-__all__ = ["RING_BITS", "RING_DTYPE", "as_ring", "to_signed", "arith_shift", "msb", "const", "ring_op"]
+__all__ = ["RING_BITS", "RING_DTYPE", "RingArray", "SignedArray", "as_ring", "to_signed", "arith_shift", "msb", "const",
+           "ring_op"]
 
 RING_BITS = 64
 RING_DTYPE = np.dtype(np.uint64)
+
+#: Elements of Z_2^64 (and share arrays of them; XOR shares are 64-bit words of the same type).
+RingArray = npt.NDArray[np.uint64]
+#: Ring elements read as signed two's-complement integers.
+SignedArray = npt.NDArray[np.int64]
 
 
 def const(value: int) -> np.uint64:
@@ -25,31 +32,31 @@ def const(value: int) -> np.uint64:
     return np.uint64(value % (1 << RING_BITS))
 
 
-def as_ring(x: np.ndarray) -> np.ndarray:
+def as_ring(x: npt.ArrayLike) -> RingArray:
     """View or convert an integer array as ring elements (two's complement for negatives)."""
-    x = np.asarray(x)
-    if x.dtype == RING_DTYPE:
-        return x
-    if x.dtype == np.int64:
-        return x.view(RING_DTYPE)
-    if x.dtype.kind in "iub":
-        return x.astype(np.int64).view(RING_DTYPE)
-    raise TypeError(f"cannot view {x.dtype} as ring elements")
+    a = np.asarray(x)
+    if a.dtype == RING_DTYPE:
+        return a.view(np.uint64)
+    if a.dtype == np.int64:
+        return a.view(np.uint64)
+    if a.dtype.kind in "iub":
+        return a.astype(np.int64).view(np.uint64)
+    raise TypeError(f"cannot view {a.dtype} as ring elements")
 
 
-def to_signed(x: np.ndarray) -> np.ndarray:
+def to_signed(x: npt.ArrayLike) -> SignedArray:
     """Ring elements as signed int64 (two's complement)."""
-    return np.asarray(x, dtype=RING_DTYPE).view(np.int64)
+    return np.asarray(x, dtype=np.uint64).view(np.int64)
 
 
-def arith_shift(x: np.ndarray, bits: int) -> np.ndarray:
+def arith_shift(x: npt.ArrayLike, bits: int) -> RingArray:
     """Arithmetic right shift of ring elements read as signed (floor division by 2^bits)."""
-    return (to_signed(x) >> np.int64(bits)).view(RING_DTYPE)
+    return (to_signed(x) >> np.int64(bits)).view(np.uint64)
 
 
-def msb(x: np.ndarray) -> np.ndarray:
+def msb(x: npt.ArrayLike) -> RingArray:
     """The top bit of each ring element, as uint64 0/1."""
-    return np.asarray(x, dtype=RING_DTYPE) >> np.uint64(RING_BITS - 1)
+    return np.asarray(x, dtype=np.uint64) >> np.uint64(RING_BITS - 1)
 
 
 def ring_op(fn: Callable[P, R]) -> Callable[P, R]:

@@ -29,11 +29,9 @@ def test_ten_million_rows_ten_columns(tmp_path):
         t1 = time.perf_counter()
         s = table.sums()
         t2 = time.perf_counter()
-        cp = table.cross_products()
-        t3 = time.perf_counter()
         table.close()
-        for k, v in {"load+check": t1 - t0, "sums": t2 - t1, "total": t2 - t0, "cross_products": t3 - t2}.items():
+        for k, v in {"load+check": t1 - t0, "sums": t2 - t1, "total": t2 - t0}.items():
             timings[k] = min(timings.get(k, np.inf), v)
     print({k: round(v, 3) for k, v in timings.items()})
-    assert s.count == n and cp.xtx.shape == (10, 10)
+    assert s.count == n and s.sum.shape == (10,)
     assert timings["total"] < 2.0

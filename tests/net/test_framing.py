@@ -1,5 +1,6 @@
 """Frames: header round trips, every rejection (in memory and on a real socket), and fuzzing."""
 
+import contextlib
 import io
 import os
 import socket
@@ -157,10 +158,8 @@ def _read_all(data: bytes, chunk: int) -> None:
 @settings(max_examples=400, deadline=None)
 @given(st.binary(max_size=300), st.integers(1, 64))
 def test_fuzzed_bytes_only_ever_raise_frame_error(data, chunk):
-    try:
+    with contextlib.suppress(FrameError):
         _read_all(data, chunk)
-    except FrameError:
-        pass
 
 
 VALID_STREAM = frame(FrameType.HELLO, 0, b'{"name": "a"}') + frame(FrameType.DATA, 1, bytes(100)) \
@@ -175,7 +174,5 @@ def test_mutated_valid_streams_only_ever_raise_frame_error(flips, cut, chunk):
     data = bytearray(VALID_STREAM)
     for at, value in flips:
         data[at] = value
-    try:
+    with contextlib.suppress(FrameError):
         _read_all(bytes(data[:cut]), chunk)
-    except FrameError:
-        pass

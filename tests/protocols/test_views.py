@@ -41,7 +41,7 @@ def record_view(protocol, n_parties, secret, op):
             shares["own"] = y.shares.reshape(-1).copy()
 
     run_on_mesh(program, protocol, mesh, names)
-    return view + [shares["own"]]
+    return [*view, shares["own"]]
 
 
 @pytest.mark.parametrize("protocol,n", [("semi2k", 3), ("semi2k", 2), ("rep3", 3)])

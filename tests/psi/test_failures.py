@@ -18,7 +18,7 @@ from tessera.psi._wire import Kind, pack, unpack
 from .helpers import Wrapped, run_parties
 
 SETS2 = [[f"c{i}" for i in range(0, 60)], [f"c{i}" for i in range(30, 90)]]
-SETS3 = SETS2 + [[f"c{i}" for i in range(20, 80)]]
+SETS3 = [*SETS2, [f"c{i}" for i in range(20, 80)]]
 
 
 def _tamper(kind: Kind, change):

@@ -5,6 +5,7 @@ protocol over memory channels and over mutual TLS; then failures, which stop bot
 no partial result.
 """
 
+import itertools
 import os
 import random
 import threading
@@ -408,7 +409,7 @@ def test_sorted_order_sorts_by_value_alone():
 def test_split_covers_the_bins_at_chunk_bounds(m, parts):
     ranges = split(m, parts)
     assert ranges[0][0] == 0 and ranges[-1][1] == m and 1 <= len(ranges) <= parts
-    assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(ranges))
     assert all(lo % (1 << 16) == 0 for lo, _ in ranges)
 
 

@@ -1,4 +1,4 @@
-"""Statistical tests: Welch's two-sample ``ttest`` and the ``chi2`` test of independence."""
+"""Hypothesis tests: Welch's two-sample ``ttest`` and the ``chi2`` test of independence."""
 
 from __future__ import annotations
 
@@ -7,11 +7,18 @@ from typing import Any
 
 import numpy as np
 from pydantic import Field
-from scipy import stats
 
-from tessera.analytics.base import Analysis, Params, Plan, Release
-from tessera.analytics.common import DEFAULT_MAX_ROWS, check_magnitude, numeric_columns, scaling_for, secure_sum
+from tessera.analytics.base import Analysis, Local, Params, Plan, Release
+from tessera.analytics.common import (
+    DEFAULT_MAX_ROWS,
+    check_magnitude,
+    numeric_columns,
+    received,
+    scaling_for,
+    secure_sum,
+)
 from tessera.analytics.registry import register
+from tessera.data.local import LocalTable
 from tessera.data.schema import ColumnType, Schema
 from tessera.errors import PlanError
 from tessera.mpc import approx
@@ -29,17 +36,16 @@ class TTestParams(Params):
 
 
 @register
-class WelchTTest(Analysis):
+class WelchTTest(Analysis[TTestParams]):
     """Welch's unequal-variance t-test of ``value`` between the two groups of ``group``
     (``scipy.stats.ttest_ind(x[group], x[~group], equal_var=False)``)."""
 
     name = "ttest"
     version = "1.0"
-    Params = TTestParams
+    params_model = TTestParams
     description = "Welch two-sample t-test: t statistic, degrees of freedom, p-value"
 
-    def plan(self, schema: Schema, params: Params, partition: str, parties: list[str]) -> Plan:
-        assert isinstance(params, TTestParams)
+    def plan(self, schema: Schema, params: TTestParams, partition: str, parties: list[str]) -> Plan:
         numeric_columns(schema, [params.value])
         if schema.column(params.group).type is not ColumnType.BOOL:
             raise PlanError(f"the group column {params.group!r} must be boolean")
@@ -59,8 +65,7 @@ class WelchTTest(Analysis):
             frac_bits=frac, scaling=scaling_for(schema, [params.value]),
         )
 
-    def local(self, columns: dict[str, np.ndarray], params: Params, plan: Plan) -> dict[str, np.ndarray]:
-        assert isinstance(params, TTestParams)
+    def local(self, columns: LocalTable, params: TTestParams, plan: Plan) -> Local:
         c, h = plan.scaling[params.value]
         x = (columns[params.value] - c) / h
         g = columns[params.group] > 0.5
@@ -69,11 +74,10 @@ class WelchTTest(Analysis):
             out += [sel.sum(), x[sel].sum(), (x[sel] ** 2).sum()]
         return {"groups": np.array(out, dtype=np.float64)}
 
-    def secure(self, session: Session, local: dict[str, np.ndarray], params: Params, plan: Plan,
+    def secure(self, session: Session, local: Local, params: TTestParams, plan: Plan,
                holders: dict[str, list[str]]) -> dict[str, Any]:
-        assert isinstance(params, TTestParams)
         tot = secure_sum(session, local["groups"], (6,))
-        n1, n0 = (int(round(float(v))) for v in session.reveal(tot[0], tot[3]))
+        n1, n0 = (round(float(v)) for v in session.reveal(tot[0], tot[3]))
         if min(n0, n1) < params.min_group_rows:
             raise PlanError(f"a group has fewer than {params.min_group_rows} rows; the test is not run")
         n = n0 + n1
@@ -86,10 +90,12 @@ class WelchTTest(Analysis):
         inv_s = approx.reciprocal(s)
         u0, u1 = b0 * inv_s, b1 * inv_s
         den = (u0 * u0).scale(n / (n0 - 1), bound=1.0) + (u1 * u1).scale(n / (n1 - 1), bound=1.0)
-        t_, den_ = session.reveal(t, den, to=plan.recipients)
+        got = received(session.reveal(t, den, to=plan.recipients))
         out: dict[str, Any] = {"n_true": n1, "n_false": n0}
-        if t_ is None:
+        if got is None:
             return out
+        t_, den_ = got
+        from scipy import stats  # imported where used: ~1 s per process, and only released p-values need it
         df = n / float(den_)
         return {**out, "t": float(t_), "df": df, "p_value": float(2 * stats.t.sf(abs(float(t_)), df))}
 
@@ -101,7 +107,7 @@ class Chi2Params(Params):
 
 
 @register
-class Chi2Independence(Analysis):
+class Chi2Independence(Analysis[Chi2Params]):
     """Pearson's chi-square test of independence of two categorical (or boolean) columns, over
     their contingency table with public levels (``scipy.stats.chi2_contingency(table,
     correction=False)``). The table itself is never revealed.
@@ -114,7 +120,7 @@ class Chi2Independence(Analysis):
 
     name = "chi2"
     version = "1.0"
-    Params = Chi2Params
+    params_model = Chi2Params
     description = "chi-square test of independence: statistic, degrees of freedom, p-value"
 
     @staticmethod
@@ -127,8 +133,7 @@ class Chi2Independence(Analysis):
             return len(col.levels)
         raise PlanError(f"column {name!r} must be categorical or boolean for a chi-square test")
 
-    def plan(self, schema: Schema, params: Params, partition: str, parties: list[str]) -> Plan:
-        assert isinstance(params, Chi2Params)
+    def plan(self, schema: Schema, params: Chi2Params, partition: str, parties: list[str]) -> Plan:
         r, c = self._levels(schema, params.row), self._levels(schema, params.column)
         check_magnitude("n times a cell count", float(params.max_rows) ** 2, 24,
                         "declare a smaller row-count bound (at most 500,000 rows)")
@@ -143,8 +148,7 @@ class Chi2Independence(Analysis):
             frac_bits=24, meta={"levels": (r, c)},
         )
 
-    def local(self, columns: dict[str, np.ndarray], params: Params, plan: Plan) -> dict[str, np.ndarray]:
-        assert isinstance(params, Chi2Params)
+    def local(self, columns: LocalTable, params: Chi2Params, plan: Plan) -> Local:
         a = columns[params.row].astype(np.int64)
         b = columns[params.column].astype(np.int64)
         r, c = plan.meta["levels"]
@@ -152,9 +156,8 @@ class Chi2Independence(Analysis):
         np.add.at(table, (a, b), 1)
         return {"table": table}
 
-    def secure(self, session: Session, local: dict[str, np.ndarray], params: Params, plan: Plan,
+    def secure(self, session: Session, local: Local, params: Chi2Params, plan: Plan,
                holders: dict[str, list[str]]) -> dict[str, Any]:
-        assert isinstance(params, Chi2Params)
         table = local["table"]
         r, c = table.shape
         obs = None
@@ -181,6 +184,7 @@ class Chi2Independence(Analysis):
         out: dict[str, Any] = {"n": n, "dof": dof}
         if chi2_ is None:
             return out
+        from scipy import stats  # imported where used: ~1 s per process, and only released p-values need it
         return {**out, "chi2": float(chi2_), "p_value": float(stats.chi2.sf(float(chi2_), dof))}
 
 
