@@ -14,8 +14,8 @@ from tessera.mpc import SecretTensor, Session
 from tessera.runtime import RunResult, run_cluster, run_threads
 
 if TYPE_CHECKING:
+    from tessera.jobs.local import LocalResult, run_local
     from tessera.node.client import Client
-    from tessera.plan.local import LocalResult, run_local
 
 __all__ = [
     "run_local",
@@ -31,9 +31,9 @@ __all__ = [
 
 
 #: Imported when first asked for: ``run_local`` pulls in the analysis library and pandas, the
-#: node client the HTTP stack, and a party process (``python -m tessera.runtime.party``),
+#: node client the HTTP stack, and a party process (``python -m tessera.jobs.party``),
 #: which imports this package first, needs neither.
-_LAZY = {"run_local": "tessera.plan.local", "LocalResult": "tessera.plan.local", "Client": "tessera.node.client"}
+_LAZY = {"run_local": "tessera.jobs.local", "LocalResult": "tessera.jobs.local", "Client": "tessera.node.client"}
 
 
 def __getattr__(name: str) -> Any:

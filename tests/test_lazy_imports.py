@@ -18,7 +18,7 @@ def _loaded_after(code: str) -> dict[str, bool]:
 
 
 def test_importing_a_party_and_the_analysis_library_loads_no_heavy_library():
-    loaded = _loaded_after("import tessera, tessera.runtime.party, tessera.plan.executor, tessera.analytics, tessera.dp")
+    loaded = _loaded_after("import tessera, tessera.runtime.party, tessera.jobs.party, tessera.analytics, tessera.dp")
     assert not any(loaded.values()), [m for m, v in loaded.items() if v]
 
 

@@ -11,8 +11,8 @@ import typer
 
 from tessera.data.schema import Schema
 from tessera.errors import TesseraError
-from tessera.plan.executor import make_plan
-from tessera.plan.local import run_local
+from tessera.execution.steps import plan_analysis as make_plan
+from tessera.jobs.local import run_local
 from tessera.runtime.jsonable import to_plain
 
 

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import typer
 
-from tessera.data.schema import Column, Schema
-from tessera.plan.local import run_local
+from tessera.data.schema import Column, ColumnType, Schema
+from tessera.jobs.local import run_local
 from tessera.runtime.cluster import run_cluster
 from tessera.runtime.workloads import WORKLOADS
 
@@ -27,9 +27,9 @@ def _frames(n: int, parties: int, p: int, vertical: bool, label: bool) -> tuple[
     else:
         y = (x @ beta + rng.normal(0, 1, n)).clip(-100, 100)
     cols = {f"x{j}": x[:, j] for j in range(p)} | {"y": y}
-    schema = Schema(columns=tuple([Column(name=f"x{j}", type="float", min=-10, max=10) for j in range(p)]
-                                  + [Column(name="y", type="bool") if label else
-                                     Column(name="y", type="float", min=-100, max=100)]))
+    schema = Schema(columns=tuple([Column(name=f"x{j}", type=ColumnType.FLOAT, min=-10, max=10) for j in range(p)]
+                                  + [Column(name="y", type=ColumnType.BOOL) if label else
+                                     Column(name="y", type=ColumnType.FLOAT, min=-100, max=100)]))
     names = [f"P{i}" for i in range(parties)]
     if vertical:
         split = np.array_split(np.array(list(cols)), parties)

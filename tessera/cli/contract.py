@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -49,12 +50,12 @@ def init(
             _fail(e)
         parties.append(PartySpec(name=name, address=address, fingerprint=ident.fingerprint,
                                  public_key=ident.public_key, role="dealer" if len(fields) == 4 else "party"))
-    for directory in node:
+    for node_dir in node:
         try:
-            parties.append(party_entry(directory))
+            parties.append(party_entry(node_dir))
         except (TesseraError, OSError, ValueError) as e:
             _fail(e)
-    extra: dict = {}
+    extra: dict[str, Any] = {}
     if terms is not None:
         try:
             extra = tomllib.loads(terms.read_text(encoding="utf-8"))

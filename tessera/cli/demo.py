@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -13,7 +14,7 @@ from rich.table import Table
 
 from tessera.data.synthetic import bank_transactions, vertical_fraud
 from tessera.errors import TesseraError
-from tessera.plan.local import run_local
+from tessera.jobs.local import run_local
 
 
 def demo(
@@ -89,8 +90,7 @@ def _vertical(console: Console, rows: int) -> None:
     try:
         with console.status("PSI on customer_id, then logistic regression on the secret-shared aligned rows ..."):
             res = run_local("logistic_regression", frames, schema, protocol="semi2k", partition="vertical",
-                            program="tessera.plan.vertical:psi_then_analysis",
-                            party_args={b: {"id_column": "customer_id"} for b in frames},
+                            psi_mode="intersection", join_key="customer_id",
                             features=feats, target="is_fraud")
     except TesseraError as e:
         console.print(f"[red]failed: {e}[/red]")
@@ -105,7 +105,7 @@ def _vertical(console: Console, rows: int) -> None:
     table = Table(title="joint model vs plaintext model on the true join (which no bank has)")
     for col in ("quantity", "secure", "plaintext", "ok"):
         table.add_column(col)
-    checks = [("common customers (PSI)", res.per_party["bank_a"]["psi_size"], len(join), True)]
+    checks: list[tuple[str, Any, Any, bool]] = [("common customers (PSI)", res.per_party["bank_a"]["psi_size"], len(join), True)]
     for name, g, w in zip(["intercept", *feats], got, want):
         checks.append((f"coef {name}", g, w, abs(g - w) <= 1e-2 * abs(w) + 1e-6))
     checks.append(("accuracy", acc_secure, acc_plain, abs(acc_secure - acc_plain) <= 0.01))

@@ -28,7 +28,7 @@ from tessera.net.identity import Identity, verify_signature
 
 __all__ = ["Contract", "PartySpec", "DatasetSpec", "AnalysisRule", "Analyst", "Budget", "Signature", "FORMAT_VERSION"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION: Literal[1] = 1
 
 
 class _Model(BaseModel):
@@ -118,9 +118,9 @@ class Contract(_Model):
         if self.not_after <= self.not_before:
             raise ValueError("not_after must be later than not_before")
         ds = {d.name for d in self.datasets}
-        for d in self.datasets:
-            if d.owner not in names:
-                raise ValueError(f"dataset {d.name!r} is owned by unknown party {d.owner!r}")
+        for spec in self.datasets:
+            if spec.owner not in names:
+                raise ValueError(f"dataset {spec.name!r} is owned by unknown party {spec.owner!r}")
         for b in self.budgets:
             if b.dataset not in ds:
                 raise ValueError(f"budget for unknown dataset {b.dataset!r}")

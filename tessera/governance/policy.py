@@ -14,15 +14,11 @@ from dataclasses import dataclass, field
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from tessera.execution.psi import MODE_FOR_LEAKAGE
 from tessera.governance.contract import Contract
 from tessera.governance.job import JobSpec
 
-__all__ = ["Decision", "NodeState", "check", "PSI_MODE_FOR"]
-
-#: The contract's ``leakage.psi_reveal`` -> the PSI mode of vertical jobs: ``intersection`` lets
-#: each owner learn which of its rows are common; ``size`` keeps the joined rows secret-shared
-#: (aligned mode), revealing only the number of common identifiers. Other values allow none.
-PSI_MODE_FOR = {"intersection": "intersection", "size": "aligned"}
+__all__ = ["Decision", "NodeState", "check"]
 
 #: Parameters that set a minimum group, bin or cell size in the library's analyses.
 GROUP_PARAMS = ("min_group_rows", "min_bin_count", "min_arm_rows", "min_cell_count")
@@ -84,7 +80,7 @@ def check(contract: Contract, job: JobSpec, state: NodeState, now: dt.datetime |
         unknown = [c for c in job.columns if c not in held]
         if unknown:
             reasons.append(f"columns {unknown} are in none of the datasets {job.datasets}")
-        if contract.leakage.get("psi_reveal", "size") not in PSI_MODE_FOR:
+        if contract.leakage.get("psi_reveal", "size") not in MODE_FOR_LEAKAGE:
             reasons.append("a vertical job aligns rows by PSI, which reveals at least the number of common "
                            f"identifiers; the contract's leakage rule psi_reveal={contract.leakage['psi_reveal']!r} "
                            "allows neither 'size' nor 'intersection'")

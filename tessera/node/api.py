@@ -102,7 +102,7 @@ def create_app(node: Node) -> FastAPI:
 
     @app.get("/v1/jobs")
     def jobs(v: Viewer = Depends(viewer)) -> dict[str, Any]:
-        rows = node.store.list(None if v.admin else v.id)
+        rows = node.store.jobs(None if v.admin else v.id)
         return {"jobs": [node.render(j) for j in rows]}
 
     @app.get("/v1/jobs/{job_id}")

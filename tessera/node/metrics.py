@@ -50,6 +50,8 @@ class NodeMetrics:
                                      ["node", "state"], registry=self.registry)
         self.peer_messages = Counter("tessera_peer_messages", "Signed messages from peer nodes",
                                      ["node", "kind", "outcome"], registry=self.registry)
+        self.jobs_planned = Counter("tessera_jobs_planned", "Calls of the job planner at this node (one per job)",
+                                    ["node"], registry=self.registry)
         self.http_denied = Counter("tessera_http_unauthorized", "API requests refused for authentication",
                                    ["node"], registry=self.registry)
 

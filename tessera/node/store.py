@@ -1,7 +1,8 @@
-"""The node's job store: every job it knows, its state, each node's decision, events, result.
+"""The node's job store: every job it knows, its state, each node's decision, events, its typed
+job and its result, read back as typed :class:`Job` records.
 
 SQLite in WAL mode; every change is one transaction, so a node killed at any point restarts
-with a consistent store (:meth:`JobStore.recover` then settles jobs that were in flight).
+with a consistent store. States move only along :data:`tessera.node.states.TRANSITIONS`.
 Results are kept only at nodes that are recipients; what a job revealed is listed by name.
 """
 
@@ -14,26 +15,94 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tessera.governance.job import JobSpec
 from tessera.governance.sqlite import transaction
+from tessera.jobs.model import PartyJob
+from tessera.node.states import FINAL_STATES, FRACTION, STATES, JobState, may_move
 from tessera.runtime import jsonable
 
-__all__ = ["JobStore", "FINAL_STATES", "STATES"]
-
-STATES = ("submitted", "pending", "awaiting_approval", "accepted", "running",
-          "released", "denied", "failed", "aborted")
-FINAL_STATES = frozenset({"released", "denied", "failed", "aborted"})
+__all__ = ["JobStore", "Job", "Verdict", "FINAL_STATES", "STATES", "view"]
 
 _JSON_FIELDS = ("spec", "parties", "reasons", "decisions", "ports", "progress", "revealed", "comm", "outcomes")
 _COLUMNS = ("id", "idem", "spec", "job_hash", "coordinator", "parties", "state", "created", "updated", "reasons",
             "decisions", "nonce", "session_id", "ports", "progress", "plan", "revealed", "comm", "seconds",
-            "outcomes", "result")
+            "outcomes", "result", "party_job")
 
 
 def _iso(ts: float | None) -> str | None:
     return None if ts is None else dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A party's decision on a job (``accepted``, ``denied``, ``awaiting_approval``, ``unreachable``),
+    or its outcome (a final state), with the reasons."""
+
+    state: str
+    reasons: list[str] = field(default_factory=list)
+
+    def plain(self) -> dict[str, Any]:
+        return {"state": self.state, "reasons": list(self.reasons)}
+
+
+@dataclass(frozen=True)
+class Job:
+    """One job as this node knows it."""
+
+    id: str
+    idem: str | None
+    spec_json: dict[str, Any]
+    job_hash: str
+    coordinator: str
+    parties: list[str]
+    state: JobState
+    created: float
+    updated: float
+    reasons: list[str]
+    decisions: dict[str, Verdict]
+    nonce: str | None
+    session_id: str | None
+    ports: dict[str, int] | None
+    progress: dict[str, Any]
+    plan_text: str | None
+    revealed: list[str]
+    comm: dict[str, Any] | None
+    seconds: float | None
+    outcomes: dict[str, Verdict]
+    result: dict[str, Any] | None
+    #: the typed job this node planned when it decided (None before, or if it could not be planned)
+    party_job: PartyJob | None
+
+    @property
+    def spec(self) -> JobSpec:
+        return JobSpec.model_validate(self.spec_json)
+
+    @property
+    def final(self) -> bool:
+        return self.state in FINAL_STATES
+
+    def decision_of(self, party: str) -> Verdict | None:
+        return self.decisions.get(party)
+
+    @classmethod
+    def _of_row(cls, row: dict[str, Any]) -> Job:
+        return cls(
+            id=row["id"], idem=row["idem"], spec_json=row["spec"] or {}, job_hash=row["job_hash"],
+            coordinator=row["coordinator"], parties=list(row["parties"] or []), state=JobState(row["state"]),
+            created=row["created"], updated=row["updated"], reasons=list(row["reasons"] or []),
+            decisions={p: Verdict(d["state"], list(d.get("reasons", []))) for p, d in (row["decisions"] or {}).items()},
+            nonce=row["nonce"], session_id=row["session_id"],
+            ports={str(k): int(v) for k, v in row["ports"].items()} if row["ports"] else None,
+            progress=row["progress"] or {}, plan_text=row["plan"], revealed=list(row["revealed"] or []),
+            comm=row["comm"], seconds=row["seconds"],
+            outcomes={p: Verdict(o["state"], list(o.get("reasons", []))) for p, o in (row["outcomes"] or {}).items()},
+            result=row["result"],
+            party_job=PartyJob.from_json(row["party_job"]) if row["party_job"] else None,
+        )
 
 
 class JobStore:
@@ -47,8 +116,10 @@ class JobStore:
                 "CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, idem TEXT UNIQUE, spec TEXT, job_hash TEXT, "
                 "coordinator TEXT, parties TEXT, state TEXT, created REAL, updated REAL, reasons TEXT, "
                 "decisions TEXT, nonce TEXT, session_id TEXT, ports TEXT, progress TEXT, plan TEXT, revealed TEXT, "
-                "comm TEXT, seconds REAL, outcomes TEXT, result TEXT)"
+                "comm TEXT, seconds REAL, outcomes TEXT, result TEXT, party_job TEXT)"
             )
+            if "party_job" not in {r[1] for r in db.execute("PRAGMA table_info(jobs)")}:
+                db.execute("ALTER TABLE jobs ADD COLUMN party_job TEXT")  # a store from before typed jobs
             db.execute("CREATE TABLE IF NOT EXISTS events (job_id TEXT, ts REAL, state TEXT, detail TEXT)")
             db.execute("CREATE INDEX IF NOT EXISTS events_job ON events (job_id)")
 
@@ -61,9 +132,9 @@ class JobStore:
     # -- writing -------------------------------------------------------------------------------
 
     def create(self, job_id: str, spec: dict[str, Any], job_hash: str, coordinator: str, parties: list[str],
-               idem: str | None = None, detail: str = "") -> tuple[dict[str, Any], bool]:
+               idem: str | None = None, detail: str = "") -> tuple[Job, bool]:
         """Insert a job in state ``submitted``; if ``job_id`` or ``idem`` exists, return it unchanged.
-        Returns (row, created)."""
+        Returns (job, created)."""
         with self._tx() as db:
             row = db.execute("SELECT id FROM jobs WHERE id = ? OR (idem IS NOT NULL AND idem = ?)",
                              (job_id, idem)).fetchone()
@@ -80,27 +151,26 @@ class JobStore:
                 )
                 db.execute("INSERT INTO events VALUES (?, ?, 'submitted', ?)", (job_id, now, detail))
                 existing = None
-        if existing is not None:
-            got = self.get(existing)
-            assert got is not None
-            return got, False
-        got = self.get(job_id)
+        got = self.get(existing or job_id)
         assert got is not None
-        return got, True
+        return got, existing is None
 
-    def transition(self, job_id: str, state: str, detail: str = "", *, only_from: tuple[str, ...] | None = None,
+    def transition(self, job_id: str, state: JobState, detail: str = "", *, note: str | None = None,
                    **fields: Any) -> bool:
-        """Move a job to ``state`` (recording an event) and set ``fields``; a job in a final state
-        never moves again. With ``only_from``, moves only from those states. Returns whether it moved."""
-        if state not in STATES:
-            raise ValueError(f"unknown job state {state!r}")
+        """Move a job to ``state`` if the transition table allows it from its current state,
+        recording an event and the state's progress (``note`` its detail; default: ``detail``, or
+        the state's name for a final state), and set ``fields``. Returns whether it moved."""
+        state = JobState(state)
         with self._tx() as db:
             row = db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
-            if row is None or row[0] in FINAL_STATES or (only_from is not None and row[0] not in only_from):
+            if row is None or not may_move(JobState(row[0]), state):
                 return False
             now = time.time()
-            self._set(db, job_id, state=state, updated=now, **fields)
-            db.execute("INSERT INTO events VALUES (?, ?, ?, ?)", (job_id, now, state, detail))
+            if note is None:
+                note = state.value if state in FINAL_STATES else detail
+            progress = {"phase": state.value, "fraction": FRACTION[state], "detail": note}
+            self._set(db, job_id, state=state.value, updated=now, progress=progress, **fields)
+            db.execute("INSERT INTO events VALUES (?, ?, ?, ?)", (job_id, now, state.value, detail))
             return True
 
     def update(self, job_id: str, **fields: Any) -> None:
@@ -108,26 +178,21 @@ class JobStore:
         with self._tx() as db:
             self._set(db, job_id, updated=time.time(), **fields)
 
-    def set_decision(self, job_id: str, party: str, state: str, reasons: list[str]) -> dict[str, Any]:
-        """Record ``party``'s decision on the job; returns all decisions."""
-        with self._tx() as db:
-            row = db.execute("SELECT decisions FROM jobs WHERE id = ?", (job_id,)).fetchone()
-            if row is None:
-                raise KeyError(job_id)
-            decisions = json.loads(row[0])
-            decisions[party] = {"state": state, "reasons": list(reasons)}
-            self._set(db, job_id, decisions=decisions, updated=time.time())
-            return dict(decisions)
+    def set_decision(self, job_id: str, party: str, decision: Verdict) -> None:
+        """Record ``party``'s decision on the job."""
+        self._merge(job_id, "decisions", party, decision)
 
-    def set_outcome(self, job_id: str, party: str, outcome: dict[str, Any]) -> dict[str, Any]:
+    def set_outcome(self, job_id: str, party: str, outcome: Verdict) -> None:
+        self._merge(job_id, "outcomes", party, outcome)
+
+    def _merge(self, job_id: str, column: str, party: str, verdict: Verdict) -> None:
         with self._tx() as db:
-            row = db.execute("SELECT outcomes FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            row = db.execute(f"SELECT {column} FROM jobs WHERE id = ?", (job_id,)).fetchone()
             if row is None:
                 raise KeyError(job_id)
-            outcomes = json.loads(row[0] or "{}")
-            outcomes[party] = outcome
-            self._set(db, job_id, outcomes=outcomes, updated=time.time())
-            return dict(outcomes)
+            merged = json.loads(row[0] or "{}")
+            merged[party] = verdict.plain()
+            self._set(db, job_id, **{column: merged, "updated": time.time()})
 
     @staticmethod
     def _set(db: sqlite3.Connection, job_id: str, **fields: Any) -> None:
@@ -140,6 +205,8 @@ class JobStore:
         for k, v in fields.items():
             if k == "result":
                 v = None if v is None else jsonable.dumps(v)
+            elif k == "party_job":
+                v = None if v is None else v.to_json()
             elif k in _JSON_FIELDS:
                 v = json.dumps(v)
             values.append(v)
@@ -147,7 +214,7 @@ class JobStore:
 
     # -- reading -------------------------------------------------------------------------------
 
-    def _read(self, where: str, args: tuple[Any, ...]) -> list[dict[str, Any]]:
+    def _read(self, where: str, args: tuple[Any, ...]) -> list[Job]:
         db = sqlite3.connect(self.path, timeout=60.0)
         try:
             rows = db.execute(f"SELECT {', '.join(_COLUMNS)} FROM jobs {where}", args).fetchall()
@@ -155,14 +222,14 @@ class JobStore:
             db.close()
         out = []
         for r in rows:
-            job = dict(zip(_COLUMNS, r))
+            row = dict(zip(_COLUMNS, r))
             for k in _JSON_FIELDS:
-                job[k] = json.loads(job[k]) if job[k] is not None else None
-            job["result"] = jsonable.loads(job["result"]) if job["result"] is not None else None
-            out.append(job)
+                row[k] = json.loads(row[k]) if row[k] is not None else None
+            row["result"] = jsonable.loads(row["result"]) if row["result"] is not None else None
+            out.append(Job._of_row(row))
         return out
 
-    def get(self, job_id: str) -> dict[str, Any] | None:
+    def get(self, job_id: str) -> Job | None:
         rows = self._read("WHERE id = ?", (job_id,))
         return rows[0] if rows else None
 
@@ -174,16 +241,16 @@ class JobStore:
             db.close()
         return [{"ts": _iso(ts), "state": s, "detail": d} for ts, s, d in rows]
 
-    def list(self, analyst: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
+    def jobs(self, analyst: str | None = None, limit: int = 500) -> list[Job]:
         """The newest ``limit`` jobs (of ``analyst``, if given), newest first."""
         if analyst is None:
             return self._read("ORDER BY created DESC, rowid DESC LIMIT ?", (limit,))
         return self._read("WHERE json_extract(spec, '$.analyst') = ? ORDER BY created DESC, rowid DESC LIMIT ?",
                           (analyst, limit))
 
-    def in_states(self, *states: str) -> list[dict[str, Any]]:
+    def in_states(self, *states: JobState) -> list[Job]:
         marks = ", ".join("?" for _ in states)
-        return self._read(f"WHERE state IN ({marks})", tuple(states))
+        return self._read(f"WHERE state IN ({marks})", tuple(s.value for s in states))
 
     def counts(self) -> dict[str, int]:
         db = sqlite3.connect(self.path, timeout=60.0)
@@ -193,12 +260,12 @@ class JobStore:
             db.close()
 
 
-def view(job: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]:
+def view(job: Job, events: list[dict[str, Any]]) -> dict[str, Any]:
     """The job as the API shows it (docs/node-api.md), without its result."""
-    spec = job["spec"]
+    spec = job.spec_json
     return {
-        "id": job["id"],
-        "state": job["state"],
+        "id": job.id,
+        "state": job.state.value,
         "analysis": spec["analysis"],
         "version": spec["version"],
         "protocol": spec.get("protocol"),
@@ -207,23 +274,23 @@ def view(job: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]:
         "params": spec.get("params", {}),
         "partition": spec.get("partition", "horizontal"),
         "join_key": spec.get("join_key"),
-        "recipients": spec["recipients"],
+        "recipients": spec.get("recipients", []),
         "dp": spec.get("dp"),
-        "analyst": spec["analyst"],
+        "analyst": spec.get("analyst"),
         "idempotency_key": spec.get("idempotency_key"),
-        "coordinator": job["coordinator"],
-        "parties": job["parties"],
-        "created": _iso(job["created"]),
-        "updated": _iso(job["updated"]),
-        "reasons": job["reasons"] or [],
-        "decisions": job["decisions"] or {},
-        "outcomes": job["outcomes"] or {},
+        "coordinator": job.coordinator,
+        "parties": job.parties,
+        "created": _iso(job.created),
+        "updated": _iso(job.updated),
+        "reasons": job.reasons,
+        "decisions": {p: d.plain() for p, d in job.decisions.items()},
+        "outcomes": {p: o.plain() for p, o in job.outcomes.items()},
         "events": events,
-        "progress": job["progress"] or {},
-        "plan": job["plan"],
-        "revealed": job["revealed"] or [],
-        "comm": job["comm"],
-        "seconds": job["seconds"],
-        "session_id": job["session_id"],
-        "has_result": job["result"] is not None,
+        "progress": job.progress,
+        "plan": job.plan_text,
+        "revealed": job.revealed,
+        "comm": job.comm,
+        "seconds": job.seconds,
+        "session_id": job.session_id,
+        "has_result": job.result is not None,
     }

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from tessera.data.synthetic import bank_transactions
-from tessera.plan.local import run_local
+from tessera.jobs.local import run_local
 
 
 @pytest.fixture(scope="module")

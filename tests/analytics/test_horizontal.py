@@ -9,7 +9,7 @@ from sklearn.linear_model import Ridge
 from tessera.data.schema import Column, Schema
 from tessera.data.synthetic import bank_transactions
 from tessera.errors import PlanError
-from tessera.plan.local import run_local
+from tessera.jobs.local import run_local
 
 PROTOCOLS = ["rep3", "semi2k"]
 

@@ -6,7 +6,7 @@ from scipy import stats
 
 from tessera.data.synthetic import bank_transactions
 from tessera.errors import PlanError
-from tessera.plan.local import run_local
+from tessera.jobs.local import run_local
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from sklearn.metrics import roc_auc_score
 
 from tessera.analytics.logistic import auc, holdout_split
 from tessera.data.synthetic import bank_transactions
-from tessera.plan.local import run_local
+from tessera.jobs.local import run_local
 
 FEATS = ["amount", "merchant_risk", "hour", "account_age_days"]
 

@@ -4,7 +4,7 @@ from statsmodels.stats.meta_analysis import combine_effects
 
 from tessera.data.synthetic import hospital_trials
 from tessera.errors import PlanError
-from tessera.plan.local import run_local
+from tessera.jobs.local import run_local
 
 
 def reference(frames):

@@ -11,8 +11,9 @@ from scipy import stats
 from tessera.data.synthetic import bank_transactions
 from tessera.dp.accounting import calibrate_scale, compose_rho, gaussian_rho, rho_for, rho_to_epsilon
 from tessera.dp.noise import joint_noise
-from tessera.plan.executor import make_plan
-from tessera.plan.local import run_local
+from tessera.execution.steps import plan_analysis as make_plan
+from tessera.jobs.local import run_local
+from tessera.jobs.model import LedgerRef
 from tessera.runtime import run_threads
 
 dp.enable_features("contrib")
@@ -118,9 +119,7 @@ def test_budget_is_reserved_spent_and_refused_per_data_owner(banks, tmp_path):
     def job(job_id, epsilon):
         return run_local("dp_histogram", frames, schema, column="amount", edges=[0, 100, 1000, 10000],
                          epsilon=epsilon, delta=1e-6, runtime="threads",
-                         program="tessera.governance.budgeted:run_budgeted",
-                         party_args={b: {"ledger": ledgers[b], "dataset": f"tx_{b}", "job_id": job_id}
-                                     for b in frames})
+                         job_id=job_id, ledgers={b: LedgerRef(path=ledgers[b], dataset=f"tx_{b}") for b in frames})
 
     job("j1", 1.0)
     for bank in frames:
@@ -142,8 +141,7 @@ def test_a_job_aborted_by_one_owner_returns_the_others_reservations(banks, tmp_p
         SqliteLedger(path).set_budget(b, 0.1 if b == "bank_a" else 5.0)
     with pytest.raises(BudgetExceeded):
         run_local("dp_histogram", frames, schema, column="amount", edges=[0, 100, 10000], epsilon=1.0,
-                  runtime="threads", program="tessera.governance.budgeted:run_budgeted",
-                  party_args={b: {"ledger": ledgers[b], "dataset": b, "job_id": "j9"} for b in frames})
+                  runtime="threads", job_id="j9", ledgers={b: LedgerRef(path=ledgers[b], dataset=b) for b in frames})
     for b in ("bank_b", "bank_c"):
         assert SqliteLedger(ledgers[b]).remaining(b)[0] == pytest.approx(5.0)
         assert SqliteLedger(ledgers[b]).state("j9") in ([], [(b, "released")])

@@ -11,7 +11,7 @@ def test_init_sign_by_every_party_verify_then_tamper(tmp_path):
         assert runner.invoke(app, ["keys", "new", "--party", n, "--out", str(keys)]).exit_code == 0
     path = tmp_path / "contract.toml"
     res = runner.invoke(app, ["contract", "init", "--out", str(path), "--id", "demo",
-                              *sum([["--party", f"{n}=127.0.0.1:{7000 + i}={keys}"] for i, n in enumerate("abc")], []),
+                              *[a for i, n in enumerate("abc") for a in ("--party", f"{n}=127.0.0.1:{7000 + i}={keys}")],
                               "--analyst", "analyst-1"])
     assert res.exit_code == 0, res.output
     assert runner.invoke(app, ["contract", "verify", str(path)]).exit_code == 1

@@ -1,5 +1,6 @@
 import multiprocessing as mp
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -102,7 +103,7 @@ def test_a_zombie_or_a_reused_pid_does_not_hold_a_reservation(tmp_path):
     assert owner.startswith(f"pid:{child.pid}:")
     SqliteLedger(tmp_path / "l.db", owner=owner).reserve("j1", "tx", 0.5)
     deadline = time.monotonic() + 30
-    while open(f"/proc/{child.pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z":
+    while Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
         assert time.monotonic() < deadline
         time.sleep(0.01)
     assert not pid_alive(owner) and not pid_alive(f"pid:{child.pid}")

@@ -60,9 +60,9 @@ class Cluster:
             try:
                 self.admin(name).health()
                 return
-            except TesseraError:
+            except TesseraError as e:
                 if node.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"node {name} did not start:\n" + (node.dir / "stdout.log").read_text()[-3000:])
+                    raise RuntimeError(f"node {name} did not start:\n" + (node.dir / "stdout.log").read_text()[-3000:]) from e
                 time.sleep(0.2)
 
     def start_all(self) -> None:

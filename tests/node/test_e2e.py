@@ -297,3 +297,16 @@ def test_metrics_logs_and_no_secrets(node_cluster):
             if f.is_file():
                 blob = f.read_bytes()
                 assert not any(s.encode() in blob for s in secrets), f
+
+
+def test_each_node_plans_each_job_once(node_cluster):
+    """The typed job is planned exactly once per node: when that node decides on it (never at
+    submission, at start, or again in the party process). Every node counts its planner calls."""
+    analyst = node_cluster.analyst()
+    analyst.wait(analyst.submit(DESCRIBE)["id"], timeout=120)
+    for name in node_cluster.nodes:
+        admin = node_cluster.admin(name)
+        metrics = admin.http.request("GET", "/metrics", text=True)
+        m = re.search(rf'tessera_jobs_planned_total\{{node="{name}"\}} (\S+)', metrics)
+        planned = float(m.group(1)) if m else 0.0
+        assert planned == len(admin.jobs()), name

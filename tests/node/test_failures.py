@@ -74,7 +74,7 @@ def party_processes(node_dir) -> list[psutil.Process]:
     out = []
     for p in psutil.process_iter(["cmdline"]):
         cmd = " ".join(p.info["cmdline"] or [])
-        if "tessera.runtime.party" in cmd and str(node_dir) in cmd:
+        if "tessera.jobs.party" in cmd and str(node_dir) in cmd:
             out.append(p)
     return out
 
@@ -231,6 +231,7 @@ def test_a_party_process_outliving_its_node_cannot_keep_budget_reserved(tmp_path
     spec = {"analysis": "dp_describe", "version": "1.0", "datasets": TX, "columns": ["amount"]}
     first = Node(cfg)  # the run of the node that is then lost
     first.store.create("j-lost", spec, "h", "alpha", list(ORGS))
+    first.store.transition("j-lost", "accepted")
     first.store.transition("j-lost", "running")
     ledger = first.ledger_path
     party = subprocess.Popen([sys.executable, "-c", LINGER, str(ledger), "output" if output_started else "-",

@@ -11,10 +11,13 @@ from tessera.data.synthetic import BANK_SCHEMA
 from tessera.errors import PeerAuthError, PlanError
 from tessera.governance.contract import AnalysisRule, Analyst, Contract, DatasetSpec, PartySpec
 from tessera.governance.job import JobSpec
+from tessera.jobs.contract import request_for
+from tessera.jobs.planner import plan_job as plan
 from tessera.net.identity import Identity
 from tessera.node.config import ConfigError, NodeConfig, hash_token
-from tessera.node.jobs import job_id_for, plan_job, session_id_for
+from tessera.node.coordinator import job_id_for, session_id_for
 from tessera.node.peers import ReplayGuard, seal, unseal
+from tessera.node.states import JobState
 from tessera.node.store import JobStore
 
 NAMES = ["a", "b", "c", "d"]
@@ -39,6 +42,11 @@ def contract_for(idents, revoked=()):
     )
 
 
+def plan_job(contract, spec, coordinator):
+    """The typed job a node plans when it decides on ``spec``."""
+    return plan(request_for(contract, spec, coordinator, "j1"))
+
+
 def job(**kw):
     base = dict(analysis="describe", version="1.0", datasets=["tx_a", "tx_b", "tx_c"], columns=["amount"],
                 params={"columns": ["amount"]}, protocol="rep3", recipients=["an"], analyst="an")
@@ -48,15 +56,18 @@ def job(**kw):
 def test_store_lifecycle(tmp_path):
     s = JobStore(tmp_path / "jobs.db")
     row, created = s.create("j1", {"analyst": "an", "analysis": "x"}, "h", "a", ["a", "b"], idem="an|k")
-    assert created and row["state"] == "submitted"
+    assert created and row.state == "submitted"
     again, created = s.create("j2", {"analyst": "an"}, "h", "a", ["a"], idem="an|k")
-    assert not created and again["id"] == "j1"  # same idempotency key: the same job
-    assert s.transition("j1", "pending", "asked")
-    assert not s.transition("j1", "running", only_from=("accepted",))
-    assert s.transition("j1", "released", result={"x": [1, 2]})
-    assert not s.transition("j1", "aborted")  # a final state never changes
-    assert s.get("j1")["state"] == "released" and s.get("j1")["result"] == {"x": [1, 2]}
-    assert [e["state"] for e in s.events("j1")] == ["submitted", "pending", "released"]
+    assert not created and again.id == "j1"  # same idempotency key: the same job
+    assert s.transition("j1", JobState.PENDING, "asked")
+    assert not s.transition("j1", JobState.RUNNING)  # only an accepted job starts (the transition table)
+    assert not s.transition("j1", JobState.RELEASED)  # only a running job releases
+    assert s.transition("j1", JobState.ACCEPTED) and s.transition("j1", JobState.RUNNING)
+    assert s.transition("j1", JobState.RELEASED, result={"x": [1, 2]})
+    assert not s.transition("j1", JobState.ABORTED)  # a final state never changes
+    assert s.get("j1").state == "released" and s.get("j1").result == {"x": [1, 2]}
+    assert [e["state"] for e in s.events("j1")] == ["submitted", "pending", "accepted", "running", "released"]
+    assert s.get("j1").progress == {"phase": "released", "fraction": 1.0, "detail": "released"}
     assert s.counts() == {"released": 1}
     with pytest.raises(ValueError):
         s.transition("j1", "exploded")
@@ -89,9 +100,13 @@ def test_envelopes(idents):
 def test_job_plans(idents):
     c = contract_for(idents)
     p = plan_job(c, job(), "a")
-    assert p.parties == ["a", "b", "c"] and p.dealer is None and p.mpc_recipients == ["a"]
+    assert p.roles.endpoints == ["a", "b", "c"] and p.roles.preprocessing.party is None
+    assert p.roles.recipients.parties == ["a"] and p.roles.recipients.analysts == ["an"]
+    assert p.roles.data_owners == p.roles.compute == ["a", "b", "c"] and p.format_version == 1
     p2 = plan_job(c, job(protocol="semi2k"), "b")
-    assert p2.parties == ["a", "b", "c", "d"] and p2.mpc_recipients == ["b"]
+    assert p2.roles.endpoints == ["a", "b", "c", "d"] and p2.roles.recipients.parties == ["b"]
+    assert p2.roles.preprocessing.source == "dealer" and p2.roles.preprocessing.party == "d"
+    assert type(p2).from_json(p2.to_json()) == p2  # the typed job travels as versioned JSON
     with pytest.raises(PlanError, match="does not declare"):
         plan_job(c, job(columns=["merchant_risk"]), "a")
     with pytest.raises(PlanError, match="exactly three"):
@@ -142,7 +157,7 @@ def test_vertical_psi_mode_follows_the_contract(idents):
     for reveal, mode in (("intersection", "intersection"), ("size", "aligned")):
         contract = Contract.model_validate({**base, "leakage": {"psi_reveal": reveal}})
         p = plan_job(contract, spec, "a")
-        assert p.psi_mode == mode and p.holders == {"amount": ["a"], "is_fraud": ["b"]}
+        assert p.psi.mode == mode and p.psi.join_key == "id" and p.holders == {"amount": ["a"], "is_fraud": ["b"]}
         assert f"PSI ({mode} mode)" in p.plan_text
     with pytest.raises(PlanError, match="allows no PSI mode"):
         plan_job(Contract.model_validate({**base, "leakage": {"psi_reveal": "none"}}), spec, "a")
@@ -152,6 +167,7 @@ def test_sql_data_source_is_materialised_for_the_job(tmp_path):
     import pandas as pd
 
     from tessera.node.config import DatasetSource
+    from tessera.node.datasources import data_for_job, rows_of
     from tessera.node.example import build_consortium
     from tessera.node.service import Node
 
@@ -162,20 +178,21 @@ def test_sql_data_source_is_materialised_for_the_job(tmp_path):
     node = Node(cfg)
     try:
         want = pd.read_csv(csv).query("amount >= 50")
-        assert node._count_rows("tx_beta") == len(want)
-        out = pd.read_parquet(node._data_file("tx_beta", tmp_path))
+        assert rows_of(node.cfg, "tx_beta") == len(want)
+        out = pd.read_parquet(data_for_job(node.cfg, "tx_beta", tmp_path))
         assert len(out) == len(want) and out["amount"].min() >= 50
         # a plain file source is used in place
-        assert node._data_file("trial_beta", tmp_path) == str(cons.data["beta"]["trial"])
+        assert data_for_job(node.cfg, "trial_beta", tmp_path) == str(cons.data["beta"]["trial"])
         bad = DatasetSource(sql="SELECT 1", tables={"not an identifier": str(csv)})
         cfg.datasets["tx_beta"] = bad
         with pytest.raises(ConfigError, match="not an identifier"):
-            node._count_rows("tx_beta")
+            rows_of(node.cfg, "tx_beta")
     finally:
         node.stop()
 
 
-def test_a_source_that_fails_at_start_fails_the_job_without_quoting_data(tmp_path):
+def test_a_source_that_fails_at_start_fails_the_job_without_quoting_data(tmp_path, monkeypatch):
+    from tessera.jobs import planner
     from tessera.node.config import DatasetSource
     from tessera.node.example import build_consortium
     from tessera.node.service import Node, NodeError
@@ -189,15 +206,23 @@ def test_a_source_that_fails_at_start_fails_the_job_without_quoting_data(tmp_pat
     try:
         spec = job(datasets=["tx_alpha", "tx_beta", "tx_gamma"], recipients=["analyst-1"], analyst="analyst-1")
         node.store.create("j1", spec.model_dump(mode="json"), spec.hash, "alpha", ["alpha", "beta", "gamma"])
-        node.store.transition("j1", "accepted")
-        port = node._prepare("j1")
+        node.coordinator.record_decision("j1", spec, "alpha")  # the one planning of the job at this node
+        assert node.store.get("j1").party_job is not None
+        node.store.transition("j1", JobState.ACCEPTED)
+        port = node.runner.prepare("j1")
+
+        def no_second_plan(*_):
+            raise AssertionError("a job is planned once per node, when it decides")
+        monkeypatch.setattr(planner, "plan_job", no_second_plan)
         with pytest.raises(NodeError) as e:
-            node._start("j1", "00" * 16, {"alpha": port, "beta": port + 1, "gamma": port + 2}, release_slot=False)
+            node.coordinator.start("j1", "00" * 16, {"alpha": port, "beta": port + 1, "gamma": port + 2},
+                                   release_slot=False)
         assert e.value.status == 500 and "could not prepare its data" in str(e.value)
         view = node.view("j1")
         assert view["state"] == "failed" and "ConversionException" in view["reasons"][0]
         customer = str(__import__("pandas").read_csv(cons.data["alpha"]["tx"]).customer_id[0])
         assert customer not in view["reasons"][0]
-        assert "j1" not in node.ports  # the port went back
+        assert "j1" not in node.runner.ports  # the port went back
+        assert b'tessera_jobs_planned_total{node="alpha"} 1.0' in node.metrics.render()
     finally:
         node.stop()

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from tessera.data.synthetic import bank_transactions
-from tessera.plan.local import run_local
+from tessera.jobs.local import run_local
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""What the executor reads at a party: its own file, checked against the declared schema by the
+"""What a party's side of a job reads: its own file, checked against the declared schema by the
 data layer (``tessera.data.load``) before anything is shared; every violation is named by
 column and count, never by value."""
 
@@ -7,15 +7,19 @@ import pytest
 
 from tessera.data.schema import Column, Schema
 from tessera.errors import DataError
-from tessera.plan.executor import run_analysis
+from tessera.jobs.local import local_job
+from tessera.jobs.model import PartyInputs
+from tessera.jobs.party import run_party_job
 from tessera.runtime.inprocess import run_threads
 
 SCHEMA = Schema(columns=(Column(name="a", type="float", min=0, max=10), Column(name="b", type="int", min=0, max=5)))
 
 
 def describe(files):
+    job = local_job("describe", files, SCHEMA, protocol="semi2k", params={"columns": ["a", "b"]})
+
     def program(s):
-        return run_analysis(s, "describe", {"columns": ["a", "b"]}, SCHEMA.model_dump(mode="json"), files[s.party])
+        return run_party_job(s, job, PartyInputs(files[s.party]))
     return run_threads(program, list(files), protocol="semi2k")
 
 
@@ -24,7 +28,7 @@ def test_csv_and_parquet_parties_agree(tmp_path):
     df.to_csv(tmp_path / "d.csv", index=False)
     df.to_parquet(tmp_path / "d.parquet")
     res = describe({"P0": str(tmp_path / "d.csv"), "P1": str(tmp_path / "d.parquet")})
-    out = res.results["P0"]["outputs"]
+    out = res.results["P0"].outputs
     assert out["count"] == 6
     assert out["a"]["mean"] == pytest.approx(df.a.mean(), abs=1e-3)
     assert out["b"]["max"] == pytest.approx(5, abs=1e-3)

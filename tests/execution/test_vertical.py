@@ -6,7 +6,7 @@ import statsmodels.api as sm
 from sklearn.linear_model import LogisticRegression
 
 from tessera.data.synthetic import vertical_fraud
-from tessera.plan.local import run_local
+from tessera.jobs.local import run_local
 
 FEATS = ["amount", "merchant_risk", "hour", "account_age_days"]
 
@@ -18,8 +18,7 @@ def banks():
 
 def run(frames, schema, analysis, **params):
     return run_local(analysis, frames, schema, partition="vertical", protocol="semi2k", runtime="threads",
-                     program="tessera.plan.vertical:psi_then_analysis",
-                     party_args={b: {"id_column": "customer_id"} for b in frames}, **params)
+                     psi_mode="intersection", join_key="customer_id", **params)
 
 
 def test_psi_then_logistic_regression_matches_the_model_on_the_true_join(banks):

@@ -11,11 +11,11 @@ import pytest
 import statsmodels.api as sm
 from sklearn.linear_model import LogisticRegression
 
-import tessera.plan.vertical as vertical
+import tessera.execution.psi as vertical
 from tessera import analytics
 from tessera.data.synthetic import vertical_fraud
 from tessera.errors import PlanError
-from tessera.plan.local import run_local
+from tessera.jobs.local import run_local
 
 FEATS = ["amount", "merchant_risk", "hour", "account_age_days"]
 
@@ -42,7 +42,7 @@ def psi_results(monkeypatch):
 
 def run(frames, analysis, schema, *, protocol="semi2k", runtime="threads", mode="aligned", **params):
     return run_local(analysis, frames, schema, partition="vertical", protocol=protocol, runtime=runtime,
-                     party_args={b: {"id_column": "customer_id"} for b in frames}, psi_mode=mode, **params)
+                     join_key="customer_id", psi_mode=mode, **params)
 
 
 def close_to(got, ref, rel, se):

@@ -1,0 +1,104 @@
+"""A job's party process, and the one function that runs a party's side of a typed job.
+
+    python -m tessera.jobs.party LAUNCH.json     (started by ``run_local`` and by the node's runner)
+
+:func:`run_party_job` composes the steps from the :class:`~tessera.jobs.model.PartyJob`:
+
+1. budget: reserve this party's charge before any input is shared, and mark it spent before
+   the first output share leaves (:class:`~tessera.jobs.budget.BudgetHook`, a release hook);
+2. PSI alignment on the join key (vertical jobs over unaligned rows, :func:`tessera.execution.psi.align`;
+   the aligned rows stay in memory);
+3. the checked load and the local stage over this party's columns (:func:`tessera.execution.steps.local_stage`);
+4. the secure stage, or in PSI aligned mode the secret-shared join and the analysis on it
+   (:func:`tessera.execution.steps.secure_stage`);
+5. release: the outputs this party received, what the job revealed, the transcript hash; the
+   budget is committed (or released if the job failed before any output share left).
+
+The process writes a :class:`~tessera.runtime.launcher.ProcessReport` whose result is a
+:class:`~tessera.jobs.model.PartyResult` (read back as a :class:`~tessera.jobs.model.JobReport`).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from tessera.analytics import get as get_analysis
+from tessera.data.sources import Source, SqlSource
+from tessera.errors import DataError
+from tessera.execution.psi import align
+from tessera.execution.steps import local_stage, parse_params, secure_stage
+from tessera.jobs.budget import BudgetHook
+from tessera.jobs.model import PartyInputs, PartyJob, PartyLaunch, PartyResult, SqlData
+from tessera.mpc.session import Session
+from tessera.runtime.launcher import die_with_parent, serve, write_report
+
+__all__ = ["run_party_job", "program_for", "source_of", "main"]
+
+
+def source_of(data: str | SqlData | None) -> Source | None:
+    """A launch file's data reference as a source of the data layer."""
+    if isinstance(data, SqlData):
+        return SqlSource(data.query, dict(data.tables))
+    return data
+
+
+def run_party_job(session: Session, job: PartyJob, inputs: PartyInputs) -> PartyResult:
+    """This party's side of ``job`` (see the module docstring); returns what it received."""
+    if inputs.data is None:
+        raise DataError(f"party {session.party!r} of job {job.job_id} has no data for it")
+    budget = None
+    if job.dp is not None and inputs.ledger is not None:
+        budget = BudgetHook(job.job_id, job.dp, inputs.ledger)
+        budget.attach(session)
+    try:
+        outputs = _compute(session, job, inputs.data)
+    except BaseException:
+        if budget is not None:
+            budget.release()
+        raise
+    left = budget.commit() if budget is not None else None
+    return PartyResult(outputs=outputs, revealed=list(job.revealed), transcript=session.transcript_hash(),
+                       budget_left=left)
+
+
+def _compute(session: Session, job: PartyJob, source: Source) -> dict[str, Any]:
+    analysis = get_analysis(job.analysis, job.version)
+    params = parse_params(analysis, job.params)
+    plan = job.analysis_plan()
+    holders = {c: list(h) for c, h in job.holders.items()}
+    alignment, psi_size = None, None
+    if job.psi is not None:
+        aligned = align(session, source, job.psi.join_key, job.psi.mode)
+        source, alignment, psi_size = aligned.rows, aligned.alignment, aligned.size
+    local = local_stage(analysis, source, job.schema_, job.columns_of(session.party), params, plan)
+    outputs = secure_stage(session, analysis, local, params, plan, holders, alignment)
+    if psi_size is not None:
+        outputs["psi_size"] = psi_size  # every party learns it, in both modes
+    return outputs
+
+
+def program_for(job: PartyJob, inputs: PartyInputs) -> Callable[[Session], dict[str, Any]]:
+    """The session program of one party (its result as plain data for the process report)."""
+    return lambda session: run_party_job(session, job, inputs).model_dump()
+
+
+def main(argv: list[str] | None = None) -> int:
+    die_with_parent()
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m tessera.jobs.party LAUNCH.json", file=sys.stderr)
+        return 2
+    launch = PartyLaunch.load(args[0])
+    program = None
+    if launch.job is not None and not launch.endpoint.is_dealer:
+        program = program_for(launch.job, PartyInputs(source_of(launch.data), launch.ledger))
+    report = serve(launch.endpoint, program)
+    if launch.endpoint.result_path:
+        write_report(report, launch.endpoint.result_path)
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""The planner: one function, :func:`plan_job`, turns a :class:`JobRequest` into the typed
+:class:`~tessera.jobs.model.PartyJob` every party runs.
+
+Called once at each node that decides on a job (from the contract:
+:func:`tessera.jobs.contract.request_for`) and once in ``run_local``; the job it returns is
+stored with the job and handed to the party process, which never plans again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from tessera.data.schema import Schema
+from tessera.errors import PlanError
+from tessera.execution.steps import plan_analysis, plan_to_dict
+from tessera.jobs.model import DpCharge, PartyJob, PsiStep, Roles
+from tessera.runtime import jsonable
+
+__all__ = ["JobRequest", "plan_job"]
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """Everything the planner needs: the analysis and its raw parameters, the schema, the
+    partition, the roles, who holds which column (None: every data owner holds every column),
+    the PSI step of a vertical job, and, for a budgeted job, that it is charged."""
+
+    job_id: str
+    analysis: str
+    version: str | None
+    params: Mapping[str, Any]
+    schema: Schema
+    partition: str
+    protocol: str
+    roles: Roles
+    holders: Mapping[str, list[str]] | None = None
+    #: vertical jobs over rows not yet aligned: the PSI mode and the join key
+    psi_mode: str | None = None
+    join_key: str | None = None
+    #: charge the data owners' budgets for the (epsilon, delta) the analysis will use
+    charged: bool = False
+    #: the columns the job declares (a node's job may read no others); None: not checked
+    declared_columns: list[str] | None = field(default=None)
+
+
+def plan_job(request: JobRequest) -> PartyJob:
+    """The typed job, or PlanError naming why it cannot run (unsafe, or inconsistent)."""
+    r = request
+    if r.partition not in ("horizontal", "vertical"):
+        raise PlanError(f"unknown partition {r.partition!r}; use 'horizontal' or 'vertical'")
+    planned = plan_analysis(r.analysis, r.version, r.params, r.schema, r.partition, list(r.roles.compute),
+                            list(r.roles.recipients.parties), psi_mode=r.psi_mode)
+    plan = planned.plan
+    psi = None
+    if r.psi_mode is not None:
+        if not r.join_key:
+            raise PlanError("a PSI needs the join key: name each party's identifier column (join_key)")
+        psi = PsiStep(mode=r.psi_mode, join_key=r.join_key)  # type: ignore[arg-type]
+    if r.declared_columns is not None:
+        undeclared = [c for c in plan.columns if c not in r.declared_columns]
+        if undeclared:
+            raise PlanError(f"the analysis reads columns {undeclared} that the job does not declare in 'columns'")
+    owners = list(r.roles.data_owners)
+    if r.holders is None:
+        holders = {c: owners for c in plan.columns}
+    else:
+        holders = {c: list(r.holders.get(c, [])) for c in plan.columns}
+    missing = [c for c in plan.columns if not holders[c]]
+    if missing:
+        raise PlanError(f"no party holds the columns {missing}")
+    params: dict[str, Any] = jsonable.to_plain(planned.params.model_dump(mode="json"))
+    dp = None
+    if r.charged:
+        if "epsilon" not in params:
+            raise PlanError(f"{planned.analysis.name} takes no epsilon: only differentially private analyses are "
+                            "charged to a privacy budget")
+        dp = DpCharge(epsilon=float(params["epsilon"]), delta=float(params.get("delta", 0.0)))
+    return PartyJob(
+        job_id=r.job_id, analysis=planned.analysis.name, version=planned.analysis.version,
+        protocol=r.protocol, params=params,
+        schema_=r.schema, partition="vertical" if r.partition == "vertical" else "horizontal", roles=r.roles,
+        holders=holders, psi=psi, frac_bits=plan.frac_bits, dp=dp, plan=plan_to_dict(plan),
+        plan_text=plan.explain(), revealed=plan.reveals(),
+    )

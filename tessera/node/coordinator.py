@@ -1,0 +1,363 @@
+"""Agreeing on a job with the other nodes: the signed peer messages (*propose*, *decision*,
+*prepare*, *start*, *outcome*), the coordinator's side (gather decisions, deny or start), and the
+final state each node records and reports.
+
+Lifecycle (every step persisted in the store, with a timestamped event; states and their moves
+in :mod:`tessera.node.states`):
+
+1. An analyst submits a job to the node of one of its data owners, the *coordinator*
+   (``submitted``). The coordinator decides for itself (:func:`tessera.node.decisions.decide`:
+   contract, policy, the job's plan) and sends a signed *propose* to every other party of the
+   job, which decides on its own and answers ``accepted``, ``denied`` (with every reason) or
+   ``awaiting_approval`` (its owner approves by hand, after which it sends its *decision*). The
+   coordinator's job is ``pending`` until every decision is in.
+2. Any denial: the job is ``denied`` everywhere, with the reasons. All accepted: the coordinator
+   asks every party for a port (*prepare*), draws a fresh nonce, and sends *start*; every node
+   derives the session id from the contract hash, the job hash and the nonce itself and runs its
+   party (:class:`tessera.node.runner.Runner`).
+3. Each node records its own outcome and reports it to the coordinator (*outcome*).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import ValidationError
+
+from tessera.errors import PeerAuthError, TesseraError, TransportError
+from tessera.governance.job import JobSpec
+from tessera.node.context import NodeContext, NodeError
+from tessera.node.decisions import decide
+from tessera.node.peers import PinnedHTTPS, ReplayGuard, seal, unseal
+from tessera.node.runner import Runner
+from tessera.node.states import FINAL_STATES, JobState, Vote
+from tessera.node.store import Job, Verdict
+
+__all__ = ["Coordinator", "session_id_for", "job_id_for", "new_nonce"]
+
+S = JobState
+
+
+def new_nonce() -> str:
+    return secrets.token_hex(16)
+
+
+def session_id_for(contract_hash: str, job_hash: str, nonce: str) -> str:
+    """The MPC session id: binds the contract version, the exact job and a fresh nonce."""
+    return hashlib.sha256(f"tessera-session|{contract_hash}|{job_hash}|{nonce}".encode()).hexdigest()[:32]
+
+
+def job_id_for(analyst: str, idempotency_key: str | None) -> str:
+    """A fresh id, or one derived from the analyst and its idempotency key (same key, same job)."""
+    if idempotency_key:
+        return hashlib.sha256(f"{analyst}|{idempotency_key}".encode()).hexdigest()[:16]
+    return secrets.token_hex(8)
+
+
+class Coordinator:
+    def __init__(self, ctx: NodeContext) -> None:
+        self.ctx = ctx
+        self.guard = ReplayGuard()
+        self.slots = threading.BoundedSemaphore(ctx.cfg.max_running_jobs)
+        self.runner = Runner(ctx, self.finish, self.slots.release)
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def job(self, job_id: str) -> Job:
+        job = self.ctx.store.get(job_id)
+        if job is None:
+            raise NodeError(404, f"no job {job_id!r} at node {self.ctx.name}")
+        return job
+
+    def guarded(self, fn: Callable[..., None], *args: Any) -> None:
+        try:
+            fn(*args)
+        except Exception as e:
+            job_id = args[0] if args else None
+            self.ctx.log(logging.ERROR, f"{fn.__name__} failed: {type(e).__name__}: {e}", job_id=job_id)
+            if isinstance(job_id, str):
+                self.finish(job_id, S.FAILED, [f"node {self.ctx.name}: {type(e).__name__}: {e}"])
+
+    def later(self, fn: Callable[..., None], *args: Any) -> None:
+        self.ctx.tasks.submit(self.guarded, fn, *args)
+
+    def _client(self, party: str) -> PinnedHTTPS:
+        spec = self.ctx.contract.party(party)
+        if not spec.api or not spec.api_fingerprint:
+            raise TransportError(f"the contract gives no API address for {party!r}")
+        return PinnedHTTPS(spec.api, spec.api_fingerprint, timeout=self.ctx.cfg.peer_timeout)
+
+    def send(self, party: str, kind: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Send a signed message to ``party``'s node and check its signed reply."""
+        env = seal(self.ctx.identity, kind, body, self.ctx.contract.hash)
+        reply = self._client(party).request("POST", f"/v1/peer/{kind}", env)
+        sender, answer = unseal(self.ctx.contract, reply, kind + ".reply")
+        if sender != party:
+            raise PeerAuthError(f"the reply to a message for {party!r} was signed by {sender!r}")
+        return answer
+
+    def receive(self, kind: str, env: Any) -> dict[str, Any]:
+        """Handle a signed message from a peer; returns the signed reply."""
+        handlers = {"propose": self._on_propose, "decision": self._on_decision, "prepare": self._on_prepare,
+                    "start": self._on_start, "outcome": self._on_outcome}
+        ctx = self.ctx
+        if kind not in handlers:
+            raise NodeError(404, f"no peer message {kind!r}")
+        try:
+            sender, body = unseal(ctx.contract, env, kind, self.guard)
+        except PeerAuthError as e:
+            ctx.metrics.peer_messages.labels(ctx.name, kind, "refused").inc()
+            ctx.log(logging.WARNING, f"refused a {kind} message: {e}", kind=kind)
+            raise NodeError(403, str(e)) from None
+        ctx.metrics.peer_messages.labels(ctx.name, kind, "accepted").inc()
+        answer = handlers[kind](sender, body)
+        return seal(ctx.identity, kind + ".reply", answer, ctx.contract.hash)
+
+    # -- this node's decision ------------------------------------------------------------------
+
+    def record_decision(self, job_id: str, spec: JobSpec, coordinator: str) -> tuple[Vote, list[str]]:
+        """Decide (the one planning of the job at this node), audit it, store the decision and the
+        typed job; returns (state, reasons)."""
+        ctx = self.ctx
+        d = decide(ctx, spec, coordinator, job_id)
+        ctx.store.set_decision(job_id, ctx.name, Verdict(d.state, d.reasons))
+        ctx.audit.append("policy_decision", {"job_id": job_id, "allowed": d.state is not Vote.DENIED, "reasons": d.reasons,
+                                             "by": "policy"})
+        if d.job is not None:
+            ctx.store.update(job_id, plan=d.job.plan_text, revealed=d.job.revealed, parties=d.job.roles.endpoints,
+                             party_job=d.job)
+        elif coordinator == ctx.name:
+            ctx.store.update(job_id, parties=[ctx.name])
+        return d.state, d.reasons
+
+    def approve(self, job_id: str, accept: bool, reason: str = "") -> None:
+        """The owner's decision on a job waiting for it."""
+        ctx = self.ctx
+        job = self.job(job_id)
+        mine = job.decision_of(ctx.name)
+        current = mine.state if mine else None
+        if current != Vote.AWAITING_APPROVAL and not (accept and current == Vote.ACCEPTED):
+            raise NodeError(409, f"job {job_id} is not awaiting this node's approval (it is {job.state})")
+        state = Vote.ACCEPTED if accept else Vote.DENIED
+        reasons = [] if accept else [f"rejected by the owner of {ctx.name}" + (f": {reason}" if reason else "")]
+        ctx.store.set_decision(job_id, ctx.name, Verdict(state, reasons))
+        ctx.audit.append("policy_decision", {"job_id": job_id, "allowed": accept, "reasons": reasons, "by": "owner"})
+        ctx.log(logging.INFO, f"owner {'approved' if accept else 'rejected'} the job", job_id=job_id)
+        if job.coordinator == ctx.name:
+            self.later(self.advance, job_id)
+            return
+        if accept:
+            if job.state is S.AWAITING_APPROVAL:
+                ctx.store.transition(job_id, S.ACCEPTED, "approved by the owner")
+        else:
+            ctx.store.transition(job_id, S.DENIED, reasons[0], reasons=reasons)
+        try:
+            self.send(job.coordinator, "decision", {"job_id": job_id, "state": state, "reasons": reasons})
+        except TesseraError as e:
+            raise NodeError(502, f"recorded, but the coordinator {job.coordinator} was not told: {e}") from None
+
+    # -- coordinator side ----------------------------------------------------------------------
+
+    def coordinate(self, job_id: str) -> None:
+        ctx = self.ctx
+        job = self.job(job_id)
+        state, _ = self.record_decision(job_id, job.spec, ctx.name)
+        job = self.job(job_id)
+        if state is Vote.DENIED or job.party_job is None:
+            self.advance(job_id)
+            return
+        ctx.store.transition(job_id, S.PENDING, "asking the other nodes", note="waiting for decisions")
+        peers = [p for p in job.parties if p != ctx.name]
+        body = {"job_id": job_id, "spec": job.spec_json, "coordinator": ctx.name}
+
+        def ask(peer: str) -> None:
+            try:
+                answer = self.send(peer, "propose", body)
+                ctx.store.set_decision(job_id, peer, Verdict(str(answer.get("state")),
+                                                             [str(r) for r in answer.get("reasons", [])]))
+            except TesseraError as e:
+                ctx.store.set_decision(job_id, peer, Verdict(Vote.UNREACHABLE, [f"{peer}: {e}"]))
+
+        threads = [threading.Thread(target=ask, args=(p,), daemon=True) for p in peers]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.advance(job_id)
+
+    def advance(self, job_id: str) -> None:
+        """Coordinator: deny, wait, or start, from the decisions gathered so far."""
+        ctx = self.ctx
+        job = self.job(job_id)
+        if job.final or job.state is S.RUNNING:
+            return
+        decisions = job.decisions
+        bad = {p: d for p, d in decisions.items() if d.state in (Vote.DENIED, Vote.UNREACHABLE)}
+        mine = job.decision_of(ctx.name)
+        if bad or not job.parties or (mine is not None and mine.state == Vote.DENIED):
+            reasons = [f"{p}: {r}" for p, d in decisions.items() for r in d.reasons] or ["denied"]
+            unreachable = any(d.state == Vote.UNREACHABLE for d in bad.values())
+            final = S.FAILED if unreachable and not any(d.state == Vote.DENIED for d in bad.values()) else S.DENIED
+            self.finish(job_id, final, reasons)
+            self.broadcast_outcome(job_id, final, reasons)
+            return
+        waiting = [p for p in job.parties if (d := decisions.get(p)) is None or d.state != Vote.ACCEPTED]
+        if waiting:
+            detail = "waiting for approval by " + ", ".join(waiting)
+            if mine is not None and mine.state == Vote.AWAITING_APPROVAL:
+                if job.state is not S.AWAITING_APPROVAL:
+                    ctx.store.transition(job_id, S.AWAITING_APPROVAL, detail)
+            elif job.state is not S.PENDING:
+                ctx.store.transition(job_id, S.PENDING, detail)
+            else:
+                ctx.store.update(job_id, progress={**job.progress, "detail": detail})
+            return
+        if job.state is not S.ACCEPTED and ctx.store.transition(job_id, S.ACCEPTED, "every node accepted",
+                                                                note="waiting for a slot"):
+            threading.Thread(target=self.guarded, args=(self.launch, job_id), daemon=True,
+                             name=f"launch-{job_id}").start()
+
+    def broadcast_outcome(self, job_id: str, state: JobState, reasons: list[str]) -> None:
+        for p in self.job(job_id).parties:
+            if p == self.ctx.name:
+                continue
+            try:
+                self.send(p, "outcome", {"job_id": job_id, "state": state.value, "reasons": reasons, "final": True})
+            except TesseraError as e:
+                self.ctx.log(logging.WARNING, f"could not tell {p} the outcome: {e}", job_id=job_id, peer=p)
+
+    def launch(self, job_id: str) -> None:
+        """Coordinator: wait for a slot, collect ports, draw the nonce, start every party."""
+        ctx = self.ctx
+        while not self.slots.acquire(timeout=0.5):
+            if ctx.stopping.is_set():
+                return
+        handed_over = False
+        try:
+            job = self.job(job_id)
+            if job.state is not S.ACCEPTED:
+                return
+            ports: dict[str, int] = {}
+            for p in job.parties:
+                ports[p] = self.runner.prepare(job_id) if p == ctx.name else \
+                    int(self.send(p, "prepare", {"job_id": job_id})["port"])
+            nonce = new_nonce()
+            body = {"job_id": job_id, "nonce": nonce, "ports": ports}
+            for p in job.parties:
+                if p != ctx.name:
+                    self.send(p, "start", body)
+            self.start(job_id, nonce, ports, release_slot=True)
+            handed_over = True
+        except TesseraError as e:
+            reasons = [f"could not start the job: {e}"]
+            self.finish(job_id, S.FAILED, reasons)
+            self.broadcast_outcome(job_id, S.FAILED, reasons)
+        finally:
+            if not handed_over:
+                self.runner.free_port(job_id)
+                self.slots.release()
+
+    def start(self, job_id: str, nonce: str, ports: dict[str, int], release_slot: bool) -> None:
+        job = self.job(job_id)
+        session_id = session_id_for(self.ctx.contract.hash, job.job_hash, nonce)
+        self.runner.start(job_id, nonce, session_id, ports, release_slot)
+
+    def finish(self, job_id: str, state: JobState, reasons: list[str], **fields: Any) -> None:
+        """Record a final state here and, at a peer whose job was running, tell the coordinator."""
+        ctx = self.ctx
+        job = ctx.store.get(job_id)
+        if job is None:
+            return
+        if not ctx.store.transition(job_id, state, "; ".join(reasons) if reasons else state.value, reasons=reasons,
+                                    **fields):
+            return
+        ctx.metrics.finished(state.value, time.time() - job.created)
+        ctx.log(logging.INFO if state is S.RELEASED else logging.WARNING, f"job {state}", job_id=job_id,
+                state=state.value, reasons=reasons)
+        if job.coordinator != ctx.name and job.state is S.RUNNING:
+            try:
+                self.send(job.coordinator, "outcome", {"job_id": job_id, "state": state.value, "reasons": reasons})
+            except TesseraError as e:
+                ctx.log(logging.WARNING, f"could not report the outcome to the coordinator: {e}", job_id=job_id)
+
+    # -- messages from peers -------------------------------------------------------------------
+
+    def _on_propose(self, sender: str, body: dict[str, Any]) -> dict[str, Any]:
+        ctx = self.ctx
+        job_id, coordinator = str(body.get("job_id")), body.get("coordinator")
+        if coordinator != sender:
+            raise NodeError(403, f"{sender!r} proposes a job coordinated by {coordinator!r}")
+        try:
+            spec = JobSpec.model_validate(body.get("spec"))
+        except ValidationError as e:
+            return {"state": Vote.DENIED.value, "reasons": [f"invalid job: {e.errors()[0]['msg']}"]}
+        existing = ctx.store.get(job_id)
+        if existing is not None:
+            if existing.coordinator != sender or existing.job_hash != spec.hash:
+                raise NodeError(409, f"job {job_id} is known here with another coordinator or content")
+            mine = existing.decision_of(ctx.name) or Verdict(existing.state.value)
+            return mine.plain()
+        ctx.store.create(job_id, spec.model_dump(mode="json"), spec.hash, sender, [sender, ctx.name],
+                         detail=f"proposed by {sender} for analyst {spec.analyst}")
+        ctx.audit.append("job_received", {"job_id": job_id, "job_hash": spec.hash, "analyst": spec.analyst,
+                                          "analysis": spec.analysis, "coordinator": sender})
+        state, reasons = self.record_decision(job_id, spec, sender)
+        detail = "; ".join(reasons) if reasons else {Vote.ACCEPTED: "accepted by policy",
+                                                     Vote.AWAITING_APPROVAL: "waiting for the owner's approval"}[state]
+        ctx.store.transition(job_id, JobState(state.value), detail, note=detail, reasons=reasons)
+        ctx.log(logging.INFO, f"decided on a proposed job: {state}", job_id=job_id, peer=sender, state=state)
+        if state is Vote.DENIED:
+            ctx.metrics.finished(S.DENIED.value, 0.0)
+        return {"state": state.value, "reasons": reasons}
+
+    def _on_decision(self, sender: str, body: dict[str, Any]) -> dict[str, Any]:
+        job_id = str(body.get("job_id"))
+        job = self.job(job_id)
+        if job.coordinator != self.ctx.name or sender not in job.parties:
+            raise NodeError(403, f"{sender!r} may not decide on job {job_id} here")
+        state = body.get("state")
+        if state not in (Vote.ACCEPTED, Vote.DENIED):
+            raise NodeError(422, f"a decision is accepted or denied, not {state!r}")
+        self.ctx.store.set_decision(job_id, sender, Verdict(str(state), [str(r) for r in body.get("reasons", [])]))
+        self.later(self.advance, job_id)
+        return {"ok": True}
+
+    def _on_prepare(self, sender: str, body: dict[str, Any]) -> dict[str, Any]:
+        job_id = str(body.get("job_id"))
+        job = self.job(job_id)
+        if job.coordinator != sender:
+            raise NodeError(403, f"only the coordinator of job {job_id} may start it")
+        if job.state is not S.ACCEPTED:
+            raise NodeError(409, f"job {job_id} is {job.state} here, not accepted")
+        return {"port": self.runner.prepare(job_id)}
+
+    def _on_start(self, sender: str, body: dict[str, Any]) -> dict[str, Any]:
+        job_id = str(body.get("job_id"))
+        job = self.job(job_id)
+        if job.coordinator != sender:
+            raise NodeError(403, f"only the coordinator of job {job_id} may start it")
+        nonce, ports = str(body.get("nonce", "")), body.get("ports")
+        if len(nonce) != 32 or not isinstance(ports, dict) or set(ports) != set(job.parties):
+            raise NodeError(422, "a start message needs a 128-bit nonce and a port for every party")
+        self.start(job_id, nonce, {str(k): int(v) for k, v in ports.items()}, release_slot=False)
+        return {"ok": True}
+
+    def _on_outcome(self, sender: str, body: dict[str, Any]) -> dict[str, Any]:
+        job_id = str(body.get("job_id"))
+        job = self.job(job_id)
+        if sender not in job.parties:
+            raise NodeError(403, f"{sender!r} is not a party of job {job_id}")
+        state = str(body.get("state"))
+        reasons = [str(r) for r in body.get("reasons", [])]
+        if state not in {s.value for s in FINAL_STATES}:
+            raise NodeError(422, f"{state!r} is not a final state")
+        self.ctx.store.set_outcome(job_id, sender, Verdict(state, reasons))
+        if body.get("final") and sender == job.coordinator and job.state is not S.RUNNING:
+            self.finish(job_id, JobState(state), reasons)
+        return {"ok": True}

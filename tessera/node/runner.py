@@ -1,0 +1,270 @@
+"""Running this node's party of a job: MPC ports, the party process (started and read through the
+same launcher as the local cluster, :mod:`tessera.runtime.launcher`), this node's outcome, and the
+budget sweep that keeps no reservation alive past its job.
+
+A node runs one ``python -m tessera.jobs.party`` process per running job, handed the typed job
+planned when this node decided (never planned again), its data and its ledger. The process's
+report (:class:`~tessera.jobs.model.JobReport`) decides the outcome: ``released``, or the
+failure's one classification, ``aborted`` or ``failed``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tessera.errors import TesseraError
+from tessera.governance.ledger import pid_alive
+from tessera.jobs.model import JobReport, LedgerRef, PartyJob, PartyLaunch
+from tessera.node.context import NodeContext, NodeError
+from tessera.node.datasources import data_for_job
+from tessera.node.states import FINAL_STATES, JobState
+from tessera.node.store import Job
+from tessera.runtime.config import EndpointSpec, PartyConfig
+from tessera.runtime.launcher import read_report, start
+
+__all__ = ["Runner", "PARTY_ENTRY"]
+
+#: the module every job's party process runs
+PARTY_ENTRY = "tessera.jobs.party"
+
+#: records a final state of a job here (and tells the coordinator): (job id, state, reasons, fields)
+Finish = Callable[..., None]
+
+
+class Runner:
+    def __init__(self, ctx: NodeContext, finish: Finish, release_slot: Callable[[], None]) -> None:
+        self.ctx = ctx
+        self.finish = finish
+        self.release_slot = release_slot
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.ports: dict[str, int] = {}
+        self.lock = threading.Lock()
+
+    # -- ports ---------------------------------------------------------------------------------
+
+    def mpc_host(self, party: str) -> str:
+        return self.ctx.contract.party(party).address.rsplit(":", 1)[0]
+
+    def prepare(self, job_id: str) -> int:
+        """Reserve a free port of this node's MPC range for the job."""
+        lo, hi = self.ctx.cfg.mpc_ports
+        host = self.mpc_host(self.ctx.name)
+        with self.lock:
+            if job_id in self.ports:
+                return self.ports[job_id]
+            used = set(self.ports.values())
+            for port in range(lo, hi + 1):
+                if port in used:
+                    continue
+                with socket.socket() as s:
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                    try:
+                        s.bind((host, port))
+                    except OSError:
+                        continue
+                self.ports[job_id] = port
+                return port
+        raise NodeError(503, f"no free MPC port in {lo}-{hi} at {self.ctx.name}")
+
+    def free_port(self, job_id: str) -> None:
+        with self.lock:
+            self.ports.pop(job_id, None)
+
+    @property
+    def running(self) -> int:
+        with self.lock:
+            return len(self.procs)
+
+    # -- a party process -----------------------------------------------------------------------
+
+    def start(self, job_id: str, nonce: str, session_id: str, ports: dict[str, int], release_slot: bool) -> None:
+        """Launch this node's party of an accepted job (the job planned when this node decided)."""
+        ctx = self.ctx
+        job = ctx.store.get(job_id)
+        if job is None:
+            raise NodeError(404, f"no job {job_id!r} at node {ctx.name}")
+        if job.state is not JobState.ACCEPTED:
+            raise NodeError(409, f"job {job_id} is {job.state} here, not accepted")
+        if ctx.stopping.is_set():
+            raise NodeError(503, "the node is shutting down")
+        if job.party_job is None:
+            raise NodeError(409, f"job {job_id} was never planned at {ctx.name}")
+        workdir = ctx.job_dir(job_id)
+        workdir.mkdir(parents=True, exist_ok=True)
+        try:
+            launch = self._launch_file(job.party_job, session_id, ports, workdir)
+            launch.save(workdir / "party.json")
+        except Exception as e:
+            # engine errors may quote data: name their kind only
+            why = f"{type(e).__name__}: {e}" if isinstance(e, TesseraError) else type(e).__name__
+            reasons = [f"{ctx.name}: could not prepare its data for the job ({why})"]
+            self.free_port(job_id)
+            self.finish(job_id, JobState.FAILED, reasons)
+            raise NodeError(500, reasons[0]) from None
+        ctx.store.transition(job_id, JobState.RUNNING, f"session {session_id[:12]}... started",
+                             note="secure computation", nonce=nonce, session_id=session_id, ports=ports)
+        ctx.audit.append("session_start", {"job_id": job_id, "session_id": session_id, "nonce": nonce,
+                                           "contract_hash": ctx.contract.hash, "job_hash": job.job_hash,
+                                           "parties": job.party_job.roles.endpoints})
+        env = {**os.environ, "TESSERA_PARENT_PID": str(os.getpid())}
+        proc = start(PARTY_ENTRY, workdir / "party.json", workdir / "party.log", env)
+        with self.lock:
+            self.procs[job_id] = proc
+        ctx.log(logging.INFO, "party process started", job_id=job_id, pid=proc.pid, port=ports[ctx.name])
+        threading.Thread(target=self._watch, args=(job, proc, release_slot), daemon=True,
+                         name=f"watch-{job_id}").start()
+
+    def _launch_file(self, job: PartyJob, session_id: str, ports: dict[str, int], workdir: Path) -> PartyLaunch:
+        ctx = self.ctx
+        roles = job.roles
+        endpoints = [EndpointSpec(name=p, host=self.mpc_host(p), port=ports[p],
+                                  fingerprint=ctx.contract.party(p).fingerprint) for p in roles.endpoints]
+        data, ledger = None, None
+        if ctx.name in roles.data_owners:
+            dataset = roles.datasets[ctx.name]
+            data = data_for_job(ctx.cfg, dataset, workdir)
+            if job.dp is not None:
+                ledger = LedgerRef(path=str(ctx.ledger_path), dataset=dataset)
+        endpoint = PartyConfig(name=ctx.name, endpoints=endpoints, parties=roles.compute, protocol=job.protocol,
+                               identity_dir=str(ctx.cfg.path(ctx.cfg.identity_dir)), session_id=session_id,
+                               frac_bits=job.frac_bits, timeout=ctx.cfg.recv_timeout,
+                               result_path=str(workdir / "result.json"), progress_path=str(workdir / "progress.json"))
+        return PartyLaunch(endpoint=endpoint, job=job, data=data, ledger=ledger)
+
+    def _watch(self, job: Job, proc: subprocess.Popen[bytes], release_slot: bool) -> None:
+        workdir = self.ctx.job_dir(job.id)
+        try:
+            try:
+                proc.wait(self.ctx.cfg.job_timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            raw = read_report(workdir / "result.json")
+            self.settle(job, proc.returncode, None if raw is None else JobReport.of(raw))
+        except Exception as e:
+            self.ctx.log(logging.ERROR, f"watching the party process failed: {type(e).__name__}: {e}",
+                         job_id=job.id)
+            self.finish(job.id, JobState.FAILED, [f"node {self.ctx.name}: {type(e).__name__}: {e}"])
+        finally:
+            with self.lock:
+                self.procs.pop(job.id, None)
+            self.free_port(job.id)
+            if release_slot:
+                self.release_slot()
+            (workdir / "data.parquet").unlink(missing_ok=True)  # a SQL source's copy of the rows
+
+    def settle(self, job: Job, returncode: int | None, report: JobReport | None) -> None:
+        """Record this node's outcome of a job whose party process ended."""
+        ctx, job_id = self.ctx, job.id
+        assert job.party_job is not None
+        roles = job.party_job.roles
+        self.sweep(audited_here=job_id)
+        for dataset, st in ctx.ledger.state(job_id):
+            if st in ("committed", "released"):
+                ctx.audit.append(f"budget_{st}", {"job_id": job_id, "dataset": dataset})
+        if report is not None and report.ok and report.result is not None:
+            result = report.result
+            comm = {"bytes_sent": report.bytes_sent, "rounds": report.rounds}
+            ctx.metrics.comm(report.bytes_sent, report.rounds)
+            if result.transcript:
+                ctx.audit.append("transcript_hash", {"job_id": job_id, "hash": result.transcript})
+            outputs = result.outputs if ctx.name in roles.recipients.parties else None
+            if outputs is not None:
+                ctx.audit.append("output_released", {"job_id": job_id, "to": job.spec_json["recipients"],
+                                                     "outputs": sorted(outputs)})
+            ctx.audit.append("session_end", {"job_id": job_id, "state": "released"})
+            self.finish(job_id, JobState.RELEASED, [], result=outputs, comm=comm, seconds=report.seconds)
+            return
+        if report is None or report.failure is None:
+            why = "the node shut down during the job" if ctx.stopping.is_set() else \
+                f"the party process ended without a report (exit code {returncode})"
+            state, reasons = JobState.ABORTED, [f"{ctx.name}: {why}"]
+        else:
+            f = report.failure
+            state = JobState.ABORTED if f.kind == "aborted" else JobState.FAILED
+            reasons = [f"{ctx.name}: {f.error}: {f.message}"]
+        ctx.audit.append("job_aborted", {"job_id": job_id, "state": state.value, "reasons": reasons})
+        ctx.audit.append("session_end", {"job_id": job_id, "state": state.value})
+        self.finish(job_id, state, reasons)
+
+    def progress(self, job_id: str, progress: dict[str, Any]) -> dict[str, Any]:
+        """A running job's progress with the party process's figures so far, if it wrote any."""
+        try:
+            figures = json.loads((self.ctx.job_dir(job_id) / "progress.json").read_text())
+        except (OSError, ValueError):
+            return progress
+        detail = (f"secure computation: {figures['rounds']} rounds, {figures['bytes_sent'] / 1e6:.1f} MB sent, "
+                  f"{figures['seconds']:.0f} s")
+        return {**progress, "detail": detail, "rounds": figures["rounds"], "bytes_sent": figures["bytes_sent"],
+                "seconds": figures["seconds"]}
+
+    # -- budgets -------------------------------------------------------------------------------
+
+    def sweep(self, by: str = "sweep", audited_here: str | None = None) -> dict[str, str]:
+        """Settle every budget reservation that no running process holds; returns job id -> state.
+
+        A reservation belongs to the party process that made it, which commits or releases it
+        itself unless it dies first (killed, or exiting with its node). Here every reservation
+        whose owner is gone is settled: committed if an output share had left, else released.
+        A zombie counts as gone, and so does a process that merely reuses the owner's pid. An
+        owner still running for a job that is final here is a party process of an earlier run of
+        this node (it would exit on its own within a second): it is ended first, so that no
+        reservation of a final job can stay reserved.
+        """
+        ctx = self.ctx
+        with self.lock:
+            children = {p.pid for p in self.procs.values()}
+        for job_id, owners in ctx.ledger.reserved().items():
+            job = ctx.store.get(job_id)
+            if job is not None and job.state not in FINAL_STATES:
+                continue
+            for owner in owners:
+                pid = int(owner[4:].partition(":")[0]) if owner.startswith("pid:") else None
+                if pid is None or pid in children or pid == os.getpid() or not pid_alive(owner):
+                    continue
+                ctx.log(logging.WARNING, "ending a party process left from an earlier run", job_id=job_id, pid=pid)
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+        settled = ctx.ledger.recover()
+        for job_id, st in settled.items():
+            if job_id != audited_here:
+                ctx.audit.append(f"budget_{st}", {"job_id": job_id, "dataset": "*", "by": by})
+        return settled
+
+    def sweep_loop(self) -> None:
+        while not self.ctx.stopping.wait(self.ctx.cfg.sweep_interval):
+            if self.ctx.ledger.reserved():
+                self.sweep()
+
+    def stop_all(self, grace: float) -> None:
+        """End every running party process (its peers abort) and wait for their outcomes."""
+        with self.lock:
+            procs = dict(self.procs)
+        for job_id, p in procs.items():
+            self.ctx.log(logging.WARNING, "aborting a running job for shutdown", job_id=job_id)
+            with contextlib.suppress(ProcessLookupError):
+                p.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for p in procs.values():
+            try:
+                p.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                p.kill()
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            with self.lock:
+                if not self.procs:
+                    break
+            time.sleep(0.05)
+

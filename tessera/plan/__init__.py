@@ -1,1 +1,0 @@
-"""plan layer (see docs/architecture.md)."""

@@ -1,0 +1,169 @@
+"""Starting party processes and reading what they report: one launcher for every caller.
+
+The local cluster (:func:`tessera.runtime.cluster.run_cluster`, :func:`run_mesh`), ``run_local``
+and the node's job runner all start an endpoint as ``python -m MODULE CONFIG.json`` with
+:func:`start`, and read its :class:`ProcessReport` with :func:`read_report`. A failed endpoint's
+report carries a :class:`Failure`, whose :attr:`~Failure.kind` is the one classification of
+errors: ``aborted`` (a party or the network stopped the session: :data:`ABORT_ERRORS`) or
+``failed`` (this endpoint's own error).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from tessera import errors
+from tessera.errors import ProtocolAbort, TesseraError
+from tessera.mpc.session import Session
+from tessera.net.channel import Channel
+from tessera.net.identity import Identity
+from tessera.net.tls import Endpoint, connect_mesh
+from tessera.runtime import jsonable
+from tessera.runtime.config import PartyConfig
+from tessera.runtime.inprocess import run_dealer, run_party
+
+__all__ = ["ABORT_ERRORS", "Failure", "ProcessReport", "start", "read_report", "serve", "write_report",
+           "die_with_parent"]
+
+#: Errors that mean the session was stopped from outside this endpoint (a peer aborted, a link
+#: closed, a frame or a peer's identity was refused): the job is ``aborted``, not ``failed``.
+ABORT_ERRORS = frozenset({"ProtocolAbort", "TransportError", "PeerAuthError", "FrameError"})
+
+
+class Failure(BaseModel):
+    """Why an endpoint stopped: the error's class name and message (and, for an abort, who)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    error: str
+    message: str = ""
+    aborted_by: str | None = None
+    reason: str | None = None
+    trace: str | None = None
+
+    @classmethod
+    def of(cls, e: BaseException) -> Failure:
+        trace = None if isinstance(e, TesseraError) else traceback.format_exc(limit=5)
+        if isinstance(e, ProtocolAbort):
+            return cls(error=type(e).__name__, message=str(e), aborted_by=e.party, reason=e.reason)
+        return cls(error=type(e).__name__, message=str(e), trace=trace)
+
+    @property
+    def kind(self) -> Literal["aborted", "failed"]:
+        return "aborted" if self.error in ABORT_ERRORS else "failed"
+
+    def to_error(self, party: str) -> TesseraError:
+        """The error to raise again in the launcher (the same class where it is Tessera's own)."""
+        if self.error == "ProtocolAbort":
+            return ProtocolAbort(self.aborted_by or "?", self.reason or self.message)
+        cls = getattr(errors, self.error, None)
+        if isinstance(cls, type) and issubclass(cls, TesseraError) and cls is not errors.PolicyDenied:
+            try:
+                return cls(self.message)
+            except TypeError:
+                pass
+        return TesseraError(f"party {party!r} failed with {self.error}: {self.message}")
+
+
+class ProcessReport(BaseModel):
+    """What one endpoint process reports: its result (plain JSON), communication figures and wall
+    time, or its failure."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    party: str
+    ok: bool
+    result: Any = None
+    comm: dict[str, Any] = {}
+    seconds: float = 0.0
+    failure: Failure | None = None
+
+    @property
+    def bytes_sent(self) -> int:
+        return int(self.comm.get("bytes_sent", 0))
+
+    @property
+    def rounds(self) -> int:
+        return int(self.comm.get("rounds", 0))
+
+
+def start(module: str, config: Path, log: Path, env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """Start ``python -m module config`` with its output in ``log``."""
+    with open(log, "wb") as out:
+        return subprocess.Popen([sys.executable, "-m", module, str(config)], stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, env=None if env is None else dict(env))
+
+
+def read_report(path: Path) -> ProcessReport | None:
+    """The report an endpoint wrote at ``path``, or None if it wrote none (or an unreadable one)."""
+    try:
+        return ProcessReport.model_validate(jsonable.loads(path.read_text()))
+    except (OSError, ValueError, ValidationError):
+        return None
+
+
+def write_report(report: ProcessReport, path: str | Path) -> None:
+    Path(path).write_text(jsonable.dumps(report.model_dump()))
+
+
+def serve(cfg: PartyConfig, program: Callable[[Session], Any] | None) -> ProcessReport:
+    """Join the mesh over mutual TLS and run ``program`` (None: serve as the dealer); never raises."""
+    start_t = time.perf_counter()
+    try:
+        identity = Identity.load(cfg.identity_dir, cfg.name)
+        endpoints = [Endpoint(e.name, e.host, e.port, e.fingerprint, e.certificate) for e in cfg.endpoints]
+        channel = connect_mesh(cfg.index, endpoints, identity, bytes.fromhex(cfg.session_id), timeout=cfg.timeout,
+                               connect_timeout=cfg.connect_timeout, max_frame=cfg.max_frame)
+        done = threading.Event()
+        if cfg.progress_path:
+            threading.Thread(target=_report_progress, args=(channel, cfg.progress_path, start_t, done), daemon=True,
+                             name="tessera-progress").start()
+        try:
+            if program is None:
+                result: Any = {"served": run_dealer(channel, len(cfg.parties))}
+            else:
+                result = run_party(program, cfg.protocol, channel, cfg.parties, cfg.frac_bits)
+        finally:
+            done.set()
+            channel.close()
+    except BaseException as e:
+        print(f"{cfg.name}: {type(e).__name__}: {e}", file=sys.stderr)
+        return ProcessReport(party=cfg.name, ok=False, failure=Failure.of(e))
+    return ProcessReport(party=cfg.name, ok=True, result=jsonable.to_plain(result), comm=channel.stats.as_dict(),
+                         seconds=time.perf_counter() - start_t)
+
+
+def _report_progress(channel: Channel, path: str, start_t: float, done: threading.Event, every: float = 0.5) -> None:
+    """Rewrite ``path`` with the session's figures so far (no values: counts of rounds and bytes)."""
+    target = Path(path)
+    tmp = target.with_suffix(".tmp")
+    while not done.wait(every):
+        stats = channel.stats.as_dict()
+        tmp.write_text(jsonable.dumps({"rounds": stats["rounds"], "bytes_sent": stats["bytes_sent"],
+                                       "seconds": round(time.perf_counter() - start_t, 1)}))
+        tmp.replace(target)
+
+
+def die_with_parent() -> None:
+    """When started by a node (``TESSERA_PARENT_PID``), exit as soon as the node is gone: a party
+    whose node was killed must not go on computing; its peers then see the link close and abort."""
+    parent = os.environ.get("TESSERA_PARENT_PID")
+    if not parent:
+        return
+
+    def watch() -> None:
+        while os.getppid() == int(parent):
+            time.sleep(0.2)
+        os._exit(3)
+
+    threading.Thread(target=watch, daemon=True, name="tessera-parent-watch").start()
