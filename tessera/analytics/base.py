@@ -10,7 +10,7 @@ the aligned rows as a secret tensor, transformed row by row as the analysis's lo
 transforms it. Where every party knows its aligned rows (PSI ``intersection`` mode) the holders
 share their columns (:func:`tessera.analytics.common.share_columns`); in PSI ``aligned`` mode the
 rows come out of a secret-shared join and nobody knows which rows they are
-(:mod:`tessera.plan.aligned`). Either way :meth:`Analysis.secure_rows` does the work.
+(:mod:`tessera.execution.aligned`). Either way :meth:`Analysis.secure_rows` does the work.
 
 Analyses know :class:`~tessera.mpc.tensor.SecretTensor`, never the protocol beneath it.
 """

@@ -70,7 +70,7 @@ class Alignment:
     kept rows are exactly the intersection. Nobody can tell which of its rows were kept: the
     positions are in a space permuted by two parties (the owner's order and the shuffler's
     permutation), each known to one party only. Steps 1-3 are MPC work that this layer does not
-    perform: :func:`tessera.plan.aligned.shared_rows` does them, step 2 with the one-party
+    perform: :func:`tessera.execution.aligned.shared_rows` does them, step 2 with the one-party
     oblivious permutation :func:`tessera.mpc.functions.permute_rows`.
     """
 

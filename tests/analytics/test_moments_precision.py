@@ -16,8 +16,8 @@ from scipy import stats
 
 from tessera.data.schema import Column, Schema
 from tessera.errors import PlanError
-from tessera.plan.executor import make_plan
-from tessera.plan.local import run_local
+from tessera.execution.steps import plan_analysis as make_plan
+from tessera.jobs.local import run_local
 
 #: (protocol, number of parties)
 SETUPS = [("rep3", 3), ("semi2k", 2), ("semi2k", 3)]
@@ -235,7 +235,7 @@ def test_vertical_describe_in_intersection_mode_keeps_precision(protocol):
                              *[Column(name=f"x{j}", type="float", min=-1e7, max=1e7) for j in range(len(names))]))
     cols = [f"x{j}" for j in range(len(names))]
     out = run_local("describe", frames, schema, partition="vertical", protocol=protocol, runtime="threads",
-                    party_args={b: {"id_column": "customer_id"} for b in frames}, psi_mode="intersection",
+                    join_key="customer_id", psi_mode="intersection",
                     columns=cols).outputs
     join = frames[names[0]]
     for j, name in enumerate(names[1:], start=1):
