@@ -265,8 +265,13 @@ def connect_mesh(
     timeout: float = 60.0,
     connect_timeout: float = 30.0,
     max_frame: int = DEFAULT_MAX_FRAME,
+    listener: socket.socket | None = None,
 ) -> TlsChannel:
     """Join the mesh as endpoint ``me``: listen, connect to every peer, authenticate each.
+
+    ``listener``: a socket already bound (and listening) on this endpoint's port, e.g. one a
+    launcher bound and handed down, so that no other process can take the port in between;
+    without one, the port is bound here.
 
     ``timeout`` bounds every ``recv``; ``connect_timeout`` the whole set-up; ``max_frame`` the
     size of one message either way. Raises :class:`TransportError` (port in use, a peer not
@@ -281,7 +286,10 @@ def connect_mesh(
     client_ctx = client_context(identity)
     deadline = time.monotonic() + connect_timeout
     stop = threading.Event()
-    listener = _listen(own, backlog=len(endpoints))
+    if listener is None:
+        listener = _listen(own, backlog=len(endpoints))
+    else:
+        listener.listen(len(endpoints))
 
     def admit_one(raw: socket.socket, address: str, waiting: Mapping[str, str]) -> Established:
         return admit(own.name, identity, raw, address, waiting, session_id, max_frame=max_frame,

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tessera.errors import TesseraError
+from tessera.errors import TesseraError, TransportError
 from tessera.governance.ledger import pid_alive
 from tessera.jobs.model import JobReport, LedgerRef, PartyJob, PartyLaunch
 from tessera.node.context import NodeContext, NodeError
@@ -31,7 +31,7 @@ from tessera.node.datasources import data_for_job
 from tessera.node.states import FINAL_STATES, JobState
 from tessera.node.store import Job
 from tessera.runtime.config import EndpointSpec, PartyConfig
-from tessera.runtime.launcher import read_report, start
+from tessera.runtime.launcher import listen, read_report, start
 
 __all__ = ["Runner", "PARTY_ENTRY"]
 
@@ -49,6 +49,8 @@ class Runner:
         self.release_slot = release_slot
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.ports: dict[str, int] = {}
+        #: the listening socket of each prepared job's port, held until its party process has it
+        self.listeners: dict[str, socket.socket] = {}
         self.lock = threading.Lock()
 
     # -- ports ---------------------------------------------------------------------------------
@@ -57,7 +59,9 @@ class Runner:
         return self.ctx.contract.party(party).address.rsplit(":", 1)[0]
 
     def prepare(self, job_id: str) -> int:
-        """Reserve a free port of this node's MPC range for the job."""
+        """Reserve a free port of this node's MPC range for the job: bound and listening from now
+        on and handed to the party process at start, so no other process can take it meanwhile
+        (peers that connect early wait in its backlog)."""
         lo, hi = self.ctx.cfg.mpc_ports
         host = self.mpc_host(self.ctx.name)
         with self.lock:
@@ -67,19 +71,21 @@ class Runner:
             for port in range(lo, hi + 1):
                 if port in used:
                     continue
-                with socket.socket() as s:
-                    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                    try:
-                        s.bind((host, port))
-                    except OSError:
-                        continue
+                try:
+                    sock = listen(host, port)
+                except TransportError:
+                    continue
                 self.ports[job_id] = port
+                self.listeners[job_id] = sock
                 return port
         raise NodeError(503, f"no free MPC port in {lo}-{hi} at {self.ctx.name}")
 
     def free_port(self, job_id: str) -> None:
         with self.lock:
             self.ports.pop(job_id, None)
+            sock = self.listeners.pop(job_id, None)
+        if sock is not None:
+            sock.close()
 
     @property
     def running(self) -> int:
@@ -102,13 +108,18 @@ class Runner:
             raise NodeError(409, f"job {job_id} was never planned at {ctx.name}")
         workdir = ctx.job_dir(job_id)
         workdir.mkdir(parents=True, exist_ok=True)
+        with self.lock:
+            listener = self.listeners.pop(job_id, None)
         try:
-            launch = self._launch_file(job.party_job, session_id, ports, workdir)
+            launch = self._launch_file(job.party_job, session_id, ports, workdir,
+                                       None if listener is None else listener.fileno())
             launch.save(workdir / "party.json")
         except Exception as e:
             # engine errors may quote data: name their kind only
             why = f"{type(e).__name__}: {e}" if isinstance(e, TesseraError) else type(e).__name__
             reasons = [f"{ctx.name}: could not prepare its data for the job ({why})"]
+            if listener is not None:
+                listener.close()
             self.free_port(job_id)
             self.finish(job_id, JobState.FAILED, reasons)
             raise NodeError(500, reasons[0]) from None
@@ -118,14 +129,15 @@ class Runner:
                                            "contract_hash": ctx.contract.hash, "job_hash": job.job_hash,
                                            "parties": job.party_job.roles.endpoints})
         env = {**os.environ, "TESSERA_PARENT_PID": str(os.getpid())}
-        proc = start(PARTY_ENTRY, workdir / "party.json", workdir / "party.log", env)
+        proc = start(PARTY_ENTRY, workdir / "party.json", workdir / "party.log", env, listener=listener)
         with self.lock:
             self.procs[job_id] = proc
         ctx.log(logging.INFO, "party process started", job_id=job_id, pid=proc.pid, port=ports[ctx.name])
         threading.Thread(target=self._watch, args=(job, proc, release_slot), daemon=True,
                          name=f"watch-{job_id}").start()
 
-    def _launch_file(self, job: PartyJob, session_id: str, ports: dict[str, int], workdir: Path) -> PartyLaunch:
+    def _launch_file(self, job: PartyJob, session_id: str, ports: dict[str, int], workdir: Path,
+                     listen_fd: int | None) -> PartyLaunch:
         ctx = self.ctx
         roles = job.roles
         endpoints = [EndpointSpec(name=p, host=self.mpc_host(p), port=ports[p],
@@ -139,7 +151,8 @@ class Runner:
         endpoint = PartyConfig(name=ctx.name, endpoints=endpoints, parties=roles.compute, protocol=job.protocol,
                                identity_dir=str(ctx.cfg.path(ctx.cfg.identity_dir)), session_id=session_id,
                                frac_bits=job.frac_bits, timeout=ctx.cfg.recv_timeout,
-                               result_path=str(workdir / "result.json"), progress_path=str(workdir / "progress.json"))
+                               result_path=str(workdir / "result.json"), progress_path=str(workdir / "progress.json"),
+                               listen_fd=listen_fd)
         return PartyLaunch(endpoint=endpoint, job=job, data=data, ledger=ledger)
 
     def _watch(self, job: Job, proc: subprocess.Popen[bytes], release_slot: bool) -> None:

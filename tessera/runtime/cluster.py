@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -25,27 +24,13 @@ from tessera.net.identity import Identity
 from tessera.protocols import NEEDS_DEALER, PROTOCOLS
 from tessera.runtime.config import EndpointSpec, PartyConfig
 from tessera.runtime.inprocess import DEALER_NAME, party_names
-from tessera.runtime.launcher import ProcessReport, read_report, start
+from tessera.runtime.launcher import ProcessReport, listen, read_report, start
 from tessera.runtime.result import RunResult
 
-__all__ = ["run_cluster", "run_mesh", "free_ports"]
+__all__ = ["run_cluster", "run_mesh"]
 
 #: Writes endpoint ``cfg.name``'s config file for the entry module and returns its path.
 Configure = Callable[[PartyConfig, Path], Path]
-
-
-def free_ports(k: int, host: str = "127.0.0.1") -> list[int]:
-    """``k`` distinct ports that were free on ``host`` a moment ago."""
-    socks = []
-    try:
-        for _ in range(k):
-            s = socket.socket()
-            s.bind((host, 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def run_mesh(
@@ -71,20 +56,22 @@ def run_mesh(
     endpoints = names + ([DEALER_NAME] if NEEDS_DEALER[protocol] else [])
     root = Path(tempfile.mkdtemp(prefix="tessera-cluster-")) if workdir is None else Path(workdir)
     procs: dict[str, subprocess.Popen[bytes]] = {}
+    # every endpoint's port is bound here and handed to its process: no other process can take it
+    listeners = {n: listen("127.0.0.1", backlog=len(endpoints)) for n in endpoints}
     try:
         keys = root / "keys"
         idents = {n: Identity.create(n, keys, overwrite=True) for n in endpoints}
-        ports = free_ports(len(endpoints))
         specs = [
-            EndpointSpec(name=n, port=p, fingerprint=idents[n].fingerprint, certificate=idents[n].cert_path.read_text())
-            for n, p in zip(endpoints, ports)
+            EndpointSpec(name=n, port=listeners[n].getsockname()[1], fingerprint=idents[n].fingerprint,
+                         certificate=idents[n].cert_path.read_text())
+            for n in endpoints
         ]
         session_id = secrets.token_hex(16)
         for n in endpoints:
             cfg = PartyConfig(name=n, endpoints=specs, parties=names, protocol=protocol, identity_dir=str(keys),
                               session_id=session_id, frac_bits=frac_bits, timeout=recv_timeout,
-                              result_path=str(root / f"{n}.result.json"))
-            procs[n] = start(entry, configure(cfg, root), root / f"{n}.log")
+                              result_path=str(root / f"{n}.result.json"), listen_fd=listeners[n].fileno())
+            procs[n] = start(entry, configure(cfg, root), root / f"{n}.log", listener=listeners.pop(n))
         deadline = time.monotonic() + timeout
         for p in procs.values():
             try:
@@ -93,6 +80,8 @@ def run_mesh(
                 break
         return _collect(root, endpoints, procs, timeout)
     finally:
+        for sock in listeners.values():
+            sock.close()
         for p in procs.values():
             if p.poll() is None:
                 p.kill()

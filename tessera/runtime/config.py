@@ -49,6 +49,9 @@ class PartyConfig(BaseModel):
     connect_timeout: float = 30.0
     max_frame: int = 1 << 30
     result_path: str | None = None
+    #: a listening socket on this endpoint's port inherited from the launcher (its fd number), so
+    #: that no other process can take the port between choosing it and the endpoint's start
+    listen_fd: int | None = Field(None, ge=0)
     #: where to keep figures of the running session (rounds, bytes, seconds) for a watcher
     progress_path: str | None = None
 

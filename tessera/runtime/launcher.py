@@ -11,6 +11,7 @@ errors: ``aborted`` (a party or the network stopped the session: :data:`ABORT_ER
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -23,7 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from tessera import errors
-from tessera.errors import ProtocolAbort, TesseraError
+from tessera.errors import ProtocolAbort, TesseraError, TransportError
 from tessera.mpc.session import Session
 from tessera.net.channel import Channel
 from tessera.net.identity import Identity
@@ -97,11 +98,29 @@ class ProcessReport(BaseModel):
         return int(self.comm.get("rounds", 0))
 
 
-def start(module: str, config: Path, log: Path, env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
-    """Start ``python -m module config`` with its output in ``log``."""
-    with open(log, "wb") as out:
-        return subprocess.Popen([sys.executable, "-m", module, str(config)], stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, env=None if env is None else dict(env))
+def listen(host: str, port: int = 0, backlog: int = 16) -> socket.socket:
+    """A listening socket on ``host:port`` (0: a free port) for an endpoint this launcher starts:
+    held from the moment the port is chosen, then handed to the endpoint (``listen_fd``)."""
+    try:
+        sock = socket.create_server((host, port), backlog=backlog)
+    except OSError as e:
+        raise TransportError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def start(module: str, config: Path, log: Path, env: Mapping[str, str] | None = None,
+          listener: socket.socket | None = None) -> subprocess.Popen[bytes]:
+    """Start ``python -m module config`` with its output in ``log``; ``listener`` (whose fd the
+    config names as ``listen_fd``) is handed down to the process, and closed here once it has it."""
+    fds = () if listener is None else (listener.fileno(),)
+    try:
+        with open(log, "wb") as out:
+            return subprocess.Popen([sys.executable, "-m", module, str(config)], stdout=out, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, env=None if env is None else dict(env), pass_fds=fds)
+    finally:
+        if listener is not None:
+            listener.close()
 
 
 def read_report(path: Path) -> ProcessReport | None:
@@ -122,8 +141,9 @@ def serve(cfg: PartyConfig, program: Callable[[Session], Any] | None) -> Process
     try:
         identity = Identity.load(cfg.identity_dir, cfg.name)
         endpoints = [Endpoint(e.name, e.host, e.port, e.fingerprint, e.certificate) for e in cfg.endpoints]
+        listener = None if cfg.listen_fd is None else socket.socket(fileno=cfg.listen_fd)
         channel = connect_mesh(cfg.index, endpoints, identity, bytes.fromhex(cfg.session_id), timeout=cfg.timeout,
-                               connect_timeout=cfg.connect_timeout, max_frame=cfg.max_frame)
+                               connect_timeout=cfg.connect_timeout, max_frame=cfg.max_frame, listener=listener)
         done = threading.Event()
         if cfg.progress_path:
             threading.Thread(target=_report_progress, args=(channel, cfg.progress_path, start_t, done), daemon=True,

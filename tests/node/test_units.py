@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import socket
 import time
 
 import pytest
@@ -210,6 +211,10 @@ def test_a_source_that_fails_at_start_fails_the_job_without_quoting_data(tmp_pat
         assert node.store.get("j1").party_job is not None
         node.store.transition("j1", JobState.ACCEPTED)
         port = node.runner.prepare("j1")
+        # the prepared port is held (listening) until the party process takes it: nobody else can
+        # bind it meanwhile (an outgoing connection's ephemeral port once did, and the job aborted)
+        with socket.socket() as other, pytest.raises(OSError):
+            other.bind(("127.0.0.1", port))
 
         def no_second_plan(*_):
             raise AssertionError("a job is planned once per node, when it decides")
@@ -223,6 +228,8 @@ def test_a_source_that_fails_at_start_fails_the_job_without_quoting_data(tmp_pat
         customer = str(__import__("pandas").read_csv(cons.data["alpha"]["tx"]).customer_id[0])
         assert customer not in view["reasons"][0]
         assert "j1" not in node.runner.ports  # the port went back
+        with socket.socket() as other:
+            other.bind(("127.0.0.1", port))
         assert b'tessera_jobs_planned_total{node="alpha"} 1.0' in node.metrics.render()
     finally:
         node.stop()
