@@ -95,7 +95,12 @@ def check(contract: Contract, job: JobSpec, state: NodeState, now: dt.datetime |
     if rule.max_iterations is not None:
         for key in ITERATION_PARAMS:
             it = job.params.get(key)
-            if isinstance(it, (int, float)) and it > rule.max_iterations:
+            if it is None:
+                continue
+            if not isinstance(it, (int, float)) or isinstance(it, bool):
+                reasons.append(f"{key} must be a number to be checked against the contract's maximum of "
+                               f"{rule.max_iterations} iterations, not {type(it).__name__}")
+            elif it > rule.max_iterations:
                 reasons.append(f"{key}={it} exceeds the maximum of {rule.max_iterations} iterations")
     if rule.min_group_size:
         sizes = {k: job.params[k] for k in GROUP_PARAMS if k in job.params}

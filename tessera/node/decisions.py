@@ -37,14 +37,19 @@ def decide(ctx: NodeContext, spec: JobSpec, coordinator: str, job_id: str) -> De
                 rows[d] = rows_of(ctx.cfg, d)
             except Exception as e:  # policy then judges without the count
                 ctx.log(logging.WARNING, f"could not count the rows of {d}: {type(e).__name__}", job_id=job_id)
-    decision = check(ctx.contract, spec, NodeState(ctx.name, rows, lambda d: ctx.ledger.remaining(d)[0]))
-    reasons = list(decision.reasons)
+    # one validation, then policy on its result: the planner validates the parameters (a JSON
+    # string "50" for an int becomes 50, defaults are filled in), and every limit of the contract
+    # is checked on what the analysis will really run with, never on the raw request
     job = None
+    plan_reasons: list[str] = []
     try:
         ctx.metrics.jobs_planned.labels(ctx.name).inc()
         job = planner.plan_job(request_for(ctx.contract, spec, coordinator, job_id))
     except (TesseraError, ValueError) as e:
-        reasons.append(f"plan: {e}")
+        plan_reasons.append(f"plan: {e}")
+    checked = spec if job is None else spec.model_copy(update={"params": dict(job.params)})
+    decision = check(ctx.contract, checked, NodeState(ctx.name, rows, lambda d: ctx.ledger.remaining(d)[0]))
+    reasons = list(decision.reasons) + plan_reasons
     if job is not None and ctx.name not in job.roles.endpoints:
         reasons.append(f"node {ctx.name!r} has no part in this job")
     if job is not None and ctx.name in job.roles.data_owners:

@@ -58,3 +58,12 @@ def test_each_node_decides_from_its_own_contract(identities, signed):
     stricter = sign_all(make_contract(identities, analyses=make_contract(identities).analyses[1:]), identities)
     assert check(signed, job(), NodeState("bank_a")).allowed
     assert not check(stricter, job(), NodeState("bank_b")).allowed
+
+
+def test_a_limit_is_never_skipped_for_a_value_of_another_type(signed):
+    """#15.1: ``"iterations": "50"`` (a JSON string) once skipped the iteration limit, and the
+    params model then coerced it. Policy refuses what it cannot compare."""
+    d = check(signed, job(params={"iterations": "50"}), NodeState(party="bank_a"))
+    assert not d.allowed
+    assert any("iterations must be a number" in r and "maximum of 20" in r for r in d.reasons)
+    assert not check(signed, job(params={"iterations": True}), NodeState(party="bank_a")).allowed

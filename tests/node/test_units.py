@@ -233,3 +233,30 @@ def test_a_source_that_fails_at_start_fails_the_job_without_quoting_data(tmp_pat
         assert b'tessera_jobs_planned_total{node="alpha"} 1.0' in node.metrics.render()
     finally:
         node.stop()
+
+
+def test_policy_judges_the_validated_parameters(tmp_path):
+    """#15.1 at a node: the limit holds for a string that the params model would coerce, and for
+    the value the analysis really runs with."""
+    from tessera.node.decisions import decide
+    from tessera.node.example import FRAUD_FEATURES, build_consortium
+    from tessera.node.service import Node
+
+    cons = build_consortium(tmp_path / "c", rows=300, base_port=40300)
+    node = Node(NodeConfig.load(cons.nodes["alpha"] / "node.toml"))
+    try:
+        def spec(iterations):
+            return JobSpec(analysis="dp_logistic_regression", version="1.0",
+                           datasets=["tx_alpha", "tx_beta", "tx_gamma"], columns=[*FRAUD_FEATURES, "is_fraud"],
+                           params={"features": FRAUD_FEATURES, "target": "is_fraud", "iterations": iterations},
+                           dp={"epsilon": 0.5, "delta": 1e-6}, protocol="rep3", recipients=["analyst-1"],
+                           analyst="analyst-1")
+        for bad in ("50", 50, "26"):
+            d = decide(node.ctx, spec(bad), "alpha", "j-bad")
+            assert d.state.value == "denied", (bad, d)
+            assert any("exceeds the maximum of 25 iterations" in r for r in d.reasons), d.reasons
+        ok = decide(node.ctx, spec("25"), "alpha", "j-ok")
+        assert ok.state.value == "accepted", ok.reasons
+        assert ok.job is not None and ok.job.params["iterations"] == 25
+    finally:
+        node.stop()
