@@ -15,6 +15,8 @@ failed and what to do about it, and never contain secret values, shares or keys:
     ├── DataError            input data violates its declared schema
     ├── PlanError            a job cannot be planned safely (e.g. it could overflow the ring)
     │   └── ParamsError      an analysis's parameters are invalid (names every field and problem)
+    ├── GuardFailed          a declared guard inside MPC failed (one bit revealed): the data break
+    │                        an assumption the stated accuracy needs; names the cause and the remedy
     ├── ContractError        a contract is malformed, unsigned, tampered with or expired
     ├── PolicyDenied         a job is outside what the contract and policy allow (all reasons)
     ├── BudgetExceeded       a job would overspend a differential-privacy budget
@@ -36,6 +38,7 @@ __all__ = [
     "DataError",
     "PlanError",
     "ParamsError",
+    "GuardFailed",
     "ContractError",
     "PolicyDenied",
     "BudgetExceeded",
@@ -104,6 +107,16 @@ class ParamsError(PlanError, ValueError):
         super().__init__(f"invalid parameters for {analysis}: {detail}")
         self.analysis = analysis
         self.problems = list(problems)
+
+
+class GuardFailed(TesseraError):
+    """A declared guard failed: a data-dependent condition that the released values' stated
+    accuracy needs (conditioning, convergence, ...) was checked inside MPC and does not hold.
+    Only the guard's one bit was revealed; nothing else was. ``guard`` names it."""
+
+    def __init__(self, guard: str, message: str) -> None:
+        super().__init__(message)
+        self.guard = guard
 
 
 class ContractError(TesseraError):

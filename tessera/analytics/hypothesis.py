@@ -136,23 +136,31 @@ class WelchTTest(Analysis[TTestParams]):
 class Chi2Params(Params):
     row: str
     column: str
-    max_rows: int = Field(500_000, gt=0)
+    max_rows: int = Field(10**9, gt=0)
+
+
+def chi2_accuracy(n: int, r: int, c: int) -> dict[str, float]:
+    """Stated accuracy of the released statistic, ``|error| <= abs + rel * chi2``."""
+    return {"abs": n * r * c * 2.0**-26, "rel": 2.0**-20}
 
 
 @register
 class Chi2Independence(Analysis[Chi2Params]):
     """Pearson's chi-square test of independence of two categorical (or boolean) columns, over
     their contingency table with public levels (``scipy.stats.chi2_contingency(table,
-    correction=False)``). The table itself is never revealed.
+    correction=False)`` on the levels that occur). The table itself is never revealed.
 
-    Precision: ``n (O - E) = n O - R C`` is computed exactly in integers and the margins'
-    reciprocals from 28-bit proportions, so the statistic's relative error is about 2e-7
-    (measured <= 3e-5 absolute at chi2 = 143, n = 30,000). Rows are limited to 500,000
-    (``n * O`` is encoded with 24 fractional bits).
+    The statistic is ``n * phi^2`` with ``phi^2 = sum a_ij^2``, ``a_ij = (p_ij - r_i c_j) /
+    sqrt(r_i c_j)`` over the cell and margin proportions: ``p_ij - r_i c_j = (n O - R C) / n^2`` is
+    exact in integers before one scaling, and every ``|a_ij| <= sqrt(min(r, c) - 1)``, so no
+    product can leave the ring however strong the association (a product of ``(O - E)^2`` and
+    ``1 / E`` overflowed at 24 bits for strong associations in 10^5 rows). ``phi^2`` is revealed
+    and multiplied by the public ``n``. Levels that never occur are left out, as scipy requires:
+    the numbers of levels that occur are revealed (they set the degrees of freedom).
     """
 
     name = "chi2"
-    version = "1.0"
+    version = "1.1"
     params_model = Chi2Params
     description = "chi-square test of independence: statistic, degrees of freedom, p-value"
 
@@ -168,17 +176,26 @@ class Chi2Independence(Analysis[Chi2Params]):
 
     def plan(self, schema: Schema, params: Chi2Params, partition: str, parties: list[str]) -> Plan:
         r, c = self._levels(schema, params.row), self._levels(schema, params.column)
-        check_magnitude("n times a cell count", float(params.max_rows) ** 2, 24,
-                        "declare a smaller row-count bound (at most 500,000 rows)")
+        if min(r, c) > 64:
+            raise PlanError(f"a chi-square test of {r} x {c} levels is more than this analysis supports (at most 64 "
+                            "levels in the smaller variable)")
+        check_magnitude("n times a cell count", float(params.max_rows) ** 2, 1,
+                        "declare a smaller row-count bound")
+        acc = chi2_accuracy(params.max_rows, r, c)
         return Plan(
             analysis=self.name, version=self.version, partition=partition, columns=[params.row, params.column],
             local=[f"count the {r} x {c} contingency table of the party's rows"],
-            secure=["add the parties' tables", "expected counts from the margins",
-                    "chi2 = sum (O - E)^2 / E with secure reciprocals of the margin proportions"],
-            release=[Release("n", "total rows (to every party)"), Release("chi2", "the statistic"),
-                     Release("dof", "(rows - 1)(columns - 1), public"),
+            secure=["add the parties' tables", "n (O - E) = n O - R C exactly in integers, scaled once to "
+                    "p_ij - r_i c_j at 28 fractional bits",
+                    "a_ij = (p_ij - r_i c_j) / sqrt(r_i c_j) with secure inverse square roots of the margin "
+                    "proportions (0 for a level that never occurs); phi^2 = sum a_ij^2"],
+            release=[Release("n", "total rows (to every party)"),
+                     Release("levels", "the numbers of row and column levels that occur (they set the dof)"),
+                     Release("chi2", f"the statistic, n * phi^2; accuracy: |error| <= {acc['rel']:.2g} x chi2 + "
+                                     f"{2.0**-26:.2g} x n r c"),
+                     Release("dof", "(occurring row levels - 1)(occurring column levels - 1), public"),
                      Release("p_value", "public function of chi2 and dof")],
-            frac_bits=24, meta={"levels": (r, c)},
+            frac_bits=28, meta={"levels": (r, c), "accuracy": {"chi2": acc}},
         )
 
     def local(self, columns: LocalTable, params: Chi2Params, plan: Plan) -> Local:
@@ -199,25 +216,26 @@ class Chi2Independence(Analysis[Chi2Params]):
             obs = part if obs is None else obs + part
         assert obs is not None
         rows, cols = obs.sum(axis=1), obs.sum(axis=0)
-        (n_,) = session.reveal(rows.sum())
+        margins = concatenate([rows, cols])
+        present = margins > 0
+        n_, present_rows, present_cols = session.reveal(rows.sum(), present[:r].sum(), present[r:].sum())
         n = int(n_)
-        f = plan.frac_bits
-        # n (O - E) = n O - R C is an exact integer: no rounding of the expected counts at all
-        exact = obs * n - rows.reshape(r, 1) * cols.reshape(1, c)
-        d = approx.at_scale(exact, f).scale(1 / n**1.5, bound=float(n) ** 2)  # (O - E) / sqrt(n)
-        # 1 / (row and column proportions), each from 28-bit proportions so that small margins keep
-        # their relative precision; their outer product is 1 / (r_i c_j) at the working scale
-        fine = f + 4
-        props = approx.at_scale(concatenate([rows, cols]), fine).scale(1 / n, bound=float(n))
-        inv_props = approx.at_scale(approx.reciprocal(props), f)
-        inv = inv_props[:r].reshape(r, 1) * inv_props[r:].reshape(1, c)
-        chi2 = ((d * inv) * d).sum()  # d * inv first: keeps the ULP of d^2 from being amplified by 1/E
-        (chi2_,) = session.reveal(chi2, to=plan.recipients)
-        dof = (r - 1) * (c - 1)
-        out: dict[str, Any] = {"n": n, "dof": dof}
-        if chi2_ is None:
+        kr, kc = int(present_rows), int(present_cols)
+        dof = (kr - 1) * (kc - 1)
+        out: dict[str, Any] = {"n": n, "dof": dof, "levels": (kr, kc)}
+        if dof <= 0:  # scipy: a table with one occurring level has no test (statistic 0, p-value 1)
+            if plan.recipients is None or session.party in plan.recipients:
+                out.update(chi2=0.0 if n else math.nan, p_value=1.0 if n else math.nan)
             return out
+        f = plan.frac_bits
+        exact = obs * n - rows.reshape(r, 1) * cols.reshape(1, c)  # n (O - E), an exact integer
+        delta = exact._relabel(f).scale(2.0**f / n**2, bound=float(n) ** 2 / 2.0**f)  # p_ij - r_i c_j
+        props = approx.at_scale(margins, f).scale(1 / n, bound=float(n))
+        inv_sd = approx.rsqrt(props)  # 0 for a margin that is 0: its cells add nothing
+        a = (delta * inv_sd[:r].reshape(r, 1)) * inv_sd[r:].reshape(1, c)
+        (phi2,) = session.reveal((a * a).sum(), to=plan.recipients)
+        if phi2 is None:
+            return out
+        chi2 = n * float(phi2)
         from scipy import stats  # imported where used: ~1 s per process, and only released p-values need it
-        return {**out, "chi2": float(chi2_), "p_value": float(stats.chi2.sf(float(chi2_), dof))}
-
-
+        return {**out, "chi2": chi2, "p_value": float(stats.chi2.sf(chi2, dof))}

@@ -46,7 +46,8 @@ from tessera.mpc.session import Session
 from tessera.mpc.tensor import SecretTensor, concatenate, stack
 
 __all__ = ["WIDE", "ULP", "local_moments", "column_moments", "stack_local", "pooled_counts", "pool", "wide_mul", "split_wide",
-           "moment_error", "check_parties", "MAX_PARTIES", "power_of_two_normaliser", "rsqrt_unit", "RELATIVE", "MEAN_ERROR", "BELOW_RESOLUTION"]
+           "moment_error", "check_parties", "MAX_PARTIES", "power_of_two_normaliser", "normaliser",
+           "times_power_of_two", "float_parts", "float_value", "rsqrt_unit", "RELATIVE", "MEAN_ERROR", "BELOW_RESOLUTION"]
 
 #: Fractional bits of the pooled moments (scaled units).
 WIDE = 58
@@ -190,6 +191,13 @@ def power_of_two_normaliser(v: SecretTensor) -> SecretTensor:
     """For ``v`` at :data:`WIDE` with ``0 <= v < 2``: the secret integer ``G = 2^t`` with
     ``v G^2`` in [0.5, 2), or 0 where ``v`` is below :data:`BELOW_RESOLUTION` ULP (resolution:
     such a variance is not known to any relative precision). ``G <= 2^26``. Reveals nothing.
+    """
+    return normaliser(v)[0]
+
+
+def normaliser(v: SecretTensor) -> tuple[SecretTensor, SecretTensor]:
+    """:func:`power_of_two_normaliser` ``G = 2^t`` and its exponent ``t`` (both secret integers;
+    ``G = 0``, ``t = 0`` below resolution). Reveals nothing.
 
     Secure normalisation (Catrina–Saxena 2010): the one-hot vector of ``v``'s highest set bit
     ``k`` gives ``t = floor((58 - k) / 2)`` as a public linear combination of its bits.
@@ -197,9 +205,39 @@ def power_of_two_normaliser(v: SecretTensor) -> SecretTensor:
     small = v < BELOW_RESOLUTION * ULP
     _, onehot = approx.normalize(v)
     pos = np.arange(onehot.shape[-1])
-    t = np.clip((WIDE - pos) // 2, 0, None)
-    g = (onehot * (np.int64(1) << t.astype(np.int64))).sum(axis=-1)
-    return g * (1 - small)
+    t = np.clip((WIDE - pos) // 2, 0, None).astype(np.int64)
+    live = 1 - small
+    g = (onehot * (np.int64(1) << t)).sum(axis=-1) * live
+    return g, (onehot * t).sum(axis=-1) * live
+
+
+def times_power_of_two(x: SecretTensor, g: SecretTensor, frac: int) -> SecretTensor:
+    """``x * g`` at ``frac`` fractional bits, exact up to 2 ULP, for ``x`` at :data:`WIDE` with
+    ``|x| <= 1`` and a secret integer ``0 <= g <= 2^26`` (same shapes): ``x`` is split at 29 bits
+    (:func:`split_wide`) so both integer products stay below 2^57 before truncation."""
+    hi, lo = split_wide(x)
+    return approx.at_scale(hi * g, frac) + approx.at_scale(lo * g, frac)
+
+
+def float_parts(x: SecretTensor, exponent: SecretTensor) -> tuple[SecretTensor, SecretTensor]:
+    """``(m, e)`` with ``x * 2^exponent = m * 2^e``, ``|m|`` in [0.5, 1) or ``m = e = 0``: a
+    floating-point form of a value whose scale is a secret power of two (``exponent``, a secret
+    integer), for ``|x| < 2^(61 - f)``. Opening ``(m, e)`` reveals the value ``x 2^exponent`` to
+    the ``f - 1`` bits of ``m`` and nothing else: both are functions of that value.
+    Rounds: a comparison and a normalisation.
+    """
+    f = x.frac_bits
+    sign = 1 - 2 * (x < 0)
+    u, onehot = approx.normalize(x * sign)
+    pos = np.arange(onehot.shape[-1], dtype=np.int64)
+    k = (onehot * (pos + 1 - f)).sum(axis=-1)
+    nonzero = onehot.sum(axis=-1)  # 0 for x = 0: then the exponent must not be disclosed
+    return u * sign, (exponent + k) * nonzero
+
+
+def float_value(m: Any, e: Any) -> npt.NDArray[np.float64]:
+    """The value of opened :func:`float_parts`."""
+    return np.asarray(m, dtype=np.float64) * np.exp2(np.asarray(e, dtype=np.float64))
 
 
 def rsqrt_unit(y: SecretTensor) -> SecretTensor:

@@ -64,6 +64,31 @@ def _horner(z: SecretTensor, coeffs: tuple[float, ...]) -> SecretTensor:
     return p
 
 
+def _times_power(w: SecretTensor, e: SecretTensor, exps: npt.NDArray[np.int64]) -> SecretTensor:
+    """``w * 2^exps[k]`` for the position ``k`` of the one-hot ``e``, at ``w``'s scale, exact up
+    to one ULP (``|w| < 2``). Non-negative powers multiply by an exact integer; negative ones
+    multiply by ``2^(J + exps[k])`` and truncate by ``J`` once, so no power is rounded to a table
+    resolution (a single fixed-point table of powers kept only ``61 - 2f`` bits of the small ones:
+    at 28 bits a reciprocal of 16 or more came out 0). Positive powers need
+    ``exps <= 61 - 2f - 1``; results below one ULP are 0. Rounds: one product, one truncation."""
+    f = w.frac_bits
+    j = max(0, min(int(-exps.min()), 60 - f))
+    up = np.where(exps >= 0, np.int64(1) << np.clip(exps, 0, 62), 0).astype(np.int64)
+    down_exp = j + exps
+    down = np.where((exps < 0) & (down_exp >= 0), np.int64(1) << np.clip(down_exp, 0, 62), 0).astype(np.int64)
+    t_up, t_down = (e * up).sum(axis=-1), (e * down).sum(axis=-1)
+    prods = stack([w, w]) * stack([t_up, t_down])
+    return prods[0] + SecretTensor(w.session, w.session.protocol.truncate(prods[1].shares, j), f)
+
+
+def _half_powers(w: SecretTensor, e: SecretTensor, halves: npt.NDArray[np.int64]) -> SecretTensor:
+    """``w * 2^(halves[k] / 2)`` (``|w| < 1.42``): the odd half is a product by sqrt 2 selected by
+    the parity of ``halves[k]``, the rest :func:`_times_power`."""
+    odd = (e * (halves % 2)).sum(axis=-1)
+    w = w * (1 + odd * (math.sqrt(2) - 1))
+    return _times_power(w, e, halves // 2)
+
+
 @ring_op
 def _msb_one_hot(x: SecretTensor) -> SecretTensor:
     """Integer 0/1 tensor (..., 61): bit ``i`` set iff the raw value's highest set bit is ``i``.
@@ -99,21 +124,20 @@ def _sign(x: SecretTensor) -> SecretTensor:
 
 
 def reciprocal(x: SecretTensor) -> SecretTensor:
-    """``1 / x`` for ``2^-f <= |x| < 2^(61-f)`` (either sign).
+    """``1 / x`` for ``2^-f <= |x| < 2^(61-f)`` (either sign), ``f <= 30``.
 
-    Relative error <= 2^-(f-2) plus 1 ULP. ``x = 0`` (outside the domain) returns 0.
-    Rounds: a comparison, normalisation, 3 Newton steps (6 products) and 2 products.
+    Relative error <= 2^-(f-2) plus 1 ULP, at every ``f``. ``x = 0`` (outside the domain)
+    returns 0. Rounds: a comparison, normalisation, 4 Newton steps (8 products), a product and a
+    truncation.
     """
     f = x.frac_bits or x.session.frac_bits
     x = at_scale(x, f)
     sign = _sign(x)
     u, e = normalize(x * sign)
     w = 2.9142 - 2 * u  # max relative error 0.086 on [0.5, 1)
-    for _ in range(3):
+    for _ in range(3 if f <= 26 else 4):  # 0.086 -> 7.4e-3 -> 5.5e-5 -> 3e-9 (-> 9e-18)
         w = w * (2 - u * w)
-    frac = max(1, 61 - 2 * f - 1)
-    m = _table(e, 2.0 ** (f - 1 - _POS), frac)  # 2^(f-1-k)
-    return _mul_to(w, m, f) * sign
+    return _times_power(w, e, (f - 1 - _POS).astype(np.int64)) * sign  # w 2^(f-1-k)
 
 
 def divide(a: SecretTensor, b: SecretTensor) -> SecretTensor:
@@ -122,35 +146,33 @@ def divide(a: SecretTensor, b: SecretTensor) -> SecretTensor:
 
 
 def rsqrt(x: SecretTensor) -> SecretTensor:
-    """``1 / sqrt(x)`` for ``2^-f <= x < 2^(61-f)``; relative error <= 2^-(f-3).
+    """``1 / sqrt(x)`` for ``2^-f <= x < 2^(61-f)``, ``f <= 30``; relative error <= 2^-(f-3) at
+    every ``f``.
 
-    ``x <= 0`` (outside the domain) returns 0. Rounds: normalisation, 3 Newton steps
-    (9 products), 1 product.
+    ``x <= 0`` (outside the domain) returns 0. Rounds: normalisation, 3-4 Newton steps
+    (3 products each), 2 products and a truncation.
     """
     f = x.frac_bits or x.session.frac_bits
     x = at_scale(x, f)
     u, e = normalize(x)
     r = 1.7746123 - 0.80404782 * u  # max relative error 0.03 on [0.5, 1)
-    for _ in range(3):
+    for _ in range(3 if f <= 20 else 4):  # 0.03 -> 1.4e-3 -> 2.8e-6 -> 1.2e-11
         r = r * (1.5 - (u * 0.5) * (r * r))
-    frac = int(61 - f - 0.5 - (f - 1) / 2) - 1
-    m = _table(e, 2.0 ** ((f - 1 - _POS) / 2), frac)  # 2^((f-1-k)/2)
-    return _mul_to(r, m, f)
+    return _half_powers(r, e, (f - 1 - _POS).astype(np.int64))  # r 2^((f-1-k)/2)
 
 
 def sqrt(x: SecretTensor) -> SecretTensor:
-    """``sqrt(x)`` for ``0 <= x < 2^(61-f)``; 0 gives exactly 0; relative error <= 2^-(f-3)
-    plus 1 ULP. Negative inputs (outside the domain) return 0. Rounds as :func:`rsqrt`."""
+    """``sqrt(x)`` for ``0 <= x < 2^(61-f)``, ``f <= 30``; 0 gives exactly 0; relative error
+    <= 2^-(f-3) plus 1 ULP at every ``f``. Negative inputs (outside the domain) return 0.
+    Rounds as :func:`rsqrt`."""
     f = x.frac_bits or x.session.frac_bits
     x = at_scale(x, f)
     u, e = normalize(x)
     r = 1.7746123 - 0.80404782 * u
-    for _ in range(3):
+    for _ in range(3 if f <= 20 else 4):
         r = r * (1.5 - (u * 0.5) * (r * r))
     su = u * r  # sqrt(u)
-    frac = int(62 - f - 1 - (61 - f) / 2) - 1
-    m = _table(e, 2.0 ** ((_POS + 1 - f) / 2), frac)  # 2^((k+1-f)/2)
-    return _mul_to(su, m, f)
+    return _half_powers(su, e, (_POS + 1 - f).astype(np.int64))  # sqrt(u) 2^((k+1-f)/2)
 
 
 def _exp2(t: SecretTensor, lo: int, hi: int) -> SecretTensor:

@@ -1,9 +1,12 @@
 """Welch's t-test and the chi-square test of independence (tessera.analytics.hypothesis) against scipy."""
 
+import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
 
+from tessera.analytics.hypothesis import chi2_accuracy
+from tessera.data.schema import Column, Schema
 from tessera.data.synthetic import bank_transactions
 from tessera.errors import PlanError
 from tessera.jobs.local import run_local
@@ -41,3 +44,56 @@ def test_chi2_independence_matches_scipy(banks, protocol):
     assert out["chi2"] == pytest.approx(ref.statistic, abs=1e-3)
     assert out["p_value"] == pytest.approx(ref.pvalue, abs=1e-3)
     assert out["dof"] == ref.dof and out["n"] == len(pooled)
+
+
+def _categorical(n_levels_a: int, n_levels_b: int) -> Schema:
+    return Schema(columns=(Column(name="a", type="category", levels=[f"a{i}" for i in range(n_levels_a)]),
+                           Column(name="b", type="category", levels=[f"b{i}" for i in range(n_levels_b)])))
+
+
+def _codes_frames(a: np.ndarray, b: np.ndarray, schema: Schema) -> dict[str, pd.DataFrame]:
+    la = schema.column("a").levels
+    lb = schema.column("b").levels
+    df = pd.DataFrame({"a": pd.Categorical.from_codes(a, categories=la), "b": pd.Categorical.from_codes(b, categories=lb)})
+    n = len(df)
+    return {"p0": df.iloc[: n // 2], "p1": df.iloc[n // 2: 3 * n // 4], "p2": df.iloc[3 * n // 4:]}
+
+
+@pytest.mark.parametrize("n", [100_000, 400_000])
+def test_chi2_of_a_strong_association_in_many_rows(n):
+    """Issue #14: a strong association in 100k-400k rows came back small or negative with p = 1."""
+    rng = np.random.default_rng(n)
+    a = rng.integers(0, 3, n)
+    b = np.where(rng.random(n) < 0.7, a, rng.integers(0, 4, n))  # b mostly follows a
+    schema = _categorical(3, 4)
+    res = run_local("chi2", _codes_frames(a, b, schema), schema, row="a", column="b", runtime="threads")
+    table = np.zeros((3, 4))
+    np.add.at(table, (a, b), 1)
+    ref = stats.chi2_contingency(table, correction=False)
+    acc = chi2_accuracy(10**9, 3, 4)
+    assert ref.statistic > 1e5
+    assert abs(res["chi2"] - ref.statistic) <= acc["rel"] * ref.statistic + n * 12 * 2.0**-26
+    assert res["dof"] == 6 and res["p_value"] == pytest.approx(ref.pvalue, abs=1e-12)
+
+
+def test_chi2_leaves_out_levels_that_never_occur_as_scipy_requires():
+    rng = np.random.default_rng(4)
+    n = 20_000
+    a = rng.integers(0, 3, n)  # level a3 never occurs
+    b = (a + rng.integers(0, 2, n)) % 3  # level b3 never occurs
+    schema = _categorical(4, 4)
+    res = run_local("chi2", _codes_frames(a, b, schema), schema, row="a", column="b", runtime="threads")
+    table = np.zeros((3, 3))
+    np.add.at(table, (a, b), 1)
+    ref = stats.chi2_contingency(table, correction=False)
+    assert res["levels"] == (3, 3) and res["dof"] == ref.dof == 4
+    assert res["chi2"] == pytest.approx(ref.statistic, rel=1e-5)
+    assert res["p_value"] == pytest.approx(ref.pvalue, rel=1e-4, abs=1e-300)
+
+
+def test_chi2_of_a_single_occurring_level_is_no_test():
+    n = 1_000
+    schema = _categorical(2, 2)
+    res = run_local("chi2", _codes_frames(np.zeros(n, dtype=int), np.arange(n) % 2, schema), schema, row="a",
+                    column="b", runtime="threads")
+    assert res["dof"] == 0 and res["chi2"] == 0.0 and res["p_value"] == 1.0

@@ -102,3 +102,38 @@ def test_floor_divide_is_exact(config, rng):
             return approx.floor_divide(t, d).reveal()
 
         assert np.array_equal(run(prog, config)["P0"], x // d)
+
+
+#: every precision an analysis uses (issue #14: the bounds were tested at 16 bits only)
+PRECISIONS = [20, 24, 28]
+
+
+def evaluate_at(config, fn, x, f):
+    def prog(s):
+        t = s.input(0, x if s.me == 0 else None, shape=x.shape, frac_bits=f)
+        return fn(t).reveal()
+
+    return run(prog, config, frac_bits=f)["P0"]
+
+
+@pytest.mark.parametrize("f", PRECISIONS)
+@pytest.mark.parametrize("config", [("semi2k", 2), ("rep3", 3)])
+def test_reciprocal_at_every_precision(config, f, rng):
+    ulp = 2.0**-f
+    top = 2.0 ** (60 - f)
+    x = q(np.concatenate([loguniform(rng, 2.0 ** -(f - 4), top, 400, signed=True), [1.0, 16.0, 4000.0, ulp, top]]), f)
+    got = evaluate_at(config, approx.reciprocal, x, f)
+    assert np.all(np.abs(got - 1 / x) <= 2.0 ** -(f - 2) * np.abs(1 / x) + 2 * ulp)
+    assert got[-4] > 0 and got[-3] > 0  # at 24 bits 1/4000 and at 28 bits 1/16 came out 0
+
+
+@pytest.mark.parametrize("f", PRECISIONS)
+@pytest.mark.parametrize("config", [("semi2k", 2), ("rep3", 3)])
+def test_sqrt_and_rsqrt_at_every_precision(config, f, rng):
+    ulp = 2.0**-f
+    x = q(np.concatenate([loguniform(rng, 2.0 ** -(f - 2), 2.0 ** (60 - f), 400), [2.0**-26, 1.0, 4.0, ulp]]), f)
+    x = x[x >= ulp]
+    rs = evaluate_at(config, approx.rsqrt, x, f)
+    sq = evaluate_at(config, approx.sqrt, x, f)
+    assert np.all(np.abs(rs - 1 / np.sqrt(x)) <= 2.0 ** -(f - 3) / np.sqrt(x) + ulp)
+    assert np.all(np.abs(sq - np.sqrt(x)) <= 2.0 ** -(f - 3) * np.sqrt(x) + ulp)
