@@ -81,25 +81,23 @@ def _tree(x: SecretTensor, axis: int, want_max: bool) -> tuple[SecretTensor, Sec
     n = vals.shape[-1]
     if n == 0:
         raise ShapeError("max/argmax of an empty axis")
-    # indices ride along at the values' scale so one product selects both
-    idx_pub = np.broadcast_to(np.arange(n), vals.shape)
-    idx = (vals * 0) + idx_pub if vals.frac_bits == 0 else (vals * 0) + idx_pub.astype(np.float64)
+    # indices ride along as integers; the values' raw words join them in one product by the bit
+    # (a product by 0/1 needs no truncation, so the raw words are exact at any scale)
+    f = vals.frac_bits
+    idx = (vals._relabel(0) * 0) + np.broadcast_to(np.arange(n), vals.shape)
     while vals.shape[-1] > 1:
         m = vals.shape[-1] // 2
         a, b = vals[..., 0 : 2 * m : 2], vals[..., 1 : 2 * m : 2]
         ia, ib = idx[..., 0 : 2 * m : 2], idx[..., 1 : 2 * m : 2]
         take_b = (b > a) if want_max else (b < a)  # strict: ties keep the earlier index
-        both = stack([b - a, ib - ia]) * take_b
-        new_v, new_i = a + both[0], ia + both[1]
+        both = stack([(b - a)._relabel(0), ib - ia]) * take_b
+        new_v, new_i = a + both[0]._relabel(f), ia + both[1]
         if vals.shape[-1] % 2:
             new_v = concatenate([new_v, vals[..., -1:]], axis=-1)
             new_i = concatenate([new_i, idx[..., -1:]], axis=-1)
         vals, idx = new_v, new_i
     best = vals[..., 0]
     index = idx[..., 0]
-    if index.frac_bits:
-        # an exact multiple of 2^f truncates exactly
-        index = SecretTensor(x.session, x.session.protocol.truncate(index.shares, index.frac_bits), 0)
     return best, index
 
 
