@@ -132,3 +132,82 @@ def test_the_nonce_table_keeps_a_nonce_while_its_envelope_can_be_fresh_and_prune
     assert again.fresh("another", now)
     assert len(again) == 2
     again.close()
+
+
+# -- port reservations (#15.8) -----------------------------------------------------------------
+
+
+def _two_free_ports() -> tuple[int, int]:
+    import socket
+
+    for lo in range(47300, 47900, 7):
+        try:
+            with socket.socket() as a, socket.socket() as b:
+                a.bind(("127.0.0.1", lo))
+                b.bind(("127.0.0.1", lo + 1))
+            return lo, lo + 1
+        except OSError:
+            continue
+    raise RuntimeError("no two free consecutive ports")
+
+
+def _accepted_job(node: Node, job_id: str) -> None:
+    from tessera.governance.job import JobSpec
+    from tessera.node.states import JobState
+
+    spec = JobSpec(analysis="describe", version="1.0", datasets=["tx_alpha", "tx_beta", "tx_gamma"],
+                   columns=["amount"], params={"columns": ["amount"]}, protocol="rep3",
+                   recipients=["analyst-1"], analyst="analyst-1")
+    node.store.create(job_id, spec.model_dump(mode="json"), spec.hash, "alpha", ["alpha", "beta", "gamma"])
+    node.coordinator.record_decision(job_id, spec, "alpha")
+    node.store.transition(job_id, JobState.ACCEPTED)
+
+
+def _from_alpha(cons: Any, node: Node, kind: str, body: dict[str, Any]) -> dict[str, Any]:
+    reply = node.receive(kind, seal(_key(cons, "alpha"), kind, body, node.contract.hash, to="gamma"))
+    return unseal(node.contract, reply, kind + ".reply", me="alpha")[1]
+
+
+def test_prepared_ports_without_a_start_expire_and_a_late_start_is_refused(consortium):
+    import socket
+
+    cfg = NodeConfig.load(consortium.nodes["gamma"] / "node.toml")
+    cfg.mpc_ports = _two_free_ports()
+    cfg.prepare_lease = 0.5
+    cfg.sweep_interval = 0.1
+    node = Node(cfg)
+    try:
+        for j in ("lease-1", "lease-2", "lease-3"):
+            _accepted_job(node, j)
+        # a coordinator that prepares and never starts takes the whole (two-port) range ...
+        p1 = _from_alpha(consortium, node, "prepare", {"job_id": "lease-1"})["port"]
+        p2 = _from_alpha(consortium, node, "prepare", {"job_id": "lease-2"})["port"]
+        assert {p1, p2} == set(cfg.mpc_ports)
+        with pytest.raises(NodeError) as e:
+            _from_alpha(consortium, node, "prepare", {"job_id": "lease-3"})
+        assert e.value.status == 503 and "no free MPC port" in str(e.value)
+        # ... but only until the leases end: the periodic sweep frees both ports
+        node.recover()  # starts the sweep
+        deadline = time.monotonic() + 20
+        while node.runner.ports:
+            assert time.monotonic() < deadline, node.runner.ports
+            time.sleep(0.05)
+        for port in (p1, p2):  # closed, not just forgotten: the port can be bound again
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", port))
+        # the range is usable again
+        p3 = _from_alpha(consortium, node, "prepare", {"job_id": "lease-3"})["port"]
+        assert p3 in cfg.mpc_ports
+        # a start after its reservation expired is refused, saying why; nothing runs
+        ports = {"alpha": 1, "beta": 2, "gamma": p1}
+        with pytest.raises(NodeError) as e:
+            _from_alpha(consortium, node, "start", {"job_id": "lease-1", "nonce": "ab" * 16, "ports": ports})
+        assert e.value.status == 409
+        assert (f"the MPC port gamma reserved for job lease-1 was freed: no start came within prepare_lease "
+                f"(0.5 s) of prepare; prepare the job again") in str(e.value)
+        assert node.runner.procs == {} and node.store.get("lease-1").state.value == "accepted"
+        # a prepare again makes a fresh lease
+        assert _from_alpha(consortium, node, "prepare", {"job_id": "lease-1"})["port"] in cfg.mpc_ports
+        assert "lease-1" not in node.runner.lapsed
+    finally:
+        node.stop()
