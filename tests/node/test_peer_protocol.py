@@ -203,8 +203,8 @@ def test_prepared_ports_without_a_start_expire_and_a_late_start_is_refused(conso
         with pytest.raises(NodeError) as e:
             _from_alpha(consortium, node, "start", {"job_id": "lease-1", "nonce": "ab" * 16, "ports": ports})
         assert e.value.status == 409
-        assert (f"the MPC port gamma reserved for job lease-1 was freed: no start came within prepare_lease "
-                f"(0.5 s) of prepare; prepare the job again") in str(e.value)
+        assert ("the MPC port gamma reserved for job lease-1 was freed: no start came within prepare_lease "
+                "(0.5 s) of prepare; prepare the job again") in str(e.value)
         assert node.runner.procs == {} and node.store.get("lease-1").state.value == "accepted"
         # a prepare again makes a fresh lease
         assert _from_alpha(consortium, node, "prepare", {"job_id": "lease-1"})["port"] in cfg.mpc_ports
