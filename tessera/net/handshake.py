@@ -260,8 +260,12 @@ def dial(
             answer = FrameReader(raw, session_id, _INTRO_MAX, source=repr(peer.name)).read()
         except (ConnectionError, FrameError) as e:
             answer, failure = None, e
-        except BaseException:
+        except BaseException as e:
             raw.close()
+            if isinstance(e, OSError):
+                raise TransportError(
+                    f"set-up of the connection from {me!r} to {peer.name!r} failed ({_tls_failure(e)})"
+                ) from None
             raise
         else:
             failure = None
@@ -376,9 +380,9 @@ def _admit(
     alloc: Alloc,
 ) -> Established:
     source = f"a connection from {address}"
-    tune(raw, timeout)
-    raw.settimeout(clock.left())
     try:
+        tune(raw, timeout)
+        raw.settimeout(clock.left())
         intro = FrameReader(raw, None, _INTRO_MAX, source=source).read()
     except (FrameError, OSError) as e:
         raise NotAPeer(f"{source} is not a Tessera endpoint ({e})") from None

@@ -397,10 +397,11 @@ def connect_mesh(
     client_ctx = client_context(identity)
     deadline = time.monotonic() + connect_timeout
     stop = threading.Event()
+    backlog = len(endpoints) + MAX_PENDING  # strangers waiting to be accepted must not crowd the peers out
     if listener is None:
-        listener = _listen(own, backlog=len(endpoints))
+        listener = _listen(own, backlog=backlog)
     else:
-        listener.listen(len(endpoints))
+        listener.listen(backlog)
 
     def admit_one(raw: socket.socket, address: str, waiting: Mapping[str, str], clock: Clock) -> Established:
         return admit(own.name, identity, raw, address, waiting, session_id, max_frame=max_frame,

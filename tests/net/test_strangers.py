@@ -101,6 +101,15 @@ def slow_drip(s: socket.socket) -> bytes:
     return _read_all(s)
 
 
+def reset(s: socket.socket) -> bytes:
+    """Half a header, then a TCP reset."""
+    import struct
+
+    s.sendall(encode_header(FrameType.HELLO, os.urandom(16), 0, 10)[:20])
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    return b""
+
+
 def garbage(s: socket.socket) -> bytes:
     s.sendall(b"\x16\x03\x01" + os.urandom(200))  # a TLS record, say; not a Tessera frame
     return _read_all(s)
@@ -125,6 +134,7 @@ def test_a_mesh_of_processes_completes_while_strangers_idle_drip_speak_another_s
         strangers.run("idle", idle)
         strangers.run("slow drip", slow_drip)
         strangers.run("garbage", garbage)
+        strangers.run("reset", reset)
         strangers.run("wrong session", wrong_session(ids["b"].cert_der))
         time.sleep(0.5)  # the refusals are in before the real peers start
         procs += [spawn(peer_config(i, eps, tmp_path, sid, "exchange", **kw)) for i in (1, 2)]
