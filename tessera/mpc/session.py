@@ -17,12 +17,15 @@ from tessera.errors import SessionError
 from tessera.mpc.tensor import Opened, SecretTensor
 from tessera.net.channel import Channel, CommStats
 from tessera.protocols import NEEDS_DEALER, PROTOCOLS, Protocol
+from tessera.protocols.base import Opening
 from tessera.ring.fixedpoint import FixedPoint, decode, encode
 
 __all__ = ["Session", "RevealObserver", "Opened"]
 
 #: Called after each reveal with the party names that received the values.
 RevealObserver = Callable[[list[str]], None]
+
+_TRANSCRIPT_TAG = b"tessera-transcript-v2\0"
 
 
 class Session:
@@ -31,29 +34,36 @@ class Session:
     Create with :meth:`Session.start` (runs the protocol's set-up), or let a runtime do it.
     """
 
-    def __init__(self, protocol: Protocol, parties: Sequence[str], frac_bits: int = 16) -> None:
+    def __init__(self, protocol: Protocol, parties: Sequence[str], frac_bits: int = 16, *,
+                 session_id: bytes | None = None) -> None:
         if len(parties) != protocol.n:
             raise SessionError(f"{protocol.name} session has {protocol.n} parties, got names {list(parties)}")
         self.protocol = protocol
         self.parties = list(parties)
         self.fxp = FixedPoint(frac_bits)
-        self._transcript = hashlib.sha256()
+        #: the session id the transcript is bound to (by default the channel's)
+        self.session_id = protocol.ch.session_id if session_id is None else bytes(session_id)
+        self._transcript = hashlib.sha256(_TRANSCRIPT_TAG)
+        self._absorb({"session": self.session_id.hex(), "protocol": protocol.name, "parties": self.parties,
+                      "frac_bits": frac_bits})
         self._reveal_observers: list[RevealObserver] = []
         self._before_reveal: list[RevealObserver] = []
         protocol.open_observers.append(self._record_opening)
 
     @classmethod
     def start(
-        cls, protocol: str, channel: Channel, parties: Sequence[str], frac_bits: int = 16
+        cls, protocol: str, channel: Channel, parties: Sequence[str], frac_bits: int = 16, *,
+        session_id: bytes | None = None,
     ) -> Session:
-        """Build the named protocol over ``channel`` and agree its seeds with the other parties."""
+        """Build the named protocol over ``channel`` and agree its seeds with the other parties
+        (the transcript is bound to ``session_id``, by default the channel's)."""
         try:
             proto_cls = PROTOCOLS[protocol]
         except KeyError:
             raise SessionError(f"unknown protocol {protocol!r}; choose one of {sorted(PROTOCOLS)}") from None
         proto = proto_cls(channel, len(parties))
         proto.setup()
-        return cls(proto, parties, frac_bits)
+        return cls(proto, parties, frac_bits, session_id=session_id)
 
     @staticmethod
     def needs_dealer(protocol: str) -> bool:
@@ -191,19 +201,27 @@ class Session:
         """Call ``observer(recipient_names)`` after every reveal (audit, metrics, progress)."""
         self._reveal_observers.append(observer)
 
-    def _record_opening(self, values: list[Opened | None], recipients: tuple[int, ...]) -> None:
-        # Values opened to everybody enter the hash; for partial openings only their shape
-        # and recipients do, so that every party computes the same transcript.
-        everyone = len(recipients) == self.n_parties
-        self._transcript.update(json.dumps(recipients).encode())
-        for v in values:
-            if everyone and v is not None:
-                self._transcript.update(np.ascontiguousarray(v).tobytes())
-            else:
-                self._transcript.update(b"#partial")
+    def _absorb(self, record: dict[str, object]) -> None:
+        data = json.dumps(record, sort_keys=True, separators=(",", ":")).encode()
+        self._transcript.update(len(data).to_bytes(8, "big") + data)
+
+    def _record_opening(self, opening: Opening) -> None:
+        # Every opening enters the hash with its kind, shapes and recipients; the values too
+        # when every party received them (then every party hashes the same bytes). A partial
+        # opening's values differ between recipients and the others, so only its shape does.
+        everyone = len(opening.recipients) == self.n_parties
+        self._absorb({"kind": opening.kind, "shapes": [list(s) for s in opening.shapes],
+                      "to": list(opening.recipients), "values": everyone})
+        if everyone:
+            for v in opening.values:
+                if v is not None:
+                    data = np.ascontiguousarray(v).tobytes()
+                    self._transcript.update(len(data).to_bytes(8, "big") + data)
 
     def transcript_hash(self) -> str:
-        """SHA-256 over everything opened so far (identical at every party of the session)."""
+        """SHA-256 over the session id, the protocol and parties, and every opening so far (its
+        kind, shapes and recipients, and the values opened to everybody). Identical at every
+        party of one session; different for another session or another computation."""
         return self._transcript.copy().hexdigest()
 
     def close(self) -> None:

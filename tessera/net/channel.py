@@ -67,6 +67,8 @@ class Channel(abc.ABC):
         self.me = me
         self.names = list(names)
         self.stats = CommStats(self.names)
+        #: the session these links belong to (a transport that has one sets it; empty otherwise)
+        self.session_id = b""
 
     @property
     def name(self) -> str:

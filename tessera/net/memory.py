@@ -65,7 +65,11 @@ class MemoryChannel(Channel):
         self._closed = True
 
 
-def memory_mesh(names: Sequence[str], timeout: float = 60.0) -> list[MemoryChannel]:
-    """A full mesh of in-memory channels, one per endpoint named in ``names``."""
+def memory_mesh(names: Sequence[str], timeout: float = 60.0, session_id: bytes = b"") -> list[MemoryChannel]:
+    """A full mesh of in-memory channels, one per endpoint named in ``names``, of the session
+    ``session_id`` (it enters the sessions' transcript hashes)."""
     inboxes = [_Inbox(len(names)) for _ in names]
-    return [MemoryChannel(i, names, inboxes, timeout) for i in range(len(names))]
+    channels = [MemoryChannel(i, names, inboxes, timeout) for i in range(len(names))]
+    for ch in channels:
+        ch.session_id = bytes(session_id)
+    return channels

@@ -18,6 +18,7 @@ import socket
 import ssl
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -26,12 +27,12 @@ import numpy as np
 from tessera.errors import FrameError, IdentityError, ProtocolAbort, SessionError, TransportError
 from tessera.net.channel import Channel, Payload
 from tessera.net.framing import DEFAULT_MAX_FRAME, SESSION_ID_SIZE, FrameType
-from tessera.net.handshake import Established, NotAPeer, Peer, SetupStopped, admit, dial
+from tessera.net.handshake import Clock, Established, NotAPeer, Peer, SetupStopped, admit, dial
 from tessera.net.identity import Identity, fingerprint_of
 from tessera.net.link import Link, Mailbox, wait_until
 from tessera.net.pinning import client_context
 
-__all__ = ["Endpoint", "TlsChannel", "connect_mesh"]
+__all__ = ["Endpoint", "TlsChannel", "connect_mesh", "HANDSHAKE_TIMEOUT", "MAX_PENDING"]
 
 _FINGERPRINT = re.compile(r"sha256:[0-9a-f]{64}")
 _MAX_REASON = 4096  # bytes of an abort reason sent to peers
@@ -43,8 +44,8 @@ _LINGER = 5.0  # at most this long, closing waits for sent data to be acknowledg
 #: connection that fails, e.g. a killed process, is reported at once.)
 _ABORT_GRACE = 1.0
 
-# authenticates one incoming connection: (socket, "host:port", names still expected -> pins)
-_AdmitFn = Callable[[socket.socket, str, Mapping[str, str]], Established]
+# authenticates one incoming connection: (socket, "host:port", names still expected -> pins, its clock)
+_AdmitFn = Callable[[socket.socket, str, Mapping[str, str], Clock], Established]
 
 
 def _receive_buffer(n: int) -> memoryview:
@@ -214,46 +215,148 @@ def _listen(own: Endpoint, backlog: int) -> socket.socket:
         ) from None
 
 
+#: how long one incoming connection may take to authenticate (the default of ``handshake_timeout``)
+HANDSHAKE_TIMEOUT = 5.0
+#: at most this many incoming connections are authenticated at once; more are closed at once
+#: (a real peer whose connection is closed unanswered dials again)
+MAX_PENDING = 16
+_KEEP_REFUSALS = 8  # refused connections named in the report when a peer never arrives
+
+
 class _Acceptor:
-    """Accepts and authenticates the connections of the endpoints with higher indices."""
+    """Accepts the connections of the endpoints with higher indices, each authenticated in a
+    thread of its own under its own deadline (``handshake_timeout``, and never past the set-up
+    deadline). A connection refused before it authenticated is closed and remembered for the
+    report, and the acceptor goes on waiting: no stranger can end or stall the set-up."""
 
     def __init__(self, me: int, endpoints: Sequence[Endpoint], admit_one: _AdmitFn, listener: socket.socket,
-                 deadline: float, stop: threading.Event) -> None:
+                 deadline: float, stop: threading.Event, handshake_timeout: float) -> None:
         self.thread = threading.Thread(target=self._run, name="tessera-accept", daemon=True)
         self.expected = {e.name: e.fingerprint for e in endpoints[me + 1 :]}
         self.done: dict[str, Established] = {}
         self.error: BaseException | None = None
-        self.ignored: list[str] = []
+        #: the last few refused connections (newest last) and how many there were
+        self.refused: deque[NotAPeer] = deque(maxlen=_KEEP_REFUSALS)
+        self.refused_count = 0
         self._admit = admit_one
         self._listener = listener
         self._deadline = deadline
         self._stop = stop
+        self._handshake_timeout = handshake_timeout
+        self._lock = threading.Lock()
+        self._pending: dict[int, tuple[Clock, threading.Thread]] = {}
+        self._next = 0
+
+    def _complete(self) -> bool:
+        with self._lock:
+            return len(self.done) == len(self.expected)
 
     def _run(self) -> None:
-        while len(self.done) < len(self.expected) and not self._stop.is_set():
-            left = self._deadline - time.monotonic()
-            if left <= 0:
-                return
-            self._listener.settimeout(min(left, 0.1))
-            try:
-                raw, addr = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError as e:
-                self.error = TransportError(f"accepting connections failed: {e}")
-                break
-            waiting = {n: fp for n, fp in self.expected.items() if n not in self.done}
-            try:
-                est = self._admit(raw, f"{addr[0]}:{addr[1]}", waiting)
-            except NotAPeer as e:
-                self.ignored.append(str(e))
-                continue
-            except BaseException as e:
-                self.error = e
-                break
-            self.done[est.peer] = est
-        if self.error is not None:
-            self._stop.set()
+        try:
+            while not self._complete() and not self._stop.is_set():
+                now = time.monotonic()
+                if now >= self._deadline:
+                    return
+                self._expire(now)
+                self._listener.settimeout(min(self._deadline - now, 0.05))
+                try:
+                    raw, addr = self._listener.accept()
+                except TimeoutError:
+                    continue
+                except OSError as e:
+                    self._fail(TransportError(f"accepting connections failed: {e}"))
+                    return
+                self._start(raw, f"{addr[0]}:{addr[1]}", now)
+        finally:
+            self._end_pending()
+
+    def _start(self, raw: socket.socket, address: str, now: float) -> None:
+        with self._lock:
+            busy = len(self._pending) >= MAX_PENDING
+            if not busy:
+                waiting = {n: fp for n, fp in self.expected.items() if n not in self.done}
+                clock = Clock(min(now + self._handshake_timeout, self._deadline))
+                key, self._next = self._next, self._next + 1
+                t = threading.Thread(target=self._handshake, args=(key, raw, address, waiting, clock),
+                                     name="tessera-admit", daemon=True)
+                self._pending[key] = (clock, t)
+        if busy:
+            raw.close()
+            self._note(NotAPeer(f"a connection from {address} was closed: {MAX_PENDING} others were being set up"))
+        else:
+            t.start()
+
+    def _handshake(self, key: int, raw: socket.socket, address: str, waiting: Mapping[str, str],
+                   clock: Clock) -> None:
+        try:
+            est = self._admit(raw, address, waiting, clock)
+        except NotAPeer as e:
+            self._note(e)
+            return
+        except BaseException as e:
+            self._fail(e)
+            return
+        finally:
+            with self._lock:
+                self._pending.pop(key, None)
+        with self._lock:
+            duplicate = est.peer in self.done or self._stop.is_set()
+            if not duplicate:
+                self.done[est.peer] = est
+        if duplicate:
+            est.sock.close()
+
+    def _note(self, refusal: NotAPeer) -> None:
+        with self._lock:
+            self.refused.append(refusal)
+            self.refused_count += 1
+
+    def _fail(self, error: BaseException) -> None:
+        with self._lock:
+            if self.error is None:
+                self.error = error
+        self._stop.set()
+
+    def _expire(self, now: float) -> None:
+        with self._lock:
+            late = [clock for clock, _ in self._pending.values() if clock.deadline <= now]
+        for clock in late:
+            clock.expire()
+
+    def _end_pending(self) -> None:
+        """Stop every set-up still under way (strangers, once the peers are all here)."""
+        with self._lock:
+            pending = list(self._pending.values())
+        for clock, _ in pending:
+            clock.expire()
+        for _, t in pending:
+            t.join(2.0)
+
+    def missing_error(self, own: Endpoint, connect_timeout: float) -> TransportError | None:
+        """The error for the expected peers that never authenticated (None if none is missing).
+
+        Names the refused connections; if one of them introduced itself as a missing peer, the
+        error is of the kind its refusal was for (e.g. :class:`PeerAuthError` for a certificate
+        that is not the pinned one).
+        """
+        with self._lock:
+            missing = [n for n in self.expected if n not in self.done]
+            refused, count = list(self.refused), self.refused_count
+        if not missing:
+            return None
+        kind: type[TransportError] = TransportError
+        for r in refused:
+            if r.claimed in missing:
+                kind = r.kind
+        why = ""
+        if count:
+            shown = "; ".join(str(r) for r in refused)
+            more = f" (the last {len(refused)} shown)" if count > len(refused) else ""
+            why = f"; it refused {count} connection{'s' if count > 1 else ''}{more}: {shown}"
+        return kind(
+            f"{own.name!r}: no connection from {missing} within {connect_timeout:g} s "
+            f"(they connect to {own.host}:{own.port}){why}"
+        )
 
 
 def connect_mesh(
@@ -266,6 +369,7 @@ def connect_mesh(
     connect_timeout: float = 30.0,
     max_frame: int = DEFAULT_MAX_FRAME,
     listener: socket.socket | None = None,
+    handshake_timeout: float = HANDSHAKE_TIMEOUT,
 ) -> TlsChannel:
     """Join the mesh as endpoint ``me``: listen, connect to every peer, authenticate each.
 
@@ -273,29 +377,37 @@ def connect_mesh(
     launcher bound and handed down, so that no other process can take the port in between;
     without one, the port is bound here.
 
-    ``timeout`` bounds every ``recv``; ``connect_timeout`` the whole set-up; ``max_frame`` the
-    size of one message either way. Raises :class:`TransportError` (port in use, a peer not
-    reachable before ``connect_timeout``), :class:`PeerAuthError` (a certificate that is not
-    the pinned one, on either side), :class:`FrameError` (another session, malformed frames),
-    :class:`IdentityError` (unusable key or certificate files) or :class:`SessionError` (a
-    malformed endpoint list).
+    ``timeout`` bounds every ``recv``; ``connect_timeout`` the whole set-up; ``handshake_timeout``
+    the set-up of one incoming connection; ``max_frame`` the size of one message either way.
+    Incoming connections are authenticated concurrently; one that is refused before it
+    authenticated (garbage, silence, another session, a name or certificate not expected) is
+    told nothing but a generic refusal, and the endpoint keeps waiting for its peers until
+    ``connect_timeout``. Raises :class:`TransportError` (port in use, a peer not reachable or
+    not arriving before ``connect_timeout``, naming the connections refused meanwhile),
+    :class:`PeerAuthError` (a certificate that is not the pinned one, on either side),
+    :class:`FrameError` (malformed frames of an authenticated peer, or a peer that arrived only
+    in another session), :class:`IdentityError` (unusable key or certificate files) or
+    :class:`SessionError` (a malformed endpoint list).
     """
+    if not handshake_timeout > 0:
+        raise SessionError(f"handshake_timeout must be positive, got {handshake_timeout}")
     _check_config(me, endpoints, identity, session_id)
     own = endpoints[me]
     names = [e.name for e in endpoints]
     client_ctx = client_context(identity)
     deadline = time.monotonic() + connect_timeout
     stop = threading.Event()
+    backlog = len(endpoints) + MAX_PENDING  # strangers waiting to be accepted must not crowd the peers out
     if listener is None:
-        listener = _listen(own, backlog=len(endpoints))
+        listener = _listen(own, backlog=backlog)
     else:
-        listener.listen(len(endpoints))
+        listener.listen(backlog)
 
-    def admit_one(raw: socket.socket, address: str, waiting: Mapping[str, str]) -> Established:
+    def admit_one(raw: socket.socket, address: str, waiting: Mapping[str, str], clock: Clock) -> Established:
         return admit(own.name, identity, raw, address, waiting, session_id, max_frame=max_frame,
-                     timeout=timeout, deadline=deadline, alloc=_receive_buffer)
+                     timeout=timeout, clock=clock, alloc=_receive_buffer)
 
-    acceptor = _Acceptor(me, endpoints, admit_one, listener, deadline, stop)
+    acceptor = _Acceptor(me, endpoints, admit_one, listener, deadline, stop, handshake_timeout)
     acceptor.thread.start()
     dialled: dict[str, Established] = {}
     try:
@@ -308,13 +420,9 @@ def connect_mesh(
         acceptor.thread.join(max(0.0, deadline - time.monotonic()) + 1.0)
         if acceptor.error is not None:
             raise acceptor.error
-        missing = [n for n in acceptor.expected if n not in acceptor.done]
-        if missing:
-            ignored = f"; ignored {acceptor.ignored}" if acceptor.ignored else ""
-            raise TransportError(
-                f"{own.name!r}: no connection from {missing} within {connect_timeout:g} s "
-                f"(they connect to {own.host}:{own.port}){ignored}"
-            )
+        missing = acceptor.missing_error(own, connect_timeout)
+        if missing is not None:
+            raise missing
     except BaseException as e:
         stop.set()
         acceptor.thread.join(max(0.0, deadline - time.monotonic()) + 1.0)

@@ -78,6 +78,8 @@ class NodeConfig(BaseModel):
     #: seconds between sweeps that settle budget reservations no running process holds
     sweep_interval: float = Field(1.0, gt=0)
     peer_timeout: float = Field(30.0, gt=0)
+    #: seconds a port reserved by *prepare* stays reserved without a *start* (then it is freed)
+    prepare_lease: float = Field(60.0, gt=0)
 
     _base: Path = PrivateAttr(default_factory=Path.cwd)
     _file: Path | None = PrivateAttr(default=None)

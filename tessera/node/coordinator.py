@@ -34,7 +34,8 @@ from tessera.errors import PeerAuthError, TesseraError, TransportError
 from tessera.governance.job import JobSpec
 from tessera.node.context import NodeContext, NodeError
 from tessera.node.decisions import decide
-from tessera.node.peers import PinnedHTTPS, ReplayGuard, seal, unseal
+from tessera.node.peers import PinnedHTTPS, seal, unseal
+from tessera.node.replay import SqliteReplayGuard
 from tessera.node.runner import Runner
 from tessera.node.states import FINAL_STATES, JobState, Vote
 from tessera.node.store import Job, Verdict
@@ -63,7 +64,7 @@ def job_id_for(analyst: str, idempotency_key: str | None) -> str:
 class Coordinator:
     def __init__(self, ctx: NodeContext) -> None:
         self.ctx = ctx
-        self.guard = ReplayGuard()
+        self.guard = SqliteReplayGuard(ctx.dir / "replay.db")  # nonces survive a restart (#15.12)
         self.slots = threading.BoundedSemaphore(ctx.cfg.max_running_jobs)
         self.runner = Runner(ctx, self.finish, self.slots.release)
 
@@ -95,9 +96,9 @@ class Coordinator:
 
     def send(self, party: str, kind: str, body: dict[str, Any]) -> dict[str, Any]:
         """Send a signed message to ``party``'s node and check its signed reply."""
-        env = seal(self.ctx.identity, kind, body, self.ctx.contract.hash)
+        env = seal(self.ctx.identity, kind, body, self.ctx.contract.hash, to=party)
         reply = self._client(party).request("POST", f"/v1/peer/{kind}", env)
-        sender, answer = unseal(self.ctx.contract, reply, kind + ".reply")
+        sender, answer = unseal(self.ctx.contract, reply, kind + ".reply", me=self.ctx.name)
         if sender != party:
             raise PeerAuthError(f"the reply to a message for {party!r} was signed by {sender!r}")
         return answer
@@ -110,14 +111,14 @@ class Coordinator:
         if kind not in handlers:
             raise NodeError(404, f"no peer message {kind!r}")
         try:
-            sender, body = unseal(ctx.contract, env, kind, self.guard)
+            sender, body = unseal(ctx.contract, env, kind, self.guard, me=ctx.name)
         except PeerAuthError as e:
             ctx.metrics.peer_messages.labels(ctx.name, kind, "refused").inc()
             ctx.log(logging.WARNING, f"refused a {kind} message: {e}", kind=kind)
             raise NodeError(403, str(e)) from None
         ctx.metrics.peer_messages.labels(ctx.name, kind, "accepted").inc()
         answer = handlers[kind](sender, body)
-        return seal(ctx.identity, kind + ".reply", answer, ctx.contract.hash)
+        return seal(ctx.identity, kind + ".reply", answer, ctx.contract.hash, to=sender)
 
     # -- this node's decision ------------------------------------------------------------------
 

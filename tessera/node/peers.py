@@ -1,10 +1,13 @@
 """Talking to other nodes and to node APIs: signed envelopes over HTTPS with pinned certificates.
 
-Every message between nodes is an *envelope*: sender, kind, time, a fresh nonce and a body,
-signed with the sender's Ed25519 key from the contract. The receiver accepts it only if the
-sender is a party of the contract, the signature verifies, the time is within
-:data:`MAX_SKEW` seconds of its own clock and the nonce was not seen before (no replay).
-Replies are envelopes too, so a node knows the answer came from the peer it asked.
+Every message between nodes is an *envelope*: sender, recipient, kind, time, a fresh nonce and
+a body, signed with the sender's Ed25519 key from the contract. The receiver accepts it only if
+the sender is a party of the contract, the signature verifies, the envelope names the receiver
+as its recipient (one sent to another node is refused), the time is a finite number within
+:data:`MAX_SKEW` seconds of its own clock and the nonce was not seen before (no replay; a node
+keeps the nonces it saw in its state directory, :mod:`tessera.node.replay`, so a restart does
+not forget them). Replies are envelopes too, addressed to the asker, so a node knows the answer
+came from the peer it asked and was meant for it.
 
 :class:`PinnedHTTPS` is the one HTTPS client of Tessera (used by nodes and analysts alike):
 it connects, compares the SHA-256 fingerprint of the certificate the server presented with the
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import math
 import secrets
 import ssl
 import threading
@@ -46,15 +50,25 @@ def _canonical(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def seal(identity: Identity, kind: str, body: dict[str, Any], contract_hash: str) -> dict[str, Any]:
-    """An envelope of ``body`` signed by ``identity`` (bound to the contract by its hash)."""
-    env = {"from": identity.name, "kind": kind, "ts": time.time(), "nonce": secrets.token_hex(16),
+_FIELDS = ("from", "to", "kind", "ts", "nonce", "contract", "body")
+
+
+def seal(identity: Identity, kind: str, body: dict[str, Any], contract_hash: str, *, to: str) -> dict[str, Any]:
+    """An envelope of ``body`` from ``identity`` to the party ``to``, signed by ``identity`` and
+    bound to the contract by its hash. Reveals the body to whoever carries it (it is not
+    encrypted); the TLS connection to the recipient's pinned API keeps it from others."""
+    env = {"from": identity.name, "to": to, "kind": kind, "ts": time.time(), "nonce": secrets.token_hex(16),
            "contract": contract_hash, "body": body}
     return {**env, "sig": identity.sign(_canonical(env)).hex()}
 
 
+def _finite_time(ts: Any) -> bool:
+    return isinstance(ts, (int, float)) and not isinstance(ts, bool) and math.isfinite(ts)
+
+
 class ReplayGuard:
-    """Nonces seen within the last :data:`MAX_SKEW` seconds (older envelopes are refused anyway)."""
+    """Nonces seen within the last :data:`MAX_SKEW` seconds (older envelopes are refused anyway),
+    in memory: forgotten when the process ends (a node uses :class:`tessera.node.replay.SqliteReplayGuard`)."""
 
     def __init__(self) -> None:
         self._seen: OrderedDict[str, float] = OrderedDict()
@@ -71,30 +85,39 @@ class ReplayGuard:
             return True
 
 
-def unseal(contract: Contract, env: Any, kind: str, guard: ReplayGuard | None = None) -> tuple[str, dict[str, Any]]:
-    """Check an envelope; returns (sender, body) or raises PeerAuthError naming the problem."""
-    if not isinstance(env, dict) or not {"from", "kind", "ts", "nonce", "contract", "body", "sig"} <= set(env):
-        raise PeerAuthError("not a signed node message")
+def unseal(contract: Contract, env: Any, kind: str, guard: ReplayGuard | None = None, *,
+           me: str) -> tuple[str, dict[str, Any]]:
+    """Check an envelope addressed to party ``me``; returns (sender, body) or raises
+    PeerAuthError naming the problem (never quoting the body)."""
+    if not isinstance(env, dict) or not {*_FIELDS, "sig"} <= set(env):
+        raise PeerAuthError("not a signed node message (it needs from, to, kind, ts, nonce, contract, body, sig)")
     sender = env["from"]
     party = next((p for p in contract.parties if p.name == sender), None)
     if party is None:
-        raise PeerAuthError(f"{sender!r} is not a party of contract {contract.contract_id!r}")
+        raise PeerAuthError(f"{str(sender)[:64]!r} is not a party of contract {contract.contract_id!r}")
     if party.public_key in contract.revoked_keys:
         raise PeerAuthError(f"the key of {sender!r} is revoked")
-    body = {k: env[k] for k in ("from", "kind", "ts", "nonce", "contract", "body")}
+    body = {k: env[k] for k in _FIELDS}
     try:
         ok = verify_signature(party.public_key, bytes.fromhex(str(env["sig"])), _canonical(body))
     except ValueError:
         ok = False
     if not ok:
         raise PeerAuthError(f"the message from {sender!r} is not signed with its contract key")
+    if env["to"] != me:
+        raise PeerAuthError(f"the message from {sender!r} is addressed to {str(env['to'])[:64]!r}, not to {me!r}")
     if env["contract"] != contract.hash:
         raise PeerAuthError(f"{sender!r} speaks under another contract version ({str(env['contract'])[:12]}...)")
     if env["kind"] != kind:
-        raise PeerAuthError(f"expected a {kind!r} message from {sender!r}, got {env['kind']!r}")
-    if not isinstance(env["ts"], (int, float)) or abs(time.time() - env["ts"]) > MAX_SKEW:
+        raise PeerAuthError(f"expected a {kind!r} message from {sender!r}, got {str(env['kind'])[:64]!r}")
+    ts = env["ts"]
+    if not _finite_time(ts):
+        raise PeerAuthError(f"the message from {sender!r} has no valid time (ts must be a finite number of seconds)")
+    if abs(time.time() - ts) > MAX_SKEW:
         raise PeerAuthError(f"the message from {sender!r} is stale or from the future (clock skew?)")
-    if guard is not None and not guard.fresh(str(env["nonce"]), float(env["ts"])):
+    if not isinstance(env["nonce"], str) or not env["nonce"]:
+        raise PeerAuthError(f"the message from {sender!r} has no nonce")
+    if guard is not None and not guard.fresh(env["nonce"], float(ts)):
         raise PeerAuthError(f"replayed message from {sender!r}")
     if not isinstance(env["body"], dict):
         raise PeerAuthError(f"the message from {sender!r} has no body")

@@ -19,6 +19,7 @@ import socket
 import subprocess
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,10 @@ class Runner:
         self.ports: dict[str, int] = {}
         #: the listening socket of each prepared job's port, held until its party process has it
         self.listeners: dict[str, socket.socket] = {}
+        #: when (monotonic) each held reservation's lease ends unless a start takes it over
+        self.leases: dict[str, float] = {}
+        #: jobs whose reservation expired unused (newest last, bounded), so that a late start is told why
+        self.lapsed: OrderedDict[str, None] = OrderedDict()
         self.lock = threading.Lock()
 
     # -- ports ---------------------------------------------------------------------------------
@@ -61,11 +66,19 @@ class Runner:
     def prepare(self, job_id: str) -> int:
         """Reserve a free port of this node's MPC range for the job: bound and listening from now
         on and handed to the party process at start, so no other process can take it meanwhile
-        (peers that connect early wait in its backlog)."""
+        (peers that connect early wait in its backlog).
+
+        The reservation is a lease of ``prepare_lease`` seconds (renewed by a repeated prepare):
+        without a start in time, the sweep (or the next prepare) frees the port, so prepares that
+        are never followed by a start (a crashed or hostile coordinator) cannot use up the range.
+        """
         lo, hi = self.ctx.cfg.mpc_ports
         host = self.mpc_host(self.ctx.name)
+        self.expire_leases()
         with self.lock:
             if job_id in self.ports:
+                if job_id in self.listeners:
+                    self.leases[job_id] = time.monotonic() + self.ctx.cfg.prepare_lease
                 return self.ports[job_id]
             used = set(self.ports.values())
             for port in range(lo, hi + 1):
@@ -77,15 +90,38 @@ class Runner:
                     continue
                 self.ports[job_id] = port
                 self.listeners[job_id] = sock
+                self.leases[job_id] = time.monotonic() + self.ctx.cfg.prepare_lease
+                self.lapsed.pop(job_id, None)
                 return port
         raise NodeError(503, f"no free MPC port in {lo}-{hi} at {self.ctx.name}")
 
     def free_port(self, job_id: str) -> None:
         with self.lock:
             self.ports.pop(job_id, None)
+            self.leases.pop(job_id, None)
             sock = self.listeners.pop(job_id, None)
         if sock is not None:
             sock.close()
+
+    def expire_leases(self) -> list[str]:
+        """Free every reserved port whose lease ended without a start; returns their job ids."""
+        now = time.monotonic()
+        with self.lock:
+            late = [j for j, end in self.leases.items() if end <= now and j in self.listeners]
+            socks = []
+            for job_id in late:
+                self.ports.pop(job_id, None)
+                self.leases.pop(job_id, None)
+                socks.append(self.listeners.pop(job_id))
+                self.lapsed[job_id] = None
+                while len(self.lapsed) > 1024:
+                    self.lapsed.popitem(last=False)
+        for sock in socks:
+            sock.close()
+        for job_id in late:
+            self.ctx.log(logging.WARNING, f"freed the MPC port reserved for the job: no start within "
+                         f"{self.ctx.cfg.prepare_lease:g} s", job_id=job_id)
+        return late
 
     @property
     def running(self) -> int:
@@ -106,10 +142,16 @@ class Runner:
             raise NodeError(503, "the node is shutting down")
         if job.party_job is None:
             raise NodeError(409, f"job {job_id} was never planned at {ctx.name}")
-        workdir = ctx.job_dir(job_id)
-        workdir.mkdir(parents=True, exist_ok=True)
+        self.expire_leases()
         with self.lock:
             listener = self.listeners.pop(job_id, None)
+            self.leases.pop(job_id, None)
+            lapsed = listener is None and job_id in self.lapsed
+        if lapsed:
+            raise NodeError(409, f"the MPC port {ctx.name} reserved for job {job_id} was freed: no start came within "
+                                 f"prepare_lease ({ctx.cfg.prepare_lease:g} s) of prepare; prepare the job again")
+        workdir = ctx.job_dir(job_id)
+        workdir.mkdir(parents=True, exist_ok=True)
         try:
             launch = self._launch_file(job.party_job, session_id, ports, workdir,
                                        None if listener is None else listener.fileno())
@@ -256,7 +298,9 @@ class Runner:
         return settled
 
     def sweep_loop(self) -> None:
+        """Every ``sweep_interval``: free expired port reservations, settle orphaned budgets."""
         while not self.ctx.stopping.wait(self.ctx.cfg.sweep_interval):
+            self.expire_leases()
             if self.ctx.ledger.reserved():
                 self.sweep()
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
@@ -22,13 +23,33 @@ from tessera.net.channel import Channel
 from tessera.prg import PRG, fresh_seed
 from tessera.ring.ring import RING_DTYPE, RingArray
 
-__all__ = ["Protocol", "OpenObserver", "Permutation", "concat_flat", "split_flat", "check_permutation", "inverse_permutation"]
+__all__ = ["Protocol", "Opening", "OpenObserver", "Permutation", "concat_flat", "split_flat", "check_permutation",
+           "inverse_permutation"]
 
-#: Called with the opened values (None where this party is not a recipient) and the recipients.
 #: A permutation of ``range(n)`` as int64 positions (``x[pi]``).
 Permutation = npt.NDArray[np.int64]
 
-OpenObserver = Callable[[list[RingArray | None], tuple[int, ...]], None]
+
+@dataclass(frozen=True)
+class Opening:
+    """One opening a protocol made, as reported to its observers (the same at every party,
+    except ``values``).
+
+    ``kind``: ``"output"`` (:meth:`Protocol.open`: a value the computation reveals) or an
+    internal opening of a masked value (``"masked"``, ``"masked-binary"``, ``"binary"``) that a
+    protocol makes for its own steps (Beaver products, conversions, comparisons). ``shapes``:
+    the shape of each opened value; ``recipients``: who learnt them (indices); ``values``: the
+    opened ring values, None where this party is not a recipient.
+    """
+
+    kind: str
+    shapes: tuple[tuple[int, ...], ...]
+    recipients: tuple[int, ...]
+    values: list[RingArray | None]
+
+
+#: Called after each opening a protocol makes.
+OpenObserver = Callable[[Opening], None]
 
 
 def concat_flat(arrays: Sequence[RingArray]) -> RingArray:
@@ -141,9 +162,17 @@ class Protocol(abc.ABC):
         """
         recipients = tuple(range(self.n)) if to is None else tuple(sorted(set(to)))
         values = self._open_raw(list(xs), recipients)
-        for obs in self.open_observers:
-            obs(values, recipients)
+        self._opened("output", xs, recipients, values)
         return values
+
+    def _opened(self, kind: str, xs: Sequence[RingArray], recipients: tuple[int, ...],
+                values: Sequence[RingArray | None]) -> None:
+        """Report an opening of the share arrays ``xs`` to the observers (see :class:`Opening`)."""
+        if not self.open_observers:
+            return
+        opening = Opening(kind, tuple(tuple(int(d) for d in x.shape[1:]) for x in xs), recipients, list(values))
+        for obs in self.open_observers:
+            obs(opening)
 
     @abc.abstractmethod
     def _open_raw(self, xs: list[RingArray], recipients: tuple[int, ...]) -> list[RingArray | None]: ...

@@ -269,7 +269,9 @@ class Rep3(Protocol):
         self.ch.send(self.next, concat_flat([x[0] for x in xs]).data)
         self.ch.round()
         missing = np.frombuffer(self.ch.recv(self.prev), dtype=np.uint64)
-        return split_flat(concat_flat([x[0] ^ x[1] for x in xs]) ^ missing, [x.shape[1:] for x in xs])
+        values = split_flat(concat_flat([x[0] ^ x[1] for x in xs]) ^ missing, [x.shape[1:] for x in xs])
+        self._opened("binary", xs, tuple(range(self.n)), values)
+        return values
 
     @ring_op
     def and_(self, x: RingArray, y: RingArray) -> RingArray:

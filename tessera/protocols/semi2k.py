@@ -114,7 +114,10 @@ class Semi2k(Protocol):
         return list(split_flat(total, shapes))
 
     def _open_all(self, xs: list[RingArray]) -> list[RingArray]:
-        return [v for v in self._open_raw(xs, tuple(range(self.n))) if v is not None]
+        everyone = tuple(range(self.n))
+        values = self._open_raw(xs, everyone)
+        self._opened("masked", xs, everyone, values)
+        return [v for v in values if v is not None]
 
     def mul(self, x: RingArray, y: RingArray, trunc: int = 0) -> RingArray:
         return self._beaver("mul", np.multiply, x, y, trunc)
@@ -228,7 +231,9 @@ class Semi2k(Protocol):
         for j in range(self.n):
             if j != self.me:
                 total ^= np.frombuffer(self.ch.recv(j), dtype=np.uint64)
-        return split_flat(total, shapes)
+        values = split_flat(total, shapes)
+        self._opened("masked-binary", xs, tuple(range(self.n)), values)
+        return values
 
     @ring_op
     def and_(self, x: RingArray, y: RingArray) -> RingArray:

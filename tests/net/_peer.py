@@ -84,6 +84,7 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
         timeout=cfg.get("timeout", 20.0),
         connect_timeout=cfg.get("connect_timeout", 10.0),
         max_frame=cfg.get("max_frame", 1 << 30),
+        handshake_timeout=cfg.get("handshake_timeout", 5.0),
     )
     role = cfg["role"]
     try:

@@ -49,14 +49,18 @@ def test_a_process_with_a_certificate_that_is_not_pinned_is_refused_and_both_sid
     impostor = Identity.create("b", tmp_path / "impostor")
     own_view = [eps[0], Endpoint("b", HOST, eps[1].port, impostor.fingerprint)]
     sid = os.urandom(16)
-    procs.append(spawn(peer_config(0, eps, tmp_path / "keys", sid, "exchange", sizes=[10])))
-    procs.append(spawn(peer_config(1, own_view, tmp_path / "impostor", sid, "exchange", sizes=[10])))
+    procs.append(spawn(peer_config(0, eps, tmp_path / "keys", sid, "exchange", sizes=[10], connect_timeout=3)))
+    procs.append(spawn(peer_config(1, own_view, tmp_path / "impostor", sid, "exchange", sizes=[10],
+                                   connect_timeout=3)))
     a, b = (report(p, 60) for p in procs)
-    for r in (a, b):
-        assert r["error"] == "PeerAuthError", r
-        assert "'b' presented certificate" in r["message"]
-        assert impostor.fingerprint in r["message"] and ids["b"].fingerprint in r["message"]
-    assert a["message"].startswith("'a' refused peer 'b'") and b["message"].startswith("'a' refused 'b'")
+    assert a["error"] == b["error"] == "PeerAuthError", (a, b)
+    # the listener waited for the real 'b' and names the refused connection with both fingerprints
+    assert a["message"].startswith("'a': no connection from ['b'] within 3 s")
+    assert "'b' presented certificate" in a["message"]
+    assert impostor.fingerprint in a["message"] and ids["b"].fingerprint in a["message"]
+    # the impostor was told nothing but that it was refused
+    assert "refused 'b' during set-up without saying why" in b["message"] and impostor.fingerprint in b["message"]
+    assert ids["b"].fingerprint not in b["message"]
 
 
 def test_a_process_killed_mid_protocol_stops_the_others_within_the_timeout(tmp_path, procs):

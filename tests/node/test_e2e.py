@@ -189,16 +189,16 @@ def test_strangers_are_refused(node_cluster, tmp_path):
     rogue = Identity.create("mallory", tmp_path / "keys")
     http = PinnedHTTPS(beta.url, node_cluster.fingerprint("beta"))
     with pytest.raises(HTTPError) as e:
-        http.request("POST", "/v1/peer/propose", seal(rogue, "propose", {"job_id": "x"}, contract.hash))
+        http.request("POST", "/v1/peer/propose", seal(rogue, "propose", {"job_id": "x"}, contract.hash, to="beta"))
     assert e.value.status == 403 and "not a party" in e.value.detail
     # ... nor impersonate a party with its own key
     fake_alpha = Identity.create("alpha", tmp_path / "fake")
     with pytest.raises(HTTPError) as e:
-        http.request("POST", "/v1/peer/propose", seal(fake_alpha, "propose", {"job_id": "x"}, contract.hash))
+        http.request("POST", "/v1/peer/propose", seal(fake_alpha, "propose", {"job_id": "x"}, contract.hash, to="beta"))
     assert e.value.status == 403 and "not signed with its contract key" in e.value.detail
     # a replayed genuine message is refused
     real_alpha = Identity.load(node_cluster.nodes["alpha"].dir / "keys", "alpha")
-    env = seal(real_alpha, "outcome", {"job_id": "nope", "state": "failed"}, contract.hash)
+    env = seal(real_alpha, "outcome", {"job_id": "nope", "state": "failed"}, contract.hash, to="beta")
     with pytest.raises(HTTPError):
         http.request("POST", "/v1/peer/outcome", env)  # unknown job: 404
     with pytest.raises(HTTPError) as e:

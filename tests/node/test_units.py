@@ -76,26 +76,27 @@ def test_store_lifecycle(tmp_path):
 
 def test_envelopes(idents):
     c = contract_for(idents)
-    env = seal(idents["a"], "propose", {"job_id": "x"}, c.hash)
+    env = seal(idents["a"], "propose", {"job_id": "x"}, c.hash, to="b")
     guard = ReplayGuard()
-    assert unseal(c, env, "propose", guard) == ("a", {"job_id": "x"})
+    assert unseal(c, env, "propose", guard, me="b") == ("a", {"job_id": "x"})
     with pytest.raises(PeerAuthError, match="replayed"):
-        unseal(c, env, "propose", guard)
+        unseal(c, env, "propose", guard, me="b")
     with pytest.raises(PeerAuthError, match="expected a 'start'"):
-        unseal(c, env, "start")
+        unseal(c, env, "start", me="b")
     tampered = {**env, "body": {"job_id": "y"}}
     with pytest.raises(PeerAuthError, match="not signed with its contract key"):
-        unseal(c, tampered, "propose")
-    stale = seal(idents["a"], "propose", {}, c.hash)
+        unseal(c, tampered, "propose", me="b")
+    stale = seal(idents["a"], "propose", {}, c.hash, to="b")
     stale = {**stale, "ts": time.time() - 3600}
     with pytest.raises(PeerAuthError):
-        unseal(c, stale, "propose")
+        unseal(c, stale, "propose", me="b")
     with pytest.raises(PeerAuthError, match="another contract version"):
-        unseal(c, seal(idents["a"], "propose", {}, "0" * 64), "propose")
+        unseal(c, seal(idents["a"], "propose", {}, "0" * 64, to="b"), "propose", me="b")
     with pytest.raises(PeerAuthError, match="revoked"):
-        unseal(contract_for(idents, revoked=[idents["b"].public_key]), seal(idents["b"], "x", {}, c.hash), "x")
+        unseal(contract_for(idents, revoked=[idents["b"].public_key]), seal(idents["b"], "x", {}, c.hash, to="a"),
+               "x", me="a")
     with pytest.raises(PeerAuthError, match="not a signed node message"):
-        unseal(c, {"from": "a"}, "propose")
+        unseal(c, {"from": "a"}, "propose", me="b")
 
 
 def test_job_plans(idents):
