@@ -314,6 +314,7 @@ class DPLogisticRegression(NewtonLogistic[DPLogRegParams]):
     name = "dp_logistic_regression"
     version = "1.0"
     params_model = DPLogRegParams
+    guarded = False  # a guard's bit would be released without noise (its DP cost is not accounted)
     description = "differentially private logistic regression (output perturbation)"
 
     def plan(self, schema: Schema, params: DPLogRegParams, partition: str, parties: list[str]) -> Plan:

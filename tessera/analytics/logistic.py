@@ -27,7 +27,7 @@ from tessera.analytics.common import (
 from tessera.analytics.registry import register
 from tessera.data.local import LocalTable
 from tessera.data.schema import ColumnType, Schema
-from tessera.errors import PlanError
+from tessera.errors import GuardFailed, PlanError
 from tessera.mpc import approx
 from tessera.mpc.linalg import inv_spd, newton_schulz_steps
 from tessera.mpc.session import Session
@@ -72,6 +72,12 @@ def auc(y: npt.NDArray[np.float64], score: npt.NDArray[np.float64]) -> float:
     return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
+#: The convergence guard: the last Newton step's largest entry (scaled units) must be below this (the
+#: fixed-point noise floor of a converged fit at 20 bits is about 1e-2 on rare-event data).
+STEP_TOLERANCE = 2.0**-4
+#: The inverse guard: every entry of ``I - H X`` of the last step must be below this.
+INVERSE_TOLERANCE = 2.0**-6
+
 #: Parameters of a logistic regression (its DP variant's extend them).
 LP = TypeVar("LP", bound=LogRegParams)
 
@@ -82,6 +88,8 @@ class NewtonLogistic(Analysis[LP]):
     and ``_release_info`` let a variant (``dp_logistic_regression``) change what it needs."""
 
     partitions = ("horizontal", "vertical")
+    #: whether the declared convergence guard runs (a DP variant must not reveal its bit)
+    guarded = True
 
     def plan(self, schema: Schema, params: LP, partition: str, parties: list[str]) -> Plan:
         cols = numeric_columns(schema, params.features)
@@ -101,7 +109,10 @@ class NewtonLogistic(Analysis[LP]):
             secure=[f"{params.iterations} Newton iterations: z = X b, s = sigmoid(z), g = X'(s - y) / n, "
                     f"H = X' diag(s(1-s)) X / n (+ L2), b -= H^-1 g with {steps} Newton-Schulz steps",
                     "map the coefficients back to the original units (public)"],
-            release=[Release("coefficients", f"{k} coefficients (intercept first)"),
+            release=[*([Release("guard", "2 bits to every party before the coefficients: Newton converged (the last "
+                                         f"step below {STEP_TOLERANCE:g} in scaled units; it does not when the classes "
+                                         "are separable) and the last Hessian inverse converged")] if self.guarded else []),
+                     Release("coefficients", f"{k} coefficients (intercept first)"),
                      Release("n", "total training rows (to every party)")],
             frac_bits=frac, scaling=scaling_for(schema, cols),
             notes=["accuracy and AUC on a party's own holdout rows are computed by that party alone"],
@@ -151,7 +162,11 @@ class NewtonLogistic(Analysis[LP]):
             grad = (xt @ (s - y)).scale(1 / n, bound=float(n)) + beta * penalty
             w = s * (1 - s)
             hess = (xt @ (xi * w.reshape(n, 1))).scale(1 / n, bound=0.25 * n) + np.diag(penalty)
-            beta = beta - inv_spd(hess, 0.25 * k + float(penalty.sum()), steps) @ grad
+            inv = inv_spd(hess, 0.25 * k + float(penalty.sum()), steps)
+            step = inv @ grad
+            beta = beta - step
+        if self.guarded:
+            self._guard(session, params, hess, inv, step)
         (b,) = session.reveal(self._before_release(session, beta, params, n), to=plan.recipients)
         out: dict[str, Any] = {"n": n, **self._release_info(session, params, n)}
         if b is None:
@@ -162,6 +177,29 @@ class NewtonLogistic(Analysis[LP]):
         if local is not None:
             out.update(self._evaluate_holdout(local, params, coef, plan))
         return out
+
+    @staticmethod
+    def _guard(session: Session, params: LogRegParams, hess: SecretTensor, inv: SecretTensor,
+               step: SecretTensor) -> None:
+        """The declared guard: two bits opened to every party (see the plan)."""
+        k = hess.shape[0]
+        resid = np.eye(k) - hess @ inv
+        bits = hess._sign_bits(INVERSE_TOLERANCE - resid, resid + INVERSE_TOLERANCE, STEP_TOLERANCE - step,
+                               step + STEP_TOLERANCE)
+        bad_inverse, bad_step = bits[0].sum() + bits[1].sum(), bits[2].sum() + bits[3].sum()
+        no_inverse, no_step = hess._sign_bits(0.5 - bad_inverse, 0.5 - bad_step)
+        inv_v, step_v = session.reveal(no_inverse, no_step)
+        if int(np.asarray(inv_v)):
+            raise GuardFailed("conditioning", "logistic_regression stopped by its guard: the Hessian could not be "
+                              f"inverted to the stated precision (1/λ_min above max_inverse = {params.max_inverse:g}): the "
+                              "features are nearly collinear or without variance, or the classes are (nearly) separable "
+                              "and the fit saturates; drop a redundant or separating feature, ask for L2 (C), or raise "
+                              "max_inverse. Only the guard's bits were revealed.")
+        if int(np.asarray(step_v)):
+            raise GuardFailed("convergence", f"logistic_regression did not converge in {params.iterations} Newton "
+                              "iterations: the classes may be (nearly) separable by the features, so no finite "
+                              "maximum-likelihood estimate exists, or more iterations are needed; ask for L2 (C), "
+                              "drop the separating feature, or raise iterations. Only the guard's bits were revealed.")
 
     def _penalty(self, params: LP, h: npt.NDArray[np.float64], n: int) -> npt.NDArray[np.float64]:
         """L2 penalty per scaled coefficient: sklearn's C in original units, intercept free."""
@@ -212,6 +250,6 @@ class LogisticRegression(NewtonLogistic[LogRegParams]):
     (``penalty=None`` or L2 with the same ``C``)."""
 
     name = "logistic_regression"
-    version = "1.0"
+    version = "1.1"
     params_model = LogRegParams
     description = "logistic regression by Newton's method on secret-shared rows; coefficients only"

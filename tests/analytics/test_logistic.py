@@ -41,7 +41,7 @@ def test_logistic_regression_vertical_with_l2(banks):
                     partition="vertical", protocol="semi2k", runtime="threads")
     sk = LogisticRegression(C=0.5, max_iter=10_000, tol=1e-10).fit(pooled[FEATS].astype(float), pooled["is_fraud"])
     np.testing.assert_allclose(res["coefficients"], np.concatenate([sk.intercept_, sk.coef_[0]]), rtol=5e-3)
-    assert res.revealed == ["coefficients -> all recipients", "n -> all recipients"]
+    assert res.revealed == ["guard -> all recipients", "coefficients -> all recipients", "n -> all recipients"]
 
 
 def test_auc_helper_matches_sklearn():
@@ -49,3 +49,23 @@ def test_auc_helper_matches_sklearn():
     y = rng.random(500) < 0.3
     s = np.round(rng.normal(size=500) + y, 1)  # with ties
     assert auc(y.astype(float), s) == pytest.approx(roc_auc_score(y, s), abs=1e-12)
+
+
+def test_a_separable_fit_is_stopped_by_the_convergence_guard():
+    """Issue #14: a perfectly separable logistic regression returned finite coefficients."""
+    from tessera.data.schema import Column, Schema
+    from tessera.errors import GuardFailed
+
+    rng = np.random.default_rng(3)
+    x = rng.uniform(-5, 5, 3000)
+    df = pd.DataFrame({"x": x, "y": x > 0.5})
+    schema = Schema(columns=(Column(name="x", type="float", min=-5, max=5), Column(name="y", type="bool")))
+    frames = {"a": df.iloc[:1000], "b": df.iloc[1000:2000], "c": df.iloc[2000:]}
+    with pytest.raises(GuardFailed, match="separable") as err:
+        run_local("logistic_regression", frames, schema, features=["x"], target="y", iterations=10, runtime="threads")
+    assert err.value.guard in ("convergence", "conditioning")
+    # with L2 the estimate exists, and the guard passes
+    res = run_local("logistic_regression", frames, schema, features=["x"], target="y", iterations=10, C=0.1,
+                    runtime="threads")
+    sk = LogisticRegression(C=0.1, max_iter=10_000, tol=1e-10).fit(df[["x"]], df["y"])
+    np.testing.assert_allclose(res["coefficients"], np.concatenate([sk.intercept_, sk.coef_[0]]), rtol=2e-2)
