@@ -3,29 +3,40 @@
 Routes and JSON shapes are documented in ``docs/node-api.md``. Analysts and the owner present a
 bearer token (only its SHA-256 is stored); peers send signed envelopes. Long-polls are
 ``async`` and do not hold a worker thread, so a slow client does not hold up anyone else.
+
+Request bodies are read by the node itself, not by the framework: after the token is checked
+(API routes), at most ``max_body_bytes`` of them (a larger declared ``Content-Length`` is refused
+with 413 before anything is read, a longer stream as soon as it passes the limit), then parsed
+and checked (:func:`tessera.node.service.check_json_body`). Job ids in paths are checked before
+anything is looked up.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
+import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fastapi import Body, Depends, FastAPI, Header, Request
+from fastapi import Depends, FastAPI, Header, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tessera.errors import TesseraError
-from tessera.node.service import Node, NodeError
-from tessera.node.store import FINAL_STATES
+from tessera.node.service import Node, NodeError, check_json_body
+from tessera.node.store import FINAL_STATES, JobIdError, check_job_id
 
-__all__ = ["create_app", "Viewer"]
+__all__ = ["create_app", "Viewer", "BodyLimit", "read_json"]
 
 DASHBOARD = Path(__file__).parent / "dashboard"
+PEER_KINDS = ("propose", "decision", "prepare", "start", "outcome")
 
 
 @dataclass(frozen=True)
@@ -38,16 +49,74 @@ class Viewer:
         return self.kind == "admin"
 
 
+def _too_large(limit: int) -> str:
+    return f"the request body exceeds this node's limit of {limit} bytes (max_body_bytes)"
+
+
+class BodyLimit:
+    """ASGI middleware: a request declaring a body longer than ``limit`` bytes gets 413 before
+    any of it is read (streamed bodies are bounded where they are read, :func:`read_json`)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
+            if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+                status = 413 if declared.isdigit() else 400
+                detail = _too_large(self.limit) if status == 413 else "the Content-Length header is not a number"
+                await JSONResponse({"detail": detail}, status_code=status, headers={"Connection": "close"})(
+                    scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+async def read_json(request: Request, limit: int, what: str = "the request body") -> Any:
+    """The request's JSON body, read to at most ``limit`` bytes (413 beyond), parsed (400 if it
+    is not JSON) and checked (422: too deeply nested, or not valid Unicode text)."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise NodeError(413, _too_large(limit))
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw:
+        raise NodeError(400, f"{what} is missing (a JSON document is expected)")
+    try:
+        value = json.loads(raw)
+    except RecursionError:
+        raise NodeError(422, f"{what} is nested too deeply") from None
+    except ValueError as e:  # JSONDecodeError, or bytes that are not UTF-8
+        raise NodeError(400, f"{what} is not JSON: {e}") from None
+    check_json_body(value, what)
+    return value
+
+
 def create_app(node: Node) -> FastAPI:
     app = FastAPI(title=f"Tessera node {node.cfg.name}", version="1", docs_url=None, redoc_url=None)
+    limit = node.cfg.max_body_bytes
+    app.add_middleware(BodyLimit, limit=limit)
 
     @app.exception_handler(NodeError)
     async def _node_error(_: Request, e: NodeError) -> JSONResponse:
         return JSONResponse({"detail": str(e)}, status_code=e.status)
 
+    @app.exception_handler(JobIdError)
+    async def _job_id_error(_: Request, e: JobIdError) -> JSONResponse:
+        return JSONResponse({"detail": str(e)}, status_code=422)
+
     @app.exception_handler(TesseraError)
     async def _tessera_error(_: Request, e: TesseraError) -> JSONResponse:
         return JSONResponse({"detail": f"{type(e).__name__}: {e}"}, status_code=502)
+
+    @app.exception_handler(sqlite3.DatabaseError)
+    async def _store_error(_: Request, e: sqlite3.DatabaseError) -> JSONResponse:
+        # a damaged state file: say so (and /health names the file), never a bare 500
+        node.ctx.log(logging.ERROR, f"a state file of the node cannot be used: {e}")
+        return JSONResponse({"detail": f"the node's state cannot be read or written ({e}); "
+                                       "its owner must repair it (see /health)"}, status_code=503)
 
     def viewer(authorization: str | None = Header(None)) -> Viewer:
         if not authorization or not authorization.startswith("Bearer "):
@@ -70,6 +139,14 @@ def create_app(node: Node) -> FastAPI:
             raise NodeError(403, "only this node's owner (admin token) may do this")
         return v
 
+    async def json_body(request: Request, _: Viewer = Depends(viewer)) -> Any:
+        """The JSON body of an authenticated request (the token is checked first)."""
+        return await read_json(request, limit)
+
+    def job_id_of(job_id: str) -> str:
+        """A job id from the path, checked before anything is looked up or built from it."""
+        return check_job_id(job_id)
+
     def visible(job_id: str, v: Viewer) -> dict[str, Any]:
         job = node.view(job_id)
         if not v.admin and job["analyst"] != v.id and v.id not in job["recipients"]:
@@ -77,8 +154,11 @@ def create_app(node: Node) -> FastAPI:
         return job
 
     @app.get("/health")
-    def health() -> dict[str, Any]:
-        return node.health()
+    def health() -> JSONResponse:
+        out = node.health()
+        if out["problems"]:  # 503, with the problems (and "detail" for clients that read it)
+            return JSONResponse({**out, "detail": "; ".join(out["problems"])}, status_code=503)
+        return JSONResponse(out)
 
     @app.get("/metrics")
     def metrics() -> Response:
@@ -94,7 +174,7 @@ def create_app(node: Node) -> FastAPI:
                 "viewer": {"kind": v.kind, "id": v.id}}
 
     @app.post("/v1/jobs")
-    def submit(body: Any = Body(...), v: Viewer = Depends(viewer)) -> JSONResponse:
+    def submit(body: Any = Depends(json_body), v: Viewer = Depends(viewer)) -> JSONResponse:
         if v.admin:
             raise NodeError(403, "jobs are submitted by analysts named in the contract, not with the admin token")
         job, created = node.submit(v.id, body)
@@ -106,11 +186,11 @@ def create_app(node: Node) -> FastAPI:
         return {"jobs": [node.render(j) for j in rows]}
 
     @app.get("/v1/jobs/{job_id}")
-    def job(job_id: str, v: Viewer = Depends(viewer)) -> dict[str, Any]:
+    def job(job_id: str = Depends(job_id_of), v: Viewer = Depends(viewer)) -> dict[str, Any]:
         return visible(job_id, v)
 
     @app.get("/v1/jobs/{job_id}/wait")
-    async def wait(job_id: str, timeout: float = 30.0, since: str | None = None,
+    async def wait(job_id: str = Depends(job_id_of), timeout: float = 30.0, since: str | None = None,
                    v: Viewer = Depends(viewer)) -> dict[str, Any]:
         deadline = time.monotonic() + max(0.0, min(timeout, 300.0))
         while True:
@@ -121,17 +201,22 @@ def create_app(node: Node) -> FastAPI:
             await asyncio.sleep(0.2)
 
     @app.get("/v1/jobs/{job_id}/result")
-    def result(job_id: str, v: Viewer = Depends(viewer)) -> dict[str, Any]:
+    def result(job_id: str = Depends(job_id_of), v: Viewer = Depends(viewer)) -> dict[str, Any]:
         visible(job_id, v)
         return node.result(job_id, v.id, v.admin)
 
     @app.post("/v1/jobs/{job_id}/approve")
-    def approve(job_id: str, _: Viewer = Depends(admin_only)) -> dict[str, Any]:
+    def approve(job_id: str = Depends(job_id_of), _: Viewer = Depends(admin_only)) -> dict[str, Any]:
         return node.approve(job_id, True)
 
     @app.post("/v1/jobs/{job_id}/reject")
-    def reject(job_id: str, body: dict[str, Any] | None = Body(None), _: Viewer = Depends(admin_only)) -> dict[str, Any]:
-        return node.approve(job_id, False, str((body or {}).get("reason", "")))
+    async def reject(request: Request, job_id: str = Depends(job_id_of),
+                     _: Viewer = Depends(admin_only)) -> dict[str, Any]:
+        reason = ""
+        if request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers:
+            got = await read_json(request, limit)
+            reason = str(got.get("reason", "")) if isinstance(got, dict) else ""
+        return await run_in_threadpool(node.approve, job_id, False, reason)
 
     @app.get("/v1/budget")
     def budget(_: Viewer = Depends(viewer)) -> dict[str, Any]:
@@ -142,8 +227,13 @@ def create_app(node: Node) -> FastAPI:
         return node.audit_status()
 
     @app.post("/v1/peer/{kind}")
-    def peer(kind: str, body: Any = Body(...)) -> dict[str, Any]:
-        return node.receive(kind, body)
+    async def peer(kind: str, request: Request) -> dict[str, Any]:
+        # a peer authenticates by the envelope's signature, so the envelope is read first:
+        # bounded, and only for a kind of message there is
+        if kind not in PEER_KINDS:
+            raise NodeError(404, f"no peer message {kind!r}")
+        env = await read_json(request, limit, f"the {kind} message")
+        return await run_in_threadpool(node.receive, kind, env)
 
     if DASHBOARD.is_dir():
         app.mount("/", StaticFiles(directory=DASHBOARD, html=True), name="dashboard")

@@ -78,6 +78,14 @@ class NodeConfig(BaseModel):
     #: seconds between sweeps that settle budget reservations no running process holds
     sweep_interval: float = Field(1.0, gt=0)
     peer_timeout: float = Field(30.0, gt=0)
+    #: the largest request body the API reads (bytes); a larger one is refused with 413 unread
+    max_body_bytes: int = Field(1 << 20, ge=1024)
+    #: the most HTTP connections the API keeps open; beyond it the oldest idle one is closed
+    max_connections: int = Field(512, ge=8)
+    #: connections waiting in the kernel to be accepted
+    backlog: int = Field(128, ge=1)
+    #: seconds an open connection may wait for its (first or next) request before it is closed
+    keep_alive: float = Field(5.0, gt=0)
 
     _base: Path = PrivateAttr(default_factory=Path.cwd)
     _file: Path | None = PrivateAttr(default=None)
