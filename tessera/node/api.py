@@ -139,9 +139,9 @@ def create_app(node: Node) -> FastAPI:
             raise NodeError(403, "only this node's owner (admin token) may do this")
         return v
 
-    async def json_body(request: Request, _: Viewer = Depends(viewer)) -> Any:
-        """The JSON body of an authenticated request (the token is checked first)."""
-        return await read_json(request, limit)
+    async def job_body(request: Request, _: Viewer = Depends(viewer)) -> Any:
+        """The job in the body of an authenticated request (the token is checked first)."""
+        return await read_json(request, limit, "the job")
 
     def job_id_of(job_id: str) -> str:
         """A job id from the path, checked before anything is looked up or built from it."""
@@ -174,7 +174,7 @@ def create_app(node: Node) -> FastAPI:
                 "viewer": {"kind": v.kind, "id": v.id}}
 
     @app.post("/v1/jobs")
-    def submit(body: Any = Depends(json_body), v: Viewer = Depends(viewer)) -> JSONResponse:
+    def submit(body: Any = Depends(job_body), v: Viewer = Depends(viewer)) -> JSONResponse:
         if v.admin:
             raise NodeError(403, "jobs are submitted by analysts named in the contract, not with the admin token")
         job, created = node.submit(v.id, body)

@@ -14,13 +14,14 @@ and ``backlog`` wait in the kernel. The event loop's and uvicorn's repeated erro
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import os
 import resource
 import socket
+import ssl
 import threading
-from collections import OrderedDict
+import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -34,7 +35,9 @@ from tessera.node.config import NodeConfig
 from tessera.node.logs import log, setup_logging
 from tessera.node.service import Node, private_dir
 
-__all__ = ["serve", "connection_limit", "guarded_protocol"]
+__all__ = ["serve", "connection_limit", "guarded_protocol", "Connections", "Acceptor"]
+
+_log = logging.getLogger("uvicorn.error")  # its repeats are held back (tessera.node.logs.RepeatFilter)
 
 #: file descriptors kept for everything but API connections (state files, peers, party processes)
 FD_RESERVE = 64
@@ -54,10 +57,34 @@ def connection_limit(wanted: int) -> int:
     return max(8, min(wanted, soft - FD_RESERVE))
 
 
-def guarded_protocol(limit: int) -> type[H11Protocol]:
-    """uvicorn's HTTP/1.1 protocol with the node's bounds: a first-request deadline, and at most
-    ``limit`` open connections (the oldest idle one is closed for a new one)."""
-    open_: OrderedDict[Guarded, None] = OrderedDict()
+class Connections:
+    """The API's open connections and those still in their TLS handshake (each with the time
+    it was accepted), kept to at most ``limit`` together."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.open: dict[Any, float] = {}
+        self.pending: dict[asyncio.Task[None], float] = {}
+
+    def make_room(self) -> bool:
+        """Room for one more: at the limit, close the oldest of the connections still in their
+        handshake or idle (no request in progress); False if there is still none (every one busy)."""
+        excess = len(self.pending) + len(self.open) + 1 - self.limit
+        if excess > 0:
+            idle = [(t, c) for c, t in self.open.items() if c.idle] + list((t, h) for h, t in self.pending.items())
+            for _, c in sorted(idle, key=lambda x: x[0])[:excess]:
+                if isinstance(c, asyncio.Task):
+                    c.cancel()  # the handshake's transport is aborted
+                    self.pending.pop(c, None)
+                else:
+                    c.transport.abort()  # at once: no TLS goodbye awaited from an idle client
+                    self.open.pop(c, None)
+        return len(self.pending) + len(self.open) < self.limit
+
+
+def guarded_protocol(conns: Connections) -> type[H11Protocol]:
+    """uvicorn's HTTP/1.1 protocol, registered in ``conns`` while open, and closed if it sends
+    no complete request head within ``timeout_keep_alive`` seconds of its handshake."""
 
     class Guarded(H11Protocol):
         _first: asyncio.TimerHandle | None = None
@@ -69,14 +96,7 @@ def guarded_protocol(limit: int) -> type[H11Protocol]:
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
-            if len(open_) >= limit:
-                for old in [c for c in open_ if c.idle][: len(open_) - limit + 1]:
-                    old.transport.abort()  # at once: no TLS goodbye awaited from an idle client
-                    open_.pop(old, None)
-            if len(open_) >= limit:  # every open connection is busy: this one waits for none
-                transport.abort()
-                return
-            open_[self] = None
+            conns.open[self] = time.monotonic()
             self._first = self.loop.call_later(self.timeout_keep_alive, self._no_request)
 
         def _no_request(self) -> None:
@@ -86,27 +106,88 @@ def guarded_protocol(limit: int) -> type[H11Protocol]:
         def connection_lost(self, exc: Exception | None) -> None:
             if self._first is not None:
                 self._first.cancel()
-            open_.pop(self, None)
+            conns.open.pop(self, None)
             super().connection_lost(exc)
 
     return Guarded
 
 
+class Acceptor:
+    """Accepts the API's connections itself (uvicorn's listener has no bound and no handshake
+    deadline): a connection gets a place in :class:`Connections` or is closed at once, then has
+    ``handshake_timeout`` seconds for TLS. An ``accept()`` that fails (no file descriptor left)
+    is logged, rate-limited, and retried shortly."""
+
+    def __init__(self, sock: socket.socket, ctx: ssl.SSLContext | None, factory: Callable[[], asyncio.Protocol],
+                 conns: Connections, handshake_timeout: float) -> None:
+        self.sock, self.ctx, self.factory, self.conns = sock, ctx, factory, conns
+        self.handshake_timeout = handshake_timeout
+        self._loop: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.sock.setblocking(False)
+        self._loop = asyncio.get_running_loop().create_task(self._accept())
+
+    def close(self) -> None:
+        if self._loop is not None:
+            self._loop.cancel()
+        self.sock.close()
+
+    async def _accept(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                conn, _ = await loop.sock_accept(self.sock)
+            except OSError as e:
+                _log.error(f"accepting an API connection failed: {e}")
+                await asyncio.sleep(0.5)
+                continue
+            room = self.conns.make_room()
+            await asyncio.sleep(0)  # let the connections closed for room go before the next accept
+            if not room:
+                conn.close()
+                continue
+            task = loop.create_task(self._handshake(conn))
+            self.conns.pending[task] = time.monotonic()
+            task.add_done_callback(lambda t: self.conns.pending.pop(t, None))
+
+    async def _handshake(self, conn: socket.socket) -> None:
+        try:
+            await asyncio.get_running_loop().connect_accepted_socket(
+                self.factory, conn, ssl=self.ctx,
+                ssl_handshake_timeout=self.handshake_timeout if self.ctx else None,
+                ssl_shutdown_timeout=self.handshake_timeout if self.ctx else None)
+        except OSError:  # a handshake that failed or timed out (ssl.SSLError, TimeoutError)
+            conn.close()
+
+
 class _Server(uvicorn.Server):
     node: Node
+    conns: Connections
     handshake_timeout: float
+    acceptor: Acceptor | None = None
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        # uvicorn has no settings for the TLS handshake and shutdown deadlines (asyncio's defaults
-        # are 60 and 30 s): give them to the one create_server call of uvicorn's startup
-        loop: Any = asyncio.get_running_loop()
-        loop.create_server = functools.partial(type(loop).create_server, loop,
-                                               ssl_handshake_timeout=self.handshake_timeout,
-                                               ssl_shutdown_timeout=self.handshake_timeout)
-        try:
-            await super().startup(sockets)
-        finally:
-            del loop.create_server
+        await self.lifespan.startup()
+        cfg = self.config
+        loop = asyncio.get_running_loop()
+
+        def factory() -> asyncio.Protocol:
+            return cfg.http_protocol_class(config=cfg, server_state=self.server_state,  # type: ignore[call-arg]
+                                           app_state=self.lifespan.state, _loop=loop)
+
+        host = cfg.host or "127.0.0.1"
+        sock = socket.create_server((host, cfg.port), family=socket.AF_INET6 if ":" in host else socket.AF_INET,
+                                    backlog=cfg.backlog)
+        self.acceptor = Acceptor(sock, cfg.ssl, factory, self.conns, self.handshake_timeout)
+        self.acceptor.start()
+        self.servers = []
+        self.started = True
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self.acceptor is not None:
+            self.acceptor.close()
+        await super().shutdown(sockets)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         # Abort the node's jobs at once (in a thread: this runs in the signal handler), so that
@@ -126,17 +207,16 @@ def serve(config_path: str | Path) -> None:
     node = Node(cfg, logger)
     node.recover()
     key, cert = api_paths(cfg.path(cfg.identity_dir), cfg.name)
-    limit = connection_limit(cfg.max_connections)
+    conns = Connections(connection_limit(cfg.max_connections))
     server = _Server(uvicorn.Config(create_app(node), host=cfg.api_host, port=cfg.api_port,
                                     ssl_keyfile=str(key), ssl_certfile=str(cert), log_config=None,
                                     access_log=False, timeout_graceful_shutdown=3, lifespan="off",
-                                    loop="asyncio", http=guarded_protocol(limit), backlog=cfg.backlog,
+                                    http=guarded_protocol(conns), backlog=cfg.backlog,
                                     # uvicorn's count includes connections being closed
-                                    limit_concurrency=limit + FD_RESERVE // 2, timeout_keep_alive=int(max(1, cfg.keep_alive))))
-    server.node = node
-    server.handshake_timeout = cfg.keep_alive
+                                    limit_concurrency=conns.limit + FD_RESERVE // 2, timeout_keep_alive=int(max(1, cfg.keep_alive))))
+    server.node, server.conns, server.handshake_timeout = node, conns, cfg.keep_alive
     log(logger, logging.INFO, f"node listening on https://{cfg.api_host}:{cfg.api_port} "
-        f"(at most {limit} connections)", node=cfg.name)
+        f"(at most {conns.limit} connections)", node=cfg.name)
     try:
         server.run()
     finally:

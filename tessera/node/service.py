@@ -362,6 +362,9 @@ class Node:
                     verdict = [r[0] for r in db.execute("PRAGMA quick_check(3)")]
                 finally:
                     db.close()
+            except sqlite3.OperationalError as e:  # not opened (no file descriptor left, no file, ...)
+                out.append(f"the {what} {Path(path).name} cannot be opened: {e}")
+                continue
             except sqlite3.DatabaseError as e:
                 verdict = [str(e)]
             if verdict != ["ok"]:
