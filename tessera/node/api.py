@@ -144,7 +144,8 @@ def create_app(node: Node) -> FastAPI:
         return await read_json(request, limit, "the job")
 
     def job_id_of(job_id: str) -> str:
-        """A job id from the path, checked before anything is looked up or built from it."""
+        """A job id from the path, checked (after the token) before anything is looked up or
+        built from it."""
         return check_job_id(job_id)
 
     def visible(job_id: str, v: Viewer) -> dict[str, Any]:
@@ -186,12 +187,12 @@ def create_app(node: Node) -> FastAPI:
         return {"jobs": [node.render(j) for j in rows]}
 
     @app.get("/v1/jobs/{job_id}")
-    def job(job_id: str = Depends(job_id_of), v: Viewer = Depends(viewer)) -> dict[str, Any]:
+    def job(v: Viewer = Depends(viewer), job_id: str = Depends(job_id_of)) -> dict[str, Any]:
         return visible(job_id, v)
 
     @app.get("/v1/jobs/{job_id}/wait")
-    async def wait(job_id: str = Depends(job_id_of), timeout: float = 30.0, since: str | None = None,
-                   v: Viewer = Depends(viewer)) -> dict[str, Any]:
+    async def wait(v: Viewer = Depends(viewer), job_id: str = Depends(job_id_of), timeout: float = 30.0,
+                   since: str | None = None) -> dict[str, Any]:
         deadline = time.monotonic() + max(0.0, min(timeout, 300.0))
         while True:
             job = await run_in_threadpool(visible, job_id, v)
@@ -201,17 +202,17 @@ def create_app(node: Node) -> FastAPI:
             await asyncio.sleep(0.2)
 
     @app.get("/v1/jobs/{job_id}/result")
-    def result(job_id: str = Depends(job_id_of), v: Viewer = Depends(viewer)) -> dict[str, Any]:
+    def result(v: Viewer = Depends(viewer), job_id: str = Depends(job_id_of)) -> dict[str, Any]:
         visible(job_id, v)
         return node.result(job_id, v.id, v.admin)
 
     @app.post("/v1/jobs/{job_id}/approve")
-    def approve(job_id: str = Depends(job_id_of), _: Viewer = Depends(admin_only)) -> dict[str, Any]:
+    def approve(_: Viewer = Depends(admin_only), job_id: str = Depends(job_id_of)) -> dict[str, Any]:
         return node.approve(job_id, True)
 
     @app.post("/v1/jobs/{job_id}/reject")
-    async def reject(request: Request, job_id: str = Depends(job_id_of),
-                     _: Viewer = Depends(admin_only)) -> dict[str, Any]:
+    async def reject(request: Request, _: Viewer = Depends(admin_only),
+                     job_id: str = Depends(job_id_of)) -> dict[str, Any]:
         reason = ""
         if request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers:
             got = await read_json(request, limit)

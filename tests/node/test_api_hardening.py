@@ -114,6 +114,7 @@ def test_a_peer_cannot_name_a_path_as_job_id(cons: Consortium, node: Node, tmp_p
     assert r.status_code in (404, 422)
     r = api.get("/v1/jobs/NOT-AN-ID/result", headers=admin)
     assert r.status_code == 422 and "'NOT-AN-ID' is not a job id" in r.json()["detail"]
+    assert api.get("/v1/jobs/NOT-AN-ID").status_code == 401  # the token first
 
 
 # -- #15.5: what cannot be stored and shown again ---------------------------------------------
