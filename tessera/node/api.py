@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, Header, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse as _StarletteJSON
+from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
@@ -33,7 +34,7 @@ from tessera.errors import TesseraError
 from tessera.node.service import Node, NodeError, check_json_body
 from tessera.node.store import FINAL_STATES, JobIdError, check_job_id
 
-__all__ = ["create_app", "Viewer", "BodyLimit", "read_json"]
+__all__ = ["create_app", "Viewer", "BodyLimit", "read_json", "JSONResponse"]
 
 DASHBOARD = Path(__file__).parent / "dashboard"
 PEER_KINDS = ("propose", "decision", "prepare", "start", "outcome")
@@ -47,6 +48,14 @@ class Viewer:
     @property
     def admin(self) -> bool:
         return self.kind == "admin"
+
+
+class JSONResponse(_StarletteJSON):
+    """JSON with every non-ASCII character escaped: whatever a store holds (even a lone
+    surrogate written before such strings were refused) can always be sent."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode()
 
 
 def _too_large(limit: int) -> str:
@@ -95,7 +104,8 @@ async def read_json(request: Request, limit: int, what: str = "the request body"
 
 
 def create_app(node: Node) -> FastAPI:
-    app = FastAPI(title=f"Tessera node {node.cfg.name}", version="1", docs_url=None, redoc_url=None)
+    app = FastAPI(title=f"Tessera node {node.cfg.name}", version="1", docs_url=None, redoc_url=None,
+                  default_response_class=JSONResponse)
     limit = node.cfg.max_body_bytes
     app.add_middleware(BodyLimit, limit=limit)
 

@@ -148,6 +148,13 @@ def test_a_lone_surrogate_or_deep_nesting_is_refused_before_anything_is_stored(c
         restarted.stop()
     ok = api.post("/v1/jobs", json={**DESCRIBE, "idempotency_key": "ümlaut ✓"}, headers=analyst)
     assert ok.status_code == 201, ok.text  # real Unicode is fine
+    assert api.get(f"/v1/jobs/{ok.json()['id']}", headers=analyst).json()["idempotency_key"] == "ümlaut ✓"
+    # a store written before the check (the surrogate stored, as it was) is still shown to everybody
+    spec = JobSpec.model_validate({**DESCRIBE, "analyst": ANALYST}).model_dump(mode="json")
+    node.store.create("00000000000000d8", {**spec, "analysis": "\ud800"}, "h", "alpha", ["alpha"])
+    for who in (admin, analyst):
+        r = api.get("/v1/jobs", headers=who)
+        assert r.status_code == 200 and "\ud800" in [j["analysis"] for j in r.json()["jobs"]]
 
 
 # -- #15.6: bodies are read after the token, and bounded ---------------------------------------
