@@ -5,7 +5,7 @@ bearer token (only its SHA-256 is stored); peers send signed envelopes. Long-pol
 ``async`` and do not hold a worker thread, so a slow client does not hold up anyone else.
 
 Request bodies are read by the node itself, not by the framework: after the token is checked
-(API routes), at most ``max_body_bytes`` of them (a larger declared ``Content-Length`` is refused
+(API routes), within ``body_timeout`` seconds, at most ``max_body_bytes`` of them (a larger declared ``Content-Length`` is refused
 with 413 before anything is read, a longer stream as soon as it passes the limit), then parsed
 and checked (:func:`tessera.node.service.check_json_body`). Job ids in paths are checked before
 anything is looked up.
@@ -81,15 +81,21 @@ class BodyLimit:
         await self.app(scope, receive, send)
 
 
-async def read_json(request: Request, limit: int, what: str = "the request body") -> Any:
-    """The request's JSON body, read to at most ``limit`` bytes (413 beyond), parsed (400 if it
-    is not JSON) and checked (422: too deeply nested, or not valid Unicode text)."""
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise NodeError(413, _too_large(limit))
-        chunks.append(chunk)
+async def read_json(request: Request, limit: int, what: str = "the request body", seconds: float = 30.0) -> Any:
+    """The request's JSON body, read to at most ``limit`` bytes (413 beyond) within ``seconds``
+    (408 if slower), parsed (400 if it is not JSON) and checked (422: too deeply nested, or not
+    valid Unicode text)."""
+    chunks: list[bytes] = []
+    try:
+        async with asyncio.timeout(seconds):
+            size = 0
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise NodeError(413, _too_large(limit))
+                chunks.append(chunk)
+    except TimeoutError:
+        raise NodeError(408, f"{what} did not arrive within {seconds:g} s (body_timeout)") from None
     raw = b"".join(chunks)
     if not raw:
         raise NodeError(400, f"{what} is missing (a JSON document is expected)")
@@ -151,7 +157,7 @@ def create_app(node: Node) -> FastAPI:
 
     async def job_body(request: Request, _: Viewer = Depends(viewer)) -> Any:
         """The job in the body of an authenticated request (the token is checked first)."""
-        return await read_json(request, limit, "the job")
+        return await read_json(request, limit, "the job", node.cfg.body_timeout)
 
     def job_id_of(job_id: str) -> str:
         """A job id from the path, checked (after the token) before anything is looked up or
@@ -225,7 +231,7 @@ def create_app(node: Node) -> FastAPI:
                      job_id: str = Depends(job_id_of)) -> dict[str, Any]:
         reason = ""
         if request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers:
-            got = await read_json(request, limit)
+            got = await read_json(request, limit, seconds=node.cfg.body_timeout)
             reason = str(got.get("reason", "")) if isinstance(got, dict) else ""
         return await run_in_threadpool(node.approve, job_id, False, reason)
 
@@ -243,7 +249,7 @@ def create_app(node: Node) -> FastAPI:
         # bounded, and only for a kind of message there is
         if kind not in PEER_KINDS:
             raise NodeError(404, f"no peer message {kind!r}")
-        env = await read_json(request, limit, f"the {kind} message")
+        env = await read_json(request, limit, f"the {kind} message", node.cfg.body_timeout)
         return await run_in_threadpool(node.receive, kind, env)
 
     if DASHBOARD.is_dir():
