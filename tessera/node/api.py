@@ -5,10 +5,10 @@ bearer token (only its SHA-256 is stored); peers send signed envelopes. Long-pol
 ``async`` and do not hold a worker thread, so a slow client does not hold up anyone else.
 
 Request bodies are read by the node itself, not by the framework: after the token is checked
-(API routes), within ``body_timeout`` seconds, at most ``max_body_bytes`` of them (a larger declared ``Content-Length`` is refused
-with 413 before anything is read, a longer stream as soon as it passes the limit), then parsed
-and checked (:func:`tessera.node.service.check_json_body`). Job ids in paths are checked before
-anything is looked up.
+(API routes), within ``body_timeout`` seconds, at most ``max_body_bytes`` of them (a larger
+declared ``Content-Length`` is refused with 413 before anything is read, a longer stream as soon
+as it passes the limit), then parsed and checked (:func:`tessera.node.service.check_json_body`).
+Job ids in paths are checked (after the token) before anything is looked up.
 """
 
 from __future__ import annotations
@@ -38,6 +38,9 @@ __all__ = ["create_app", "Viewer", "BodyLimit", "read_json", "JSONResponse"]
 
 DASHBOARD = Path(__file__).parent / "dashboard"
 PEER_KINDS = ("propose", "decision", "prepare", "start", "outcome")
+#: the OpenAPI description of a JSON object body the node reads itself (for clients and fuzzers)
+_OBJECT_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
+    "application/json": {"schema": {"type": "object"}}}}}
 
 
 @dataclass(frozen=True)
@@ -190,7 +193,7 @@ def create_app(node: Node) -> FastAPI:
                 "datasets": node.own_datasets, "approval": node.cfg.approval,
                 "viewer": {"kind": v.kind, "id": v.id}}
 
-    @app.post("/v1/jobs")
+    @app.post("/v1/jobs", openapi_extra=_OBJECT_BODY)
     def submit(body: Any = Depends(job_body), v: Viewer = Depends(viewer)) -> JSONResponse:
         if v.admin:
             raise NodeError(403, "jobs are submitted by analysts named in the contract, not with the admin token")
@@ -226,7 +229,8 @@ def create_app(node: Node) -> FastAPI:
     def approve(_: Viewer = Depends(admin_only), job_id: str = Depends(job_id_of)) -> dict[str, Any]:
         return node.approve(job_id, True)
 
-    @app.post("/v1/jobs/{job_id}/reject")
+    @app.post("/v1/jobs/{job_id}/reject", openapi_extra={"requestBody": {**_OBJECT_BODY["requestBody"],
+                                                                           "required": False}})
     async def reject(request: Request, _: Viewer = Depends(admin_only),
                      job_id: str = Depends(job_id_of)) -> dict[str, Any]:
         reason = ""
@@ -243,7 +247,7 @@ def create_app(node: Node) -> FastAPI:
     def audit(_: Viewer = Depends(admin_only)) -> dict[str, Any]:
         return node.audit_status()
 
-    @app.post("/v1/peer/{kind}")
+    @app.post("/v1/peer/{kind}", openapi_extra=_OBJECT_BODY)
     async def peer(kind: str, request: Request) -> dict[str, Any]:
         # a peer authenticates by the envelope's signature, so the envelope is read first:
         # bounded, and only for a kind of message there is
