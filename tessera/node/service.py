@@ -59,7 +59,8 @@ def check_json_body(value: Any, what: str = "the request body") -> None:
         if isinstance(v, (dict, list)):
             if depth >= MAX_JSON_DEPTH:
                 at = where if len(where) <= 60 else where[:57] + "..."
-                raise NodeError(422, f"{what} is nested more than {MAX_JSON_DEPTH} levels deep" + (f" (at {at})" if at else ""))
+                raise NodeError(422, f"{what} is nested more than {MAX_JSON_DEPTH} levels deep"
+                                     + (f" (at {at})" if at else ""))
             items = v.items() if isinstance(v, dict) else enumerate(v)
             for k, x in items:
                 if isinstance(k, str):  # parents' keys are checked before their children's
@@ -140,6 +141,7 @@ class Node:
         self._stop_lock = threading.Lock()
         self._stopped = False
         self._sweeper: threading.Thread | None = None
+        self._audit_seen: tuple[list[tuple[int, int]], str] | None = None
 
     # -- the parts, by their usual names -----------------------------------------------------------
 
@@ -351,9 +353,10 @@ class Node:
             self._stopped = True
 
     def problems(self) -> list[str]:
-        """What is wrong with the node's state files: a job store or ledger SQLite does not find
-        intact (``PRAGMA quick_check``), or an audit entry that cannot be read (named). Cheap
-        enough for every ``/health``; the audit log's signatures are checked by ``/v1/audit``."""
+        """What is wrong with the node's state files: a job store or ledger that SQLite does not
+        find intact (``PRAGMA quick_check``), or an audit entry that cannot be read (named; the
+        log is read again only when it changed). The audit log's signatures are checked by
+        ``/v1/audit``."""
         out = []
         for what, path in (("job store", self.store.path), ("budget ledger", str(self.ledger_path))):
             try:
@@ -369,10 +372,24 @@ class Node:
                 verdict = [str(e)]
             if verdict != ["ok"]:
                 out.append(f"the {what} {Path(path).name} is damaged: {'; '.join(verdict)}")
-        audit = read_db(self.audit.path)
-        if isinstance(audit, VerifyReport):
-            out.append(f"the audit log: {audit.reason}")
+        audit = self._audit_problem()
+        if audit:
+            out.append(f"the audit log: {audit}")
         return out
+
+    def _audit_problem(self) -> str:
+        """Why the audit log cannot be read ("" if it can), cached while its files are unchanged."""
+        stamp = []
+        for p in (Path(self.audit.path), Path(self.audit.path + "-wal")):
+            try:
+                st = p.stat()
+                stamp.append((st.st_mtime_ns, st.st_size))
+            except OSError:
+                stamp.append((0, 0))
+        if self._audit_seen is None or self._audit_seen[0] != stamp:
+            got = read_db(self.audit.path)
+            self._audit_seen = (stamp, got.reason if isinstance(got, VerifyReport) else "")
+        return self._audit_seen[1]
 
     def health(self) -> dict[str, Any]:
         """The node's status: ``ok``, ``stopping``, or ``degraded`` with its ``problems``."""
