@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterable, Mapping
@@ -24,7 +25,7 @@ from tessera.errors import AuditError
 from tessera.governance.sqlite import transaction
 from tessera.net.identity import Identity, verify_signature
 
-__all__ = ["AuditLog", "Entry", "VerifyReport", "verify_entries", "compare_logs", "read_jsonl", "KINDS"]
+__all__ = ["AuditLog", "Entry", "VerifyReport", "verify_entries", "compare_logs", "read_jsonl", "read_db", "KINDS"]
 
 KINDS = ("contract_adopted", "job_received", "policy_decision", "budget_reserved", "budget_committed",
          "budget_released", "session_start", "session_end", "transcript_hash", "output_released", "job_aborted")
@@ -77,6 +78,8 @@ class AuditLog:
     def __init__(self, path: str | Path, identity: Identity) -> None:
         self.path = str(path)
         self.identity = identity
+        if not Path(path).exists():  # created readable by its owner only
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         with transaction(self.path) as db:
             db.execute("CREATE TABLE IF NOT EXISTS audit (idx INTEGER PRIMARY KEY, ts REAL, kind TEXT, body TEXT, "
                        "prev_hash TEXT, hash TEXT, signature TEXT)")
@@ -98,12 +101,17 @@ class AuditLog:
         return entry
 
     def entries(self) -> list[Entry]:
-        db = sqlite3.connect(self.path, timeout=60.0)
-        try:
-            rows = db.execute("SELECT idx, ts, kind, body, prev_hash, hash, signature FROM audit ORDER BY idx").fetchall()
-        finally:
-            db.close()
-        return [Entry(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], r[6]) for r in rows]
+        """Every entry, in order; :class:`AuditError` naming the first one that cannot be read."""
+        got = read_db(self.path)
+        if isinstance(got, VerifyReport):
+            raise AuditError(got.reason)
+        return got
+
+    def verify(self, expected_head: str | None = None) -> VerifyReport:
+        """:func:`verify_entries` on this log with its node's key; an entry that cannot be read
+        (or a database that cannot) fails the report, naming it."""
+        got = read_db(self.path)
+        return got if isinstance(got, VerifyReport) else verify_entries(got, self.identity.public_key, expected_head)
 
     def export(self, path: str | Path) -> None:
         """Write the log as JSON lines (what ``tessera audit verify`` reads)."""
@@ -129,6 +137,39 @@ def read_jsonl(path: str | Path) -> list[Entry] | VerifyReport:
                              str(d["prev_hash"]), str(d["hash"]), str(d["signature"])))
         except (ValueError, KeyError, TypeError):
             return VerifyReport(False, len(out), n, f"entry {n} is malformed or truncated")
+    return out
+
+
+def _entry(row: tuple[Any, ...]) -> Entry:
+    idx, ts, kind, body, prev, digest, sig = row
+    parsed = json.loads(body)
+    if not isinstance(parsed, dict):
+        raise ValueError("the body is not a JSON object")
+    return Entry(int(idx), float(ts), str(kind), parsed, str(prev), str(digest), str(sig))
+
+
+def read_db(path: str | Path) -> list[Entry] | VerifyReport:
+    """Read a node's ``audit.db`` (read-only; it is never created or changed); an entry that
+    cannot be read, or a file that is not a readable audit log, gives a failed report naming it."""
+    p = Path(path)
+    if not p.is_file():
+        return VerifyReport(False, 0, None, f"no audit log {p}")
+    out: list[Entry] = []
+    try:
+        db = sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro", uri=True, timeout=60.0)
+        try:
+            rows = db.execute("SELECT idx, ts, kind, body, prev_hash, hash, signature FROM audit ORDER BY idx")
+            for n, row in enumerate(rows):
+                try:
+                    out.append(_entry(row))
+                except (ValueError, TypeError):
+                    return VerifyReport(False, len(out), n, f"entry {n} is malformed (unreadable body or fields)")
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as e:
+        # a damaged page: name the entries read so far, so the damage can be found
+        return VerifyReport(False, len(out), len(out), f"the audit log {p.name} cannot be read after entry "
+                            f"{len(out) - 1}: {e}" if out else f"the audit log {p.name} cannot be read: {e}")
     return out
 
 

@@ -80,6 +80,16 @@ class NodeConfig(BaseModel):
     peer_timeout: float = Field(30.0, gt=0)
     #: seconds a port reserved by *prepare* stays reserved without a *start* (then it is freed)
     prepare_lease: float = Field(60.0, gt=0)
+    #: the largest request body the API reads (bytes); a larger one is refused with 413 unread
+    max_body_bytes: int = Field(1 << 20, ge=1024)
+    #: seconds a request body (once its head is in) may take to arrive; a slower one is 408
+    body_timeout: float = Field(30.0, gt=0)
+    #: the most HTTP connections the API keeps open; beyond it the oldest idle one is closed
+    max_connections: int = Field(512, ge=8)
+    #: connections waiting in the kernel to be accepted
+    backlog: int = Field(128, ge=1)
+    #: seconds an open connection may wait for its (first or next) request before it is closed
+    keep_alive: float = Field(5.0, gt=0)
 
     _base: Path = PrivateAttr(default_factory=Path.cwd)
     _file: Path | None = PrivateAttr(default=None)

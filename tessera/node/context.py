@@ -56,4 +56,5 @@ class NodeContext:
         log(self.logger, level, msg, node=self.cfg.name, **fields)
 
     def job_dir(self, job_id: str) -> Path:
-        return self.dir / "jobs" / job_id
+        """Job ``job_id``'s directory in the store (refused for anything but a job id)."""
+        return self.store.job_dir(job_id)

@@ -38,7 +38,7 @@ from tessera.node.peers import PinnedHTTPS, seal, unseal
 from tessera.node.replay import SqliteReplayGuard
 from tessera.node.runner import Runner
 from tessera.node.states import FINAL_STATES, JobState, Vote
-from tessera.node.store import Job, Verdict
+from tessera.node.store import Job, Verdict, check_job_id
 
 __all__ = ["Coordinator", "session_id_for", "job_id_for", "new_nonce"]
 
@@ -291,7 +291,7 @@ class Coordinator:
 
     def _on_propose(self, sender: str, body: dict[str, Any]) -> dict[str, Any]:
         ctx = self.ctx
-        job_id, coordinator = str(body.get("job_id")), body.get("coordinator")
+        job_id, coordinator = check_job_id(body.get("job_id")), body.get("coordinator")
         if coordinator != sender:
             raise NodeError(403, f"{sender!r} proposes a job coordinated by {coordinator!r}")
         try:
@@ -318,7 +318,7 @@ class Coordinator:
         return {"state": state.value, "reasons": reasons}
 
     def _on_decision(self, sender: str, body: dict[str, Any]) -> dict[str, Any]:
-        job_id = str(body.get("job_id"))
+        job_id = check_job_id(body.get("job_id"))
         job = self.job(job_id)
         if job.coordinator != self.ctx.name or sender not in job.parties:
             raise NodeError(403, f"{sender!r} may not decide on job {job_id} here")
@@ -330,7 +330,7 @@ class Coordinator:
         return {"ok": True}
 
     def _on_prepare(self, sender: str, body: dict[str, Any]) -> dict[str, Any]:
-        job_id = str(body.get("job_id"))
+        job_id = check_job_id(body.get("job_id"))
         job = self.job(job_id)
         if job.coordinator != sender:
             raise NodeError(403, f"only the coordinator of job {job_id} may start it")
@@ -339,7 +339,7 @@ class Coordinator:
         return {"port": self.runner.prepare(job_id)}
 
     def _on_start(self, sender: str, body: dict[str, Any]) -> dict[str, Any]:
-        job_id = str(body.get("job_id"))
+        job_id = check_job_id(body.get("job_id"))
         job = self.job(job_id)
         if job.coordinator != sender:
             raise NodeError(403, f"only the coordinator of job {job_id} may start it")
@@ -350,7 +350,7 @@ class Coordinator:
         return {"ok": True}
 
     def _on_outcome(self, sender: str, body: dict[str, Any]) -> dict[str, Any]:
-        job_id = str(body.get("job_id"))
+        job_id = check_job_id(body.get("job_id"))
         job = self.job(job_id)
         if sender not in job.parties:
             raise NodeError(403, f"{sender!r} is not a party of job {job_id}")

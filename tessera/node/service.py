@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
+import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -25,7 +27,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from tessera.errors import TesseraError
-from tessera.governance.audit import AuditLog, verify_entries
+from tessera.governance.audit import AuditLog, VerifyReport, read_db
 from tessera.governance.contract import Contract, PartySpec
 from tessera.governance.job import JobSpec
 from tessera.governance.ledger import SqliteLedger, process_owner
@@ -39,9 +41,62 @@ from tessera.node.states import STATES, JobState
 from tessera.node.store import Job, JobStore, view
 from tessera.runtime import jsonable
 
-__all__ = ["Node", "NodeError"]
+__all__ = ["Node", "NodeError", "check_json_body", "private_dir", "private_file", "MAX_JSON_DEPTH"]
 
 S = JobState
+
+#: the deepest nesting of arrays and objects a request body may have (a job's is 3 or 4)
+MAX_JSON_DEPTH = 32
+
+
+def check_json_body(value: Any, what: str = "the request body") -> None:
+    """Refuse (422, naming where) JSON a node cannot store, audit and show again: nesting deeper
+    than :data:`MAX_JSON_DEPTH`, and strings or keys that are not valid Unicode text (a lone
+    surrogate such as ``\\ud800``, which JSON escapes allow but UTF-8 cannot encode)."""
+    todo: list[tuple[Any, str, int]] = [(value, "", 0)]
+    while todo:
+        v, where, depth = todo.pop()
+        if isinstance(v, (dict, list)):
+            if depth >= MAX_JSON_DEPTH:
+                at = where if len(where) <= 60 else where[:57] + "..."
+                raise NodeError(422, f"{what} is nested more than {MAX_JSON_DEPTH} levels deep"
+                                     + (f" (at {at})" if at else ""))
+            items = v.items() if isinstance(v, dict) else enumerate(v)
+            for k, x in items:
+                if isinstance(k, str):  # parents' keys are checked before their children's
+                    _check_text(k, f"a key in {where}" if where else "a key", what)
+                    child = f"{where}.{k}" if where else k
+                else:
+                    child = f"{where}[{k}]"
+                todo.append((x, child, depth + 1))
+        elif isinstance(v, str):
+            _check_text(v, where or "the value", what)
+
+
+def _check_text(s: str, where: str, what: str) -> None:
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise NodeError(422, f"{what} has a string that is not valid Unicode text at {where} "
+                             f"(a lone surrogate U+{ord(s[e.start]):04X})") from None
+
+
+def private_dir(path: Path) -> Path:
+    """Create ``path`` (and parents) if needed and make it accessible by its owner only (0700)."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.chmod(0o700)
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """Create ``path`` empty if missing, and make it and its SQLite companions (``-wal``,
+    ``-shm``) readable by the owner only (0600)."""
+    if not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if p.exists():
+            p.chmod(0o600)
+    return path
 
 
 class Node:
@@ -53,14 +108,15 @@ class Node:
         identity = Identity.load(cfg.path(cfg.identity_dir), cfg.name)
         if identity.public_key != me.public_key:
             raise ConfigError(f"the key in {cfg.identity_dir} is not {cfg.name!r}'s key in the contract")
-        store_dir = cfg.store_dir
-        (store_dir / "jobs").mkdir(parents=True, exist_ok=True)
-        store = JobStore(store_dir / "jobs.db")
-        ledger = SqliteLedger(store_dir / "ledger.db", owner=process_owner())
+        # the node's state is its owner's only: directories 0700, files 0600
+        store_dir = private_dir(cfg.store_dir)
+        private_dir(store_dir / "jobs")
+        store = JobStore(private_file(store_dir / "jobs.db"))
+        ledger = SqliteLedger(private_file(store_dir / "ledger.db"), owner=process_owner())
         own = [d.name for d in contract.datasets if d.owner == cfg.name]
         self.ctx = ctx = NodeContext(
             cfg=cfg, contract=contract, me=me, identity=identity, dir=store_dir, store=store,
-            ledger_path=store_dir / "ledger.db", ledger=ledger, audit=AuditLog(store_dir / "audit.db", identity),
+            ledger_path=store_dir / "ledger.db", ledger=ledger, audit=AuditLog(private_file(store_dir / "audit.db"), identity),
             metrics=NodeMetrics(cfg.name, store.counts, self._budget_left, STATES),
             tasks=ThreadPoolExecutor(16, thread_name_prefix=f"tessera-{cfg.name}"),
             logger=logger or logging.getLogger("tessera.node"), own_datasets=own)
@@ -71,7 +127,10 @@ class Node:
             b = contract.budget(d)
             if b is not None:
                 ledger.set_budget(d, b.epsilon, b.delta)
-        if not any(e.kind == "contract_adopted" and e.body.get("hash") == contract.hash for e in ctx.audit.entries()):
+        readable = read_db(ctx.audit.path)  # a damaged log is reported by /health and /v1/audit
+        if isinstance(readable, VerifyReport):
+            ctx.log(logging.ERROR, f"the audit log cannot be read: {readable.reason}")
+        elif not any(e.kind == "contract_adopted" and e.body.get("hash") == contract.hash for e in readable):
             ctx.audit.append("contract_adopted", {"contract_id": contract.contract_id, "hash": contract.hash})
         self.coordinator = Coordinator(ctx)
         self.runner = self.coordinator.runner
@@ -82,6 +141,7 @@ class Node:
         self._stop_lock = threading.Lock()
         self._stopped = False
         self._sweeper: threading.Thread | None = None
+        self._audit_seen: tuple[list[tuple[int, int]], str] | None = None
 
     # -- the parts, by their usual names -----------------------------------------------------------
 
@@ -165,6 +225,7 @@ class Node:
             raise NodeError(503, "the node is shutting down")
         if not isinstance(body, dict):
             raise NodeError(422, "a job is a JSON object")
+        check_json_body(body, "the job")
         if body.get("analyst", analyst) != analyst:
             raise NodeError(403, f"this token belongs to analyst {analyst!r}, not {body.get('analyst')!r}")
         try:
@@ -200,9 +261,15 @@ class Node:
         return out
 
     def result(self, job_id: str, viewer: str, admin: bool) -> dict[str, Any]:
+        """Job ``job_id``'s released outputs, for a recipient only: an analyst named in its
+        recipients, or this node's owner (admin) when this node is one. The owner of a node that
+        holds an analyst's result only passes it on: it sees the job's status and what it
+        revealed (by name), never the values."""
         job = self.coordinator.job(job_id)
-        if not admin and viewer not in job.spec_json.get("recipients", []):
-            raise NodeError(403, f"{viewer!r} is not a recipient of job {job_id}")
+        recipients = job.spec_json.get("recipients", [])
+        if (self.cfg.name if admin else viewer) not in recipients:
+            who = f"node {self.cfg.name} (its owner)" if admin else repr(viewer)
+            raise NodeError(403, f"{who} is not a recipient of job {job_id}")
         if job.state is not S.RELEASED:
             raise NodeError(409, f"job {job_id} is {job.state}, not released")
         if job.result is None:
@@ -228,11 +295,10 @@ class Node:
         return out
 
     def audit_status(self) -> dict[str, Any]:
-        entries = self.audit.entries()
-        rep = verify_entries(entries, self.identity.public_key)
-        problems = [] if rep.ok else [rep.reason]
-        return {"verified": bool(rep.ok), "entries": len(entries), "head": entries[-1].hash if entries else None,
-                "problems": problems}
+        """Whether the audit log verifies; a bad or unreadable entry is named (``first_bad``)."""
+        rep = self.audit.verify()
+        return {"verified": bool(rep.ok), "entries": rep.entries, "head": rep.head if rep.entries else None,
+                "first_bad": rep.first_bad, "problems": [] if rep.ok else [rep.reason]}
 
     # -- peers ---------------------------------------------------------------------------------
 
@@ -286,7 +352,49 @@ class Node:
             self.sweep(by="shutdown")
             self._stopped = True
 
+    def problems(self) -> list[str]:
+        """What is wrong with the node's state files: a job store or ledger that SQLite does not
+        find intact (``PRAGMA quick_check``), or an audit entry that cannot be read (named; the
+        log is read again only when it changed). The audit log's signatures are checked by
+        ``/v1/audit``."""
+        out = []
+        for what, path in (("job store", self.store.path), ("budget ledger", str(self.ledger_path))):
+            try:
+                db = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=10.0)
+                try:
+                    verdict = [r[0] for r in db.execute("PRAGMA quick_check(3)")]
+                finally:
+                    db.close()
+            except sqlite3.OperationalError as e:  # not opened (no file descriptor left, no file, ...)
+                out.append(f"the {what} {Path(path).name} cannot be opened: {e}")
+                continue
+            except sqlite3.DatabaseError as e:
+                verdict = [str(e)]
+            if verdict != ["ok"]:
+                out.append(f"the {what} {Path(path).name} is damaged: {'; '.join(verdict)}")
+        audit = self._audit_problem()
+        if audit:
+            out.append(f"the audit log: {audit}")
+        return out
+
+    def _audit_problem(self) -> str:
+        """Why the audit log cannot be read ("" if it can), cached while its files are unchanged."""
+        stamp = []
+        for p in (Path(self.audit.path), Path(self.audit.path + "-wal")):
+            try:
+                st = p.stat()
+                stamp.append((st.st_mtime_ns, st.st_size))
+            except OSError:
+                stamp.append((0, 0))
+        if self._audit_seen is None or self._audit_seen[0] != stamp:
+            got = read_db(self.audit.path)
+            self._audit_seen = (stamp, got.reason if isinstance(got, VerifyReport) else "")
+        return self._audit_seen[1]
+
     def health(self) -> dict[str, Any]:
-        return {"status": "stopping" if self.stopping.is_set() else "ok", "node": self.cfg.name,
+        """The node's status: ``ok``, ``stopping``, or ``degraded`` with its ``problems``."""
+        problems = self.problems()
+        status = "stopping" if self.stopping.is_set() else "degraded" if problems else "ok"
+        return {"status": status, "node": self.cfg.name, "problems": problems,
                 "contract": self.contract.hash, "contract_in_force": not self.contract.problems(),
                 "jobs_running": self.runner.running, "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}

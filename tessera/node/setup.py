@@ -2,6 +2,7 @@
 
 ``init_node`` writes, in the node directory::
 
+    (the directory and keys/ are 0700: accessible by the node's owner only)
     node.toml            the configuration (0600; holds token hashes only)
     keys/NAME.key|.crt   the Ed25519 identity (MPC links, signatures)
     keys/NAME.api.*      the API's TLS certificate (P-256)
@@ -65,7 +66,10 @@ def init_node(
     d = Path(directory)
     if (d / CONFIG_FILE).exists() and not overwrite:
         raise ConfigError(f"{d / CONFIG_FILE} exists; refusing to overwrite it")
-    d.mkdir(parents=True, exist_ok=True)
+    d.mkdir(mode=0o700, parents=True, exist_ok=True)
+    d.chmod(0o700)  # the node's directory (keys, configuration, state) is its owner's only
+    (d / "keys").mkdir(mode=0o700, exist_ok=True)
+    (d / "keys").chmod(0o700)
     ident = Identity.create(name, d / "keys", overwrite=overwrite)
     api_fp = create_api_certificate(d / "keys", name, [host])
     admin = new_token()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import sqlite3
 import threading
 import time
@@ -19,13 +20,32 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tessera.errors import TesseraError
 from tessera.governance.job import JobSpec
 from tessera.governance.sqlite import transaction
 from tessera.jobs.model import PartyJob
 from tessera.node.states import FINAL_STATES, FRACTION, STATES, JobState, may_move
 from tessera.runtime import jsonable
 
-__all__ = ["JobStore", "Job", "Verdict", "FINAL_STATES", "STATES", "view"]
+__all__ = ["JobStore", "Job", "Verdict", "FINAL_STATES", "STATES", "view", "JobIdError", "check_job_id", "JOB_ID"]
+
+#: the one form of a job id (what :func:`tessera.node.coordinator.job_id_for` makes): 16 lowercase
+#: hex digits. Ids name directories of the store, so nothing else is ever accepted as one.
+JOB_ID = re.compile(r"[0-9a-f]{16}")
+
+
+class JobIdError(TesseraError, ValueError):
+    """Something offered as a job id that is not one (an API path, a peer's message)."""
+
+
+def check_job_id(job_id: object) -> str:
+    """``job_id`` if it is a job id of this node's format, else :class:`JobIdError` naming it
+    (shortened: a peer may send anything)."""
+    if isinstance(job_id, str) and JOB_ID.fullmatch(job_id):
+        return job_id
+    shown = repr(job_id)
+    shown = shown if len(shown) <= 40 else shown[:37] + "..."
+    raise JobIdError(f"{shown} is not a job id (16 lowercase hex digits)")
 
 _JSON_FIELDS = ("spec", "parties", "reasons", "decisions", "ports", "progress", "revealed", "comm", "outcomes")
 _COLUMNS = ("id", "idem", "spec", "job_hash", "coordinator", "parties", "state", "created", "updated", "reasons",
@@ -110,6 +130,8 @@ class JobStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
+        #: the job directories (a party process's files) live next to the database
+        self.jobs_dir = Path(path).parent / "jobs"
         self._lock = threading.Lock()
         with self._tx() as db:
             db.execute(
@@ -128,6 +150,11 @@ class JobStore:
         # the lock spares the node's own threads SQLite's busy-waiting on each other
         with self._lock, transaction(self.path) as db:
             yield db
+
+    def job_dir(self, job_id: str) -> Path:
+        """The directory of job ``job_id``'s files, inside :attr:`jobs_dir`; refuses anything
+        that is not a job id (:class:`JobIdError`), so no path outside the store is ever built."""
+        return self.jobs_dir / check_job_id(job_id)
 
     # -- writing -------------------------------------------------------------------------------
 

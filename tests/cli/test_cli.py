@@ -93,3 +93,21 @@ def test_vertical_fraud_demo_trains_the_model_over_psi_aligned_rows():
     res = runner.invoke(app, ["demo", "--scenario", "vertical-fraud", "--rows", "6000"])
     assert res.exit_code == 0, res.output
     assert "common customers (PSI)" in res.output and "matches the plaintext model" in res.output
+
+
+def test_audit_verify_takes_the_key_from_a_node_directory(tmp_path):
+    """``tessera audit verify STORE/audit.db --node DIR`` (#15.11): no key to copy by hand."""
+    from tessera.governance.audit import AuditLog
+    from tessera.net.identity import Identity
+    from tessera.node.setup import init_node
+
+    init_node(tmp_path / "n", "zeta", api_port=8443, mpc_ports=(9000, 9010))
+    log = AuditLog(tmp_path / "audit.db", Identity.load(tmp_path / "n" / "keys", "zeta"))
+    log.append("contract_adopted", {"contract_id": "c", "hash": "ab" * 32})
+    res = runner.invoke(app, ["audit", "verify", str(tmp_path / "audit.db"), "--node", str(tmp_path / "n")])
+    assert res.exit_code == 0 and "1 entries verify" in res.output, res.output
+    init_node(tmp_path / "m", "zeta", api_port=8443, mpc_ports=(9000, 9010))  # another node's key
+    res = runner.invoke(app, ["audit", "verify", str(tmp_path / "audit.db"), "--node", str(tmp_path / "m")])
+    assert res.exit_code == 1 and "entry 0 has an invalid signature" in " ".join(res.output.split())
+    res = runner.invoke(app, ["audit", "verify", str(tmp_path / "audit.db"), "--node", str(tmp_path / "none")])
+    assert res.exit_code == 1 and "no node configuration" in " ".join(res.output.split())

@@ -1,4 +1,5 @@
 import json
+import sqlite3
 
 import numpy as np
 import pytest
@@ -77,3 +78,52 @@ def test_cli_verify_and_compare(log, tmp_path, identities):
     assert bad.exit_code == 1 and "first bad entry: 0" in bad.output
     same = runner.invoke(app, ["audit", "compare", f"bank_a={path}", f"copy={path}"])
     assert same.exit_code == 0
+
+
+def flat(result):
+    """A command's output with rich's line wrapping undone."""
+    return " ".join(result.output.split())
+
+
+def test_cli_verifies_and_exports_an_audit_db_directly(log, tmp_path, identities):
+    """#15.11: ``tessera audit verify|export`` read a node's audit.db itself (read-only)."""
+    runner = CliRunner()
+    key = identities["bank_a"].public_key
+    db = tmp_path / "a.db"
+    ok = runner.invoke(app, ["audit", "verify", str(db), "--public-key", key])
+    assert ok.exit_code == 0 and "5 entries verify" in ok.output, ok.output
+    out = tmp_path / "export.jsonl"
+    done = runner.invoke(app, ["audit", "export", str(db), "--out", str(out)])
+    assert done.exit_code == 0 and f"5 entries written to {out}" in done.output.replace("\n", "")
+    assert [json.loads(x)["kind"] for x in out.read_text().splitlines()][1] == "job_received"
+    assert runner.invoke(app, ["audit", "verify", str(out), "--public-key", key]).exit_code == 0
+    shown = runner.invoke(app, ["audit", "export", str(db)])
+    assert shown.exit_code == 0 and shown.output == out.read_text()
+    con = sqlite3.connect(db)
+    with con:
+        con.execute("UPDATE audit SET body = '{\"job_id\": \"j1\", \"allowed\": true, \"reasons\": []}' WHERE idx = 2")
+    con.close()
+    bad = runner.invoke(app, ["audit", "verify", str(db), "--public-key", key])
+    assert bad.exit_code == 1
+    assert "entry 2 was altered (its hash does not match its content) (first bad entry: 2)" in flat(bad)
+    con = sqlite3.connect(db)
+    with con:
+        con.execute("UPDATE audit SET body = 'not json' WHERE idx = 3")
+    con.close()
+    broken = runner.invoke(app, ["audit", "export", str(db)])
+    assert broken.exit_code == 1 and "entry 3 is malformed (unreadable body or fields)" in flat(broken)
+    gone = runner.invoke(app, ["audit", "verify", str(tmp_path / "nope.db"), "--public-key", key])
+    assert gone.exit_code == 1 and "cannot read" in flat(gone)
+    assert not (tmp_path / "nope.db").exists()  # never created by reading
+
+
+def test_a_log_reports_a_damaged_entry_by_index(log, identities):
+    con = sqlite3.connect(log.path)
+    with con:
+        con.execute("UPDATE audit SET body = '[1, 2' WHERE idx = 1")
+    con.close()
+    rep = log.verify()
+    assert not rep.ok and rep.first_bad == 1 and rep.reason == "entry 1 is malformed (unreadable body or fields)"
+    with pytest.raises(AuditError, match="entry 1 is malformed"):
+        log.entries()
+    log.append("session_end", {"job_id": "j1"})  # the log still takes entries (they follow the damaged one)

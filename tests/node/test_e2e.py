@@ -116,11 +116,14 @@ def test_fraud_model_meta_analysis_and_forbidden_job(node_cluster):
         logs[o] = [e for e in entries if e.body.get("job_id") in (ids["logreg"], ids["meta"])]
     assert compare_logs(logs) == []
     assert sum(e.kind == "transcript_hash" for e in logs["alpha"]) == 2
-    # only the coordinator (the analyst's node) received the outputs
-    beta = node_cluster.admin("beta")
-    with pytest.raises(HTTPError) as e:
-        beta.result(ids["logreg"])
-    assert e.value.status == 404
+    # results are for their recipients only: no node's owner reads the analyst's (#15.15), and
+    # only the coordinator (the analyst's node) received the outputs, to hand them on
+    for o in ORGS:
+        with pytest.raises(HTTPError) as e:
+            node_cluster.admin(o).result(ids["logreg"])
+        assert e.value.status == 403 and f"node {o} (its owner) is not a recipient" in e.value.detail
+    assert node_cluster.admin("alpha").status(ids["logreg"])["has_result"] is True
+    assert node_cluster.admin("beta").status(ids["logreg"])["has_result"] is False
 
 
 VERTICAL = {"analysis": "logistic_regression", "version": "1.0", "datasets": ["cust_alpha", "fraud_beta"],
@@ -156,7 +159,8 @@ def test_results_go_to_the_named_recipients_only(node_cluster):
         assert node_cluster.admin(other).wait(done["id"], timeout=60)["state"] == "released"
         with pytest.raises(HTTPError) as e:
             node_cluster.admin(other).result(done["id"])
-        assert e.value.status == 404  # the other parties never received the outputs
+        assert e.value.status == 403  # not recipients (and they never received the outputs)
+        assert node_cluster.admin(other).status(done["id"])["has_result"] is False
 
 
 def test_idempotent_submission_runs_once(node_cluster):
@@ -200,7 +204,7 @@ def test_strangers_are_refused(node_cluster, tmp_path):
     real_alpha = Identity.load(node_cluster.nodes["alpha"].dir / "keys", "alpha")
     env = seal(real_alpha, "outcome", {"job_id": "nope", "state": "failed"}, contract.hash, to="beta")
     with pytest.raises(HTTPError):
-        http.request("POST", "/v1/peer/outcome", env)  # unknown job: 404
+        http.request("POST", "/v1/peer/outcome", env)  # not a job id: 422
     with pytest.raises(HTTPError) as e:
         http.request("POST", "/v1/peer/outcome", env)
     assert e.value.status == 403 and "replayed" in e.value.detail

@@ -205,13 +205,14 @@ def test_a_source_that_fails_at_start_fails_the_job_without_quoting_data(tmp_pat
     cfg.datasets["tx_alpha"] = DatasetSource(sql="SELECT CAST(customer_id AS INTEGER) AS amount FROM tx",
                                              tables={"tx": str(cons.data["alpha"]["tx"])})
     node = Node(cfg)
+    jid = "00000000000000a1"  # a job id of the node's format: it names the job's directory
     try:
         spec = job(datasets=["tx_alpha", "tx_beta", "tx_gamma"], recipients=["analyst-1"], analyst="analyst-1")
-        node.store.create("j1", spec.model_dump(mode="json"), spec.hash, "alpha", ["alpha", "beta", "gamma"])
-        node.coordinator.record_decision("j1", spec, "alpha")  # the one planning of the job at this node
-        assert node.store.get("j1").party_job is not None
-        node.store.transition("j1", JobState.ACCEPTED)
-        port = node.runner.prepare("j1")
+        node.store.create(jid, spec.model_dump(mode="json"), spec.hash, "alpha", ["alpha", "beta", "gamma"])
+        node.coordinator.record_decision(jid, spec, "alpha")  # the one planning of the job at this node
+        assert node.store.get(jid).party_job is not None
+        node.store.transition(jid, JobState.ACCEPTED)
+        port = node.runner.prepare(jid)
         # the prepared port is held (listening) until the party process takes it: nobody else can
         # bind it meanwhile (an outgoing connection's ephemeral port once did, and the job aborted)
         with socket.socket() as other, pytest.raises(OSError):
@@ -221,14 +222,14 @@ def test_a_source_that_fails_at_start_fails_the_job_without_quoting_data(tmp_pat
             raise AssertionError("a job is planned once per node, when it decides")
         monkeypatch.setattr(planner, "plan_job", no_second_plan)
         with pytest.raises(NodeError) as e:
-            node.coordinator.start("j1", "00" * 16, {"alpha": port, "beta": port + 1, "gamma": port + 2},
+            node.coordinator.start(jid, "00" * 16, {"alpha": port, "beta": port + 1, "gamma": port + 2},
                                    release_slot=False)
         assert e.value.status == 500 and "could not prepare its data" in str(e.value)
-        view = node.view("j1")
+        view = node.view(jid)
         assert view["state"] == "failed" and "ConversionException" in view["reasons"][0]
         customer = str(__import__("pandas").read_csv(cons.data["alpha"]["tx"]).customer_id[0])
         assert customer not in view["reasons"][0]
-        assert "j1" not in node.runner.ports  # the port went back
+        assert jid not in node.runner.ports  # the port went back
         with socket.socket() as other:
             other.bind(("127.0.0.1", port))
         assert b'tessera_jobs_planned_total{node="alpha"} 1.0' in node.metrics.render()
