@@ -22,6 +22,7 @@ size. The join key never leaves the party's process in the clear.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -78,9 +79,14 @@ class Aligned:
     size: int
 
 
-def align(session: Session, source: Source, join_key: str, mode: PsiMode) -> Aligned:
-    """Run the PSI on ``join_key`` over the session's own channel and keep this party's rows."""
+def align(session: Session, source: Source, join_key: str, mode: PsiMode,
+          check_rows: Callable[[int], None] | None = None) -> Aligned:
+    """Run the PSI on ``join_key`` over the session's own channel and keep this party's rows.
+    ``check_rows`` sees the dataset's row count before the PSI starts (the contract's bounds
+    are the dataset's, not the intersection's)."""
     frame = read_frame(source)
+    if check_rows is not None:
+        check_rows(len(frame))
     if join_key not in frame.columns:
         raise DataError(f"{describe_source(source)}: no join-key column {join_key!r}")
     psi = run_psi(session.protocol.ch, frame[join_key].tolist(), spec_for(mode, session.n_parties),

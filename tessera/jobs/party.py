@@ -28,7 +28,7 @@ from tessera.analytics import get as get_analysis
 from tessera.data.sources import Source, SqlSource
 from tessera.errors import DataError
 from tessera.execution.psi import align
-from tessera.execution.steps import local_stage, parse_params, secure_stage
+from tessera.execution.steps import RowLimits, check_row_count, local_stage, parse_params, secure_stage
 from tessera.jobs.budget import BudgetHook
 from tessera.jobs.model import PartyInputs, PartyJob, PartyLaunch, PartyResult, SqlData
 from tessera.mpc.session import Session
@@ -69,10 +69,16 @@ def _compute(session: Session, job: PartyJob, source: Source) -> dict[str, Any]:
     plan = job.analysis_plan()
     holders = {c: list(h) for c, h in job.holders.items()}
     alignment, psi_size = None, None
+    bounds = job.row_bounds.get(session.party)
+    limits = None if bounds is None else RowLimits(
+        f"dataset {bounds.dataset!r}" if bounds.dataset else f"the data of {session.party!r}",
+        bounds.min_rows, bounds.max_rows)
     if job.psi is not None:
-        aligned = align(session, source, job.psi.join_key, job.psi.mode)
+        aligned = align(session, source, job.psi.join_key, job.psi.mode,
+                        check_rows=lambda n: check_row_count(n, limits))
         source, alignment, psi_size = aligned.rows, aligned.alignment, aligned.size
-    local = local_stage(analysis, source, job.schema_, job.columns_of(session.party), params, plan)
+        limits = None  # checked on the whole dataset, before the PSI
+    local = local_stage(analysis, source, job.schema_, job.columns_of(session.party), params, plan, limits)
     outputs = secure_stage(session, analysis, local, params, plan, holders, alignment)
     if psi_size is not None:
         outputs["psi_size"] = psi_size  # every party learns it, in both modes

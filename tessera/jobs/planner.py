@@ -15,7 +15,7 @@ from typing import Any
 from tessera.data.schema import Schema
 from tessera.errors import PlanError
 from tessera.execution.steps import plan_analysis, plan_to_dict
-from tessera.jobs.model import DpCharge, PartyJob, PsiStep, Roles
+from tessera.jobs.model import DpCharge, PartyJob, PsiStep, Roles, RowBounds
 from tessera.runtime import jsonable
 
 __all__ = ["JobRequest", "plan_job"]
@@ -43,6 +43,8 @@ class JobRequest:
     charged: bool = False
     #: the columns the job declares (a node's job may read no others); None: not checked
     declared_columns: list[str] | None = field(default=None)
+    #: data owner -> the contract's bounds on its dataset's row count (checked by the party)
+    row_bounds: Mapping[str, RowBounds] = field(default_factory=dict)
 
 
 def plan_job(request: JobRequest) -> PartyJob:
@@ -77,10 +79,14 @@ def plan_job(request: JobRequest) -> PartyJob:
             raise PlanError(f"{planned.analysis.name} takes no epsilon: only differentially private analyses are "
                             "charged to a privacy budget")
         dp = DpCharge(epsilon=float(params["epsilon"]), delta=float(params.get("delta", 0.0)))
+    stray = sorted(set(r.row_bounds) - set(owners))
+    if stray:
+        raise PlanError(f"row bounds for {stray}, who input no data in this job")
     return PartyJob(
         job_id=r.job_id, analysis=planned.analysis.name, version=planned.analysis.version,
         protocol=r.protocol, params=params,
         schema_=r.schema, partition="vertical" if r.partition == "vertical" else "horizontal", roles=r.roles,
-        holders=holders, psi=psi, frac_bits=plan.frac_bits, dp=dp, plan=plan_to_dict(plan),
+        holders=holders, psi=psi, frac_bits=plan.frac_bits, dp=dp, row_bounds=dict(r.row_bounds),
+        plan=plan_to_dict(plan),
         plan_text=plan.explain(), revealed=plan.reveals(),
     )
