@@ -31,6 +31,13 @@ __all__ = ["Contract", "PartySpec", "DatasetSpec", "AnalysisRule", "Analyst", "B
 FORMAT_VERSION: Literal[1] = 1
 
 
+#: Leakage rules (``leakage`` in the TOML) whose values are checked here. ``psi_reveal`` (what a
+#: vertical job's PSI may reveal: ``size``, the default, or ``intersection``; any other value
+#: allows no PSI) is judged by policy; ``extremes``: whether a job may release a column's exact
+#: min and max, single individuals' values (``none``, the default, or ``exact``).
+_LEAKAGE_VALUES: dict[str, tuple[str, ...]] = {"extremes": ("none", "exact")}
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -124,6 +131,9 @@ class Contract(_Model):
         for b in self.budgets:
             if b.dataset not in ds:
                 raise ValueError(f"budget for unknown dataset {b.dataset!r}")
+        for rule, allowed in _LEAKAGE_VALUES.items():
+            if rule in self.leakage and self.leakage[rule] not in allowed:
+                raise ValueError(f"leakage rule {rule} = {self.leakage[rule]!r}; use one of {', '.join(allowed)}")
         known_recipients = set(names) | {a.id for a in self.analysts}
         for r in self.analyses:
             for d in r.datasets:
