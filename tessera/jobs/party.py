@@ -4,8 +4,9 @@
 
 :func:`run_party_job` composes the steps from the :class:`~tessera.jobs.model.PartyJob`:
 
-1. budget: reserve this party's charge before any input is shared, and mark it spent before
-   the first output share leaves (:class:`~tessera.jobs.budget.BudgetHook`, a release hook);
+1. budget: reserve this party's charge before any input is shared (:class:`~tessera.jobs.budget.BudgetHook`);
+   before the first output share leaves any party, every party marks it spent and then all pass
+   one synchronising round (:class:`~tessera.jobs.budget.OutputBarrier`, a release hook);
 2. PSI alignment on the join key (vertical jobs over unaligned rows, :func:`tessera.execution.psi.align`;
    the aligned rows stay in memory);
 3. the checked load and the local stage over this party's columns (:func:`tessera.execution.steps.local_stage`);
@@ -29,7 +30,7 @@ from tessera.data.sources import Source, SqlSource
 from tessera.errors import DataError
 from tessera.execution.psi import align
 from tessera.execution.steps import RowLimits, check_row_count, local_stage, parse_params, secure_stage
-from tessera.jobs.budget import BudgetHook
+from tessera.jobs.budget import BudgetHook, OutputBarrier
 from tessera.jobs.model import PartyInputs, PartyJob, PartyLaunch, PartyResult, SqlData
 from tessera.mpc.session import Session
 from tessera.runtime.launcher import die_with_parent, serve, write_report
@@ -51,7 +52,8 @@ def run_party_job(session: Session, job: PartyJob, inputs: PartyInputs) -> Party
     budget = None
     if job.dp is not None and inputs.ledger is not None:
         budget = BudgetHook(job.job_id, job.dp, inputs.ledger)
-        budget.attach(session)
+        budget.reserve()
+    OutputBarrier(None if budget is None else budget.output_started).attach(session)
     try:
         outputs = _compute(session, job, inputs.data)
     except BaseException:
