@@ -61,6 +61,10 @@ class DatasetSpec(_Model):
     key: str | None = None
     min_rows: int = Field(0, ge=0)
     max_rows: int = Field(10**9, gt=0)
+    #: rows sharing a join-key value (after the PSI's normalisation), in a vertical job:
+    #: ``refuse`` (unset: the default) fails the job naming the dataset and the number of
+    #: duplicated keys; ``first`` uses the first row of each key and leaves the others out
+    duplicate_keys: Literal["refuse", "first"] | None = None
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 

@@ -101,4 +101,5 @@ def request_for(contract: Contract, spec: JobSpec, coordinator: str, job_id: str
     return JobRequest(job_id=job_id, analysis=spec.analysis, version=spec.version, params=params, schema=schema,
                       partition=spec.partition, protocol=spec.protocol, roles=roles, holders=holders, psi_mode=psi,
                       join_key=spec.join_key, charged=spec.dp is not None, declared_columns=list(spec.columns),
-                      row_bounds=bounds)
+                      row_bounds=bounds,
+                      keep_first=[o for o, ds in zip(roles.data_owners, specs) if ds.duplicate_keys == "first"])

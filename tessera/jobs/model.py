@@ -97,6 +97,9 @@ class PsiStep(_Record):
 
     mode: PsiMode
     join_key: str
+    #: the data owners whose contract datasets allow duplicated join keys (``duplicate_keys =
+    #: "first"``: the first row of each key is used); every other owner refuses them
+    keep_first: list[str] = []
 
 
 class DpCharge(_Record):

@@ -77,7 +77,9 @@ def _compute(session: Session, job: PartyJob, source: Source) -> dict[str, Any]:
         bounds.min_rows, bounds.max_rows)
     if job.psi is not None:
         aligned = align(session, source, job.psi.join_key, job.psi.mode,
-                        check_rows=lambda n: check_row_count(n, limits))
+                        check_rows=lambda n: check_row_count(n, limits),
+                        label=f"dataset {bounds.dataset!r}" if bounds is not None and bounds.dataset
+                        else f"the data of {session.party!r}", keep_first=session.party in job.psi.keep_first)
         source, alignment, psi_size = aligned.rows, aligned.alignment, aligned.size
         limits = None  # checked on the whole dataset, before the PSI
     local = local_stage(analysis, source, job.schema_, job.columns_of(session.party), params, plan, limits)

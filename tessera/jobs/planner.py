@@ -14,6 +14,7 @@ from typing import Any
 
 from tessera.data.schema import Schema
 from tessera.errors import PlanError
+from tessera.execution.psi import duplicate_keys_note
 from tessera.execution.steps import plan_analysis, plan_to_dict
 from tessera.jobs.model import DpCharge, PartyJob, PsiStep, Roles, RowBounds
 from tessera.runtime import jsonable
@@ -39,6 +40,8 @@ class JobRequest:
     #: vertical jobs over rows not yet aligned: the PSI mode and the join key
     psi_mode: str | None = None
     join_key: str | None = None
+    #: the data owners whose datasets allow duplicated join keys (the first row of each is used)
+    keep_first: list[str] = field(default_factory=list)
     #: charge the data owners' budgets for the (epsilon, delta) the analysis will use
     charged: bool = False
     #: the columns the job declares (a node's job may read no others); None: not checked
@@ -59,7 +62,8 @@ def plan_job(request: JobRequest) -> PartyJob:
     if r.psi_mode is not None:
         if not r.join_key:
             raise PlanError("a PSI needs the join key: name each party's identifier column (join_key)")
-        psi = PsiStep(mode=r.psi_mode, join_key=r.join_key)  # type: ignore[arg-type]
+        psi = PsiStep(mode=r.psi_mode, join_key=r.join_key, keep_first=list(r.keep_first))  # type: ignore[arg-type]
+        plan.notes.append(duplicate_keys_note(list(r.roles.data_owners), list(r.keep_first)))
     if r.declared_columns is not None:
         undeclared = [c for c in plan.columns if c not in r.declared_columns]
         if undeclared:
