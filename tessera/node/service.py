@@ -287,6 +287,8 @@ class Node:
             self._stopped = True
 
     def health(self) -> dict[str, Any]:
-        return {"status": "stopping" if self.stopping.is_set() else "ok", "node": self.cfg.name,
+        problems = self.runner.problems()
+        return {"status": "stopping" if self.stopping.is_set() else "degraded" if problems else "ok",
+                "problems": problems, "node": self.cfg.name,
                 "contract": self.contract.hash, "contract_in_force": not self.contract.problems(),
                 "jobs_running": self.runner.running, "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}

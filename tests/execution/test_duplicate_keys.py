@@ -21,7 +21,7 @@ def frames() -> tuple[pd.DataFrame, pd.DataFrame]:
     a = pd.DataFrame({"id": [f"K{i}" for i in range(200)], "x": rng.uniform(-50, 50, 200)})
     ids = [f"k{i}" for i in range(50, 250)]
     # three keys repeat with conflicting values: 'K60 ' and 'k60' normalise alike, and so on
-    b = pd.DataFrame({"id": ids + ["K60 ", "k61", "k61", "k62"], "y": np.r_[rng.uniform(-50, 50, 200), 99, 98, 97, 96]})
+    b = pd.DataFrame({"id": [*ids, "K60 ", "k61", "k61", "k62"], "y": np.r_[rng.uniform(-50, 50, 200), 99, 98, 97, 96]})
     return a, b
 
 
