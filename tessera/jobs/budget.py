@@ -28,6 +28,7 @@ spent although nothing was revealed: the rule errs towards charging, never towar
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Callable
 
 from tessera.errors import SessionError
@@ -35,7 +36,7 @@ from tessera.governance.ledger import SqliteLedger
 from tessera.jobs.model import DpCharge, LedgerRef
 from tessera.mpc.session import Session
 
-__all__ = ["BudgetHook", "OutputBarrier", "READY_MESSAGE", "BARRIER_MESSAGE", "CRASH_AT_BARRIER_ENV"]
+__all__ = ["BudgetHook", "OutputBarrier", "READY_MESSAGE", "BARRIER_MESSAGE", "CRASH_AT_BARRIER_ENV", "crash_point_for_tests"]
 
 #: What every party sends every other party at the barrier's two rounds.
 READY_MESSAGE = b"tessera/output-barrier/ready/v1"
@@ -43,8 +44,10 @@ BARRIER_MESSAGE = b"tessera/output-barrier/marked/v1"
 
 #: For tests only: ``PARTY:before`` ends party PARTY's process just before the barrier (so
 #: before its mark); ``PARTY:unmarked`` after the *ready* round, before its mark;
-#: ``PARTY:after`` just after the barrier, before any output share leaves it. Read only here;
-#: never set outside the test suite.
+#: ``PARTY:after`` just after the barrier, before any output share leaves it; ``PARTY:output``
+#: once every output is revealed, before the party reports. A ``:node`` suffix kills the party's
+#: node (its parent process) first, as a node killed at that moment. Read only here
+#: (:func:`crash_point_for_tests`); never set outside the test suite.
 CRASH_AT_BARRIER_ENV = "TESSERA_TEST_CRASH_AT_OUTPUT_BARRIER"
 
 
@@ -89,14 +92,14 @@ class OutputBarrier:
     def _first_output(self, session: Session) -> None:
         if self.passed:
             return
-        _test_crash(session.party, "before")
+        crash_point_for_tests(session.party, "before")
         _round(session, READY_MESSAGE)
-        _test_crash(session.party, "unmarked")
+        crash_point_for_tests(session.party, "unmarked")
         if self.mark is not None:
             self.mark()
         _round(session, BARRIER_MESSAGE)
         self.passed = True
-        _test_crash(session.party, "after")
+        crash_point_for_tests(session.party, "after")
 
 
 def _round(session: Session, message: bytes) -> None:
@@ -112,6 +115,16 @@ def _round(session: Session, message: bytes) -> None:
                                "(it sent another message)")
 
 
-def _test_crash(party: str, where: str) -> None:
-    if os.environ.get(CRASH_AT_BARRIER_ENV) == f"{party}:{where}":
+def crash_point_for_tests(party: str, where: str) -> None:
+    """The test-only crash hook (:data:`CRASH_AT_BARRIER_ENV`); does nothing unless it names this
+    party and point."""
+    hook = os.environ.get(CRASH_AT_BARRIER_ENV)
+    if hook is None or not hook.startswith(f"{party}:{where}"):
+        return
+    if hook == f"{party}:{where}:node":
+        os.kill(os.getppid(), signal.SIGKILL)
+    if hook in (f"{party}:{where}", f"{party}:{where}:node"):
         os._exit(17)
+
+
+

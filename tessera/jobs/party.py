@@ -30,7 +30,7 @@ from tessera.data.sources import Source, SqlSource
 from tessera.errors import DataError
 from tessera.execution.psi import align
 from tessera.execution.steps import RowLimits, check_row_count, local_stage, parse_params, secure_stage
-from tessera.jobs.budget import BudgetHook, OutputBarrier
+from tessera.jobs.budget import BudgetHook, OutputBarrier, crash_point_for_tests
 from tessera.jobs.model import PartyInputs, PartyJob, PartyLaunch, PartyResult, SqlData
 from tessera.mpc.session import Session
 from tessera.runtime.launcher import die_with_parent, serve, write_report
@@ -56,6 +56,7 @@ def run_party_job(session: Session, job: PartyJob, inputs: PartyInputs) -> Party
     OutputBarrier(None if budget is None else budget.output_started).attach(session)
     try:
         outputs = _compute(session, job, inputs.data)
+        crash_point_for_tests(session.party, "output")
     except BaseException:
         if budget is not None:
             budget.release()

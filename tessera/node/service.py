@@ -265,6 +265,8 @@ class Node:
             else:
                 self.store.transition(job.id, S.PENDING, "resumed after a restart")
                 self.coordinator.later(self.coordinator.advance, job.id)
+        if done["aborted"]:  # one outcome per job everywhere: ask the other parties (#15.13)
+            self.coordinator.later(self.coordinator.reconcile, done["aborted"])
         if done["aborted"] or done["resumed"]:
             self.ctx.log(logging.INFO, f"recovered the store: {done}")
         return done

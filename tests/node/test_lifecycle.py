@@ -4,12 +4,16 @@ load, a store that stops taking writes mid-job, and one recorded outcome per job
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 import time
 
 import pandas as pd
 import pytest
 
+from tessera.governance.audit import AuditLog, verify_entries
+from tessera.jobs.budget import CRASH_AT_BARRIER_ENV
+from tessera.net.identity import Identity
 from tests.node.conftest import ORGS, make_cluster
 from tests.node.test_e2e import DESCRIBE, LOGREG
 
@@ -100,3 +104,56 @@ def test_a_store_that_stops_taking_writes_mid_job_records_the_outcome_once_it_ca
     assert final["state"] == "released", final
     assert len(analyst.result(job["id"])["outputs"]["coefficients"]) == 5
     assert alpha.health()["status"] == "ok" and alpha.health()["problems"] == []
+
+
+DP_DESCRIBE = {"analysis": "dp_describe", "version": "1.0", "datasets": [f"tx_{o}" for o in ORGS],
+               "columns": ["amount"], "params": {"columns": ["amount"]}, "dp": {"epsilon": 0.5},
+               "protocol": "rep3", "recipients": ["analyst-1"]}
+
+
+def budgets(cluster) -> dict[str, float]:
+    return {o: {b["dataset"]: b for b in cluster.admin(o).budget()}[f"tx_{o}"]["epsilon_left"] for o in ORGS}
+
+
+def restart_with_hook(cluster, monkeypatch, node: str, hook: str) -> None:
+    cluster.kill(node, signal.SIGTERM)
+    monkeypatch.setenv(CRASH_AT_BARRIER_ENV, hook)
+    try:
+        cluster.start(node)
+    finally:
+        monkeypatch.delenv(CRASH_AT_BARRIER_ENV)
+
+
+@pytest.mark.parametrize("victim", ["gamma", "alpha"])
+def test_a_node_killed_during_the_reveal_converges_on_one_outcome(cluster, monkeypatch, victim):
+    """#15.13: ``victim``'s node is killed once every output is revealed, before its party reports
+    (a peer; then the coordinator, which the analyst talks to). The others record released; the
+    victim, restarted, had the job running, recovers it as aborted and then asks the other parties:
+    released everywhere, and the budget is spent at every owner."""
+    before = budgets(cluster)
+    restart_with_hook(cluster, monkeypatch, victim, f"{victim}:output:node")
+    others = [o for o in ORGS if o != victim]
+    job_id = cluster.analyst().submit(DP_DESCRIBE)["id"]
+    cluster.nodes[victim].proc.wait(120)  # killed by its own party process, after the outputs
+    for o in others:
+        assert wait_final(cluster.admin(o), job_id)["state"] == "released"
+    cluster.start(victim)
+    deadline = time.monotonic() + 60
+    while (view := cluster.admin(victim).status(job_id))["state"] != "released":
+        assert time.monotonic() < deadline, view
+        time.sleep(0.2)
+    assert any(r.startswith("reconciled: released by the parties' outcomes") and "had recorded aborted" in r
+               for r in view["reasons"]), view["reasons"]
+    for o in ORGS:
+        assert cluster.admin(o).status(job_id)["state"] == "released"
+    after = budgets(cluster)
+    assert after == {o: pytest.approx(before[o] - 0.5) for o in ORGS}  # spent at every owner
+    log = AuditLog(cluster.nodes[victim].dir / "store" / "audit.db", Identity.load(cluster.nodes[victim].dir / "keys",
+                                                                                    victim))
+    deadline = time.monotonic() + 10
+    while not any(e.kind == "outcome_reconciled" and e.body["job_id"] == job_id for e in log.entries()):
+        assert time.monotonic() < deadline, [line for line in (cluster.nodes[victim].dir / "store" / "node.log")
+                                             .read_text().splitlines() if "reconcil" in line or "rror" in line]
+        time.sleep(0.2)
+    assert verify_entries(log.entries(), cluster.cons.contract.party(victim).public_key).ok
+    assert cluster.analyst().wait(cluster.analyst().submit(DESCRIBE)["id"], timeout=120)["state"] == "released"
