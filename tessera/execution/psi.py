@@ -124,10 +124,10 @@ def align(session: Session, source: Source, join_key: str, mode: PsiMode,
         check_rows(len(frame))
     spec = spec_for(mode, session.n_parties)
     if join_key in frame.columns and not keep_first:
-        keys, rows = duplicated_keys(frame[join_key].tolist(), spec.normalisation)
+        keys, on_rows = duplicated_keys(frame[join_key].tolist(), spec.normalisation)
         if keys:
             raise DataError(f"{label or describe_source(source)}: {keys} join-key value{'s' if keys > 1 else ''} "
-                            f"repeat{'' if keys > 1 else 's'} ({rows} rows in all); the contract refuses duplicate "
+                            f"repeat{'' if keys > 1 else 's'} ({on_rows} rows in all); the contract refuses duplicate "
                             "join keys (duplicate_keys = 'refuse'): deduplicate the data, or agree "
                             "duplicate_keys = 'first' to use the first row of each")
     if join_key not in frame.columns:
