@@ -47,7 +47,7 @@ from tessera.governance.job import JobSpec
 from tessera.node.context import NodeContext, NodeError
 from tessera.node.decisions import decide
 from tessera.node.peers import PinnedHTTPS, ReplayGuard, seal, unseal
-from tessera.node.runner import Runner
+from tessera.node.runner import STORE_ERRORS, Runner
 from tessera.node.states import FINAL_STATES, JobState, Vote, agreed_outcome, outranks
 from tessera.node.store import Job, Verdict
 
@@ -97,7 +97,10 @@ class Coordinator:
                 self.finish(job_id, S.FAILED, [f"node {self.ctx.name}: {type(e).__name__}: {e}"])
 
     def later(self, fn: Callable[..., None], *args: Any) -> None:
-        self.ctx.tasks.submit(self.guarded, fn, *args)
+        try:
+            self.ctx.tasks.submit(self.guarded, fn, *args)
+        except RuntimeError:  # the node is stopping: its task pool takes no more work
+            self.ctx.log(logging.WARNING, f"{fn.__name__} was not scheduled: the node is stopping")
 
     def _client(self, party: str) -> PinnedHTTPS:
         spec = self.ctx.contract.party(party)
@@ -128,7 +131,12 @@ class Coordinator:
             ctx.log(logging.WARNING, f"refused a {kind} message: {e}", kind=kind)
             raise NodeError(403, str(e)) from None
         ctx.metrics.peer_messages.labels(ctx.name, kind, "accepted").inc()
-        answer = handlers[kind](sender, body)
+        try:
+            answer = handlers[kind](sender, body)
+        except STORE_ERRORS as e:  # the peer may try again; never a 500
+            ctx.log(logging.ERROR, f"a {kind} message could not be recorded: {type(e).__name__}: {e}", kind=kind)
+            raise NodeError(503, f"node {ctx.name} cannot write its store now ({type(e).__name__}); "
+                                 "try again later") from None
         return seal(ctx.identity, kind + ".reply", answer, ctx.contract.hash)
 
     # -- this node's decision ------------------------------------------------------------------
@@ -293,7 +301,8 @@ class Coordinator:
         ctx.log(logging.INFO if state is S.RELEASED else logging.WARNING, f"job {state}", job_id=job_id,
                 state=state.value, reasons=reasons)
         if job.coordinator != ctx.name and job.state is S.RUNNING:
-            self.report_outcome(job_id, state, reasons)
+            if not self.report_outcome(job_id, state, reasons):
+                self.later(self.reconcile, [job_id])  # keep reporting until the coordinator answers
         elif job.coordinator == ctx.name and job.state is S.RUNNING:
             self.converge(job_id)
 
