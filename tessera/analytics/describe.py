@@ -1,4 +1,10 @@
-"""``describe``: count, sum, mean, variance, standard deviation, min and max per column."""
+"""``describe``: count, sum, mean, variance, standard deviation (and, where allowed, min and max) per column.
+
+A column's exact min and max are single individuals' values, so they are released only when the
+job asks for them (``extremes=True``), which a node's policy allows only under the contract's
+leakage rule ``extremes = "exact"`` (:data:`tessera.governance.policy.EXTREMES_RULE`); by default
+the plan says they are not released, and nothing about them is computed in MPC.
+"""
 
 from __future__ import annotations
 
@@ -44,6 +50,8 @@ __all__ = ["Describe"]
 class DescribeParams(Params):
     columns: list[str] = Field(min_length=1)
     max_rows: int = Field(DEFAULT_MAX_ROWS, gt=0, description="declared bound on the total row count")
+    extremes: bool = Field(False, description="release each column's exact min and max: single individuals' "
+                                              "values, allowed only by the contract's leakage rule extremes='exact'")
 
 
 @register
@@ -56,7 +64,7 @@ class Describe(Analysis[DescribeParams]):
     version = "1.0"
     params_model = DescribeParams
     partitions = ("horizontal", "vertical")
-    description = "count, sum, mean, variance, standard deviation, min and max per column"
+    description = "count, sum, mean, variance, standard deviation per column (min and max where the contract allows)"
 
     def plan(self, schema: Schema, params: DescribeParams, partition: str, parties: list[str]) -> Plan:
         cols = numeric_columns(schema, params.columns)
@@ -81,7 +89,8 @@ class Describe(Analysis[DescribeParams]):
             else:
                 col_acc = describe_error(len(parties), h, params.max_rows)
                 ext = {"abs": 0.0, "exact": True} if c in whole else {"abs": h * 2.0**-52, "rel": 0.0}
-            col_acc["min"] = col_acc["max"] = ext
+            if params.extremes:
+                col_acc["min"] = col_acc["max"] = ext
             for stat, a in col_acc.items():
                 acc[f"{stat}[{c}]"] = a
         return Plan(
@@ -91,8 +100,8 @@ class Describe(Analysis[DescribeParams]):
                 "PSI intersection mode: as horizontally, over the aligned rows of the columns the party holds; "
                 "PSI aligned mode: secret-share the party's scaled columns row-wise (its whole list, then the "
                 "secret-shared join keeps the common rows)" if vertical else
-                "count rows; mean and centred sum of squares of each scaled column (float64, locally centred); "
-                "local min and max (whole-number columns as exact integers)",
+                "count rows; mean and centred sum of squares of each scaled column (float64, locally centred)"
+                + ("; local min and max (whole-number columns as exact integers)" if params.extremes else ""),
             ],
             secure=[
                 "PSI intersection mode: as horizontally, each column's moments from its holder alone; aligned mode: "
@@ -104,18 +113,19 @@ class Describe(Analysis[DescribeParams]):
                 "mean = sum / count; population variance = sum of squares / count - mean^2" if vertical else
                 "mean = sum n_i m_i / N; M2 / N = sum M2_i / N + sum (n_i / N)(m_i - mean)^2 (Chan et al. 1979, "
                 "products kept at 58 bits by splitting)",
-                "min and max by a tournament of exact comparisons over the "
-                + ("shared rows" if vertical else "parties' local extremes"),
+                *(["min and max by a tournament of exact comparisons over the "
+                   + ("shared rows" if vertical else "parties' local extremes")] if params.extremes else []),
                 "after opening (public post-processing): sum = count * mean, variance = M2 / (count - 1) "
                 "(NaN below 2 rows), std = sqrt(variance); no rows: NaN for all but the count and sum",
             ],
             release=[Release("count", "number of aligned rows (public)" if vertical else
                              "total number of rows (to every party: it finishes the computation)")]
             + [Release(f"{stat}[{c}]", f"{stat} of column {c}; accuracy: {accuracy_text(acc[f'{stat}[{c}]'])}")
-               for c in cols for stat in ("sum", "mean", "var", "std", "min", "max")],
+               for c in cols for stat in _stats(params.extremes)],
             frac_bits=frac,
             scaling=scaling,
-            notes=[] if vertical else [f"pooled moments are encoded with {WIDE} fractional bits (scaled units)"],
+            notes=([] if vertical else [f"pooled moments are encoded with {WIDE} fractional bits (scaled units)"])
+            + [EXTREMES_RELEASED if params.extremes else EXTREMES_WITHHELD],
             meta={"accuracy": acc, "whole": whole},
         )
 
@@ -161,8 +171,10 @@ class Describe(Analysis[DescribeParams]):
         if (counts != count).any():
             raise PlanError("the columns have different numbers of complete rows; describe them in separate jobs")
         if count == 0:
-            return self._empty(session, plan)
+            return self._empty(session, plan, params.extremes)
         mean, m2 = pool(session, local, np.full(p, count, dtype=np.int64), full=False)
+        if not params.extremes:
+            return self._finish(session, plan, count, mean, m2, None, None)
         ext = [session.input(i, local["extremes"] if i == session.me else None, shape=(2 * p,), frac_bits=0)
                for i in range(session.n_parties)]
         allext = stack(ext)
@@ -173,41 +185,44 @@ class Describe(Analysis[DescribeParams]):
     def secure_rows(self, session: Session, rows: SharedRows, params: DescribeParams, plan: Plan) -> dict[str, Any]:
         count = len(rows[plan.columns[0]])
         if count == 0:
-            return self._empty(session, plan)
+            return self._empty(session, plan, params.extremes)
         x = concatenate([rows[c].reshape(count, 1) for c in plan.columns], axis=1)  # scaled, |x| <= 1
-        lo, hi = fn.min(x, axis=0), fn.max(x, axis=0)
+        lo, hi = (fn.min(x, axis=0), fn.max(x, axis=0)) if params.extremes else (None, None)
         mean = x.sum(axis=0).scale(1 / count, bound=count)
         m2 = (x * x).sum(axis=0).scale(1 / count, bound=count) - mean * mean
         return self._finish(session, plan, count, approx.at_scale(mean, WIDE), approx.at_scale(m2, WIDE), lo, hi)
 
-    def _empty(self, session: Session, plan: Plan) -> dict[str, Any]:
+    def _empty(self, session: Session, plan: Plan, extremes: bool) -> dict[str, Any]:
         """No rows at all: the count, empty sums, NaN for everything else (as numpy and pandas)."""
         out: dict[str, Any] = {"count": 0}
         if plan.recipients is not None and session.party not in plan.recipients:
             return out
         nan = float("nan")
         for c in plan.columns:
-            out[c] = {"sum": 0.0, "mean": nan, "var": nan, "std": nan, "min": nan, "max": nan}
+            out[c] = {"sum": 0.0, "mean": nan, "var": nan, "std": nan} | ({"min": nan, "max": nan} if extremes else {})
         return out
 
     def _finish(self, session: Session, plan: Plan, count: int, mean: SecretTensor, m2: SecretTensor,
-                lo: SecretTensor, hi: SecretTensor) -> dict[str, Any]:
-        """Release the pooled mean and ``M2 / N`` (scaled, at 58 bits) and the extremes: integers
-        (``value - floor(declared min)`` for whole-number columns, scaled ``* 2^58`` for the others)
-        horizontally, scaled fixed point vertically. Everything else is public post-processing."""
-        opened = received(session.reveal(mean, m2, lo, hi, to=plan.recipients))
+                lo: SecretTensor | None, hi: SecretTensor | None) -> dict[str, Any]:
+        """Release the pooled mean and ``M2 / N`` (scaled, at 58 bits) and, if the job releases
+        them, the extremes: integers (``value - floor(declared min)`` for whole-number columns,
+        scaled ``* 2^58`` for the others) horizontally, scaled fixed point vertically. Everything
+        else is public post-processing."""
+        tensors = [mean, m2] + ([lo, hi] if lo is not None and hi is not None else [])
+        opened = received(session.reveal(*tensors, to=plan.recipients))
         out: dict[str, Any] = {"count": count}
         if opened is None:
             return out
-        mean_, m2_, lo_, hi_ = opened
+        mean_, m2_ = opened[0], opened[1]
         whole = set(plan.meta["whole"])
         for j, c in enumerate(plan.columns):
             m, h = plan.scaling[c]
             var = max(0.0, float(m2_[j]) * count / (count - 1)) * h * h if count > 1 else float("nan")
             mu = float(h * mean_[j] + m)
-            out[c] = {"sum": mu * count, "mean": mu, "var": var, "std": math.sqrt(var),
-                      "min": self._extreme(plan, c, lo_[j], lo.frac_bits, c in whole),
-                      "max": self._extreme(plan, c, hi_[j], hi.frac_bits, c in whole)}
+            out[c] = {"sum": mu * count, "mean": mu, "var": var, "std": math.sqrt(var)}
+            if lo is not None and hi is not None:
+                out[c] |= {"min": self._extreme(plan, c, opened[2][j], lo.frac_bits, c in whole),
+                           "max": self._extreme(plan, c, opened[3][j], hi.frac_bits, c in whole)}
         return out
 
     @staticmethod
@@ -217,6 +232,18 @@ class Describe(Analysis[DescribeParams]):
             return float(int(raw) + _int_range(plan, c)[0]) if whole else float(h * (int(raw) * 2.0**-WIDE) + m)
         value = float(h * float(raw) + m)
         return float(round(value)) if whole else value  # whole numbers: within 2^-26 h < 0.5 of an integer
+
+
+#: What the plan says about the extremes, either way.
+EXTREMES_WITHHELD = ("min and max are not released: a column's exact extremes are single individuals' values "
+                     "(a job may ask for them with extremes=true where the contract's leakage rule "
+                     "extremes = 'exact' allows it)")
+EXTREMES_RELEASED = ("min and max are released exactly: single individuals' values (the job asks for them, "
+                     "extremes=true, which needs the contract's leakage rule extremes = 'exact')")
+
+
+def _stats(extremes: bool) -> tuple[str, ...]:
+    return ("sum", "mean", "var", "std") + (("min", "max") if extremes else ())
 
 
 def _whole(schema: Schema, c: str) -> bool:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from tessera.data._sql import ident, number, text
 from tessera.data.schema import Column, ColumnType
 
-__all__ = ["Violation", "ColumnSql", "column_sql", "key_sql", "violation_detail", "format_violations"]
+__all__ = ["Violation", "ColumnSql", "column_sql", "key_sql", "violation_detail", "format_violations", "row_count_problem"]
 
 _INT_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT",
               "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT"}
@@ -168,3 +168,15 @@ def format_violations(label: str, violations: list[Violation]) -> str:
             by_column.setdefault(v.column, []).append(v.describe())
     parts += [f"column {c!r}: " + ", ".join(d) for c, d in by_column.items()]
     return f"{label}: " + "; ".join(parts)
+
+
+def row_count_problem(label: str, n_rows: int, min_rows: int = 0, max_rows: int | None = None) -> str | None:
+    """Why ``n_rows`` breaks the bounds a contract declares for a dataset (its size is the only
+    thing named, never a value), or None. E.g. ``dataset 'tx' has 12 rows, the contract requires
+    at least 100``."""
+    rows = f"{n_rows} row" + ("" if n_rows == 1 else "s")
+    if n_rows < min_rows:
+        return f"{label} has {rows}, the contract requires at least {min_rows}"
+    if max_rows is not None and n_rows > max_rows:
+        return f"{label} has {rows}, the contract allows at most {max_rows}"
+    return None

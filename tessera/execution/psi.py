@@ -22,19 +22,23 @@ size. The join key never leaves the party's process in the clear.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
+
+import numpy as np
 
 from tessera.data.frames import read_frame
 from tessera.data.sources import Source, describe_source
 from tessera.errors import DataError
 from tessera.mpc.session import Session
-from tessera.psi import Alignment, PsiSpec, run_psi
+from tessera.psi import Alignment, Normalisation, PsiSpec, run_psi
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["PsiMode", "PSI_MODES", "REVEALS", "MODE_FOR_LEAKAGE", "mode_for_leakage", "spec_for", "Aligned", "align"]
+__all__ = ["PsiMode", "PSI_MODES", "REVEALS", "MODE_FOR_LEAKAGE", "mode_for_leakage", "spec_for", "Aligned", "align",
+           "duplicated_keys", "duplicate_keys_note"]
 
 PsiMode = Literal["intersection", "aligned"]
 PSI_MODES: tuple[PsiMode, ...] = ("intersection", "aligned")
@@ -78,13 +82,57 @@ class Aligned:
     size: int
 
 
-def align(session: Session, source: Source, join_key: str, mode: PsiMode) -> Aligned:
-    """Run the PSI on ``join_key`` over the session's own channel and keep this party's rows."""
+def duplicate_keys_note(owners: list[str], keep_first: list[str]) -> str:
+    """What the plan says about duplicated join keys (the contract's ``duplicate_keys``)."""
+    refuse = [o for o in owners if o not in keep_first]
+    parts = []
+    if refuse:
+        parts.append(f"{', '.join(refuse)}: the job is refused if a join-key value repeats (the error names the "
+                     "dataset and the number of duplicated keys)")
+    if keep_first:
+        parts.append(f"{', '.join(keep_first)}: the first row of each repeated join-key value is used, the later "
+                     "rows are left out")
+    return "duplicate join keys (after normalisation): " + "; ".join(parts)
+
+
+def duplicated_keys(ids: list[object], norm: Normalisation) -> tuple[int, int]:
+    """``(keys, rows)``: how many join-key values repeat after the PSI's normalisation, and on how
+    many rows in all (counts only; identifiers the PSI would reject are left to it)."""
+    counts: dict[str, int] = {}
+    for v in ids:
+        if isinstance(v, str):
+            s = norm.text(v)
+        elif isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)):
+            s = str(int(v))
+        else:
+            continue
+        counts[s] = counts.get(s, 0) + 1
+    repeated = [k for k in counts.values() if k > 1]
+    return len(repeated), sum(repeated)
+
+
+def align(session: Session, source: Source, join_key: str, mode: PsiMode,
+          check_rows: Callable[[int], None] | None = None, label: str | None = None,
+          keep_first: bool = False) -> Aligned:
+    """Run the PSI on ``join_key`` over the session's own channel and keep this party's rows.
+    ``check_rows`` sees the dataset's row count before the PSI starts (the contract's bounds
+    are the dataset's, not the intersection's). A join-key value on several rows is refused
+    (DataError naming ``label`` and the number of such keys, before anything is sent) unless
+    ``keep_first``: then the first row of each is used."""
     frame = read_frame(source)
+    if check_rows is not None:
+        check_rows(len(frame))
+    spec = spec_for(mode, session.n_parties)
+    if join_key in frame.columns and not keep_first:
+        keys, on_rows = duplicated_keys(frame[join_key].tolist(), spec.normalisation)
+        if keys:
+            raise DataError(f"{label or describe_source(source)}: {keys} join-key value{'s' if keys > 1 else ''} "
+                            f"repeat{'' if keys > 1 else 's'} ({on_rows} rows in all); the contract refuses duplicate "
+                            "join keys (duplicate_keys = 'refuse'): deduplicate the data, or agree "
+                            "duplicate_keys = 'first' to use the first row of each")
     if join_key not in frame.columns:
         raise DataError(f"{describe_source(source)}: no join-key column {join_key!r}")
-    psi = run_psi(session.protocol.ch, frame[join_key].tolist(), spec_for(mode, session.n_parties),
-                  parties=list(range(session.n_parties)))
+    psi = run_psi(session.protocol.ch, frame[join_key].tolist(), spec, parties=list(range(session.n_parties)))
     if mode == "aligned":
         if psi.alignment is None or psi.rows is not None:
             raise DataError("the PSI in aligned mode returned no alignment")

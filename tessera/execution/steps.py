@@ -18,18 +18,19 @@ import numpy as np
 
 from tessera import analytics
 from tessera.analytics.base import Params, Plan, Release
+from tessera.data.checks import row_count_problem
 from tessera.data.local import load
 from tessera.data.schema import Schema
 from tessera.data.sources import Source
-from tessera.errors import PlanError
+from tessera.errors import DataError, PlanError
 from tessera.execution.aligned import shared_rows
 from tessera.execution.psi import PSI_MODES, REVEALS
 from tessera.mpc.session import Session
 from tessera.psi import Alignment
 from tessera.runtime import jsonable
 
-__all__ = ["Planned", "plan_analysis", "parse_params", "plan_to_dict", "plan_from_dict", "local_stage",
-           "secure_stage"]
+__all__ = ["Planned", "RowLimits", "plan_analysis", "parse_params", "plan_to_dict", "plan_from_dict",
+           "check_row_count", "local_stage", "secure_stage"]
 
 
 class Planned(NamedTuple):
@@ -98,12 +99,31 @@ def _tuples(v: Any) -> Any:
     return v
 
 
+class RowLimits(NamedTuple):
+    """The contract's bounds on a dataset's row count (``label`` names the dataset in messages)."""
+
+    label: str
+    min_rows: int = 0
+    max_rows: int | None = None
+
+
+def check_row_count(n_rows: int, limits: RowLimits | None) -> None:
+    """Refuse a dataset whose row count is outside the contract's bounds: DataError naming the
+    count (the dataset's size), never a value."""
+    if limits is not None:
+        problem = row_count_problem(limits.label, n_rows, limits.min_rows, limits.max_rows)
+        if problem is not None:
+            raise DataError(problem)
+
+
 def local_stage(analysis: analytics.Analysis[Any], source: Source, schema: Schema, columns: Sequence[str],
-                params: Params, plan: Plan) -> dict[str, np.ndarray]:
+                params: Params, plan: Plan, limits: RowLimits | None = None) -> dict[str, np.ndarray]:
     """Load this party's ``columns`` from ``source`` checked against ``schema`` (every violation is
-    refused, by column and count, never by value) and run the analysis's local stage on them."""
+    refused, by column and count, never by value; with ``limits``, a row count outside the
+    contract's bounds too) and run the analysis's local stage on them."""
     table = load(source, schema, list(columns))
     try:
+        check_row_count(table.n_rows, limits)
         return analysis.local(table, params, plan)
     finally:
         table.close()

@@ -28,7 +28,8 @@ from tessera.net.identity import Identity, verify_signature
 __all__ = ["AuditLog", "Entry", "VerifyReport", "verify_entries", "compare_logs", "read_jsonl", "read_db", "KINDS"]
 
 KINDS = ("contract_adopted", "job_received", "policy_decision", "budget_reserved", "budget_committed",
-         "budget_released", "session_start", "session_end", "transcript_hash", "output_released", "job_aborted")
+         "budget_released", "session_start", "session_end", "transcript_hash", "output_released", "job_aborted",
+         "outcome_reconciled")
 GENESIS = "0" * 64
 
 

@@ -31,6 +31,13 @@ __all__ = ["Contract", "PartySpec", "DatasetSpec", "AnalysisRule", "Analyst", "B
 FORMAT_VERSION: Literal[1] = 1
 
 
+#: Leakage rules (``leakage`` in the TOML) whose values are checked here. ``psi_reveal`` (what a
+#: vertical job's PSI may reveal: ``size``, the default, or ``intersection``; any other value
+#: allows no PSI) is judged by policy; ``extremes``: whether a job may release a column's exact
+#: min and max, single individuals' values (``none``, the default, or ``exact``).
+_LEAKAGE_VALUES: dict[str, tuple[str, ...]] = {"extremes": ("none", "exact")}
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -54,6 +61,10 @@ class DatasetSpec(_Model):
     key: str | None = None
     min_rows: int = Field(0, ge=0)
     max_rows: int = Field(10**9, gt=0)
+    #: rows sharing a join-key value (after the PSI's normalisation), in a vertical job:
+    #: ``refuse`` (unset: the default) fails the job naming the dataset and the number of
+    #: duplicated keys; ``first`` uses the first row of each key and leaves the others out
+    duplicate_keys: Literal["refuse", "first"] | None = None
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -124,6 +135,9 @@ class Contract(_Model):
         for b in self.budgets:
             if b.dataset not in ds:
                 raise ValueError(f"budget for unknown dataset {b.dataset!r}")
+        for rule, allowed in _LEAKAGE_VALUES.items():
+            if rule in self.leakage and self.leakage[rule] not in allowed:
+                raise ValueError(f"leakage rule {rule} = {self.leakage[rule]!r}; use one of {', '.join(allowed)}")
         known_recipients = set(names) | {a.id for a in self.analysts}
         for r in self.analyses:
             for d in r.datasets:

@@ -18,11 +18,16 @@ from tessera.execution.psi import MODE_FOR_LEAKAGE
 from tessera.governance.contract import Contract
 from tessera.governance.job import JobSpec
 
-__all__ = ["Decision", "NodeState", "check"]
+__all__ = ["Decision", "NodeState", "check", "EXTREMES_RULE", "EXTREME_PARAMS"]
 
 #: Parameters that set a minimum group, bin or cell size in the library's analyses.
 GROUP_PARAMS = ("min_group_rows", "min_bin_count", "min_arm_rows", "min_cell_count")
 ITERATION_PARAMS = ("iterations", "max_iterations", "max_iter")
+#: The contract's leakage rule on releasing exact extremes (a column's min and max are single
+#: individuals' values): ``"none"`` (the default) or ``"exact"``.
+EXTREMES_RULE = "extremes"
+#: Parameters that ask an analysis to release exact extremes (``describe``).
+EXTREME_PARAMS = ("extremes",)
 
 
 @dataclass
@@ -109,6 +114,13 @@ def check(contract: Contract, job: JobSpec, state: NodeState, now: dt.datetime |
         for key, v in sizes.items():
             if not isinstance(v, (int, float)) or v < rule.min_group_size:
                 reasons.append(f"{key}={v} is below the contract's minimum group size {rule.min_group_size}")
+    extremes_rule = contract.leakage.get(EXTREMES_RULE, "none")
+    for key in EXTREME_PARAMS:
+        asked = job.params.get(key, False)
+        if asked is not False and extremes_rule != "exact":
+            reasons.append(f"{key}={asked!r} releases each column's exact min and max (single individuals' values); "
+                           f"the contract's leakage rule {EXTREMES_RULE}={extremes_rule!r} does not allow it "
+                           f"(it takes {EXTREMES_RULE} = 'exact')")
     if rule.max_outputs is not None and len(job.columns) > rule.max_outputs:
         reasons.append(f"{len(job.columns)} output columns exceed the maximum of {rule.max_outputs}")
     if rule.require_dp and job.dp is None:

@@ -12,7 +12,7 @@ from tessera.errors import PlanError
 from tessera.execution.psi import mode_for_leakage
 from tessera.governance.contract import Contract, DatasetSpec
 from tessera.governance.job import JobSpec
-from tessera.jobs.model import Preprocessing, Recipients, Roles
+from tessera.jobs.model import Preprocessing, Recipients, Roles, RowBounds
 from tessera.jobs.planner import JobRequest
 from tessera.protocols import NEEDS_DEALER, PROTOCOLS
 
@@ -96,6 +96,10 @@ def request_for(contract: Contract, spec: JobSpec, coordinator: str, job_id: str
             raise PlanError(f"the contract's leakage rule psi_reveal={reveal!r} allows no PSI mode for a vertical "
                             "job ('intersection' or 'size')")
         psi = mode
+    bounds = {owner: RowBounds(dataset=ds.name, min_rows=ds.min_rows, max_rows=ds.max_rows)
+              for owner, ds in zip(roles.data_owners, specs)}
     return JobRequest(job_id=job_id, analysis=spec.analysis, version=spec.version, params=params, schema=schema,
-                      partition=spec.partition, protocol=spec.protocol, roles=roles, holders=holders, psi_mode=psi, join_key=spec.join_key, charged=spec.dp is not None,
-                      declared_columns=list(spec.columns))
+                      partition=spec.partition, protocol=spec.protocol, roles=roles, holders=holders, psi_mode=psi,
+                      join_key=spec.join_key, charged=spec.dp is not None, declared_columns=list(spec.columns),
+                      row_bounds=bounds,
+                      keep_first=[o for o, ds in zip(roles.data_owners, specs) if ds.duplicate_keys == "first"])

@@ -33,6 +33,7 @@ from tessera.jobs.model import (
     Preprocessing,
     Recipients,
     Roles,
+    RowBounds,
 )
 from tessera.jobs.party import run_party_job
 from tessera.jobs.planner import JobRequest, plan_job
@@ -68,7 +69,8 @@ def local_job(
     analysis: str, parties: Mapping[str, Source], schema: Schema, *, protocol: str, partition: str = "horizontal",
     recipients: list[str] | None = None, version: str | None = None, psi_mode: str | None = None,
     join_key: str | None = None, ledgers: Mapping[str, LedgerRef] | None = None, job_id: str | None = None,
-    params: Mapping[str, Any] | None = None,
+    params: Mapping[str, Any] | None = None, row_bounds: Mapping[str, RowBounds] | None = None,
+    duplicate_keys: str = "refuse",
 ) -> PartyJob:
     """The typed job ``run_local`` runs (planned here, once)."""
     names = party_names(list(parties))
@@ -85,7 +87,9 @@ def local_job(
     return plan_job(JobRequest(job_id=job_id or secrets.token_hex(8), analysis=analysis, version=version,
                                params=dict(params or {}), schema=schema, partition=partition, protocol=protocol,
                                roles=roles,
-                               holders=holders, psi_mode=psi_mode, join_key=join_key, charged=ledgers is not None))
+                               holders=holders, psi_mode=psi_mode, join_key=join_key, charged=ledgers is not None,
+                               row_bounds=dict(row_bounds or {}),
+                               keep_first=list(names) if duplicate_keys == "first" else []))
 
 
 def run_local(
@@ -103,6 +107,8 @@ def run_local(
     join_key: str | None = None,
     ledgers: Mapping[str, LedgerRef] | None = None,
     job_id: str | None = None,
+    row_bounds: Mapping[str, RowBounds] | None = None,
+    duplicate_keys: str = "refuse",
     **params: Any,
 ) -> LocalResult:
     """Run ``analysis`` over ``parties`` (name -> DataFrame or CSV/Parquet path).
@@ -118,7 +124,16 @@ def run_local(
     ``ledgers`` (differentially private analyses): each party's privacy-budget ledger and dataset;
     the job (``job_id``) is charged to every one of them (reserved before any input is shared,
     spent once an output share leaves, released if the job aborts before).
+
+    ``row_bounds`` (party -> :class:`~tessera.jobs.model.RowBounds`): a contract's bounds on each
+    party's row count; a party whose data is outside them refuses the job, naming its count.
+
+    ``duplicate_keys`` (vertical jobs over a join key): ``"refuse"`` (default) fails the job if a
+    party's join key repeats, naming the party and the number of duplicated keys; ``"first"``
+    uses the first row of each key.
     """
+    if duplicate_keys not in ("refuse", "first"):
+        raise PlanError(f"duplicate_keys is 'refuse' or 'first', not {duplicate_keys!r}")
     names = list(parties)
     protocol = protocol or ("rep3" if len(names) == 3 else "semi2k")
     if runtime not in ("cluster", "threads"):
@@ -133,7 +148,7 @@ def run_local(
                     for n, d in parties.items()}
         job = local_job(analysis, data, schema, protocol=protocol, partition=partition, recipients=recipients,
                         version=version, psi_mode=psi_mode, join_key=join_key, ledgers=ledgers, job_id=job_id,
-                        params=params)
+                        params=params, row_bounds=row_bounds, duplicate_keys=duplicate_keys)
         inputs = {n: PartyInputs(data[n], None if ledgers is None else ledgers[n]) for n in names}
         if runtime == "cluster":
             reports = _run_processes(job, protocol, inputs, timeout, tmp)

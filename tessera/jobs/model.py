@@ -25,7 +25,7 @@ from tessera.execution.steps import plan_from_dict
 from tessera.runtime.config import PartyConfig
 from tessera.runtime.launcher import Failure, ProcessReport
 
-__all__ = ["FORMAT_VERSION", "Preprocessing", "Recipients", "Roles", "PsiStep", "DpCharge", "PartyJob",
+__all__ = ["FORMAT_VERSION", "Preprocessing", "Recipients", "Roles", "PsiStep", "DpCharge", "RowBounds", "PartyJob",
            "LedgerRef", "SqlData", "PartyInputs", "PartyLaunch", "PartyResult", "JobReport"]
 
 FORMAT_VERSION: Literal[1] = 1
@@ -97,6 +97,9 @@ class PsiStep(_Record):
 
     mode: PsiMode
     join_key: str
+    #: the data owners whose contract datasets allow duplicated join keys (``duplicate_keys =
+    #: "first"``: the first row of each key is used); every other owner refuses them
+    keep_first: list[str] = []
 
 
 class DpCharge(_Record):
@@ -105,6 +108,16 @@ class DpCharge(_Record):
 
     epsilon: float = Field(gt=0)
     delta: float = Field(0.0, ge=0, lt=1)
+
+
+class RowBounds(_Record):
+    """The contract's bounds on the row count of one data owner's dataset, checked by the party at
+    its checked load (before the PSI of a vertical job: the bounds are the dataset's, not the
+    intersection's). A dataset outside them is refused naming its count, never a value."""
+
+    dataset: str = ""
+    min_rows: int = Field(0, ge=0)
+    max_rows: int | None = Field(None, gt=0)
 
 
 class PartyJob(_Record):
@@ -129,6 +142,8 @@ class PartyJob(_Record):
     #: fixed-point fractional bits of the session
     frac_bits: int = 16
     dp: DpCharge | None = None
+    #: data owner -> the contract's bounds on its dataset's row count (none: unbounded)
+    row_bounds: dict[str, RowBounds] = {}
     #: the analysis's plan (:func:`tessera.execution.steps.plan_to_dict`): stages, encodings, release
     plan: dict[str, Any]
     plan_text: str

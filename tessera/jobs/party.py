@@ -4,8 +4,9 @@
 
 :func:`run_party_job` composes the steps from the :class:`~tessera.jobs.model.PartyJob`:
 
-1. budget: reserve this party's charge before any input is shared, and mark it spent before
-   the first output share leaves (:class:`~tessera.jobs.budget.BudgetHook`, a release hook);
+1. budget: reserve this party's charge before any input is shared (:class:`~tessera.jobs.budget.BudgetHook`);
+   before the first output share leaves any party, every party marks it spent and then all pass
+   one synchronising round (:class:`~tessera.jobs.budget.OutputBarrier`, a release hook);
 2. PSI alignment on the join key (vertical jobs over unaligned rows, :func:`tessera.execution.psi.align`;
    the aligned rows stay in memory);
 3. the checked load and the local stage over this party's columns (:func:`tessera.execution.steps.local_stage`);
@@ -28,8 +29,8 @@ from tessera.analytics import get as get_analysis
 from tessera.data.sources import Source, SqlSource
 from tessera.errors import DataError
 from tessera.execution.psi import align
-from tessera.execution.steps import local_stage, parse_params, secure_stage
-from tessera.jobs.budget import BudgetHook
+from tessera.execution.steps import RowLimits, check_row_count, local_stage, parse_params, secure_stage
+from tessera.jobs.budget import BudgetHook, OutputBarrier, crash_point_for_tests
 from tessera.jobs.model import PartyInputs, PartyJob, PartyLaunch, PartyResult, SqlData
 from tessera.mpc.session import Session
 from tessera.runtime.launcher import die_with_parent, serve, write_report
@@ -51,9 +52,11 @@ def run_party_job(session: Session, job: PartyJob, inputs: PartyInputs) -> Party
     budget = None
     if job.dp is not None and inputs.ledger is not None:
         budget = BudgetHook(job.job_id, job.dp, inputs.ledger)
-        budget.attach(session)
+        budget.reserve()
+    OutputBarrier(None if budget is None else budget.output_started).attach(session)
     try:
         outputs = _compute(session, job, inputs.data)
+        crash_point_for_tests(session.party, "output")
     except BaseException:
         if budget is not None:
             budget.release()
@@ -69,10 +72,18 @@ def _compute(session: Session, job: PartyJob, source: Source) -> dict[str, Any]:
     plan = job.analysis_plan()
     holders = {c: list(h) for c, h in job.holders.items()}
     alignment, psi_size = None, None
+    bounds = job.row_bounds.get(session.party)
+    limits = None if bounds is None else RowLimits(
+        f"dataset {bounds.dataset!r}" if bounds.dataset else f"the data of {session.party!r}",
+        bounds.min_rows, bounds.max_rows)
     if job.psi is not None:
-        aligned = align(session, source, job.psi.join_key, job.psi.mode)
+        aligned = align(session, source, job.psi.join_key, job.psi.mode,
+                        check_rows=lambda n: check_row_count(n, limits),
+                        label=f"dataset {bounds.dataset!r}" if bounds is not None and bounds.dataset
+                        else f"the data of {session.party!r}", keep_first=session.party in job.psi.keep_first)
         source, alignment, psi_size = aligned.rows, aligned.alignment, aligned.size
-    local = local_stage(analysis, source, job.schema_, job.columns_of(session.party), params, plan)
+        limits = None  # checked on the whole dataset, before the PSI
+    local = local_stage(analysis, source, job.schema_, job.columns_of(session.party), params, plan, limits)
     outputs = secure_stage(session, analysis, local, params, plan, holders, alignment)
     if psi_size is not None:
         outputs["psi_size"] = psi_size  # every party learns it, in both modes

@@ -14,8 +14,9 @@ from typing import Any
 
 from tessera.data.schema import Schema
 from tessera.errors import PlanError
+from tessera.execution.psi import duplicate_keys_note
 from tessera.execution.steps import plan_analysis, plan_to_dict
-from tessera.jobs.model import DpCharge, PartyJob, PsiStep, Roles
+from tessera.jobs.model import DpCharge, PartyJob, PsiStep, Roles, RowBounds
 from tessera.runtime import jsonable
 
 __all__ = ["JobRequest", "plan_job"]
@@ -39,10 +40,14 @@ class JobRequest:
     #: vertical jobs over rows not yet aligned: the PSI mode and the join key
     psi_mode: str | None = None
     join_key: str | None = None
+    #: the data owners whose datasets allow duplicated join keys (the first row of each is used)
+    keep_first: list[str] = field(default_factory=list)
     #: charge the data owners' budgets for the (epsilon, delta) the analysis will use
     charged: bool = False
     #: the columns the job declares (a node's job may read no others); None: not checked
     declared_columns: list[str] | None = field(default=None)
+    #: data owner -> the contract's bounds on its dataset's row count (checked by the party)
+    row_bounds: Mapping[str, RowBounds] = field(default_factory=dict)
 
 
 def plan_job(request: JobRequest) -> PartyJob:
@@ -57,7 +62,8 @@ def plan_job(request: JobRequest) -> PartyJob:
     if r.psi_mode is not None:
         if not r.join_key:
             raise PlanError("a PSI needs the join key: name each party's identifier column (join_key)")
-        psi = PsiStep(mode=r.psi_mode, join_key=r.join_key)  # type: ignore[arg-type]
+        psi = PsiStep(mode=r.psi_mode, join_key=r.join_key, keep_first=list(r.keep_first))  # type: ignore[arg-type]
+        plan.notes.append(duplicate_keys_note(list(r.roles.data_owners), list(r.keep_first)))
     if r.declared_columns is not None:
         undeclared = [c for c in plan.columns if c not in r.declared_columns]
         if undeclared:
@@ -77,10 +83,14 @@ def plan_job(request: JobRequest) -> PartyJob:
             raise PlanError(f"{planned.analysis.name} takes no epsilon: only differentially private analyses are "
                             "charged to a privacy budget")
         dp = DpCharge(epsilon=float(params["epsilon"]), delta=float(params.get("delta", 0.0)))
+    stray = sorted(set(r.row_bounds) - set(owners))
+    if stray:
+        raise PlanError(f"row bounds for {stray}, who input no data in this job")
     return PartyJob(
         job_id=r.job_id, analysis=planned.analysis.name, version=planned.analysis.version,
         protocol=r.protocol, params=params,
         schema_=r.schema, partition="vertical" if r.partition == "vertical" else "horizontal", roles=r.roles,
-        holders=holders, psi=psi, frac_bits=plan.frac_bits, dp=dp, plan=plan_to_dict(plan),
+        holders=holders, psi=psi, frac_bits=plan.frac_bits, dp=dp, row_bounds=dict(r.row_bounds),
+        plan=plan_to_dict(plan),
         plan_text=plan.explain(), revealed=plan.reveals(),
     )

@@ -31,13 +31,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tessera.errors import TesseraError
+from tessera.node.peers import PEER_KINDS
 from tessera.node.service import Node, NodeError, check_json_body
 from tessera.node.store import FINAL_STATES, JobIdError, check_job_id
 
 __all__ = ["create_app", "Viewer", "BodyLimit", "read_json", "JSONResponse"]
 
 DASHBOARD = Path(__file__).parent / "dashboard"
-PEER_KINDS = ("propose", "decision", "prepare", "start", "outcome")
 #: the OpenAPI description of a JSON object body the node reads itself (for clients and fuzzers)
 _OBJECT_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
     "application/json": {"schema": {"type": "object"}}}}}

@@ -16,6 +16,18 @@ in :mod:`tessera.node.states`):
    derives the session id from the contract hash, the job hash and the nonce itself and runs its
    party (:class:`tessera.node.runner.Runner`).
 3. Each node records its own outcome and reports it to the coordinator (*outcome*).
+4. One outcome per job everywhere (#15.13). A node killed during the reveal can leave the nodes
+   disagreeing (one ``released``, another ``aborted``). The rule (:func:`tessera.node.states.agreed_outcome`):
+   if any party recorded ``released`` — an output reached a recipient, and the output barrier
+   made every owner mark its budget spent before that — the job is ``released`` at every node;
+   else ``failed`` if any party failed, else ``aborted``. A node's outcome only moves up
+   (``aborted -> failed -> released``), so the nodes converge in any order. The coordinator
+   answers every *outcome* with the outcome agreed so far and, when that changes, sends it to
+   every party (*outcome* with ``final``); a node that restarts asks for the outcome of the jobs
+   it was running (:meth:`Coordinator.reconcile`): a peer reports its recorded outcome to the
+   coordinator and adopts the answer; a coordinator asks every party (*query*) and announces the
+   agreed outcome. A node that moves records an event and an audit entry
+   (``outcome_reconciled``) naming the outcome it had.
 """
 
 from __future__ import annotations
@@ -34,10 +46,10 @@ from tessera.errors import PeerAuthError, TesseraError, TransportError
 from tessera.governance.job import JobSpec
 from tessera.node.context import NodeContext, NodeError
 from tessera.node.decisions import decide
-from tessera.node.peers import PinnedHTTPS, seal, unseal
+from tessera.node.peers import PEER_KINDS, PinnedHTTPS, seal, unseal
 from tessera.node.replay import SqliteReplayGuard
-from tessera.node.runner import Runner
-from tessera.node.states import FINAL_STATES, JobState, Vote
+from tessera.node.runner import STORE_ERRORS, Runner
+from tessera.node.states import FINAL_STATES, JobState, Vote, agreed_outcome, outranks
 from tessera.node.store import Job, Verdict, check_job_id
 
 __all__ = ["Coordinator", "session_id_for", "job_id_for", "new_nonce"]
@@ -86,7 +98,10 @@ class Coordinator:
                 self.finish(job_id, S.FAILED, [f"node {self.ctx.name}: {type(e).__name__}: {e}"])
 
     def later(self, fn: Callable[..., None], *args: Any) -> None:
-        self.ctx.tasks.submit(self.guarded, fn, *args)
+        try:
+            self.ctx.tasks.submit(self.guarded, fn, *args)
+        except RuntimeError:  # the node is stopping: its task pool takes no more work
+            self.ctx.log(logging.WARNING, f"{fn.__name__} was not scheduled: the node is stopping")
 
     def _client(self, party: str) -> PinnedHTTPS:
         spec = self.ctx.contract.party(party)
@@ -106,7 +121,8 @@ class Coordinator:
     def receive(self, kind: str, env: Any) -> dict[str, Any]:
         """Handle a signed message from a peer; returns the signed reply."""
         handlers = {"propose": self._on_propose, "decision": self._on_decision, "prepare": self._on_prepare,
-                    "start": self._on_start, "outcome": self._on_outcome}
+                    "start": self._on_start, "outcome": self._on_outcome, "query": self._on_query}
+        assert tuple(handlers) == PEER_KINDS
         ctx = self.ctx
         if kind not in handlers:
             raise NodeError(404, f"no peer message {kind!r}")
@@ -117,7 +133,12 @@ class Coordinator:
             ctx.log(logging.WARNING, f"refused a {kind} message: {e}", kind=kind)
             raise NodeError(403, str(e)) from None
         ctx.metrics.peer_messages.labels(ctx.name, kind, "accepted").inc()
-        answer = handlers[kind](sender, body)
+        try:
+            answer = handlers[kind](sender, body)
+        except STORE_ERRORS as e:  # the peer may try again; never a 500
+            ctx.log(logging.ERROR, f"a {kind} message could not be recorded: {type(e).__name__}: {e}", kind=kind)
+            raise NodeError(503, f"node {ctx.name} cannot write its store now ({type(e).__name__}); "
+                                 "try again later") from None
         return seal(ctx.identity, kind + ".reply", answer, ctx.contract.hash, to=sender)
 
     # -- this node's decision ------------------------------------------------------------------
@@ -282,10 +303,122 @@ class Coordinator:
         ctx.log(logging.INFO if state is S.RELEASED else logging.WARNING, f"job {state}", job_id=job_id,
                 state=state.value, reasons=reasons)
         if job.coordinator != ctx.name and job.state is S.RUNNING:
+            if not self.report_outcome(job_id, state, reasons):
+                self.later(self.reconcile, [job_id])  # keep reporting until the coordinator answers
+        elif job.coordinator == ctx.name and job.state is S.RUNNING:
+            self.converge(job_id)
+
+    # -- one outcome everywhere -------------------------------------------------------------------
+
+    def report_outcome(self, job_id: str, state: JobState, reasons: list[str]) -> bool:
+        """Peer: report this node's outcome to the coordinator and adopt the outcome it answers
+        with (the one agreed so far). Returns whether the coordinator answered."""
+        job = self.job(job_id)
+        try:
+            answer = self.send(job.coordinator, "outcome", {"job_id": job_id, "state": state.value,
+                                                            "reasons": reasons})
+        except TesseraError as e:
+            self.ctx.log(logging.WARNING, f"could not report the outcome to the coordinator: {e}", job_id=job_id)
+            return False
+        agreed = answer.get("agreed")
+        if isinstance(agreed, dict) and agreed.get("state") in {s.value for s in FINAL_STATES}:
+            self.adopt(job_id, JobState(str(agreed["state"])), [str(r) for r in agreed.get("reasons", [])],
+                       job.coordinator)
+        return True
+
+    def agreed(self, job_id: str) -> tuple[JobState, list[str]] | None:
+        """Coordinator: the job's outcome agreed so far (this node's and the parties' reports),
+        with the reasons of the parties whose outcome it is; None before any outcome."""
+        job = self.job(job_id)
+        reports: dict[str, tuple[JobState, list[str]]] = {
+            p: (JobState(o.state), list(o.reasons)) for p, o in job.outcomes.items()
+            if o.state in {s.value for s in FINAL_STATES}}
+        if job.final:
+            reports[self.ctx.name] = (job.state, list(job.reasons))
+        state = agreed_outcome([s for s, _ in reports.values()])
+        if state is None:
+            return None
+        reasons = [r for s, rs in reports.values() if s is state for r in rs]
+        return state, reasons
+
+    def converge(self, job_id: str) -> None:
+        """Coordinator: move this node's outcome up to the agreed one and tell every party that
+        reported a lower one (a party yet to report gets the agreed outcome in the answer)."""
+        agreed = self.agreed(job_id)
+        if agreed is None:
+            return
+        state, reasons = agreed
+        job = self.job(job_id)
+        if job.final:
+            self.adopt(job_id, state, reasons, "the parties' reports")
+        behind = [p for p in job.parties if p != self.ctx.name and (o := job.outcomes.get(p)) is not None
+                  and o.state in {s.value for s in FINAL_STATES} and outranks(state, JobState(o.state))]
+        if behind:
+            self.later(self._announce, job_id, state, reasons, behind)
+
+    def _announce(self, job_id: str, state: JobState, reasons: list[str], parties: list[str]) -> None:
+        for p in parties:
             try:
-                self.send(job.coordinator, "outcome", {"job_id": job_id, "state": state.value, "reasons": reasons})
+                self.send(p, "outcome", {"job_id": job_id, "state": state.value, "reasons": reasons, "final": True})
             except TesseraError as e:
-                ctx.log(logging.WARNING, f"could not report the outcome to the coordinator: {e}", job_id=job_id)
+                self.ctx.log(logging.WARNING, f"could not tell {p} the agreed outcome: {e}", job_id=job_id, peer=p)
+
+    def adopt(self, job_id: str, state: JobState, reasons: list[str], source: str) -> bool:
+        """Move this node's recorded outcome up to ``state`` (never down); audited."""
+        ctx = self.ctx
+        job = ctx.store.get(job_id)
+        if job is None or not job.final or not outranks(state, job.state):
+            return False
+        why = (f"reconciled: {state.value} by the parties' outcomes (from {source}); this node had recorded "
+               f"{job.state.value}")
+        if state is S.RELEASED:
+            why += ("; an output reached a recipient, so the job counts as released everywhere and its budget is "
+                    "spent")
+        moved = ctx.store.transition(job_id, state, why, reasons=[*job.reasons, why])
+        if moved:
+            ctx.audit.append("outcome_reconciled", {"job_id": job_id, "state": state.value, "was": job.state.value,
+                                                    "reasons": reasons})
+            ctx.log(logging.WARNING, f"job outcome reconciled: {job.state} -> {state}", job_id=job_id)
+        return moved
+
+    def reconcile(self, job_ids: list[str], attempts: int = 30, delay: float = 2.0) -> None:
+        """After a restart: settle the outcome of the jobs this node was running with the other
+        parties (see the module docstring), retrying while they cannot be reached."""
+        pending = list(job_ids)
+        for _ in range(attempts):
+            left = []
+            for job_id in pending:
+                job = self.job(job_id)
+                if job.coordinator != self.ctx.name:
+                    done = self.report_outcome(job_id, job.state, list(job.reasons))
+                else:
+                    done = self._query_parties(job_id)
+                if not done:
+                    left.append(job_id)
+            pending = left
+            if not pending or self.ctx.stopping.wait(delay):
+                return
+
+    def _query_parties(self, job_id: str) -> bool:
+        """Coordinator after a restart: every party's recorded outcome of the job, then converge."""
+        job = self.job(job_id)
+        answered = True
+        for p in job.parties:
+            if p == self.ctx.name:
+                continue
+            try:
+                answer = self.send(p, "query", {"job_id": job_id})
+            except TesseraError as e:
+                self.ctx.log(logging.WARNING, f"could not ask {p} for the job's outcome: {e}", job_id=job_id, peer=p)
+                answered = False
+                continue
+            state = str(answer.get("state"))
+            if state in {s.value for s in FINAL_STATES}:
+                self.ctx.store.set_outcome(job_id, p, Verdict(state, [str(r) for r in answer.get("reasons", [])]))
+            elif state == S.RUNNING.value:
+                answered = False  # its party has not ended yet: ask again
+        self.converge(job_id)
+        return answered
 
     # -- messages from peers -------------------------------------------------------------------
 
@@ -358,7 +491,24 @@ class Coordinator:
         reasons = [str(r) for r in body.get("reasons", [])]
         if state not in {s.value for s in FINAL_STATES}:
             raise NodeError(422, f"{state!r} is not a final state")
+        if body.get("final") and sender == job.coordinator:
+            if job.final:
+                self.adopt(job_id, JobState(state), reasons, sender)
+            elif job.state is not S.RUNNING:
+                self.finish(job_id, JobState(state), reasons)
+            return {"ok": True}
         self.ctx.store.set_outcome(job_id, sender, Verdict(state, reasons))
-        if body.get("final") and sender == job.coordinator and job.state is not S.RUNNING:
-            self.finish(job_id, JobState(state), reasons)
-        return {"ok": True}
+        if job.coordinator != self.ctx.name:
+            return {"ok": True}
+        self.converge(job_id)
+        agreed = self.agreed(job_id)
+        return {"ok": True} if agreed is None else {"ok": True, "agreed": {"state": agreed[0].value,
+                                                                           "reasons": agreed[1]}}
+
+    def _on_query(self, sender: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A party of the job asks for this node's recorded state of it (after its restart)."""
+        job_id = check_job_id(body.get("job_id"))
+        job = self.job(job_id)
+        if sender not in job.parties:
+            raise NodeError(403, f"{sender!r} is not a party of job {job_id}")
+        return {"state": job.state.value, "reasons": list(job.reasons)}

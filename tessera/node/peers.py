@@ -32,9 +32,14 @@ from tessera.errors import PeerAuthError, TransportError
 from tessera.governance.contract import Contract
 from tessera.net.identity import Identity, fingerprint_of, verify_signature
 
-__all__ = ["seal", "unseal", "ReplayGuard", "PinnedHTTPS", "HTTPError", "MAX_SKEW"]
+__all__ = ["PEER_KINDS", "seal", "unseal", "ReplayGuard", "PinnedHTTPS", "HTTPError", "MAX_SKEW"]
 
 MAX_SKEW = 120.0
+
+
+#: The kinds of signed peer messages a node answers (``/v1/peer/{kind}``); the coordinator
+#: handles exactly these.
+PEER_KINDS = ("propose", "decision", "prepare", "start", "outcome", "query")
 
 
 class HTTPError(TransportError):

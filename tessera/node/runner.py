@@ -16,10 +16,11 @@ import logging
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,18 @@ PARTY_ENTRY = "tessera.jobs.party"
 #: records a final state of a job here (and tells the coordinator): (job id, state, reasons, fields)
 Finish = Callable[..., None]
 
+#: one step of recording an outcome; it may return further steps (run next)
+Step = Callable[[], "list[Step] | None"]
+
+#: errors of a store that cannot be written now (read-only, full, locked): retried, never fatal
+STORE_ERRORS: tuple[type[BaseException], ...] = (sqlite3.Error, OSError)
+
+
+def _step(fn: Callable[..., object], *args: Any, **kwargs: Any) -> Step:
+    def run() -> None:
+        fn(*args, **kwargs)
+    return run
+
 
 class Runner:
     def __init__(self, ctx: NodeContext, finish: Finish, release_slot: Callable[[], None]) -> None:
@@ -57,6 +70,8 @@ class Runner:
         #: jobs whose reservation expired unused (newest last, bounded), so that a late start is told why
         self.lapsed: OrderedDict[str, None] = OrderedDict()
         self.lock = threading.Lock()
+        #: job id -> why its outcome is not recorded yet (the store refused the write)
+        self.store_problems: dict[str, str] = {}
 
     # -- ports ---------------------------------------------------------------------------------
 
@@ -198,19 +213,28 @@ class Runner:
         return PartyLaunch(endpoint=endpoint, job=job, data=data, ledger=ledger)
 
     def _watch(self, job: Job, proc: subprocess.Popen[bytes], release_slot: bool) -> None:
+        """Wait for the party process, then record this node's outcome (:meth:`settle`), retrying
+        while the store cannot be written: the job ends in a recorded state once it can."""
         workdir = self.ctx.job_dir(job.id)
         try:
+            report: JobReport | None = None
             try:
-                proc.wait(self.ctx.cfg.job_timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            raw = read_report(workdir / "result.json")
-            self.settle(job, proc.returncode, None if raw is None else JobReport.of(raw))
-        except Exception as e:
-            self.ctx.log(logging.ERROR, f"watching the party process failed: {type(e).__name__}: {e}",
-                         job_id=job.id)
-            self.finish(job.id, JobState.FAILED, [f"node {self.ctx.name}: {type(e).__name__}: {e}"])
+                try:
+                    proc.wait(self.ctx.cfg.job_timeout)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+                raw = read_report(workdir / "result.json")
+                report = None if raw is None else JobReport.of(raw)
+            except Exception as e:  # an unreadable report: settled as a process without one
+                self.ctx.log(logging.ERROR, f"reading the party process's report failed: {type(e).__name__}",
+                             job_id=job.id)
+            try:
+                self.settle(job, proc.returncode, report)
+            except Exception as e:
+                self.ctx.log(logging.ERROR, f"settling the job failed: {type(e).__name__}: {e}", job_id=job.id)
+                reasons = [f"node {self.ctx.name}: {type(e).__name__}: {e}"]
+                self._record(job.id, [lambda: self.finish(job.id, JobState.FAILED, reasons)])
         finally:
             with self.lock:
                 self.procs.pop(job.id, None)
@@ -220,26 +244,33 @@ class Runner:
             (workdir / "data.parquet").unlink(missing_ok=True)  # a SQL source's copy of the rows
 
     def settle(self, job: Job, returncode: int | None, report: JobReport | None) -> None:
-        """Record this node's outcome of a job whose party process ended."""
+        """Record this node's outcome of a job whose party process ended: budgets settled and
+        audited, then the final state. Each step is retried while the store (or the ledger, or
+        the audit log) cannot be written, and a step done is not done again (:meth:`_record`)."""
         ctx, job_id = self.ctx, job.id
         assert job.party_job is not None
         roles = job.party_job.roles
-        self.sweep(audited_here=job_id)
-        for dataset, st in ctx.ledger.state(job_id):
-            if st in ("committed", "released"):
-                ctx.audit.append(f"budget_{st}", {"job_id": job_id, "dataset": dataset})
+
+        def budgets() -> list[Step]:
+            self.sweep(audited_here=job_id)
+            return [_step(ctx.audit.append, f"budget_{st}", {"job_id": job_id, "dataset": dataset})
+                    for dataset, st in ctx.ledger.state(job_id) if st in ("committed", "released")]
+
+        steps: list[Step] = [budgets]
         if report is not None and report.ok and report.result is not None:
             result = report.result
             comm = {"bytes_sent": report.bytes_sent, "rounds": report.rounds}
             ctx.metrics.comm(report.bytes_sent, report.rounds)
             if result.transcript:
-                ctx.audit.append("transcript_hash", {"job_id": job_id, "hash": result.transcript})
+                steps.append(_step(ctx.audit.append, "transcript_hash", {"job_id": job_id, "hash": result.transcript}))
             outputs = result.outputs if ctx.name in roles.recipients.parties else None
             if outputs is not None:
-                ctx.audit.append("output_released", {"job_id": job_id, "to": job.spec_json["recipients"],
-                                                     "outputs": sorted(outputs)})
-            ctx.audit.append("session_end", {"job_id": job_id, "state": "released"})
-            self.finish(job_id, JobState.RELEASED, [], result=outputs, comm=comm, seconds=report.seconds)
+                steps.append(_step(ctx.audit.append, "output_released", {
+                    "job_id": job_id, "to": job.spec_json["recipients"], "outputs": sorted(outputs)}))
+            steps.append(_step(ctx.audit.append, "session_end", {"job_id": job_id, "state": "released"}))
+            steps.append(_step(self.finish, job_id, JobState.RELEASED, [], result=outputs, comm=comm,
+                               seconds=report.seconds))
+            self._record(job_id, steps)
             return
         if report is None or report.failure is None:
             why = "the node shut down during the job" if ctx.stopping.is_set() else \
@@ -249,9 +280,48 @@ class Runner:
             f = report.failure
             state = JobState.ABORTED if f.kind == "aborted" else JobState.FAILED
             reasons = [f"{ctx.name}: {f.error}: {f.message}"]
-        ctx.audit.append("job_aborted", {"job_id": job_id, "state": state.value, "reasons": reasons})
-        ctx.audit.append("session_end", {"job_id": job_id, "state": state.value})
-        self.finish(job_id, state, reasons)
+        steps.append(_step(ctx.audit.append, "job_aborted", {"job_id": job_id, "state": state.value, "reasons": reasons}))
+        steps.append(_step(ctx.audit.append, "session_end", {"job_id": job_id, "state": state.value}))
+        steps.append(_step(self.finish, job_id, state, reasons))
+        self._record(job_id, steps)
+
+    def _record(self, job_id: str, steps: list[Step]) -> None:
+        """Run ``steps`` in order (a step may return more steps, run next). A step that fails on
+        the store (SQLite or file-system errors: read-only, full, locked) is retried with backoff
+        (0.2 s doubling to 10 s) until it succeeds or the node stops (then the job is recovered as
+        ``aborted`` at the next start); meanwhile :meth:`problems` (and ``/health``) and the log
+        say what is wrong."""
+        queue = deque(steps)
+        delay = 0.2
+        while queue:
+            try:
+                more = queue[0]()
+            except STORE_ERRORS as e:
+                problem = (f"the node's store cannot be written ({type(e).__name__}: {e}); the outcome of job "
+                           f"{job_id} will be recorded as soon as it can be")
+                with self.lock:
+                    first = job_id not in self.store_problems
+                    self.store_problems[job_id] = problem
+                if first:
+                    self.ctx.log(logging.ERROR, problem, job_id=job_id)
+                if self.ctx.stopping.wait(delay):
+                    self.ctx.log(logging.ERROR, "the node stops with the job's outcome unrecorded; it is recorded "
+                                 "aborted at the next start", job_id=job_id)
+                    return
+                delay = min(delay * 2, 10.0)
+                continue
+            queue.popleft()
+            if more:
+                queue.extendleft(reversed(more))
+        with self.lock:
+            recovered = self.store_problems.pop(job_id, None) is not None
+        if recovered:
+            self.ctx.log(logging.WARNING, "the store takes writes again; the job's outcome is recorded", job_id=job_id)
+
+    def problems(self) -> list[str]:
+        """What is wrong with this node now (for ``/health``): outcomes the store did not take yet."""
+        with self.lock:
+            return sorted(set(self.store_problems.values()))
 
     def progress(self, job_id: str, progress: dict[str, Any]) -> dict[str, Any]:
         """A running job's progress with the party process's figures so far, if it wrote any."""

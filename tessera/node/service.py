@@ -331,6 +331,8 @@ class Node:
             else:
                 self.store.transition(job.id, S.PENDING, "resumed after a restart")
                 self.coordinator.later(self.coordinator.advance, job.id)
+        if done["aborted"]:  # one outcome per job everywhere: ask the other parties (#15.13)
+            self.coordinator.later(self.coordinator.reconcile, done["aborted"])
         if done["aborted"] or done["resumed"]:
             self.ctx.log(logging.INFO, f"recovered the store: {done}")
         return done
@@ -393,7 +395,7 @@ class Node:
 
     def health(self) -> dict[str, Any]:
         """The node's status: ``ok``, ``stopping``, or ``degraded`` with its ``problems``."""
-        problems = self.problems()
+        problems = self.problems() + self.runner.problems()
         status = "stopping" if self.stopping.is_set() else "degraded" if problems else "ok"
         return {"status": status, "node": self.cfg.name, "problems": problems,
                 "contract": self.contract.hash, "contract_in_force": not self.contract.problems(),

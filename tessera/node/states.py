@@ -4,15 +4,20 @@ fraction each state stands for.
     submitted -> pending | awaiting_approval | accepted -> running -> released | aborted | failed
     (any state before running) -> denied | failed | aborted
 
-A job in a final state never moves again. ``pending -> pending`` is the coordinator resuming a
-job after a restart; ``accepted -> pending`` too (the decisions are gathered again).
+A final state moves only by reconciliation (#15.13), upwards in :data:`OUTCOME_ORDER`
+(``aborted -> failed -> released``) to the outcome the parties agree on (:func:`agreed_outcome`):
+released if any party recorded released, else failed if any party failed (its own error is the
+cause), else aborted. Moving only upwards, the nodes converge whatever order the reports come in.
+``pending -> pending`` is the coordinator resuming a job after a restart; ``accepted -> pending``
+too (the decisions are gathered again).
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["JobState", "Vote", "FINAL_STATES", "STATES", "TRANSITIONS", "FRACTION", "may_move"]
+__all__ = ["JobState", "Vote", "FINAL_STATES", "STATES", "TRANSITIONS", "FRACTION", "OUTCOME_ORDER", "may_move",
+           "agreed_outcome", "outranks"]
 
 
 class JobState(StrEnum):
@@ -50,7 +55,26 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     S.ACCEPTED: frozenset({S.PENDING, S.RUNNING, *_ENDS}),
     S.RUNNING: frozenset({S.RELEASED, S.FAILED, S.ABORTED}),
     **{s: frozenset() for s in FINAL_STATES},
+    # reconciliation only: up to the outcome the parties agree on
+    S.ABORTED: frozenset({S.FAILED, S.RELEASED}),
+    S.FAILED: frozenset({S.RELEASED}),
 }
+
+#: The outcomes of a job that ran, lowest first: a node's recorded outcome only moves up.
+OUTCOME_ORDER: tuple[JobState, ...] = (S.ABORTED, S.FAILED, S.RELEASED)
+
+
+def outranks(a: JobState, b: JobState) -> bool:
+    """Whether outcome ``a`` is above ``b`` in :data:`OUTCOME_ORDER` (both outcomes of a run job)."""
+    return a in OUTCOME_ORDER and b in OUTCOME_ORDER and OUTCOME_ORDER.index(a) > OUTCOME_ORDER.index(b)
+
+
+def agreed_outcome(states: list[JobState]) -> JobState | None:
+    """The job's one outcome from the parties' recorded outcomes: released if any party released
+    (an output reached a recipient: the job counts as released, and spent, everywhere), else
+    failed if any failed, else aborted; None if none of them is an outcome of a run job."""
+    ranked = [s for s in states if s in OUTCOME_ORDER]
+    return max(ranked, key=OUTCOME_ORDER.index) if ranked else None
 
 #: how far along a job in each state is (the progress bar of views and the dashboard)
 FRACTION: dict[JobState, float] = {S.SUBMITTED: 0.0, S.PENDING: 0.1, S.AWAITING_APPROVAL: 0.2, S.ACCEPTED: 0.3,

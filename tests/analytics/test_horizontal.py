@@ -41,7 +41,8 @@ def linear_data():
 def test_describe(banks, protocol):
     frames, schema, pooled = banks
     cols = ["amount", "merchant_risk", "hour"]
-    out = run_local("describe", frames, schema, columns=cols, protocol=protocol, runtime="threads").outputs
+    out = run_local("describe", frames, schema, columns=cols, protocol=protocol, runtime="threads",
+                    extremes=True).outputs
     assert out["count"] == len(pooled)
     for c in cols:
         ref = pooled[c].astype(float)

@@ -65,9 +65,10 @@ def _within(got: float, want: float, acc: dict, what: str) -> None:
 def test_describe_keeps_precision_under_wide_bounds(protocol, k, lo, hi):
     df = _near_1e5(3000, seed=k)
     schema = _schema(lo, hi)
-    res = run_local("describe", _split(df, k), schema, columns=["x", "y", "k"], protocol=protocol, runtime="threads")
+    res = run_local("describe", _split(df, k), schema, columns=["x", "y", "k"], protocol=protocol, runtime="threads",
+                    extremes=True)
     out = res.outputs
-    acc = _acc("describe", schema, k, columns=["x", "y", "k"])
+    acc = _acc("describe", schema, k, columns=["x", "y", "k"], extremes=True)
     assert out["count"] == len(df)
     for c in ("x", "y"):
         ref = df[c].to_numpy()
@@ -137,7 +138,8 @@ def test_an_empty_party_changes_nothing(protocol, k):
     schema = _schema(0.0, 1e6)
     frames = _split(df, k, empty=True)
     assert len(frames[f"p{k - 1}"]) == 0
-    out = run_local("describe", frames, schema, columns=["x", "k"], protocol=protocol, runtime="threads").outputs
+    out = run_local("describe", frames, schema, columns=["x", "k"], protocol=protocol, runtime="threads",
+                    extremes=True).outputs
     assert out["count"] == len(df)
     assert out["x"]["var"] == pytest.approx(df.x.var(), rel=1e-4)
     assert out["x"]["min"] == pytest.approx(df.x.min(), abs=1e-6)
@@ -161,7 +163,8 @@ def test_one_row_in_total_gives_nan_variances_with_the_count(protocol, k):
     df = _near_1e5(1, seed=1)
     schema = _schema(0.0, 1e6)
     frames = {f"p{i}": (df if i == 0 else df.iloc[:0]) for i in range(k)}
-    out = run_local("describe", frames, schema, columns=["x", "k"], protocol=protocol, runtime="threads").outputs
+    out = run_local("describe", frames, schema, columns=["x", "k"], protocol=protocol, runtime="threads",
+                    extremes=True).outputs
     assert out["count"] == 1
     assert out["x"]["mean"] == pytest.approx(df.x[0], abs=1e-6)
     assert out["x"]["min"] == pytest.approx(df.x[0], abs=1e-6) and out["x"]["max"] == pytest.approx(df.x[0], abs=1e-6)
@@ -178,7 +181,8 @@ def test_zero_rows_in_total_give_nan_with_the_count(protocol, k):
     df = _near_1e5(1, seed=1).iloc[:0]
     schema = _schema(0.0, 1e6)
     frames = {f"p{i}": df for i in range(k)}
-    out = run_local("describe", frames, schema, columns=["x", "k"], protocol=protocol, runtime="threads").outputs
+    out = run_local("describe", frames, schema, columns=["x", "k"], protocol=protocol, runtime="threads",
+                    extremes=True).outputs
     assert out["count"] == 0
     for c in ("x", "k"):
         assert out[c]["sum"] == 0.0
@@ -195,7 +199,8 @@ def test_a_constant_column_has_zero_variance_and_nan_correlations(protocol, k):
     df = _near_1e5(600, seed=5).assign(y=123_456.0)
     schema = _schema(0.0, 1e6)
     frames = _split(df, k)
-    out = run_local("describe", frames, schema, columns=["y"], protocol=protocol, runtime="threads").outputs
+    out = run_local("describe", frames, schema, columns=["y"], protocol=protocol, runtime="threads",
+                    extremes=True).outputs
     acc = _acc("describe", schema, k, columns=["y"])
     assert 0.0 <= out["y"]["var"] <= acc["var[y]"]["abs"]
     corr = np.asarray(run_local("correlation", frames, schema, columns=["x", "y"], protocol=protocol,
@@ -204,7 +209,7 @@ def test_a_constant_column_has_zero_variance_and_nan_correlations(protocol, k):
 
 
 @pytest.mark.parametrize("analysis, params", [
-    ("describe", {"columns": ["x"]}), ("covariance", {"columns": ["x", "y"]}),
+    ("describe", {"columns": ["x"], "extremes": True}), ("covariance", {"columns": ["x", "y"]}),
     ("correlation", {"columns": ["x", "y"]}), ("ttest", {"value": "x", "group": "g"})])
 def test_explain_states_the_accuracy_of_every_release(analysis, params):
     schema = Schema(columns=(*_schema(0.0, 1e6).columns, Column(name="g", type="bool")))
@@ -236,7 +241,7 @@ def test_vertical_describe_in_intersection_mode_keeps_precision(protocol):
     cols = [f"x{j}" for j in range(len(names))]
     out = run_local("describe", frames, schema, partition="vertical", protocol=protocol, runtime="threads",
                     join_key="customer_id", psi_mode="intersection",
-                    columns=cols).outputs
+                    columns=cols, extremes=True).outputs
     join = frames[names[0]]
     for j, name in enumerate(names[1:], start=1):
         join = join.merge(frames[name], on="customer_id")

@@ -49,6 +49,7 @@ def test_run_over_files(tmp_path):
     frames = {"a": pd.DataFrame({"amount": [10.0, 20.0, 30.0], "hour": [1, 2, 3]}),
               "b": pd.DataFrame({"amount": [40.0, 50.0], "hour": [4, 5]})}
     args = ["run", "describe", "--schema", str(tmp_path / "s.toml"), "--param", "columns=amount,hour",
+            "--param", "extremes=true",
             "--protocol", "semi2k"]
     for name, df in frames.items():
         df.to_csv(tmp_path / f"{name}.csv", index=False)

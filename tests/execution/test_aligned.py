@@ -100,7 +100,7 @@ def test_aligned_linear_regression_matches_statsmodels(banks):
 def test_aligned_describe_and_logistic_regression(banks):
     frames, schema, _, join = banks
     cols = ["amount", "hour", "is_fraud"]
-    check_describe(run(frames, "describe", schema, columns=cols).outputs, join, cols)
+    check_describe(run(frames, "describe", schema, columns=cols, extremes=True).outputs, join, cols)
     res = run(frames, "logistic_regression", schema, features=FEATS, target="is_fraud")
     ref = LogisticRegression(C=np.inf, max_iter=10_000, tol=1e-10).fit(join[FEATS].astype(float), join["is_fraud"])
     # 20-bit fixed point, 8 Newton steps, secure sigmoid: 1% relative (as the intersection-mode test)
@@ -111,7 +111,7 @@ def test_aligned_describe_and_logistic_regression(banks):
 def test_describe_is_vertical_in_intersection_mode_too(banks):
     frames, schema, _, join = banks
     cols = ["amount", "merchant_risk", "is_fraud"]
-    check_describe(run(frames, "describe", schema, mode="intersection", columns=cols).outputs, join, cols)
+    check_describe(run(frames, "describe", schema, mode="intersection", columns=cols, extremes=True).outputs, join, cols)
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +139,7 @@ def test_three_parties_rep3(three_banks, psi_results):
     close_to(out["coefficients"], ref.params.to_numpy(), 1e-3, ref.bse.to_numpy())
     assert all(r.rows is None and r.size == len(join) for r in psi_results)
     cols = ["amount", "hour", "is_fraud"]
-    check_describe(run(frames, "describe", schema, protocol="rep3", columns=cols).outputs, join, cols)
+    check_describe(run(frames, "describe", schema, protocol="rep3", columns=cols, extremes=True).outputs, join, cols)
 
 
 def test_aligned_mode_is_refused_where_it_cannot_run(banks):

@@ -16,7 +16,7 @@ SCHEMA = Schema(columns=(Column(name="a", type="float", min=0, max=10), Column(n
 
 
 def describe(files):
-    job = local_job("describe", files, SCHEMA, protocol="semi2k", params={"columns": ["a", "b"]})
+    job = local_job("describe", files, SCHEMA, protocol="semi2k", params={"columns": ["a", "b"], "extremes": True})
 
     def program(s):
         return run_party_job(s, job, PartyInputs(files[s.party]))

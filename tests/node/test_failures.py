@@ -179,13 +179,16 @@ def test_owner_approval_rejection_budget_and_a_secret_join(tmp_path):
         for o in ORGS:
             left = {b["dataset"]: b for b in cluster.admin(o).budget()}[f"tx_{o}"]["epsilon_left"]
             assert left == pytest.approx(0.0, abs=1e-9)
-        # a data source that disappeared: gamma's party fails naming the problem, the others abort
+        # a data source that disappeared: gamma's party fails naming the problem, the others abort;
+        # then every node records the one agreed outcome, failed (#15.13: gamma's own error)
         cluster.cons.data["gamma"]["trial"].unlink()
         meta = analyst.submit(META)
         wait_state(gamma, meta["id"], ("awaiting_approval",))
         gamma.approve(meta["id"])
-        final = analyst.wait(meta["id"], timeout=120)
-        assert final["state"] == "aborted" and any("gamma" in r for r in final["reasons"]), final
+        analyst.wait(meta["id"], timeout=120)
+        wait_state(analyst, meta["id"], ("failed",))
+        final = analyst.status(meta["id"])
+        assert final["state"] == "failed" and any("gamma" in r for r in final["reasons"]), final
         mine = gamma.wait(meta["id"], timeout=60)
         assert mine["state"] == "failed" and any("does not exist" in r for r in mine["reasons"]), mine
         # the owner's decisions survive a restart of the node
