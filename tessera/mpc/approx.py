@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from tessera.errors import EncodingError
 from tessera.mpc.circuits import a2b, bits_of
 from tessera.mpc.tensor import SecretTensor, stack
 from tessera.ring.ring import ring_op
@@ -32,6 +33,13 @@ _EXP2 = (0.9999999, 0.69315462, 0.24014077, 0.05586328, 0.00894621, 0.00189511)
 # ln(u) for u in [0.5, 1) as a polynomial in z = 4u - 3, degree 7, max error 5.7e-7
 _LN = (-2.87681946e-01, 3.33333151e-01, -5.55600413e-02, 1.23483163e-02, -3.06224262e-03,
        8.12989493e-04, -2.68875955e-04, 7.90553354e-05)
+
+
+def _in_domain(x: SecretTensor, top: float, name: str) -> None:
+    """Refuse an input whose declared magnitude bound exceeds the function's domain."""
+    if x.bound is not None and x.bound >= top:
+        raise EncodingError(f"{name} is defined for |x| below {top:.3g} at {x.frac_bits or x.session.frac_bits} "
+                            f"fractional bits, but its input could reach {x.bound:.3g}; scale the input down")
 
 
 def mul_to(a: SecretTensor, b: SecretTensor, frac: int) -> SecretTensor:
@@ -131,6 +139,7 @@ def reciprocal(x: SecretTensor) -> SecretTensor:
     truncation.
     """
     f = x.frac_bits or x.session.frac_bits
+    _in_domain(x, 2.0 ** (61 - f), "reciprocal")
     x = at_scale(x, f)
     sign = _sign(x)
     u, e = normalize(x * sign)
@@ -153,6 +162,7 @@ def rsqrt(x: SecretTensor) -> SecretTensor:
     (3 products each), 2 products and a truncation.
     """
     f = x.frac_bits or x.session.frac_bits
+    _in_domain(x, 2.0 ** (61 - f), "rsqrt")
     x = at_scale(x, f)
     u, e = normalize(x)
     r = 1.7746123 - 0.80404782 * u  # max relative error 0.03 on [0.5, 1)
@@ -166,13 +176,17 @@ def sqrt(x: SecretTensor) -> SecretTensor:
     <= 2^-(f-3) plus 1 ULP at every ``f``. Negative inputs (outside the domain) return 0.
     Rounds as :func:`rsqrt`."""
     f = x.frac_bits or x.session.frac_bits
+    _in_domain(x, 2.0 ** (61 - f), "sqrt")
+    bound = None if x.bound is None else math.sqrt(x.bound) * (1 + 2.0 ** -(f - 3)) + 2.0**-f
     x = at_scale(x, f)
     u, e = normalize(x)
     r = 1.7746123 - 0.80404782 * u
     for _ in range(3 if f <= 20 else 4):
         r = r * (1.5 - (u * 0.5) * (r * r))
     su = u * r  # sqrt(u)
-    return _half_powers(su, e, (_POS + 1 - f).astype(np.int64))  # sqrt(u) 2^((k+1-f)/2)
+    out = _half_powers(su, e, (_POS + 1 - f).astype(np.int64))  # sqrt(u) 2^((k+1-f)/2)
+    out.bound = bound
+    return out
 
 
 def _exp2(t: SecretTensor, lo: int, hi: int) -> SecretTensor:
@@ -196,7 +210,7 @@ def _exp2(t: SecretTensor, lo: int, hi: int) -> SecretTensor:
 
 
 def exp(x: SecretTensor) -> SecretTensor:
-    """``e^x`` for ``x < (59 - 2f) ln 2`` (18.0 at f = 16); below ``-(f+1) ln 2`` it saturates
+    """``e^x`` for ``x < (58 - 2f) ln 2`` (18.0 at f = 16; above it the input is clipped there); below ``-(f+1) ln 2`` it saturates
     to within one ULP of 0 (the true value is under one ULP). Relative error <= 2^-(f-4) plus 1 ULP.
     Rounds: a batched clip, one product, a2b and bit conversion, ~8 products.
     """
@@ -223,6 +237,7 @@ def log(x: SecretTensor) -> SecretTensor:
     """
     f = x.frac_bits or x.session.frac_bits
     x = at_scale(x, f)
+    _in_domain(x, 2.0 ** (61 - f), "log")
     ulp = 2.0**-f
     x = x + (x < ulp) * (ulp - x)
     u, e = normalize(x)
@@ -251,7 +266,9 @@ def sigmoid(x: SecretTensor) -> SecretTensor:
     w = 1.4571 - 0.5 * d
     for _ in range(3):
         w = w * (2 - d * w)
-    return w + neg * (1 - 2 * w)
+    out = w + neg * (1 - 2 * w)
+    out.bound = 1.0 + 2.0**-f
+    return out
 
 
 def floor_divide(x: SecretTensor, d: int) -> SecretTensor:

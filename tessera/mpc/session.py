@@ -13,8 +13,8 @@ from typing import overload
 
 import numpy as np
 
-from tessera.errors import SessionError
-from tessera.mpc.tensor import Opened, SecretTensor
+from tessera.errors import EncodingError, SessionError
+from tessera.mpc.tensor import Opened, SecretTensor, check_bound
 from tessera.net.channel import Channel, CommStats
 from tessera.protocols import NEEDS_DEALER, PROTOCOLS, Protocol
 from tessera.protocols.base import Opening
@@ -111,6 +111,7 @@ class Session:
         *,
         shape: Sequence[int] | None = None,
         frac_bits: int | None = None,
+        bound: float | None = None,
     ) -> SecretTensor:
         """Secret-share a value held by ``owner``; other parties pass no value.
 
@@ -118,6 +119,10 @@ class Session:
         encoded with ``frac_bits`` (the session's default unless given). Without it the owner
         first announces the shape and the encoding: 0 fractional bits for integer and boolean
         arrays, the session's default for floats. Reveals the shape and encoding only.
+
+        ``bound`` (public, given by every party) declares ``|value| <= bound``: the owner refuses
+        a value beyond it, and the tensor carries it, so every later operation that could wrap
+        around the ring is refused before it runs (see :mod:`tessera.mpc.tensor`).
         """
         o = self.party_index(owner)
         ch = self.protocol.ch
@@ -137,6 +142,8 @@ class Session:
             else:
                 f = self.frac_bits if frac_bits is None else frac_bits
             shp = tuple(arr.shape)
+            if bound is not None and arr.size and not float(np.max(np.abs(arr.astype(np.float64)))) <= bound:
+                raise EncodingError(f"party {self.party!r}'s input has values beyond its declared bound {bound:g}")
             ring = encode(arr, f)
         else:
             if value is not None:
@@ -148,7 +155,9 @@ class Session:
             else:
                 shp, f = tuple(int(d) for d in shape), self.frac_bits if frac_bits is None else frac_bits
             ring = None
-        return SecretTensor(self, self.protocol.input(o, ring, shp), f)
+        if bound is not None:
+            check_bound(bound, f, "a declared input bound")
+        return SecretTensor(self, self.protocol.input(o, ring, shp), f, bound)
 
     @overload
     def reveal(self, *tensors: SecretTensor, to: None = None) -> list[Opened]: ...

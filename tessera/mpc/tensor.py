@@ -6,6 +6,15 @@ public fractions and division by public numbers run the session's protocol. Fixe
 scaling is tracked per tensor (``frac_bits``): integer tensors have 0 fractional bits and are
 exact; products of fixed-point tensors are truncated back to the larger of the two scales.
 Nothing here reveals anything; only :meth:`SecretTensor.reveal` and ``Session.reveal`` do.
+
+**Magnitude bounds** (issue #14). A tensor may carry a public ``bound`` on the magnitude of its
+values (``Session.input(..., bound=B)``, or derived). Every operation propagates it (sums of
+``n`` terms, products, ``@``, public constants, reductions, joins), and an operation whose result
+— or whose raw product before truncation — could leave the ring's exact range raises an
+:class:`~tessera.errors.EncodingError` naming the quantity *before* anything runs: a wrapped
+product would otherwise be off by 2^64 / 2^f silently. A tensor without a bound (``None``) is
+not checked; internal stages that reason about magnitudes themselves (plans' ``check_magnitude``)
+work that way.
 """
 
 from __future__ import annotations
@@ -17,7 +26,7 @@ from typing import TYPE_CHECKING, Any, overload
 import numpy as np
 import numpy.typing as npt
 
-from tessera.errors import ShapeError
+from tessera.errors import EncodingError, ShapeError
 from tessera.mpc.circuits import ltz
 from tessera.ring.fixedpoint import encode
 from tessera.ring.ring import RingArray, const
@@ -25,7 +34,7 @@ from tessera.ring.ring import RingArray, const
 if TYPE_CHECKING:
     from tessera.mpc.session import Session
 
-__all__ = ["SecretTensor", "Opened", "concatenate", "stack", "broadcast_shape", "matmul_shape"]
+__all__ = ["SecretTensor", "Opened", "concatenate", "stack", "broadcast_shape", "matmul_shape", "check_bound"]
 
 #: An opened value: float64 for fixed-point tensors, int64 for integer tensors (the dtype is
 #: known only at run time, from the tensor's ``frac_bits``).
@@ -33,6 +42,27 @@ Opened = npt.NDArray[Any]
 
 #: Significant bits of the multiplier used for division by a public number.
 _DIV_BITS = 20
+
+_KEEP = object()
+
+
+def _limit(frac_bits: int) -> float:
+    """Largest magnitude a value at ``frac_bits`` may have (encodable and exactly truncatable)."""
+    return 2.0 ** (62 - frac_bits)
+
+
+def check_bound(bound: float | None, frac_bits: int, what: str) -> float | None:
+    """``bound`` if a value that large still fits the ring at ``frac_bits``, else an EncodingError
+    naming ``what`` (raised before the operation runs)."""
+    if bound is not None and bound >= _limit(frac_bits):
+        raise EncodingError(f"{what} could reach {bound:.3g} in magnitude, beyond the ring's exact range "
+                            f"({_limit(frac_bits):.3g} at {frac_bits} fractional bits): it would wrap around; "
+                            "declare tighter bounds, scale the values down, or use fewer fractional bits")
+    return bound
+
+
+def _times(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else a * b
 
 
 def broadcast_shape(s1: tuple[int, ...], s2: tuple[int, ...]) -> tuple[int, ...]:
@@ -72,13 +102,15 @@ def _value_axis(axis: int, ndim: int) -> int:
 class SecretTensor:
     """A secret array: this party's shares plus the public shape and fixed-point scale."""
 
-    __slots__ = ("session", "shares", "frac_bits")
+    __slots__ = ("session", "shares", "frac_bits", "bound")
     __array_ufunc__ = None  # numpy defers to our reflected operators
 
-    def __init__(self, session: Session, shares: RingArray, frac_bits: int) -> None:
+    def __init__(self, session: Session, shares: RingArray, frac_bits: int, bound: float | None = None) -> None:
         self.session = session
         self.shares = shares
         self.frac_bits = frac_bits
+        #: public bound on the magnitude of every value (None: not tracked)
+        self.bound = bound
 
     # -- public metadata ---------------------------------------------------------------------
 
@@ -114,12 +146,14 @@ class SecretTensor:
 
     # -- helpers -----------------------------------------------------------------------------
 
-    def _new(self, shares: RingArray, frac_bits: int | None = None) -> SecretTensor:
-        return SecretTensor(self.session, shares, self.frac_bits if frac_bits is None else frac_bits)
+    def _new(self, shares: RingArray, frac_bits: int | None = None, bound: Any = _KEEP) -> SecretTensor:
+        f = self.frac_bits if frac_bits is None else frac_bits
+        return SecretTensor(self.session, shares, f, self.bound if bound is _KEEP else bound)
 
     def _relabel(self, frac_bits: int) -> SecretTensor:
         """The same ring values read with another scale (divides the value by 2^(new - old))."""
-        return SecretTensor(self.session, self.shares, frac_bits)
+        b = None if self.bound is None else self.bound * 2.0 ** (self.frac_bits - frac_bits)
+        return SecretTensor(self.session, self.shares, frac_bits, b)
 
     def _rescaled(self, frac_bits: int) -> RingArray:
         """Shares at a larger scale (exact: multiplies by a power of two)."""
@@ -145,12 +179,16 @@ class SecretTensor:
         if sec is not None:
             shape = broadcast_shape(self.shape, sec.shape)
             f = max(self.frac_bits, sec.frac_bits)
-            return self._new(_expand(self._rescaled(f), len(shape)) + _expand(sec._rescaled(f), len(shape)), f)
+            b = None if self.bound is None or sec.bound is None else self.bound + sec.bound
+            check_bound(b, f, "a sum")
+            return self._new(_expand(self._rescaled(f), len(shape)) + _expand(sec._rescaled(f), len(shape)), f, b)
         arr, pf = self._public_frac(other)
         shape = broadcast_shape(self.shape, arr.shape)
         f = max(self.frac_bits, pf)
+        b = None if self.bound is None else self.bound + float(np.max(np.abs(arr), initial=0.0))
+        check_bound(b, f, "a sum")
         shares = _expand(self._rescaled(f), len(shape))
-        return self._new(self.session.protocol.add_public(shares, encode(arr, f)), f)
+        return self._new(self.session.protocol.add_public(shares, encode(arr, f)), f, b)
 
     __radd__ = __add__
 
@@ -173,12 +211,15 @@ class SecretTensor:
             broadcast_shape(self.shape, sec.shape)
             trunc = min(self.frac_bits, sec.frac_bits)
             f = max(self.frac_bits, sec.frac_bits)
-            return self._new(proto.mul(self.shares, sec.shares, trunc), f)
+            b = check_bound(_times(self.bound, sec.bound), self.frac_bits + sec.frac_bits, "a product")
+            return self._new(proto.mul(self.shares, sec.shares, trunc), f, b)
         arr, pf = self._public_frac(other)
         shape = broadcast_shape(self.shape, arr.shape)
+        b = check_bound(_times(self.bound, float(np.max(np.abs(arr), initial=0.0))), self.frac_bits + pf,
+                        "a product by a public value")
         prod = _expand(self.shares, len(shape)) * encode(arr, pf)[None]
         trunc = min(self.frac_bits, pf)
-        return self._new(proto.truncate(prod, trunc), max(self.frac_bits, pf))
+        return self._new(proto.truncate(prod, trunc), max(self.frac_bits, pf), b)
 
     __rmul__ = __mul__
 
@@ -188,20 +229,29 @@ class SecretTensor:
         if sec is not None:
             matmul_shape(self.shape, sec.shape)
             trunc = min(self.frac_bits, sec.frac_bits)
-            return self._new(proto.matmul(self.shares, sec.shares, trunc), max(self.frac_bits, sec.frac_bits))
+            inner = self.shape[-1]
+            b = check_bound(_times(_times(self.bound, sec.bound), float(inner)), self.frac_bits + sec.frac_bits,
+                            f"a matrix product (sum of {inner} products)")
+            return self._new(proto.matmul(self.shares, sec.shares, trunc), max(self.frac_bits, sec.frac_bits), b)
         arr, pf = self._public_frac(other)
         matmul_shape(self.shape, arr.shape)
+        col = np.abs(arr).sum(axis=0) if arr.ndim > 1 else np.abs(arr).sum(keepdims=True)
+        b = check_bound(_times(self.bound, float(np.max(col, initial=0.0))), self.frac_bits + pf,
+                        "a matrix product by a public matrix")
         p = encode(arr, pf)
         prod = np.stack([np.matmul(s, p) for s in self.shares])
-        return self._new(proto.truncate(prod, min(self.frac_bits, pf)), max(self.frac_bits, pf))
+        return self._new(proto.truncate(prod, min(self.frac_bits, pf)), max(self.frac_bits, pf), b)
 
     def __rmatmul__(self, other: object) -> SecretTensor:
         arr, pf = self._public_frac(other)
         matmul_shape(arr.shape, self.shape)
+        row = np.abs(arr).sum(axis=-1)
+        b = check_bound(_times(self.bound, float(np.max(row, initial=0.0))), self.frac_bits + pf,
+                        "a matrix product by a public matrix")
         p = encode(arr, pf)
         prod = np.stack([np.matmul(p, s) for s in self.shares])
         proto = self.session.protocol
-        return self._new(proto.truncate(prod, min(self.frac_bits, pf)), max(self.frac_bits, pf))
+        return self._new(proto.truncate(prod, min(self.frac_bits, pf)), max(self.frac_bits, pf), b)
 
     def scale(self, c: float, bound: float) -> SecretTensor:
         """``self * c`` for a public real ``c``, given a public bound ``|self| <= bound``.
@@ -214,6 +264,7 @@ class SecretTensor:
         """
         if c == 0:
             return self * 0
+        bound = bound if self.bound is None else min(bound, self.bound)
         f = self.frac_bits
         proto = self.session.protocol
         t = max(0, math.floor(-math.log2(abs(c)))) if abs(c) < 1 else 0
@@ -222,7 +273,8 @@ class SecretTensor:
         frac = math.floor(61 - f - math.log2(max(bound * abs(c), 2.0**-30)))
         frac = max(0, min(frac, 61 - max(0, math.ceil(math.log2(abs(c_t))))))
         prod = shares * const(round(c_t * 2.0**frac))
-        return self._new(proto.truncate(prod, frac))
+        out_bound = check_bound(abs(c) * bound, f, "a product by a public constant") if self.bound is not None else None
+        return self._new(proto.truncate(prod, frac), None, out_bound)
 
     def dot(self, other: object) -> SecretTensor:
         """numpy ``dot`` for 1-D and 2-D operands (the same as ``@`` there)."""
@@ -246,6 +298,8 @@ class SecretTensor:
         if not math.isfinite(c) or c == 0.0:
             raise ZeroDivisionError(f"division of a secret tensor by {c}")
         x = self if self.frac_bits else self._new(self._rescaled(self.session.frac_bits), self.session.frac_bits)
+        if x.bound is not None:
+            x = x._new(x.shares, None, check_bound(x.bound / abs(c), x.frac_bits, "a quotient"))
         inv = 1.0 / c
         e = math.floor(math.log2(abs(inv)))
         s = _DIV_BITS - 1 - e  # inv ~= m / 2^s with 2^19 <= |m| < 2^20
@@ -267,7 +321,7 @@ class SecretTensor:
         bits = ltz(self.session.protocol, flat)
         out, pos = [], 0
         for d in diffs:
-            out.append(SecretTensor(self.session, bits[:, pos : pos + d.size].reshape(d.shares.shape), 0))
+            out.append(SecretTensor(self.session, bits[:, pos : pos + d.size].reshape(d.shares.shape), 0, 1.0))
             pos += d.size
         return out
 
@@ -337,7 +391,10 @@ class SecretTensor:
 
     def sum(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> SecretTensor:
         """Sum along axes (all by default); local and exact."""
-        return self._new(self.shares.sum(axis=self._axes(axis), keepdims=keepdims, dtype=np.uint64))
+        axes = self._axes(axis)
+        count = int(np.prod([self.shares.shape[a] for a in axes], dtype=np.int64))
+        b = check_bound(_times(self.bound, float(count)), self.frac_bits, f"a sum of {count} values")
+        return self._new(self.shares.sum(axis=axes, keepdims=keepdims, dtype=np.uint64), None, b)
 
     def mean(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> SecretTensor:
         """Mean along axes: the sum divided by the public count (see ``__truediv__``)."""
@@ -358,31 +415,33 @@ class SecretTensor:
         return self.session.reveal(self, to=to)[0]
 
 
-def _join(tensors: Sequence[SecretTensor]) -> tuple[list[RingArray], int]:
+def _join(tensors: Sequence[SecretTensor]) -> tuple[list[RingArray], int, float | None]:
     if not tensors:
         raise ShapeError("need at least one tensor")
     first = tensors[0]
     for t in tensors[1:]:
         first.session.check_own(t)
     f = max(t.frac_bits for t in tensors)
-    return [t._rescaled(f) for t in tensors], f
+    bounds = [t.bound for t in tensors]
+    bound = None if any(b is None for b in bounds) else max(b for b in bounds if b is not None)
+    return [t._rescaled(f) for t in tensors], f, bound
 
 
 def concatenate(tensors: Sequence[SecretTensor], axis: int = 0) -> SecretTensor:
     """numpy ``concatenate`` of secret tensors of one session (local)."""
-    shares, f = _join(tensors)
+    shares, f, b = _join(tensors)
     ax = _value_axis(axis, tensors[0].ndim)
     try:
-        return tensors[0]._new(np.concatenate(shares, axis=ax), f)
+        return tensors[0]._new(np.concatenate(shares, axis=ax), f, b)
     except ValueError as e:
         raise ShapeError(f"cannot concatenate shapes {[t.shape for t in tensors]}: {e}") from None
 
 
 def stack(tensors: Sequence[SecretTensor], axis: int = 0) -> SecretTensor:
     """numpy ``stack`` of secret tensors of one session (local)."""
-    shares, f = _join(tensors)
+    shares, f, b = _join(tensors)
     ax = _value_axis(axis, tensors[0].ndim + 1)
     try:
-        return tensors[0]._new(np.stack(shares, axis=ax), f)
+        return tensors[0]._new(np.stack(shares, axis=ax), f, b)
     except ValueError as e:
         raise ShapeError(f"cannot stack shapes {[t.shape for t in tensors]}: {e}") from None
