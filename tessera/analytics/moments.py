@@ -195,14 +195,15 @@ def power_of_two_normaliser(v: SecretTensor) -> SecretTensor:
     return normaliser(v)[0]
 
 
-def normaliser(v: SecretTensor) -> tuple[SecretTensor, SecretTensor]:
+def normaliser(v: SecretTensor, floor: float | None = None) -> tuple[SecretTensor, SecretTensor]:
     """:func:`power_of_two_normaliser` ``G = 2^t`` and its exponent ``t`` (both secret integers;
-    ``G = 0``, ``t = 0`` below resolution). Reveals nothing.
+    ``G = 0``, ``t = 0`` below resolution: :data:`BELOW_RESOLUTION` ULP, or ``floor`` where the
+    variance is known less precisely). Reveals nothing.
 
     Secure normalisation (Catrina–Saxena 2010): the one-hot vector of ``v``'s highest set bit
     ``k`` gives ``t = floor((58 - k) / 2)`` as a public linear combination of its bits.
     """
-    small = v < BELOW_RESOLUTION * ULP
+    small = v < (BELOW_RESOLUTION * ULP if floor is None else max(floor, BELOW_RESOLUTION * ULP))
     _, onehot = approx.normalize(v)
     pos = np.arange(onehot.shape[-1])
     t = np.clip((WIDE - pos) // 2, 0, None).astype(np.int64)

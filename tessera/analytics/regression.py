@@ -59,7 +59,7 @@ from tessera.mpc.linalg import inv_spd, newton_schulz_steps
 from tessera.mpc.session import Session
 from tessera.mpc.tensor import SecretTensor, concatenate
 
-__all__ = ["LinearRegression", "guard_tolerance", "coefficient_accuracy"]
+__all__ = ["LinearRegression", "guard_tolerance", "coefficient_accuracy", "shared_rows_error"]
 
 #: Fractional bits of the standardised solve (Newton-Schulz products need |X| < 2^(62-2f-1)).
 FRAC = 24
@@ -96,6 +96,11 @@ def coefficient_accuracy(p: int, max_inverse: float, frac: int = FRAC) -> float:
     ``|error of beta_j| <= eps * sd(y) / sd(x_j)``."""
     tol = guard_tolerance(p, max_inverse, frac)
     return 4 * p * p * max_inverse * 2.0**-frac + (p * tol) ** 2 * math.sqrt(max_inverse)
+
+
+def shared_rows_error(n: int, frac: int = FRAC) -> float:
+    """Absolute error (scaled units) of an entry of ``Z'Z / n`` from ``n`` shared rows."""
+    return (2 * math.sqrt(max(n, 1)) + 4) * 2.0**-frac
 
 
 def _halve(x: SecretTensor, shift: int) -> SecretTensor:
@@ -163,8 +168,10 @@ class LinearRegression(Analysis[LinRegParams]):
         k = p + 1
         eps = coefficient_accuracy(p, params.max_inverse, frac)
         tol = guard_tolerance(p, params.max_inverse, frac)
-        acc = {"coefficients": {"per_sd_ratio": eps}, "std_errors": {"rel": 4 * eps, "rel_per_unexplained": 2.0**-(frac - 4)},
+        acc: dict[str, dict[str, float]] = {"coefficients": {"per_sd_ratio": eps}, "std_errors": {"rel": 4 * eps, "rel_per_unexplained": 2.0**-(frac - 4)},
                "t": {"abs_per_t": 4 * eps}, "r2": {"abs": 2.0**-(frac - 4)}}
+        if partition == "vertical":  # shared rows: the moments' absolute error over the smallest scaled variance
+            acc["coefficients"]["per_relative_variance"] = 4 * shared_rows_error(params.max_rows, frac)
         release = [Release("guard", "2 bits to every party before any output: the features are well conditioned "
                                     f"(Newton-Schulz converged within {tol:.2g}, |inverse| <= max_inverse); the target varies"),
                    Release("n", "total number of rows (to every party)"),
@@ -190,6 +197,10 @@ class LinearRegression(Analysis[LinRegParams]):
                     "of iterative refinement for the coefficients",
                     "guard (revealed to every party): the inverse converged and is bounded by max_inverse; "
                     "otherwise the job stops with the cause (collinear or constant features) and nothing else is revealed",
+                    *(["vertical (shared rows): the moment matrix is known to (2 sqrt(n) + 4) 2^-24 absolute in scaled "
+                       "units, so a variance below 256 times that counts as none (the guard stops the job), and each "
+                       "coefficient's accuracy below is loosened by that error over the smallest scaled variance"]
+                      if partition == "vertical" else []),
                     "coefficients, standard errors, t and R^2 in standardised units; released as floating-point "
                     "pairs (mantissa, exponent), which reveal each value and nothing more",
                     f"fewer than {p + 2} rows: only n is released; the rest is NaN (no residual degrees of freedom)"],
@@ -218,14 +229,18 @@ class LinearRegression(Analysis[LinRegParams]):
         return self._solve(session, params, plan, *self._from_gram(plan, *shared_gram(rows, plan)))
 
     @staticmethod
-    def _from_gram(plan: Plan, n: int, m: SecretTensor) -> tuple[int, SecretTensor | None, SecretTensor | None]:
-        """``(n, mean, population co-moments)`` at :data:`WIDE` from ``Z'Z / n``, ``Z = [1, scaled columns]``."""
+    def _from_gram(plan: Plan, n: int, m: SecretTensor) -> tuple[int, SecretTensor | None, SecretTensor | None, float]:
+        """``(n, mean, population co-moments, floor)`` at :data:`WIDE` from ``Z'Z / n``,
+        ``Z = [1, scaled columns]`` of shared rows. Its entries carry an absolute error up to
+        :func:`shared_rows_error` (the rows are scaled by ``1/sqrt(n)`` at the plan's bits); a
+        variance below 256 times that is treated as no variance (the guard then stops the job)."""
         k1 = len(plan.columns)
+        floor = 256 * shared_rows_error(n, plan.frac_bits)
         if n < k1 + 1:
-            return n, None, None
+            return n, None, None, floor
         mean = m[0, 1:]
         cov = m[1:, 1:] - mean.reshape(k1, 1) * mean.reshape(1, k1)
-        return n, approx.at_scale(mean, WIDE), approx.at_scale(cov, WIDE)
+        return n, approx.at_scale(mean, WIDE), approx.at_scale(cov, WIDE), floor
 
     @staticmethod
     def _undefined(session: Session, plan: Plan, n: int, p: int) -> dict[str, Any]:
@@ -249,8 +264,9 @@ class LinearRegression(Analysis[LinRegParams]):
         ill_v, flat_v = session.reveal(ill, bits[4].reshape(1))
         if int(np.asarray(ill_v)) :
             raise GuardFailed("conditioning", "linear_regression stopped by its conditioning guard: the features are "
-                              "(nearly) collinear or one of them has no variance (1/λ_min of their correlation matrix "
-                              f"exceeds max_inverse = {params.max_inverse:g}); drop a redundant or constant feature, "
+                              "(nearly) collinear, or one of them has no variance or a spread below what its declared "
+                              "bounds resolve (1/λ_min of their correlation matrix exceeds max_inverse = "
+                              f"{params.max_inverse:g}); drop a redundant or constant feature, declare tighter bounds, "
                               "ask for ridge, or raise max_inverse. Only this guard's bit was revealed.")
         if int(np.asarray(flat_v)[0]):
             raise GuardFailed("target_variance", "linear_regression stopped by its guard: the target has no variance "
@@ -258,9 +274,10 @@ class LinearRegression(Analysis[LinRegParams]):
                               "Only this guard's bit was revealed.")
 
     def _solve(self, session: Session, params: LinRegParams, plan: Plan, n: int,
-               mean: SecretTensor | None, m2: SecretTensor | None) -> dict[str, Any]:
+               mean: SecretTensor | None, m2: SecretTensor | None, floor: float | None = None) -> dict[str, Any]:
         """The regression from the pooled means and population co-moments of the scaled
-        ``[features, target]`` (both at :data:`WIDE`; None below ``p + 2`` rows)."""
+        ``[features, target]`` (both at :data:`WIDE`; None below ``p + 2`` rows). ``floor``: the
+        smallest variance known to a useful relative precision (the shared-rows paths)."""
         p = len(params.features)
         if mean is None or m2 is None:
             return self._undefined(session, plan, n, p)
@@ -279,7 +296,7 @@ class LinearRegression(Analysis[LinRegParams]):
         if params.ridge:
             axx = axx + np.diag(pen / 2.0**shift)
         # secure normalisation by secret powers of two, then unit diagonals (standardised units)
-        g, t = normaliser(concatenate([axx[diag, diag], cyy]))
+        g, t = normaliser(concatenate([axx[diag, diag], cyy]), floor)
         gx, gy = g[:p], g[p:]
         at = approx.at_scale(axx * _outer(gx, gx), f)
         ct = approx.at_scale(cxy * (gx * gy), f)
