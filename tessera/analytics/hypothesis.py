@@ -160,7 +160,7 @@ class Chi2Independence(Analysis[Chi2Params]):
     """
 
     name = "chi2"
-    version = "1.1"
+    version = "1.0"
     params_model = Chi2Params
     description = "chi-square test of independence: statistic, degrees of freedom, p-value"
 

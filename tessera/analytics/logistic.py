@@ -250,6 +250,6 @@ class LogisticRegression(NewtonLogistic[LogRegParams]):
     (``penalty=None`` or L2 with the same ``C``)."""
 
     name = "logistic_regression"
-    version = "1.1"
+    version = "1.0"
     params_model = LogRegParams
     description = "logistic regression by Newton's method on secret-shared rows; coefficients only"

@@ -89,7 +89,7 @@ class MetaAnalysis(Analysis[MetaParams]):
     """Inverse-variance fixed-effect and DerSimonian–Laird random-effects meta-analysis."""
 
     name = "meta_analysis"
-    version = "1.1"
+    version = "1.0"
     params_model = MetaParams
     description = "pooled effect (fixed and random), confidence intervals, Q, I^2, tau^2"
 

@@ -138,7 +138,7 @@ class LinearRegression(Analysis[LinRegParams]):
     """Least squares with an intercept; OLS results match statsmodels' ``OLS(y, add_constant(X))``."""
 
     name = "linear_regression"
-    version = "1.1"
+    version = "1.0"
     params_model = LinRegParams
     partitions = ("horizontal", "vertical")
     description = "OLS or ridge regression: coefficients, standard errors, t, p-values, R^2"

@@ -137,8 +137,9 @@ class Coordinator:
             answer = handlers[kind](sender, body)
         except STORE_ERRORS as e:  # the peer may try again; never a 500
             ctx.log(logging.ERROR, f"a {kind} message could not be recorded: {type(e).__name__}: {e}", kind=kind)
-            raise NodeError(503, f"node {ctx.name} cannot write its store now ({type(e).__name__}); "
-                                 "try again later") from None
+            raise NodeError(503, f"the node's state cannot be read or written ({type(e).__name__}: {e}); "
+                                 f"node {ctx.name} cannot record the message now: try again later; if the state is damaged, "
+                                 "its owner must repair it (see /health)") from None
         return seal(ctx.identity, kind + ".reply", answer, ctx.contract.hash, to=sender)
 
     # -- this node's decision ------------------------------------------------------------------

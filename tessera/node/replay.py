@@ -9,6 +9,7 @@ holds nonces and times only, never a message body.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -27,12 +28,17 @@ class SqliteReplayGuard(ReplayGuard):
     def __init__(self, path: Path) -> None:
         super().__init__()
         self.path = path
+        if not path.exists():  # the owner's only, as every state file of a node (#15.15)
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")  # a nonce accepted is on disk before the reply
         self._db.execute(_SCHEMA)
         self._db.execute("CREATE INDEX IF NOT EXISTS seen_nonces_expires ON seen_nonces (expires)")
         self._db_lock = threading.Lock()
+        for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            if p.exists():
+                p.chmod(0o600)
 
     def fresh(self, nonce: str, ts: float) -> bool:
         """Record ``nonce`` (of an envelope sent at ``ts``); False if it was recorded before.

@@ -28,7 +28,7 @@ def test_invalid_params_name_every_field_and_problem():
     err = e.value
     fields = [f for f, _ in err.problems]
     assert fields == ["features", "target", "ridge", "colour"]
-    assert "linear_regression v1.1" in str(err) and "target: Field required" in str(err)
+    assert "linear_regression v1.0" in str(err) and "target: Field required" in str(err)
     assert "colour: Extra inputs are not permitted" in str(err)
     assert isinstance(err, PlanError) and isinstance(err, ValueError)  # callers catching either keep working
 

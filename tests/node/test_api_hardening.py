@@ -72,7 +72,7 @@ def tokens(cons: Consortium) -> tuple[dict[str, str], dict[str, str]]:
 
 def from_beta(cons: Consortium, node: Node, kind: str, body: dict[str, Any]) -> dict[str, Any]:
     """A peer message signed by beta, as its node would send it."""
-    return seal(Identity.load(cons.nodes["beta"] / "keys", "beta"), kind, body, node.contract.hash)
+    return seal(Identity.load(cons.nodes["beta"] / "keys", "beta"), kind, body, node.contract.hash, to=node.cfg.name)
 
 
 # -- #15.2: ids chosen by a peer ---------------------------------------------------------------
