@@ -113,4 +113,5 @@ class Client:
         return self.http.request("GET", "/v1/audit")  # type: ignore[no-any-return]
 
     def health(self) -> dict[str, Any]:
-        return self.http.request("GET", "/health")  # type: ignore[no-any-return]
+        """The node's status; a degraded node (503) answers with its ``problems`` too."""
+        return self.http.request("GET", "/health", accept=(503,))  # type: ignore[no-any-return]

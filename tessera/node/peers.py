@@ -147,9 +147,9 @@ class PinnedHTTPS:
         self._ctx.minimum_version = ssl.TLSVersion.TLSv1_2
 
     def request(self, method: str, path: str, body: Any = None, timeout: float | None = None,
-                text: bool = False) -> Any:
+                text: bool = False, accept: tuple[int, ...] = ()) -> Any:
         """Send a JSON request; returns the decoded JSON reply (or, with ``text``, the reply as
-        text) or raises HTTPError/TransportError."""
+        text) or raises HTTPError/TransportError. Error statuses in ``accept`` return their body."""
         conn = http.client.HTTPSConnection(self.host, self.port, timeout=timeout or self.timeout, context=self._ctx)
         try:
             try:
@@ -179,7 +179,7 @@ class PinnedHTTPS:
                 payload = json.loads(raw) if raw else None
             except ValueError:
                 payload = {"detail": raw[:200].decode(errors="replace")}
-            if resp.status >= 400:
+            if resp.status >= 400 and resp.status not in accept:
                 detail = payload.get("detail") if isinstance(payload, dict) else payload
                 raise HTTPError(resp.status, str(detail))
             return payload

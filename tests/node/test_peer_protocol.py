@@ -31,7 +31,7 @@ def _key(cons: Any, name: str) -> Identity:
 def _signed(identity: Identity, **fields: Any) -> dict[str, Any]:
     """An envelope with exactly ``fields``, correctly signed by ``identity`` (a sender that lies)."""
     env = {"from": identity.name, "to": "gamma", "kind": "outcome", "ts": time.time(), "nonce": "n" * 32,
-           "contract": "", "body": {"job_id": "j-none", "state": "failed"}, **fields}
+           "contract": "", "body": {"job_id": "0123456789abcdef", "state": "failed"}, **fields}
     return {**env, "sig": identity.sign(_canonical(env)).hex()}
 
 
@@ -40,7 +40,7 @@ def test_an_envelope_for_one_node_is_refused_by_another(consortium):
     node = Node(cfg)
     try:
         alpha = _key(consortium, "alpha")
-        for_beta = seal(alpha, "outcome", {"job_id": "j-none", "state": "failed"}, node.contract.hash, to="beta")
+        for_beta = seal(alpha, "outcome", {"job_id": "0123456789abcdef", "state": "failed"}, node.contract.hash, to="beta")
         with pytest.raises(NodeError) as e:
             node.receive("outcome", for_beta)
         assert e.value.status == 403
@@ -55,7 +55,7 @@ def test_an_envelope_for_one_node_is_refused_by_another(consortium):
             node.receive("outcome", unaddressed)
         assert e.value.status == 403 and "not a signed node message" in str(e.value)
         # the same message addressed to gamma gets through the envelope checks (then: no such job)
-        for_gamma = seal(alpha, "outcome", {"job_id": "j-none", "state": "failed"}, node.contract.hash, to="gamma")
+        for_gamma = seal(alpha, "outcome", {"job_id": "0123456789abcdef", "state": "failed"}, node.contract.hash, to="gamma")
         with pytest.raises(NodeError) as e:
             node.receive("outcome", for_gamma)
         assert e.value.status == 404
@@ -68,7 +68,7 @@ def test_a_message_replayed_after_the_node_restarted_is_refused(consortium):
     alpha = _key(consortium, "alpha")
     first = Node(cfg)
     try:
-        env = seal(alpha, "outcome", {"job_id": "j-none", "state": "failed"}, first.contract.hash, to="gamma")
+        env = seal(alpha, "outcome", {"job_id": "0123456789abcdef", "state": "failed"}, first.contract.hash, to="gamma")
         with pytest.raises(NodeError) as e:
             first.receive("outcome", env)
         assert e.value.status == 404  # accepted as a message, about a job gamma does not know
@@ -177,14 +177,14 @@ def test_prepared_ports_without_a_start_expire_and_a_late_start_is_refused(conso
     cfg.sweep_interval = 0.1
     node = Node(cfg)
     try:
-        for j in ("lease-1", "lease-2", "lease-3"):
+        for j in ("1eace00000000001", "1eace00000000002", "1eace00000000003"):
             _accepted_job(node, j)
         # a coordinator that prepares and never starts takes the whole (two-port) range ...
-        p1 = _from_alpha(consortium, node, "prepare", {"job_id": "lease-1"})["port"]
-        p2 = _from_alpha(consortium, node, "prepare", {"job_id": "lease-2"})["port"]
+        p1 = _from_alpha(consortium, node, "prepare", {"job_id": "1eace00000000001"})["port"]
+        p2 = _from_alpha(consortium, node, "prepare", {"job_id": "1eace00000000002"})["port"]
         assert {p1, p2} == set(cfg.mpc_ports)
         with pytest.raises(NodeError) as e:
-            _from_alpha(consortium, node, "prepare", {"job_id": "lease-3"})
+            _from_alpha(consortium, node, "prepare", {"job_id": "1eace00000000003"})
         assert e.value.status == 503 and "no free MPC port" in str(e.value)
         # ... but only until the leases end: the periodic sweep frees both ports
         node.recover()  # starts the sweep
@@ -196,18 +196,18 @@ def test_prepared_ports_without_a_start_expire_and_a_late_start_is_refused(conso
             with socket.socket() as s:
                 s.bind(("127.0.0.1", port))
         # the range is usable again
-        p3 = _from_alpha(consortium, node, "prepare", {"job_id": "lease-3"})["port"]
+        p3 = _from_alpha(consortium, node, "prepare", {"job_id": "1eace00000000003"})["port"]
         assert p3 in cfg.mpc_ports
         # a start after its reservation expired is refused, saying why; nothing runs
         ports = {"alpha": 1, "beta": 2, "gamma": p1}
         with pytest.raises(NodeError) as e:
-            _from_alpha(consortium, node, "start", {"job_id": "lease-1", "nonce": "ab" * 16, "ports": ports})
+            _from_alpha(consortium, node, "start", {"job_id": "1eace00000000001", "nonce": "ab" * 16, "ports": ports})
         assert e.value.status == 409
-        assert ("the MPC port gamma reserved for job lease-1 was freed: no start came within prepare_lease "
+        assert ("the MPC port gamma reserved for job 1eace00000000001 was freed: no start came within prepare_lease "
                 "(0.5 s) of prepare; prepare the job again") in str(e.value)
-        assert node.runner.procs == {} and node.store.get("lease-1").state.value == "accepted"
+        assert node.runner.procs == {} and node.store.get("1eace00000000001").state.value == "accepted"
         # a prepare again makes a fresh lease
-        assert _from_alpha(consortium, node, "prepare", {"job_id": "lease-1"})["port"] in cfg.mpc_ports
-        assert "lease-1" not in node.runner.lapsed
+        assert _from_alpha(consortium, node, "prepare", {"job_id": "1eace00000000001"})["port"] in cfg.mpc_ports
+        assert "1eace00000000001" not in node.runner.lapsed
     finally:
         node.stop()
