@@ -1,0 +1,111 @@
+"""#16.4 at the node: an analyst's mistake in a job is a 4xx naming it, never a 500 or a failed job.
+
+A job that cannot be planned under the contract (a misspelled column, an unknown analysis,
+parameters its analysis does not take, a categorical column where numbers are needed) is
+refused at submission with 422 and the planner's one line, and is *not recorded*: like a body
+that is not a job, it is a request to fix, found the same way at every node, and nothing was
+decided or run. A job that can be planned but that the contract does not allow is recorded and
+denied by every party, with its reasons (so the owners' audit logs show what was asked).
+
+Against real node processes over TLS on 127.0.0.1 (a submission is what the finding is about);
+a peer's own decision on such a job in-process on a real :class:`Node`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tessera.governance.job import JobSpec
+from tessera.node.config import NodeConfig
+from tessera.node.decisions import decide
+from tessera.node.example import ANALYST, FRAUD_FEATURES, ORGS, build_consortium
+from tessera.node.peers import HTTPError
+from tessera.node.service import Node
+from tests.node.conftest import Cluster, _free_block, make_cluster
+
+pytestmark = pytest.mark.slow
+
+TX = [f"tx_{o}" for o in ORGS]
+LOGREG: dict[str, Any] = {"analysis": "logistic_regression", "version": "1.1", "datasets": TX,
+                          "columns": [*FRAUD_FEATURES, "is_fraud"],
+                          "params": {"features": FRAUD_FEATURES, "target": "is_fraud", "iterations": 5},
+                          "protocol": "rep3", "recipients": [ANALYST]}
+
+
+def _with(**params: Any) -> dict[str, Any]:
+    return {**LOGREG, "params": {**LOGREG["params"], **params}}
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    c = make_cluster(tmp_path_factory.mktemp("user-errors"), rows=600)
+    try:
+        yield c
+    finally:
+        c.stop_all()
+
+
+MISTAKES = [
+    ("misspelled target", _with(target="is_frud"), ["no column 'is_frud'", "is_fraud"]),
+    ("unknown analysis", {**LOGREG, "analysis": "logistic_regresion"},
+     ["no analysis named 'logistic_regresion'", "did you mean 'logistic_regression'?"]),
+    ("unknown version", {**LOGREG, "version": "7.0"}, ["analysis 'logistic_regression' has no version 7.0"]),
+    ("a parameter it does not take", _with(iteration=5),
+     ["iteration: not a parameter (did you mean 'iterations'?)", "the parameters are features, target"]),
+    ("wrong type", _with(features="amount", iterations="many"),
+     ["features: Input should be a valid list", "iterations: Input should be a valid integer"]),
+    ("a categorical feature", {**LOGREG, "columns": [*LOGREG["columns"], "channel"],
+                               "params": {**LOGREG["params"], "features": ["amount", "channel"]}},
+     ["column 'channel' is categorical"]),
+]
+
+
+@pytest.mark.parametrize(("what", "job", "named"), MISTAKES, ids=[m[0] for m in MISTAKES])
+def test_a_mistake_in_a_job_is_a_422_naming_it_and_the_job_is_not_recorded(cluster, what, job, named):
+    analyst = cluster.analyst()
+    before = {j["id"] for j in analyst.jobs()}
+    with pytest.raises(HTTPError) as e:
+        analyst.submit(job, idempotency_key=f"mistake-{what}")
+    assert e.value.status == 422, e.value
+    assert e.value.detail.startswith("the job cannot be planned: "), e.value.detail
+    assert "\n" not in e.value.detail and "Traceback" not in e.value.detail
+    for part in named:
+        assert part in e.value.detail, (part, e.value.detail)
+    assert {j["id"] for j in analyst.jobs()} == before  # not recorded, at the node it was sent to
+    for name in ORGS:
+        assert {j["id"] for j in cluster.admin(name).jobs()} >= before
+        assert not [j for j in cluster.admin(name).jobs() if j["idempotency_key"] == f"mistake-{what}"]
+
+
+def test_a_plannable_job_the_contract_forbids_is_recorded_and_denied(cluster):
+    """The line between the two: iterations=40 is a valid parameter (the model allows 50) that
+    the contract's maximum of 25 forbids: recorded, denied by every party, with the reason."""
+    analyst = cluster.analyst()
+    job = analyst.submit(_with(iterations=40))
+    final = analyst.wait(job["id"], timeout=120)
+    assert final["state"] == "denied"
+    assert any("iterations=40 exceeds" in r for r in final["reasons"]), final["reasons"]
+
+
+def test_no_node_logs_a_traceback_for_the_mistakes(cluster):
+    for node in cluster.nodes.values():
+        log = (node.dir / "stdout.log").read_text(errors="replace")
+        assert "Traceback" not in log, log[-3000:]
+
+
+def test_a_peer_that_plans_a_misspelled_column_denies_the_job_naming_it(tmp_path: Path):
+    """A peer decides on a job proposed to it by planning it itself: a column its contract does
+    not declare is a denial with the planner's reason (it was a KeyError, and the job 'failed')."""
+    cons = build_consortium(tmp_path / "c", rows=300, base_port=_free_block())
+    node = Node(NodeConfig.load(cons.nodes["beta"] / "node.toml"))
+    try:
+        spec = JobSpec.model_validate({**_with(target="is_frud"), "analyst": ANALYST})
+        d = decide(node.ctx, spec, "alpha", "j-typo")
+        assert d.state.value == "denied" and d.job is None
+        assert any("plan: no column 'is_frud'" in r for r in d.reasons), d.reasons
+    finally:
+        node.stop()
