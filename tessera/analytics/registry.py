@@ -35,7 +35,8 @@ def register(cls: _A) -> _A:
 
 
 def _unknown(name: str) -> PlanError:
-    close = difflib.get_close_matches(name, list(_REGISTRY), n=1)
+    close = [n for n in sorted(_REGISTRY) if name and n.startswith(name)][:1] \
+        or difflib.get_close_matches(name, list(_REGISTRY), n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return PlanError(f"no analysis named {name!r}{hint}; available: {', '.join(sorted(_REGISTRY))}")
 
