@@ -109,3 +109,58 @@ def test_a_peer_that_plans_a_misspelled_column_denies_the_job_naming_it(tmp_path
         assert any("plan: no column 'is_frud'" in r for r in d.reasons), d.reasons
     finally:
         node.stop()
+
+
+# --- the analyst's CLI against the same nodes ----------------------------------------------------
+
+def _tessera(*args: str) -> Any:
+    from typer.testing import CliRunner
+
+    from tessera.cli.main import app
+
+    return CliRunner().invoke(app, list(args))
+
+
+def test_job_submit_of_a_mistake_is_one_line_naming_it(cluster, tmp_path: Path):
+    import tomli_w
+
+    job = tmp_path / "typo.toml"
+    job.write_text(tomli_w.dumps(_with(target="is_frud")))
+    res = _tessera("job", "submit", str(job), "--profile", str(cluster.cons.analyst_profile))
+    assert res.exit_code == 1 and res.stdout == ""
+    assert res.stderr.splitlines() == [
+        "error: HTTP 422: the job cannot be planned: no column 'is_frud'; columns are "
+        "['amount', 'merchant_risk', 'hour', 'account_age_days', 'is_fraud', 'channel']"]
+    job.write_text("analysis = [\n")
+    res = _tessera("job", "submit", str(job), "--profile", str(cluster.cons.analyst_profile))
+    assert res.exit_code == 1 and len(res.stderr.splitlines()) == 1 and "cannot read the job" in res.stderr
+
+
+def test_job_status_is_a_readable_summary_and_list_has_a_header(cluster):
+    import json
+
+    profile = str(cluster.cons.analyst_profile)
+    analyst = cluster.analyst()
+    job_id = analyst.submit(_with(iterations=30))["id"]
+    assert analyst.wait(job_id, timeout=120)["state"] == "denied"
+    res = _tessera("job", "status", job_id, "--profile", profile)
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.splitlines()
+    assert len(lines) < 20 and not res.stdout.lstrip().startswith("{")
+    assert lines[0] == f"job        {job_id}"
+    assert lines[1] == "analysis   logistic_regression v1.1 (horizontal, rep3)"
+    assert lines[4].startswith("state      denied")
+    assert any(line.startswith("decisions  alpha: denied") for line in lines), lines
+    assert any(line.startswith("reason     ") and "iterations=30 exceeds" in line for line in lines), lines
+    full = json.loads(_tessera("job", "status", job_id, "--json", "--profile", profile).stdout)
+    assert full["id"] == job_id and full["state"] == "denied" and "events" in full
+    listing = _tessera("job", "list", "--profile", profile)
+    assert listing.exit_code == 0, listing.output
+    header, *rows = listing.stdout.splitlines()
+    assert header.split() == ["ID", "STATE", "ANALYSIS", "ANALYST", "UPDATED", "DETAIL"]
+    mine = [r for r in rows if r.startswith(job_id)]
+    assert len(mine) == 1 and mine[0].split()[1:4] == ["denied", "logistic_regression", "v1.1"]
+    assert len(rows) == len(analyst.jobs())
+    missing = _tessera("job", "status", "0" * 16, "--profile", profile)
+    assert missing.exit_code == 1 and missing.stderr.splitlines() == [
+        f"error: HTTP 404: no job {'0' * 16!r} at node alpha"]
