@@ -104,7 +104,8 @@ class Schema(BaseModel):
         return any(c.name == name for c in self.columns)
 
     def select(self, names: Iterable[str]) -> Schema:
-        """The sub-schema of ``names``, in that order (:class:`~tessera.errors.UnknownColumn`, a ``KeyError``, naming any unknown column)."""
+        """The sub-schema of ``names``, in that order (:class:`~tessera.errors.UnknownColumn`, a
+        ``KeyError``, naming any unknown column)."""
         names = list(names)
         unknown = [n for n in names if n not in self]
         if unknown:

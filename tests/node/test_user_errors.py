@@ -164,3 +164,28 @@ def test_job_status_is_a_readable_summary_and_list_has_a_header(cluster):
     missing = _tessera("job", "status", "0" * 16, "--profile", profile)
     assert missing.exit_code == 1 and missing.stderr.splitlines() == [
         f"error: HTTP 404: no job {'0' * 16!r} at node alpha"]
+
+
+def test_the_api_maps_a_plan_error_to_422_not_502(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Whatever handler a PlanError escapes from, the caller gets 422 and its one line (502 is
+    for a peer that failed, which a job that cannot be planned is not)."""
+    from fastapi.testclient import TestClient
+
+    from tessera.errors import UnknownColumn
+    from tessera.node.api import create_app
+    from tessera.node.setup import read_profile
+
+    cons = build_consortium(tmp_path / "c", rows=300, base_port=_free_block())
+    node = Node(NodeConfig.load(cons.nodes["alpha"] / "node.toml"))
+    try:
+        def submit(analyst: str, body: Any) -> Any:
+            raise UnknownColumn("no column 'is_frud'; columns are ['is_fraud']")
+
+        monkeypatch.setattr(node, "submit", submit)
+        token = read_profile(cons.analyst_profile)["token"]
+        with TestClient(create_app(node)) as api:
+            r = api.post("/v1/jobs", json={"analysis": "describe"}, headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 422
+        assert r.json() == {"detail": "no column 'is_frud'; columns are ['is_fraud']"}
+    finally:
+        node.stop()
