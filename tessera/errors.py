@@ -14,7 +14,8 @@ failed and what to do about it, and never contain secret values, shares or keys:
     ├── IdentityError        a missing, unreadable or unsafe key or certificate file
     ├── DataError            input data violates its declared schema
     ├── PlanError            a job cannot be planned safely (e.g. it could overflow the ring)
-    │   └── ParamsError      an analysis's parameters are invalid (names every field and problem)
+    │   ├── ParamsError      an analysis's parameters are invalid (names every field and problem)
+    │   └── UnknownColumn    a job or analysis names a column its schema does not declare
     ├── GuardFailed          a declared guard inside MPC failed (one bit revealed): the data break
     │                        an assumption the stated accuracy needs; names the cause and the remedy
     ├── ContractError        a contract is malformed, unsigned, tampered with or expired
@@ -38,6 +39,7 @@ __all__ = [
     "DataError",
     "PlanError",
     "ParamsError",
+    "UnknownColumn",
     "GuardFailed",
     "ContractError",
     "PolicyDenied",
@@ -107,6 +109,15 @@ class ParamsError(PlanError, ValueError):
         super().__init__(f"invalid parameters for {analysis}: {detail}")
         self.analysis = analysis
         self.problems = list(problems)
+
+
+class UnknownColumn(PlanError, KeyError):
+    """A job or an analysis names a column its schema does not declare; the message names it and
+    the columns there are. A :class:`PlanError` (the job cannot be planned) and a ``KeyError``
+    (a failed lookup by name), so callers that catch either keep working."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else "unknown column"
 
 
 class GuardFailed(TesseraError):

@@ -18,6 +18,7 @@ Analyses know :class:`~tessera.mpc.tensor.SecretTensor`, never the protocol bene
 from __future__ import annotations
 
 import abc
+import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
@@ -31,7 +32,7 @@ from tessera.errors import ParamsError, PlanError
 from tessera.mpc.session import Session
 from tessera.mpc.tensor import SecretTensor
 
-__all__ = ["Analysis", "Plan", "Release", "Params", "P", "PARTITIONS", "SharedRows", "Local", "Holders"]
+__all__ = ["Analysis", "Plan", "Release", "Params", "params_error", "P", "PARTITIONS", "SharedRows", "Local", "Holders"]
 
 #: Secret-shared aligned rows: column name -> 1-D secret tensor; every column has the same
 #: public length (the number of aligned rows).
@@ -50,6 +51,29 @@ class Params(BaseModel):
     """Base of every analysis's parameters: validated, no unknown fields."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def params_error(analysis: str, model: type[BaseModel], error: ValidationError) -> ParamsError:
+    """``error`` (pydantic's, from validating ``model``) as a :class:`ParamsError` naming every
+    field and its problem: a missing field is "required", a field the model does not have is
+    "not a parameter" (with the closest names it does have, and the list of them)."""
+    fields = list(model.model_fields)
+    problems = []
+    listed = False
+    for err in error.errors():
+        where = ".".join(str(x) for x in err["loc"]) or "(parameters)"
+        if err["type"] == "missing":
+            problem = "required"
+        elif err["type"] == "extra_forbidden":
+            close = difflib.get_close_matches(str(err["loc"][-1]), fields, n=1)
+            problem = "not a parameter" + (f" (did you mean {close[0]!r}?)" if close else "")
+            if not listed:
+                problem += f"; the parameters are {', '.join(fields)}"
+                listed = True
+        else:
+            problem = err["msg"]
+        problems.append((where, problem))
+    return ParamsError(analysis, problems)
 
 
 #: An analysis's parameter model.
@@ -122,11 +146,13 @@ class Analysis(abc.ABC, Generic[P]):
 
         Raises :class:`~tessera.errors.ParamsError` naming every offending field and its problem.
         """
+        if not isinstance(raw, Mapping):
+            raise ParamsError(f"{self.name} v{self.version}",
+                              [("(parameters)", f"a table of named parameters is expected, not {type(raw).__name__}")])
         try:
             return self.params_model.model_validate(dict(raw))
         except ValidationError as e:
-            problems = [(".".join(str(x) for x in err["loc"]) or "(parameters)", err["msg"]) for err in e.errors()]
-            raise ParamsError(f"{self.name} v{self.version}", problems) from None
+            raise params_error(f"{self.name} v{self.version}", self.params_model, e) from None
 
     @abc.abstractmethod
     def plan(self, schema: Schema, params: P, partition: str, parties: list[str]) -> Plan:

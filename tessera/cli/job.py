@@ -1,13 +1,20 @@
-"""``tessera job``: submit and follow jobs at a node (analysts), approve or reject them (owners)."""
+"""``tessera job``: submit and follow jobs at a node (analysts), approve or reject them (owners).
+
+``status`` and ``list`` print short, readable summaries; ``--json`` prints the node's full view
+for programs. There is no ``cancel``: the node API has no way to withdraw a job yet (a job's
+parties would have to agree to drop it; see docs/node-api.md).
+"""
 
 from __future__ import annotations
 
 import json
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import typer
 
+from tessera.cli.errors import fail
 from tessera.errors import TesseraError
 from tessera.node.client import Client
 from tessera.runtime.jsonable import to_plain
@@ -16,6 +23,7 @@ app = typer.Typer(no_args_is_help=True, help="Submit, follow and decide on jobs 
 
 _PROFILE = typer.Option(None, "--profile", "-p", envvar="TESSERA_PROFILE",
                         help="Access profile (url, fingerprint, token) from `tessera node add-analyst`.")
+_JSON = typer.Option(False, "--json", help="The node's full view of the job, as JSON (for programs).")
 
 
 def _client(profile: Path | None) -> Client:
@@ -25,8 +33,7 @@ def _client(profile: Path | None) -> Client:
     try:
         return Client.from_profile(profile)
     except TesseraError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from None
+        raise fail(e, 2) from None
 
 
 def _out(obj: Any) -> None:
@@ -36,15 +43,55 @@ def _out(obj: Any) -> None:
 def _call(fn: Any, *args: Any, **kw: Any) -> Any:
     try:
         return fn(*args, **kw)
-    except TesseraError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(1) from None
+    except (TesseraError, TimeoutError) as e:
+        raise fail(e) from None
 
 
 def _line(job: dict[str, Any]) -> str:
     p = job.get("progress") or {}
     reasons = ("; " + "; ".join(job["reasons"])) if job.get("reasons") else ""
     return f"{job['id']}  {job['state']:<17} {p.get('detail', '')}{reasons}"
+
+
+def _job_file(path: Path) -> dict[str, Any]:
+    try:
+        return dict(tomllib.loads(path.read_text(encoding="utf-8")))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise fail(f"cannot read the job {path}: {e}") from None
+
+
+def summary(job: dict[str, Any]) -> str:
+    """A job's view (``GET /v1/jobs/ID``) as a few readable lines: what it is, where it stands,
+    each party's decision, why it ended so (if it did not release), and what it reveals."""
+    p = job.get("progress") or {}
+    frac = p.get("fraction")
+    where = f"{job['state']}" + (f" ({frac:.0%})" if isinstance(frac, (int, float)) and job["state"] == "running"
+                                 else "") + (f": {p['detail']}" if p.get("detail") else "")
+    lines = [
+        f"job        {job['id']}",
+        f"analysis   {job['analysis']} v{job['version']} ({job.get('partition', 'horizontal')}, "
+        f"{job.get('protocol') or 'default protocol'})",
+        f"datasets   {', '.join(job.get('datasets') or [])}",
+        f"analyst    {job.get('analyst')}; recipients: {', '.join(job.get('recipients') or []) or '-'}",
+        f"state      {where}",
+        f"created    {job.get('created')}; updated {job.get('updated')}",
+    ]
+    if job.get("dp"):
+        lines.append(f"dp         epsilon {job['dp'].get('epsilon')}, delta {job['dp'].get('delta')}")
+    decisions = job.get("decisions") or {}
+    if decisions:
+        lines.append("decisions  " + "; ".join(
+            f"{party}: {d.get('state')}" + (f" ({', '.join(d['reasons'])})" if d.get("reasons") else "")
+            for party, d in decisions.items()))
+    for r in job.get("reasons") or []:
+        lines.append(f"reason     {r}")
+    for item in job.get("revealed") or []:
+        lines.append(f"reveals    {item}")
+    if job.get("seconds") is not None:
+        lines.append(f"ran        {job['seconds']:.1f} s")
+    if job.get("has_result"):
+        lines.append(f"result     `tessera job result {job['id']}`")
+    return "\n".join(lines)
 
 
 @app.command("submit")
@@ -56,7 +103,7 @@ def submit(
 ) -> None:
     """Submit a job; prints its id (and follows it with --wait)."""
     c = _client(profile)
-    job = _call(c.submit, job_file, idempotency_key=key)
+    job = _call(c.submit, _job_file(job_file), idempotency_key=key)
     typer.echo(job["id"])
     if wait:
         final = _call(c.wait, job["id"], on_progress=lambda j: typer.echo(_line(j), err=True))
@@ -65,9 +112,14 @@ def submit(
 
 
 @app.command("status")
-def status(job_id: str, profile: Path = _PROFILE) -> None:
-    """Print the job's view (state, decisions, events, plan, what it reveals)."""
-    _out(_call(_client(profile).status, job_id))
+def status(job_id: str, as_json: bool = _JSON, profile: Path = _PROFILE) -> None:
+    """Print a summary of the job: what it is, its state, each party's decision, why it ended
+    (if it did not release) and what it reveals (--json: the node's full view)."""
+    job = _call(_client(profile).status, job_id)
+    if as_json:
+        _out(job)
+    else:
+        typer.echo(summary(job))
 
 
 @app.command("wait")
@@ -84,11 +136,28 @@ def result(job_id: str, profile: Path = _PROFILE) -> None:
     _out(_call(_client(profile).result, job_id))
 
 
+_LIST_HEADER = ("ID", "STATE", "ANALYSIS", "ANALYST", "UPDATED", "DETAIL")
+
+
 @app.command("list")
-def list_(profile: Path = _PROFILE) -> None:
-    """List the jobs this profile may see, newest first."""
-    for job in _call(_client(profile).jobs):
-        typer.echo(f"{_line(job)}  [{job['analysis']} by {job['analyst']}]")
+def list_(as_json: bool = typer.Option(False, "--json", help="The node's views of the jobs, as JSON."),
+          profile: Path = _PROFILE) -> None:
+    """List the jobs this profile may see, newest first: one line each under a header."""
+    jobs = _call(_client(profile).jobs)
+    if as_json:
+        _out(jobs)
+        return
+    rows = [_LIST_HEADER]
+    for job in jobs:
+        p = job.get("progress") or {}
+        detail = "; ".join(job.get("reasons") or []) or p.get("detail", "")
+        rows.append((job["id"], job["state"], f"{job['analysis']} v{job['version']}", str(job.get("analyst")),
+                     str(job.get("updated") or ""), detail))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(_LIST_HEADER) - 1)]
+    for r in rows:
+        typer.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1])
+    if not jobs:
+        typer.echo("(no jobs)")
 
 
 @app.command("approve")

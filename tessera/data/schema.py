@@ -12,6 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from tessera.errors import UnknownColumn
+
 __all__ = ["ColumnType", "Column", "Schema"]
 
 
@@ -96,17 +98,18 @@ class Schema(BaseModel):
         for c in self.columns:
             if c.name == name:
                 return c
-        raise KeyError(f"no column {name!r}; columns are {self.names}")
+        raise UnknownColumn(f"no column {name!r}; columns are {self.names}")
 
     def __contains__(self, name: object) -> bool:
         return any(c.name == name for c in self.columns)
 
     def select(self, names: Iterable[str]) -> Schema:
-        """The sub-schema of ``names``, in that order (KeyError naming any unknown column)."""
+        """The sub-schema of ``names``, in that order (:class:`~tessera.errors.UnknownColumn`, a
+        ``KeyError``, naming any unknown column)."""
         names = list(names)
         unknown = [n for n in names if n not in self]
         if unknown:
-            raise KeyError(f"no columns {unknown}; columns are {self.names}")
+            raise UnknownColumn(f"no columns {unknown}; columns are {self.names}")
         return Schema(columns=tuple(self.column(n) for n in names))
 
     def row_bounds(self, names: Iterable[str] | None = None) -> tuple[list[float], list[float]]:

@@ -30,7 +30,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tessera.errors import TesseraError
+from tessera.errors import PlanError, TesseraError
 from tessera.node.peers import PEER_KINDS
 from tessera.node.service import Node, NodeError, check_json_body
 from tessera.node.store import FINAL_STATES, JobIdError, check_job_id
@@ -124,6 +124,11 @@ def create_app(node: Node) -> FastAPI:
 
     @app.exception_handler(JobIdError)
     async def _job_id_error(_: Request, e: JobIdError) -> JSONResponse:
+        return JSONResponse({"detail": str(e)}, status_code=422)
+
+    @app.exception_handler(PlanError)
+    async def _plan_error(_: Request, e: PlanError) -> JSONResponse:
+        # a job or request that cannot be planned is the caller's to fix: 422 with the one line
         return JSONResponse({"detail": str(e)}, status_code=422)
 
     @app.exception_handler(TesseraError)

@@ -26,12 +26,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from tessera.errors import TesseraError
+from tessera.errors import PlanError, TesseraError
 from tessera.governance.audit import AuditLog, VerifyReport, read_db
 from tessera.governance.contract import Contract, PartySpec
 from tessera.governance.job import JobSpec
 from tessera.governance.ledger import SqliteLedger, process_owner
-from tessera.jobs.contract import roles_for
+from tessera.jobs.contract import request_for
+from tessera.jobs.planner import plan_job
 from tessera.net.identity import Identity
 from tessera.node.config import ConfigError, NodeConfig
 from tessera.node.context import NodeContext, NodeError
@@ -230,15 +231,13 @@ class Node:
             raise NodeError(403, f"this token belongs to analyst {analyst!r}, not {body.get('analyst')!r}")
         try:
             spec = JobSpec.model_validate({**body, "analyst": analyst})
-        except ValidationError as e:
-            err = e.errors()[0]
-            raise NodeError(422, f"invalid job: {err['msg']} at {'.'.join(str(x) for x in err['loc'])}") from None
+        except ValidationError as e:  # every field and its problem, on one line
+            problems = "; ".join(f"{'.'.join(str(x) for x in err['loc']) or '(job)'}: {err['msg']}"
+                                 for err in e.errors())
+            raise NodeError(422, f"invalid job: {problems}") from None
         job_id = job_id_for(analyst, spec.idempotency_key)
         idem = f"{analyst}|{spec.idempotency_key}" if spec.idempotency_key else None
-        try:
-            parties = roles_for(self.contract, spec, self.cfg.name).endpoints  # the job is planned when decided
-        except (TesseraError, ValueError):
-            parties = [self.cfg.name]
+        parties = self._plannable(spec, job_id)
         job, created = self.store.create(job_id, spec.model_dump(mode="json"), spec.hash, self.cfg.name, parties,
                                          idem=idem, detail=f"submitted by {analyst} at {self.cfg.name}")
         if created:
@@ -249,6 +248,21 @@ class Node:
         elif job.spec_json != spec.model_dump(mode="json"):
             raise NodeError(409, f"idempotency key {spec.idempotency_key!r} was used for a different job {job.id}")
         return self.view(job.id), created
+
+    def _plannable(self, spec: JobSpec, job_id: str) -> list[str]:
+        """The parties of ``spec``, or 422 with the planner's one line if the job cannot be
+        planned under the contract: an unknown analysis or version, parameters it does not take,
+        a column no dataset declares, a dataset the contract does not have, ... -- the analyst's
+        mistakes, found the same way at every node (they all plan from the same contract), so
+        the job is refused here and not recorded. A job that can be planned is recorded and
+        decided by every party's policy (there the plan is made again, and kept)."""
+        try:
+            planned = plan_job(request_for(self.contract, spec, self.cfg.name, job_id))
+        except PlanError as e:
+            raise NodeError(422, f"the job cannot be planned: {e}") from None
+        except (TesseraError, ValueError):  # decided, and denied with its reasons, by every party
+            return [self.cfg.name]
+        return list(planned.roles.endpoints)
 
     def view(self, job_id: str) -> dict[str, Any]:
         return self.render(self.coordinator.job(job_id))

@@ -112,3 +112,166 @@ def test_audit_verify_takes_the_key_from_a_node_directory(tmp_path):
     assert res.exit_code == 1 and "entry 0 has an invalid signature" in " ".join(res.output.split())
     res = runner.invoke(app, ["audit", "verify", str(tmp_path / "audit.db"), "--node", str(tmp_path / "none")])
     assert res.exit_code == 1 and "no node configuration" in " ".join(res.output.split())
+
+
+# --- #16.4: a user's mistake is one line on stderr, never a traceback ---------------------------
+
+CATEGORY_SCHEMA = SCHEMA + """
+[[columns]]
+name = "channel"
+type = "category"
+levels = ["web", "pos"]
+"""
+
+
+def _one_line_error(res, *named: str) -> str:
+    """The mistake's one line (asserting exit 1, nothing on stdout, no traceback, the names)."""
+    assert res.exit_code == 1, (res.exit_code, res.output)
+    assert res.stdout == "", res.stdout
+    lines = res.stderr.splitlines()
+    assert len(lines) == 1, res.stderr
+    assert lines[0].startswith("error: ") and "Traceback" not in res.stderr
+    for part in named:
+        assert part in lines[0], (part, lines[0])
+    return lines[0]
+
+
+def _files(tmp_path, schema: str = SCHEMA) -> list[str]:
+    (tmp_path / "s.toml").write_text(schema)
+    args = []
+    for name, rows in (("a", "10,1\n20,2\n30,3\n"), ("b", "40,4\n50,5\n60,6\n")):
+        (tmp_path / f"{name}.csv").write_text("amount,hour\n" + rows)
+        args += ["--party", f"{name}={tmp_path / f'{name}.csv'}"]
+    return ["--schema", str(tmp_path / "s.toml"), *args]
+
+
+MISTAKES = [
+    ("misspelled target", ["explain", "linear_regression", "--param", "features=hour", "--param", "target=amout"],
+     ["no column 'amout'; columns are ['amount', 'hour', 'channel']"]),
+    ("missing parameter", ["explain", "linear_regression", "--param", "features=hour"],
+     ["invalid parameters for linear_regression v1.1: target: required"]),
+    ("unknown parameter", ["explain", "quantiles", "--param", "column=amount", "--param", "qs=0.5"],
+     ["q: required", "qs: not a parameter (did you mean 'q'?); the parameters are column, q, precision"]),
+    ("wrong type", ["explain", "logistic_regression", "--param", "features=hour", "--param", "target=amount",
+                    "--param", "iterations=many"], ["iterations: Input should be a valid integer"]),
+    ("unknown analysis", ["explain", "linear_regresion"],
+     ["no analysis named 'linear_regresion' (did you mean 'linear_regression'?); available: chi2"]),
+    ("unknown version", ["explain", "describe", "--version", "9", "--param", "columns=amount"],
+     ["analysis 'describe' has no version 9"]),
+    ("categorical feature", ["explain", "linear_regression", "--param", "features=channel", "--param", "target=amount"],
+     ["column 'channel' is categorical"]),
+    ("a param without =", ["explain", "describe", "--param", "columns"], ["columns: expected KEY=VALUE"]),
+]
+
+
+@pytest.mark.parametrize(("what", "args", "named"), MISTAKES, ids=[m[0] for m in MISTAKES])
+def test_a_mistake_is_one_line_on_stderr(tmp_path, what, args, named):
+    (tmp_path / "s.toml").write_text(CATEGORY_SCHEMA)
+    _one_line_error(runner.invoke(app, [*args, "--schema", str(tmp_path / "s.toml")]), *named)
+
+
+def test_an_invalid_schema_file_is_one_line_naming_the_file_and_field(tmp_path):
+    (tmp_path / "bad.toml").write_text('[[columns]]\nname = "amount"\ntype = "money"\n')
+    line = _one_line_error(runner.invoke(app, ["explain", "describe", "--schema", str(tmp_path / "bad.toml"),
+                                               "--param", "columns=amount"]), "bad.toml is not valid", "columns.0.type")
+    (tmp_path / "broken.toml").write_text("[[columns]\n")
+    _one_line_error(runner.invoke(app, ["explain", "describe", "--schema", str(tmp_path / "broken.toml")]),
+                    "cannot read the schema", "broken.toml")
+    assert "Input should be 'float', 'int', 'bool' or 'category'" in line
+
+
+def test_run_mistakes_are_one_line(tmp_path):
+    files = _files(tmp_path)
+    _one_line_error(runner.invoke(app, ["run", "linear_regression", *files, "--param", "features=hour",
+                                        "--param", "target=amout", "--runtime", "threads"]), "no column 'amout'")
+    _one_line_error(runner.invoke(app, ["run", "describe", *files, "--party", "c", "--param", "columns=amount"]),
+                    "--party needs NAME=FILE, got 'c'")
+    _one_line_error(runner.invoke(app, ["analyses", "lienar_regression"]), "no analysis named 'lienar_regression'")
+
+
+def test_the_issues_examples_through_the_installed_entry_point(tmp_path):
+    """`tessera run` with a misspelled target (a 35-line traceback) and `--param features=hour`
+    (a raw pydantic ValidationError), through ``python -m tessera.cli`` as a user runs them."""
+    import os
+    import subprocess
+    import sys
+
+    files = _files(tmp_path)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (os.getcwd(), os.environ.get("PYTHONPATH")) if p)}
+
+    def tessera(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "tessera.cli", *args], capture_output=True, text=True, env=env,
+                              timeout=300)
+
+    typo = tessera("run", "linear_regression", *files, "--param", "features=hour", "--param", "target=amout",
+                   "--runtime", "threads")
+    assert typo.returncode == 1 and typo.stdout == "" and "Traceback" not in typo.stderr
+    assert typo.stderr.splitlines() == ["error: no column 'amout'; columns are ['amount', 'hour']"]
+    one = tessera("run", "linear_regression", *files, "--param", "features=hour", "--param", "target=amount",
+                  "--runtime", "threads")
+    assert one.returncode == 0, one.stderr
+    out = json.loads(one.stdout)["outputs"]
+    assert out["n"] == 6 and len(out["coefficients"]["__ndarray__"]) == 2  # intercept and hour
+    assert tessera("--version").stdout.strip() == f"tessera {__import__('tessera').__version__}"
+
+
+# --- one-item lists and numbers, read by the analysis's parameter model -------------------------
+
+@pytest.mark.parametrize(("args", "shown"), [
+    (["linear_regression", "--param", "features=hour", "--param", "target=amount"], "columns: hour, amount"),
+    (["describe", "--param", "columns=amount"], "columns: amount"),
+    (["quantiles", "--param", "column=amount", "--param", "q=0.5"], "columns: amount"),
+    (["histogram", "--param", "column=hour", "--param", "edges=0,12,24"], "columns: hour"),
+])
+def test_one_item_lists_and_numbers_are_accepted(tmp_path, args, shown):
+    (tmp_path / "s.toml").write_text(SCHEMA)
+    res = runner.invoke(app, ["explain", *args, "--schema", str(tmp_path / "s.toml")])
+    assert res.exit_code == 0, res.output
+    assert shown in res.stdout.splitlines()[0]
+
+
+# --- what the library offers, from the parameter models ------------------------------------------
+
+def test_analyses_lists_every_analysis_with_its_parameters_types_defaults_and_release():
+    from tessera import analytics
+    from tessera.analytics.registry import catalogue
+
+    res = runner.invoke(app, ["analyses"])
+    assert res.exit_code == 0, res.output
+    blocks = {b.splitlines()[0].split()[0]: b for b in res.stdout.strip().split("\n\n")}
+    assert set(blocks) == set(analytics.available())
+    for info in catalogue():
+        block = blocks[info.name]
+        assert f"{info.name} v{info.version}" in block and f"reveals: {info.reveals}" in block
+        lines = {line.split()[0]: line for line in block.splitlines()[4:]}  # a line per parameter
+        assert list(lines) == [p.name for p in info.params], block
+        for p in info.params:
+            assert f" {p.type}, {'required' if p.required else 'default '}" in lines[p.name], lines[p.name]
+    lr = blocks["logistic_regression"]
+    assert "list[str], required; at least 1 item" in lr and "int, default 8; >= 1, <= 50" in lr
+    as_json = json.loads(runner.invoke(app, ["analyses", "--json"]).stdout)
+    assert [a["name"] for a in as_json] == sorted(analytics.available())
+    one = runner.invoke(app, ["analyses", "quantiles"])
+    assert one.exit_code == 0 and one.stdout.startswith("quantiles v1.0") and "q  " in one.stdout
+
+
+def test_explain_help_lists_the_analysis_parameters():
+    res = runner.invoke(app, ["explain", "linear_regression", "--help"])
+    assert res.exit_code == 0, res.output
+    tail = res.stdout[res.stdout.index("linear_regression v"):]
+    for name in ("features", "target", "ridge", "max_inverse", "max_rows"):
+        assert f"\n    {name} " in tail, tail
+    assert "reveals: " in tail
+    plain = runner.invoke(app, ["explain", "--help"])
+    assert plain.exit_code == 0 and "`tessera analyses` lists the analyses" in plain.stdout
+
+
+def test_version_and_shell_completion():
+    from tessera import __version__
+
+    res = runner.invoke(app, ["--version"])
+    assert res.exit_code == 0 and res.stdout == f"tessera {__version__}\n"
+    top = runner.invoke(app, ["--help"])
+    assert "--install-completion" in top.stdout and "--show-completion" in top.stdout
+    for command in ("analyses", "run", "explain", "job"):
+        assert command in top.stdout
