@@ -149,7 +149,7 @@ MISTAKES = [
     ("misspelled target", ["explain", "linear_regression", "--param", "features=hour", "--param", "target=amout"],
      ["no column 'amout'; columns are ['amount', 'hour', 'channel']"]),
     ("missing parameter", ["explain", "linear_regression", "--param", "features=hour"],
-     ["invalid parameters for linear_regression v1.1: target: required"]),
+     ["invalid parameters for linear_regression v1.0: target: required"]),
     ("unknown parameter", ["explain", "quantiles", "--param", "column=amount", "--param", "qs=0.5"],
      ["q: required", "qs: not a parameter (did you mean 'q'?); the parameters are column, q, precision"]),
     ("wrong type", ["explain", "logistic_regression", "--param", "features=hour", "--param", "target=amount",

@@ -30,7 +30,7 @@ from tests.node.conftest import Cluster, _free_block, make_cluster
 pytestmark = pytest.mark.slow
 
 TX = [f"tx_{o}" for o in ORGS]
-LOGREG: dict[str, Any] = {"analysis": "logistic_regression", "version": "1.1", "datasets": TX,
+LOGREG: dict[str, Any] = {"analysis": "logistic_regression", "version": "1.0", "datasets": TX,
                           "columns": [*FRAUD_FEATURES, "is_fraud"],
                           "params": {"features": FRAUD_FEATURES, "target": "is_fraud", "iterations": 5},
                           "protocol": "rep3", "recipients": [ANALYST]}
@@ -148,7 +148,7 @@ def test_job_status_is_a_readable_summary_and_list_has_a_header(cluster):
     lines = res.stdout.splitlines()
     assert len(lines) < 20 and not res.stdout.lstrip().startswith("{")
     assert lines[0] == f"job        {job_id}"
-    assert lines[1] == "analysis   logistic_regression v1.1 (horizontal, rep3)"
+    assert lines[1] == "analysis   logistic_regression v1.0 (horizontal, rep3)"
     assert lines[4].startswith("state      denied")
     assert any(line.startswith("decisions  alpha: denied") for line in lines), lines
     assert any(line.startswith("reason     ") and "iterations=30 exceeds" in line for line in lines), lines
@@ -159,7 +159,7 @@ def test_job_status_is_a_readable_summary_and_list_has_a_header(cluster):
     header, *rows = listing.stdout.splitlines()
     assert header.split() == ["ID", "STATE", "ANALYSIS", "ANALYST", "UPDATED", "DETAIL"]
     mine = [r for r in rows if r.startswith(job_id)]
-    assert len(mine) == 1 and mine[0].split()[1:4] == ["denied", "logistic_regression", "v1.1"]
+    assert len(mine) == 1 and mine[0].split()[1:4] == ["denied", "logistic_regression", "v1.0"]
     assert len(rows) == len(analyst.jobs())
     missing = _tessera("job", "status", "0" * 16, "--profile", profile)
     assert missing.exit_code == 1 and missing.stderr.splitlines() == [
