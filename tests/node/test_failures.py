@@ -263,7 +263,12 @@ def test_a_party_process_outliving_its_node_cannot_keep_budget_reserved(tmp_path
             assert left == pytest.approx(2.5 if output_started else 3.0)
             state = "committed" if output_started else "released"
             assert restarted.ledger.state("j-lost") == [("tx_gamma", state)]
-            kinds = [e.kind for e in restarted.audit.entries() if e.body.get("job_id") == "j-lost"]
+            deadline = time.monotonic() + 10  # the sweep thread audits right after it settles
+            while True:
+                kinds = [e.kind for e in restarted.audit.entries() if e.body.get("job_id") == "j-lost"]
+                if f"budget_{state}" in kinds or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
             assert f"budget_{state}" in kinds and "job_aborted" in kinds
         finally:
             restarted.stop()
