@@ -261,6 +261,27 @@ class Coordinator:
             threading.Thread(target=self.guarded, args=(self.launch, job_id), daemon=True,
                              name=f"launch-{job_id}").start()
 
+    def resume(self, job_id: str) -> None:
+        """Coordinator after a restart: ask again every party whose decision it does not hold
+        (a *decision* sent while this node was down is lost; the party answers the repeated
+        *propose* with the decision it recorded), then go on as :meth:`advance` does. A party that
+        cannot be reached now keeps the decision recorded before (its *decision* may still come)."""
+        ctx = self.ctx
+        job = self.job(job_id)
+        body = {"job_id": job_id, "spec": job.spec_json, "coordinator": ctx.name}
+        for p in job.parties:
+            known = job.decisions.get(p)
+            if p == ctx.name or (known is not None and known.state in (Vote.ACCEPTED, Vote.DENIED)):
+                continue
+            try:
+                answer = self.send(p, "propose", body)
+            except TesseraError as e:
+                ctx.log(logging.WARNING, f"could not ask {p} again for its decision: {e}", job_id=job_id, peer=p)
+                continue
+            ctx.store.set_decision(job_id, p, Verdict(str(answer.get("state")),
+                                                      [str(r) for r in answer.get("reasons", [])]))
+        self.advance(job_id)
+
     def broadcast_outcome(self, job_id: str, state: JobState, reasons: list[str]) -> None:
         for p in self.job(job_id).parties:
             if p == self.ctx.name:
