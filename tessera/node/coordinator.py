@@ -73,6 +73,22 @@ def job_id_for(analyst: str, idempotency_key: str | None) -> str:
     return secrets.token_hex(8)
 
 
+def _reasons(body: dict[str, Any]) -> list[str]:
+    """The ``reasons`` of a peer message: a list of strings, or 422 (a signed message from a
+    party is checked like any other input, never a 500)."""
+    reasons = body.get("reasons", [])
+    if not isinstance(reasons, list) or not all(isinstance(r, str) for r in reasons):
+        raise NodeError(422, "the reasons of a message are a list of strings")
+    return list(reasons)
+
+
+def _ports(ports: dict[str, Any]) -> dict[str, int]:
+    """The ports of a *start* message: a TCP port number (1-65535) for every party, or 422."""
+    if not all(isinstance(v, int) and not isinstance(v, bool) and 0 < v < 65536 for v in ports.values()):
+        raise NodeError(422, "the ports of a start message are TCP port numbers (1-65535)")
+    return {str(k): int(v) for k, v in ports.items()}
+
+
 class Coordinator:
     def __init__(self, ctx: NodeContext) -> None:
         self.ctx = ctx
@@ -245,6 +261,27 @@ class Coordinator:
                                                                 note="waiting for a slot"):
             threading.Thread(target=self.guarded, args=(self.launch, job_id), daemon=True,
                              name=f"launch-{job_id}").start()
+
+    def resume(self, job_id: str) -> None:
+        """Coordinator after a restart: ask again every party whose decision it does not hold
+        (a *decision* sent while this node was down is lost; the party answers the repeated
+        *propose* with the decision it recorded), then go on as :meth:`advance` does. A party that
+        cannot be reached now keeps the decision recorded before (its *decision* may still come)."""
+        ctx = self.ctx
+        job = self.job(job_id)
+        body = {"job_id": job_id, "spec": job.spec_json, "coordinator": ctx.name}
+        for p in job.parties:
+            known = job.decisions.get(p)
+            if p == ctx.name or (known is not None and known.state in (Vote.ACCEPTED, Vote.DENIED)):
+                continue
+            try:
+                answer = self.send(p, "propose", body)
+            except TesseraError as e:
+                ctx.log(logging.WARNING, f"could not ask {p} again for its decision: {e}", job_id=job_id, peer=p)
+                continue
+            ctx.store.set_decision(job_id, p, Verdict(str(answer.get("state")),
+                                                      [str(r) for r in answer.get("reasons", [])]))
+        self.advance(job_id)
 
     def broadcast_outcome(self, job_id: str, state: JobState, reasons: list[str]) -> None:
         for p in self.job(job_id).parties:
@@ -459,7 +496,7 @@ class Coordinator:
         state = body.get("state")
         if state not in (Vote.ACCEPTED, Vote.DENIED):
             raise NodeError(422, f"a decision is accepted or denied, not {state!r}")
-        self.ctx.store.set_decision(job_id, sender, Verdict(str(state), [str(r) for r in body.get("reasons", [])]))
+        self.ctx.store.set_decision(job_id, sender, Verdict(str(state), _reasons(body)))
         self.later(self.advance, job_id)
         return {"ok": True}
 
@@ -480,7 +517,7 @@ class Coordinator:
         nonce, ports = str(body.get("nonce", "")), body.get("ports")
         if len(nonce) != 32 or not isinstance(ports, dict) or set(ports) != set(job.parties):
             raise NodeError(422, "a start message needs a 128-bit nonce and a port for every party")
-        self.start(job_id, nonce, {str(k): int(v) for k, v in ports.items()}, release_slot=False)
+        self.start(job_id, nonce, _ports(ports), release_slot=False)
         return {"ok": True}
 
     def _on_outcome(self, sender: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -489,7 +526,7 @@ class Coordinator:
         if sender not in job.parties:
             raise NodeError(403, f"{sender!r} is not a party of job {job_id}")
         state = str(body.get("state"))
-        reasons = [str(r) for r in body.get("reasons", [])]
+        reasons = _reasons(body)
         if state not in {s.value for s in FINAL_STATES}:
             raise NodeError(422, f"{state!r} is not a final state")
         if body.get("final") and sender == job.coordinator:

@@ -344,7 +344,7 @@ class Node:
                 self.coordinator.later(self.coordinator.coordinate, job.id)
             else:
                 self.store.transition(job.id, S.PENDING, "resumed after a restart")
-                self.coordinator.later(self.coordinator.advance, job.id)
+                self.coordinator.later(self.coordinator.resume, job.id)  # decisions sent meanwhile were lost
         if done["aborted"]:  # one outcome per job everywhere: ask the other parties (#15.13)
             self.coordinator.later(self.coordinator.reconcile, done["aborted"])
         if done["aborted"] or done["resumed"]:
