@@ -146,7 +146,7 @@ def _unseal(party: str, blob: str, key: BoxKey) -> SharePackage:
     except ValidationError:
         raise SealedResultError(f"the sealed share of party {party!r} is not a share package of this format") from None
     if package.party != party:
-        raise SealedResultError(f"the sealed share given as party {party!r}'s is party {package.party!r}'s")
+        raise SealedResultError(f"the sealed share given for party {party!r} was sealed by party {package.party!r}")
     return package
 
 
