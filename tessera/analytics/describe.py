@@ -224,7 +224,9 @@ class Describe(Analysis[DescribeParams]):
             return out
         mean_, m2_ = opened[0], opened[1]
         whole = set(plan.meta["whole"])
-        exact = plan.partition == "horizontal"  # horizontally the extremes are shared as exact integers
+        # extremes of the parties' local rows are shared as exact integers (decoded as int64); those
+        # of shared rows (PSI aligned mode) as fixed point
+        exact = len(opened) == 4 and np.asarray(opened[2]).dtype.kind == "i"
         for j, c in enumerate(plan.columns):
             m, h = plan.scaling[c]
             var = max(0.0, float(m2_[j]) * count / (count - 1)) * h * h if count > 1 else float("nan")
