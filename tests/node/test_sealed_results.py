@@ -18,7 +18,7 @@ from tessera.errors import SealedResultError
 from tessera.jobs.sealed import new_box_key
 from tessera.net.identity import Identity
 from tessera.node.example import ANALYST, DEALER, ORGS, build_consortium
-from tessera.node.peers import HTTPError
+from tessera.node.peers import HTTPError, PinnedHTTPS, seal
 from tests.node.conftest import Cluster, _free_block
 
 pytestmark = pytest.mark.slow
@@ -166,3 +166,28 @@ def test_an_analysis_that_cannot_seal_is_denied(sealed_cluster: Cluster) -> None
     done = analyst.wait(analyst.submit(meta)["id"], timeout=120)
     assert done["state"] == "denied"
     assert any("meta_analysis cannot seal its results to analysts yet" in r for r in done["reasons"]), done["reasons"]
+
+
+def test_a_peer_cannot_hand_the_coordinator_boxes_for_another_analyst(sealed_cluster: Cluster) -> None:
+    """A party's outcome report may carry its sealed boxes, for the job's analysts only (422
+    otherwise, and nothing is recorded)."""
+    cluster = sealed_cluster
+    analyst = cluster.analyst()
+    job_id = analyst.submit(describe("rep3", [ANALYST]), idempotency_key="sealed-key")["id"]
+    assert analyst.wait(job_id, timeout=300)["state"] == "released"
+    alpha = cluster.admin("alpha")
+    before = alpha.status(job_id)
+    beta = Identity.load(cluster.nodes["beta"].dir / "keys", "beta")
+    http = PinnedHTTPS(cluster.nodes["alpha"].url, cluster.fingerprint("alpha"))
+    for boxes, why in (({"mallory": "AAAA"}, "sent sealed shares for ['mallory'], to whom job"),
+                       (["AAAA"], "sent sealed shares that are not analyst -> box text")):
+        env = seal(beta, "outcome", {"job_id": job_id, "state": "released", "reasons": [], "sealed": boxes},
+                   cluster.cons.contract.hash, to="alpha")
+        with pytest.raises(HTTPError) as e:
+            http.request("POST", "/v1/peer/outcome", env)
+        assert e.value.status == 422 and why in e.value.detail
+    after = alpha.status(job_id)
+    assert after["sealed_shares"] == before["sealed_shares"] == sorted(ORGS)
+    assert after["outcomes"] == before["outcomes"]
+    # the analyst's key still opens the boxes the coordinator kept
+    assert analyst.result(job_id, box_key=KEY)["outputs"]["count"] > 0
