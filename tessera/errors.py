@@ -21,7 +21,9 @@ failed and what to do about it, and never contain secret values, shares or keys:
     ├── ContractError        a contract is malformed, unsigned, tampered with or expired
     ├── PolicyDenied         a job is outside what the contract and policy allow (all reasons)
     ├── BudgetExceeded       a job would overspend a differential-privacy budget
-    └── AuditError           an audit log fails verification
+    ├── AuditError           an audit log fails verification
+    └── SealedResultError    outputs sealed to an analyst cannot be opened or reconstructed
+                             (wrong key, a party's share missing, altered or inconsistent)
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ __all__ = [
     "PolicyDenied",
     "BudgetExceeded",
     "AuditError",
+    "SealedResultError",
 ]
 
 
@@ -148,3 +151,8 @@ class BudgetExceeded(TesseraError):
 
 class AuditError(TesseraError):
     """An audit log fails verification: a broken hash chain, a bad signature, a missing entry."""
+
+
+class SealedResultError(TesseraError):
+    """Outputs sealed to an analyst cannot be opened (another key, an altered box) or
+    reconstructed (a party's share missing, or shares that disagree); names the party."""

@@ -30,7 +30,7 @@ from tessera.data.local import LocalTable
 from tessera.data.schema import Schema
 from tessera.errors import ParamsError, PlanError
 from tessera.mpc.session import Session
-from tessera.mpc.tensor import SecretTensor
+from tessera.mpc.tensor import Opened, SecretTensor
 
 __all__ = ["Analysis", "Plan", "Release", "Params", "params_error", "P", "PARTITIONS", "SharedRows", "Local", "Holders"]
 
@@ -184,6 +184,21 @@ class Analysis(abc.ABC, Generic[P]):
         Analyses that support PSI ``aligned`` mode override this.
         """
         raise PlanError(f"{self.name} cannot run on secret-shared aligned rows (PSI aligned mode)")
+
+    def finish(self, params: P, plan: Plan, public: dict[str, Any], opened: list[Opened] | None) -> dict[str, Any]:
+        """The public post-processing of the values this analysis reveals to its recipients: from
+        ``opened`` (the values of its one reveal to the recipients, in order; None if it revealed
+        nothing to them, e.g. no rows) and ``public`` (what every party's secure stage returned,
+        e.g. the row count), what a recipient receives. Runs wherever the values are opened: at a
+        recipient party, or at an analyst's client for results sealed to it
+        (:mod:`tessera.jobs.sealed`). Analyses whose results can be sealed implement it
+        (:meth:`seals`) and use it for their own recipients too."""
+        raise PlanError(f"{self.name} cannot seal its results to an analyst yet")
+
+    @classmethod
+    def seals(cls) -> bool:
+        """Whether :meth:`finish` is implemented (results can be sealed to analysts)."""
+        return cls.finish is not Analysis.finish
 
     @classmethod
     def takes_shared_rows(cls) -> bool:

@@ -41,7 +41,7 @@ from tessera.data.schema import ColumnType, Schema
 from tessera.errors import PlanError
 from tessera.mpc import approx
 from tessera.mpc import functions as fn
-from tessera.mpc.session import Session
+from tessera.mpc.session import Opened, Session
 from tessera.mpc.tensor import SecretTensor, concatenate, stack
 
 __all__ = ["Describe"]
@@ -171,64 +171,76 @@ class Describe(Analysis[DescribeParams]):
         if (counts != count).any():
             raise PlanError("the columns have different numbers of complete rows; describe them in separate jobs")
         if count == 0:
-            return self._empty(session, plan, params.extremes)
+            return self._empty(session, plan, params)
         mean, m2 = pool(session, local, np.full(p, count, dtype=np.int64), full=False)
         if not params.extremes:
-            return self._finish(session, plan, count, mean, m2, None, None)
+            return self._finish(session, plan, params, count, mean, m2, None, None)
         ext = [session.input(i, local["extremes"] if i == session.me else None, shape=(2 * p,), frac_bits=0)
                for i in range(session.n_parties)]
         allext = stack(ext)
         lo = fn.min(allext[:, :p], axis=0)
         hi = fn.max(allext[:, p:], axis=0)
-        return self._finish(session, plan, count, mean, m2, lo, hi)
+        return self._finish(session, plan, params, count, mean, m2, lo, hi)
 
     def secure_rows(self, session: Session, rows: SharedRows, params: DescribeParams, plan: Plan) -> dict[str, Any]:
         count = len(rows[plan.columns[0]])
         if count == 0:
-            return self._empty(session, plan, params.extremes)
+            return self._empty(session, plan, params)
         x = concatenate([rows[c].reshape(count, 1) for c in plan.columns], axis=1)  # scaled, |x| <= 1
         lo, hi = (fn.min(x, axis=0), fn.max(x, axis=0)) if params.extremes else (None, None)
         mean = x.sum(axis=0).scale(1 / count, bound=count)
         m2 = (x * x).sum(axis=0).scale(1 / count, bound=count) - mean * mean
-        return self._finish(session, plan, count, approx.at_scale(mean, WIDE), approx.at_scale(m2, WIDE), lo, hi)
+        return self._finish(session, plan, params, count, approx.at_scale(mean, WIDE), approx.at_scale(m2, WIDE), lo, hi)
 
-    def _empty(self, session: Session, plan: Plan, extremes: bool) -> dict[str, Any]:
+    def _empty(self, session: Session, plan: Plan, params: DescribeParams) -> dict[str, Any]:
         """No rows at all: the count, empty sums, NaN for everything else (as numpy and pandas)."""
-        out: dict[str, Any] = {"count": 0}
         if plan.recipients is not None and session.party not in plan.recipients:
-            return out
-        nan = float("nan")
-        for c in plan.columns:
-            out[c] = {"sum": 0.0, "mean": nan, "var": nan, "std": nan} | ({"min": nan, "max": nan} if extremes else {})
-        return out
+            return {"count": 0}
+        return self.finish(params, plan, {"count": 0}, None)
 
-    def _finish(self, session: Session, plan: Plan, count: int, mean: SecretTensor, m2: SecretTensor,
-                lo: SecretTensor | None, hi: SecretTensor | None) -> dict[str, Any]:
+    def _finish(self, session: Session, plan: Plan, params: DescribeParams, count: int, mean: SecretTensor,
+                m2: SecretTensor, lo: SecretTensor | None, hi: SecretTensor | None) -> dict[str, Any]:
         """Release the pooled mean and ``M2 / N`` (scaled, at 58 bits) and, if the job releases
         them, the extremes: integers (``value - floor(declared min)`` for whole-number columns,
         scaled ``* 2^58`` for the others) horizontally, scaled fixed point vertically. Everything
-        else is public post-processing."""
+        else is public post-processing (:meth:`finish`)."""
         tensors = [mean, m2] + ([lo, hi] if lo is not None and hi is not None else [])
         opened = received(session.reveal(*tensors, to=plan.recipients))
+        if opened is None:
+            return {"count": count}
+        return self.finish(params, plan, {"count": count}, opened)
+
+    def finish(self, params: DescribeParams, plan: Plan, public: dict[str, Any],
+               opened: list[Opened] | None) -> dict[str, Any]:
+        """From the opened mean and ``M2 / N`` (and extremes): sum, mean, sample variance, std
+        (and min, max) per column; with nothing opened (no rows), NaN but the count and sums."""
+        count = int(public["count"])
         out: dict[str, Any] = {"count": count}
         if opened is None:
+            nan = float("nan")
+            for c in plan.columns:
+                out[c] = {"sum": 0.0, "mean": nan, "var": nan, "std": nan} | \
+                    ({"min": nan, "max": nan} if params.extremes else {})
             return out
         mean_, m2_ = opened[0], opened[1]
         whole = set(plan.meta["whole"])
+        # extremes of the parties' local rows are shared as exact integers (decoded as int64); those
+        # of shared rows (PSI aligned mode) as fixed point
+        exact = len(opened) == 4 and np.asarray(opened[2]).dtype.kind == "i"
         for j, c in enumerate(plan.columns):
             m, h = plan.scaling[c]
             var = max(0.0, float(m2_[j]) * count / (count - 1)) * h * h if count > 1 else float("nan")
             mu = float(h * mean_[j] + m)
             out[c] = {"sum": mu * count, "mean": mu, "var": var, "std": math.sqrt(var)}
-            if lo is not None and hi is not None:
-                out[c] |= {"min": self._extreme(plan, c, opened[2][j], lo.frac_bits, c in whole),
-                           "max": self._extreme(plan, c, opened[3][j], hi.frac_bits, c in whole)}
+            if len(opened) == 4:
+                out[c] |= {"min": self._extreme(plan, c, opened[2][j], exact, c in whole),
+                           "max": self._extreme(plan, c, opened[3][j], exact, c in whole)}
         return out
 
     @staticmethod
-    def _extreme(plan: Plan, c: str, raw: Any, frac: int, whole: bool) -> float:
+    def _extreme(plan: Plan, c: str, raw: Any, exact: bool, whole: bool) -> float:
         m, h = plan.scaling[c]
-        if frac == 0:  # horizontal: exact integers
+        if exact:  # horizontal: exact integers
             return float(int(raw) + _int_range(plan, c)[0]) if whole else float(h * (int(raw) * 2.0**-WIDE) + m)
         value = float(h * float(raw) + m)
         return float(round(value)) if whole else value  # whole numbers: within 2^-26 h < 0.5 of an integer

@@ -56,7 +56,7 @@ from tessera.data.schema import Schema
 from tessera.errors import GuardFailed, PlanError
 from tessera.mpc import approx
 from tessera.mpc.linalg import inv_spd, newton_schulz_steps
-from tessera.mpc.session import Session
+from tessera.mpc.session import Opened, Session
 from tessera.mpc.tensor import SecretTensor, concatenate
 
 __all__ = ["LinearRegression", "guard_tolerance", "coefficient_accuracy", "shared_rows_error"]
@@ -242,14 +242,38 @@ class LinearRegression(Analysis[LinRegParams]):
         cov = m[1:, 1:] - mean.reshape(k1, 1) * mean.reshape(1, k1)
         return n, approx.at_scale(mean, WIDE), approx.at_scale(cov, WIDE), floor
 
-    @staticmethod
-    def _undefined(session: Session, plan: Plan, n: int, p: int) -> dict[str, Any]:
+    def _undefined(self, session: Session, params: LinRegParams, plan: Plan, n: int) -> dict[str, Any]:
         """Too few rows for residual degrees of freedom: n and NaN estimates, nothing computed."""
         if plan.recipients is not None and session.party not in plan.recipients:
             return {"n": n}
-        nan = np.full(p + 1, np.nan)
-        return {"n": n, "coefficients": nan, "std_errors": nan.copy(), "t": nan.copy(), "p_values": nan.copy(),
-                "r2": math.nan}
+        return self.finish(params, plan, {"n": n}, None)
+
+    def finish(self, params: LinRegParams, plan: Plan, public: dict[str, Any],
+               opened: list[Opened] | None) -> dict[str, Any]:
+        """From the opened floating-point pairs (mantissas, exponents; and R^2 without ridge): the
+        coefficients in original units, their standard errors, t, p-values and R^2; with nothing
+        opened (too few rows), n and NaN estimates."""
+        n, p = int(public["n"]), len(params.features)
+        if opened is None:
+            nan = np.full(p + 1, np.nan)
+            return {"n": n, "coefficients": nan, "std_errors": nan.copy(), "t": nan.copy(), "p_values": nan.copy(),
+                    "r2": math.nan}
+        h = np.array([plan.scaling[c][1] for c in params.features])
+        cen = np.array([plan.scaling[c][0] for c in params.features])
+        cy, hy = plan.scaling[params.target]
+        vals = float_value(opened[0], opened[1])
+        slopes = hy / h * vals[:p]
+        icpt = cy + hy * vals[p] - float(cen @ slopes)
+        coef = np.concatenate([[icpt], slopes])
+        if params.ridge:
+            return {"n": n, "coefficients": coef}
+        dof = n - p - 1
+        se = np.concatenate([[hy * vals[2 * p + 1]], hy / h * vals[p + 1:2 * p + 1]]) / math.sqrt(dof)
+        with np.errstate(divide="ignore", invalid="ignore"):  # a perfect fit: SE 0, |t| infinite
+            tstat = coef / se
+        from scipy import stats  # imported where used: ~1 s per process, and only released p-values need it
+        return {"n": n, "coefficients": coef, "std_errors": se, "t": tstat,
+                "p_values": 2 * stats.t.sf(np.abs(tstat), dof), "r2": float(np.asarray(opened[2]).reshape(-1)[0])}
 
     @staticmethod
     def _guard(session: Session, params: LinRegParams, corr: SecretTensor, inv: SecretTensor,
@@ -280,11 +304,10 @@ class LinearRegression(Analysis[LinRegParams]):
         smallest variance known to a useful relative precision (the shared-rows paths)."""
         p = len(params.features)
         if mean is None or m2 is None:
-            return self._undefined(session, plan, n, p)
+            return self._undefined(session, params, plan, n)
         f = plan.frac_bits
         h = np.array([plan.scaling[c][1] for c in params.features])
         cen = np.array([plan.scaling[c][0] for c in params.features])
-        cy, hy = plan.scaling[params.target]
         diag = np.arange(p)
         # ridge: lambda |beta|^2 in original units is pen_j |slope_j|^2 in scaled, per-row units;
         # the x block is divided by a public power of two kappa so every entry stays below 1
@@ -321,11 +344,7 @@ class LinearRegression(Analysis[LinRegParams]):
         if params.ridge:
             mant, expo = float_parts(concatenate([m, a0.reshape(1)]), concatenate([t[:p] - ty, -t[p:]]))
             got = received(session.reveal(mant, expo, to=plan.recipients))
-            if got is None:
-                return {"n": n}
-            vals = float_value(*got)
-            slopes = hy / h * vals[:p]
-            return {"n": n, "coefficients": np.concatenate([[cy + hy * vals[p] - float(cen @ slopes)], slopes])}
+            return {"n": n} if got is None else self.finish(params, plan, {"n": n}, got)
         e2 = cyt * sy * sy - (b * r).sum()  # 1 - R^2 (times cyt sy^2, which is 1 to 2^-20)
         r2 = (1 - e2 * (2 - root_y * sy)).reshape(1)  # 1 / q = 2 - q to (1 - q)^2 for q = cyt sy^2 within 2^-20 of 1
         e2 = e2 + (e2 < 0) * (0 - e2)  # rounding can take a perfect fit below 0
@@ -340,16 +359,4 @@ class LinearRegression(Analysis[LinRegParams]):
         mant, expo = float_parts(concatenate([m, a0.reshape(1), se_m, se0]),
                                  concatenate([t[:p] - ty, -t[p:], t[:p] - ty, e_pos - t[p:]]))
         opened = received(session.reveal(mant, expo, r2, to=plan.recipients))
-        if opened is None:
-            return {"n": n}
-        vals = float_value(opened[0], opened[1])
-        dof = n - p - 1
-        slopes = hy / h * vals[:p]
-        icpt = cy + hy * vals[p] - float(cen @ slopes)
-        se = np.concatenate([[hy * vals[2 * p + 1]], hy / h * vals[p + 1:2 * p + 1]]) / math.sqrt(dof)
-        coef = np.concatenate([[icpt], slopes])
-        with np.errstate(divide="ignore", invalid="ignore"):  # a perfect fit: SE 0, |t| infinite
-            tstat = coef / se
-        from scipy import stats  # imported where used: ~1 s per process, and only released p-values need it
-        return {"n": n, "coefficients": coef, "std_errors": se, "t": tstat,
-                "p_values": 2 * stats.t.sf(np.abs(tstat), dof), "r2": float(np.asarray(opened[2]).reshape(-1)[0])}
+        return {"n": n} if opened is None else self.finish(params, plan, {"n": n}, opened)

@@ -88,6 +88,11 @@ class Analyst(_Model):
     id: str
     name: str = ""
     public_key: str | None = None
+    #: X25519 public key (hex) that this analyst's results are sealed to: a job whose recipients
+    #: are all analysts with a box key reveals its outputs to no party, each party seals its
+    #: shares to these keys (:mod:`tessera.jobs.sealed`). Signed with the contract, so a node
+    #: cannot be made to seal to another key.
+    box_key: str | None = Field(None, pattern=r"^[0-9a-f]{64}$", description="X25519 public key, hex")
 
 
 class Budget(_Model):
@@ -158,6 +163,9 @@ class Contract(_Model):
 
     def dataset(self, name: str) -> DatasetSpec | None:
         return next((d for d in self.datasets if d.name == name), None)
+
+    def analyst(self, analyst_id: str) -> Analyst | None:
+        return next((a for a in self.analysts if a.id == analyst_id), None)
 
     def budget(self, dataset: str) -> Budget | None:
         return next((b for b in self.budgets if b.dataset == dataset), None)

@@ -33,7 +33,9 @@ def _datasets(contract: Contract, spec: JobSpec) -> list[tuple[str, DatasetSpec]
 
 def roles_for(contract: Contract, spec: JobSpec, coordinator: str) -> Roles:
     """The job's roles: data owners in dataset order (each computes), the dealer the protocol
-    needs, and the recipients (analysts receive through the coordinator). PlanError if none fit."""
+    needs, and the recipients. Analysts receive through the coordinator, unless every recipient is
+    an analyst with a box key in the contract: then the outputs are sealed to those keys and no
+    node sees them (:mod:`tessera.jobs.sealed`). PlanError if none fit."""
     if spec.protocol not in PROTOCOLS:
         raise PlanError(f"unknown protocol {spec.protocol!r}; choose one of {sorted(PROTOCOLS)}")
     owners = [o for o, _ in _datasets(contract, spec)]
@@ -53,9 +55,14 @@ def roles_for(contract: Contract, spec: JobSpec, coordinator: str) -> Roles:
     if any(r not in owners for r in party_recipients):
         raise PlanError("a party that receives results must take part in the job")
     analysts = [r for r in spec.recipients if r not in names]
-    receivers = party_recipients + ([coordinator] if analysts and coordinator not in party_recipients else [])
+    keys = {a: entry.box_key for a in analysts if (entry := contract.analyst(a)) is not None and entry.box_key}
+    if analysts and not party_recipients and len(keys) == len(analysts):
+        recipients = Recipients(parties=[], analysts=analysts, sealed=keys)  # no node sees the outputs
+    else:
+        receivers = party_recipients + ([coordinator] if analysts and coordinator not in party_recipients else [])
+        recipients = Recipients(parties=receivers, analysts=analysts)
     return Roles(data_owners=owners, compute=owners, preprocessing=pre,
-                 recipients=Recipients(parties=receivers, analysts=analysts),
+                 recipients=recipients,
                  datasets={o: ds.name for o, ds in _datasets(contract, spec)})
 
 

@@ -37,6 +37,7 @@ from tessera.jobs.model import (
 )
 from tessera.jobs.party import run_party_job
 from tessera.jobs.planner import JobRequest, plan_job
+from tessera.jobs.sealed import BoxKey, open_sealed
 from tessera.protocols import NEEDS_DEALER
 from tessera.runtime.cluster import run_mesh
 from tessera.runtime.config import PartyConfig
@@ -45,6 +46,9 @@ from tessera.runtime.inprocess import DEALER_NAME, party_names, run_threads
 __all__ = ["run_local", "LocalResult", "local_job"]
 
 PartyData: TypeAlias = pd.DataFrame | str | os.PathLike[str]
+
+#: the analyst of a ``run_local`` job sealed to an analyst key
+ANALYST_NAME = "analyst"
 
 
 @dataclass
@@ -60,6 +64,9 @@ class LocalResult:
     #: every endpoint's typed report (the dealer's included)
     reports: dict[str, JobReport] = field(default_factory=dict)
     job: PartyJob | None = None
+    #: a job sealed to an analyst: party -> analyst -> that party's sealed box (``outputs`` are
+    #: then what the analyst's key reconstructs; ``per_party`` what each party saw)
+    sealed: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def __getitem__(self, key: str) -> Any:
         return self.outputs[key]
@@ -70,14 +77,21 @@ def local_job(
     recipients: list[str] | None = None, version: str | None = None, psi_mode: str | None = None,
     join_key: str | None = None, ledgers: Mapping[str, LedgerRef] | None = None, job_id: str | None = None,
     params: Mapping[str, Any] | None = None, row_bounds: Mapping[str, RowBounds] | None = None,
-    duplicate_keys: str = "refuse",
+    duplicate_keys: str = "refuse", sealed: Mapping[str, str] | None = None,
 ) -> PartyJob:
-    """The typed job ``run_local`` runs (planned here, once)."""
+    """The typed job ``run_local`` runs (planned here, once); with ``sealed`` (analyst -> X25519
+    public key, hex) its outputs are sealed to those analysts and opened to no party."""
     names = party_names(list(parties))
+    if sealed:
+        if recipients:
+            raise PlanError("a job sealed to analysts has no party recipients; leave out recipients")
+        to = Recipients(parties=[], analysts=list(sealed), sealed=dict(sealed))
+    else:
+        to = Recipients(parties=list(recipients or names))
     roles = Roles(data_owners=names, compute=names,
                   preprocessing=Preprocessing(source="dealer", party=DEALER_NAME) if NEEDS_DEALER.get(protocol)
                   else Preprocessing(source="none"),
-                  recipients=Recipients(parties=list(recipients or names)),
+                  recipients=to,
                   datasets={n: r.dataset for n, r in (ledgers or {}).items()})
     holders = None
     if partition == "vertical":
@@ -109,6 +123,7 @@ def run_local(
     job_id: str | None = None,
     row_bounds: Mapping[str, RowBounds] | None = None,
     duplicate_keys: str = "refuse",
+    analyst_key: BoxKey | None = None,
     **params: Any,
 ) -> LocalResult:
     """Run ``analysis`` over ``parties`` (name -> DataFrame or CSV/Parquet path).
@@ -131,6 +146,11 @@ def run_local(
     ``duplicate_keys`` (vertical jobs over a join key): ``"refuse"`` (default) fails the job if a
     party's join key repeats, naming the party and the number of duplicated keys; ``"first"``
     uses the first row of each key.
+
+    ``analyst_key`` (a :class:`~tessera.jobs.sealed.BoxKey`): the outputs are sealed to the
+    analyst ``"analyst"`` with this key's public half and opened to no party; ``outputs`` are what
+    the analyst's client reconstructs from every party's box (``sealed``), ``per_party`` what each
+    party saw (only what every party learns, such as a row count).
     """
     if duplicate_keys not in ("refuse", "first"):
         raise PlanError(f"duplicate_keys is 'refuse' or 'first', not {duplicate_keys!r}")
@@ -148,7 +168,8 @@ def run_local(
                     for n, d in parties.items()}
         job = local_job(analysis, data, schema, protocol=protocol, partition=partition, recipients=recipients,
                         version=version, psi_mode=psi_mode, join_key=join_key, ledgers=ledgers, job_id=job_id,
-                        params=params, row_bounds=row_bounds, duplicate_keys=duplicate_keys)
+                        params=params, row_bounds=row_bounds, duplicate_keys=duplicate_keys,
+                        sealed=None if analyst_key is None else {ANALYST_NAME: analyst_key.public})
         inputs = {n: PartyInputs(data[n], None if ledgers is None else ledgers[n]) for n in names}
         if runtime == "cluster":
             reports = _run_processes(job, protocol, inputs, timeout, tmp)
@@ -165,9 +186,13 @@ def run_local(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     typed = {n: r for n, r in results.items() if r is not None}
-    receiver = job.roles.recipients.parties[0]
+    sealed = {n: dict(r.sealed) for n, r in typed.items() if r.sealed}
+    if analyst_key is not None:
+        outputs = open_sealed({n: boxes[ANALYST_NAME] for n, boxes in sealed.items()}, analyst_key)
+    else:
+        outputs = typed[job.roles.recipients.parties[0]].outputs
     return LocalResult(
-        outputs=typed[receiver].outputs,
+        outputs=outputs,
         revealed=job.revealed,
         plan_text=job.plan_text,
         per_party={n: r.outputs for n, r in typed.items()},
@@ -175,6 +200,7 @@ def run_local(
         seconds=seconds,
         reports=reports,
         job=job,
+        sealed=sealed,
     )
 
 

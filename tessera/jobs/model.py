@@ -53,10 +53,25 @@ class Preprocessing(_Record):
 
 class Recipients(_Record):
     """Who receives the outputs: ``parties`` receive them in the MPC (a node receiving on behalf
-    of its analysts among them); ``analysts`` receive them from their node."""
+    of its analysts among them); ``analysts`` receive them from their node.
 
-    parties: list[str] = Field(min_length=1)
+    ``sealed`` (analyst id -> X25519 public key, hex, from the signed contract): the outputs go to
+    these analysts alone, sealed. No party opens them: each party seals its own output shares to
+    every key (:mod:`tessera.jobs.sealed`) and only the analysts' clients reconstruct. Then the
+    analysts are the only recipients (``parties`` is empty)."""
+
+    parties: list[str] = []
     analysts: list[str] = []
+    sealed: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _someone(self) -> Recipients:
+        if self.sealed:
+            if self.parties or set(self.sealed) != set(self.analysts):
+                raise ValueError("sealed outputs go to every analyst recipient and to no party")
+        elif not self.parties:
+            raise ValueError("a job needs a party recipient unless its outputs are sealed to its analysts")
+        return self
 
 
 class Roles(_Record):
@@ -209,7 +224,8 @@ class PartyLaunch(_Record):
 
 class PartyResult(BaseModel):
     """What one party received: the outputs revealed to it (empty if it is no recipient), what the
-    job revealed to whom, the session's transcript hash, and its budget left after the job."""
+    job revealed to whom, the session's transcript hash, its budget left after the job, and, for a
+    job sealed to its analysts, its sealed output shares."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -218,6 +234,10 @@ class PartyResult(BaseModel):
     transcript: str = ""
     #: (epsilon, delta) left in this party's ledger for its dataset, for a budgeted job
     budget_left: tuple[float, float] | None = None
+    #: a job sealed to its analysts: analyst id -> this party's sealed output shares (an opaque
+    #: box only that analyst's key opens, :mod:`tessera.jobs.sealed`); ``outputs`` then hold only
+    #: what every party learns anyway (such as a row count) and nobody stores them
+    sealed: dict[str, str] = {}
 
 
 class JobReport(BaseModel):

@@ -13,7 +13,9 @@
 4. the secure stage, or in PSI aligned mode the secret-shared join and the analysis on it
    (:func:`tessera.execution.steps.secure_stage`);
 5. release: the outputs this party received, what the job revealed, the transcript hash; the
-   budget is committed (or released if the job failed before any output share left).
+   budget is committed (or released if the job failed before any output share left). A job
+   whose outputs are sealed to its analysts (``roles.recipients.sealed``) opens them to no party:
+   this party's shares of them are sealed to each analyst's key (:mod:`tessera.jobs.sealed`).
 
 The process writes a :class:`~tessera.runtime.launcher.ProcessReport` whose result is a
 :class:`~tessera.jobs.model.PartyResult` (read back as a :class:`~tessera.jobs.model.JobReport`).
@@ -32,6 +34,7 @@ from tessera.execution.psi import align
 from tessera.execution.steps import RowLimits, check_row_count, local_stage, parse_params, secure_stage
 from tessera.jobs.budget import BudgetHook, OutputBarrier, crash_point_for_tests
 from tessera.jobs.model import PartyInputs, PartyJob, PartyLaunch, PartyResult, SqlData
+from tessera.jobs.sealed import seal_shares
 from tessera.mpc.session import Session
 from tessera.runtime.launcher import die_with_parent, serve, write_report
 
@@ -54,6 +57,8 @@ def run_party_job(session: Session, job: PartyJob, inputs: PartyInputs) -> Party
         budget = BudgetHook(job.job_id, job.dp, inputs.ledger)
         budget.reserve()
     OutputBarrier(None if budget is None else budget.output_started).attach(session)
+    analysts = job.roles.recipients.sealed
+    reveals = session.seal_outputs() if analysts else None
     try:
         outputs = _compute(session, job, inputs.data)
         crash_point_for_tests(session.party, "output")
@@ -62,8 +67,11 @@ def run_party_job(session: Session, job: PartyJob, inputs: PartyInputs) -> Party
             budget.release()
         raise
     left = budget.commit() if budget is not None else None
-    return PartyResult(outputs=outputs, revealed=list(job.revealed), transcript=session.transcript_hash(),
-                       budget_left=left)
+    transcript = session.transcript_hash()
+    sealed = {} if reveals is None else {a: seal_shares(job, session.party, outputs, reveals, transcript, a)
+                                         for a in analysts}
+    return PartyResult(outputs=outputs, revealed=list(job.revealed), transcript=transcript, budget_left=left,
+                       sealed=sealed)
 
 
 def _compute(session: Session, job: PartyJob, source: Source) -> dict[str, Any]:

@@ -12,11 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from tessera.analytics import available, get
 from tessera.data.schema import Schema
 from tessera.errors import PlanError
 from tessera.execution.psi import duplicate_keys_note
 from tessera.execution.steps import plan_analysis, plan_to_dict
 from tessera.jobs.model import DpCharge, PartyJob, PsiStep, Roles, RowBounds
+from tessera.mpc.session import SEALED
 from tessera.runtime import jsonable
 
 __all__ = ["JobRequest", "plan_job"]
@@ -55,9 +57,18 @@ def plan_job(request: JobRequest) -> PartyJob:
     r = request
     if r.partition not in ("horizontal", "vertical"):
         raise PlanError(f"unknown partition {r.partition!r}; use 'horizontal' or 'vertical'")
+    sealed = r.roles.recipients.sealed
     planned = plan_analysis(r.analysis, r.version, r.params, r.schema, r.partition, list(r.roles.compute),
-                            list(r.roles.recipients.parties), psi_mode=r.psi_mode)
+                            [SEALED] if sealed else list(r.roles.recipients.parties), psi_mode=r.psi_mode)
     plan = planned.plan
+    if sealed:
+        if not planned.analysis.seals():
+            able = sorted(n for n, vs in available().items() if get(n, vs[-1]).seals())
+            raise PlanError(f"{planned.analysis.name} cannot seal its results to analysts yet (an analyst with a box "
+                            "key receives only sealed results); name a data owner among the recipients (it will see "
+                            f"the results) or use an analysis that can: {', '.join(able)}")
+        plan.notes.append(f"outputs sealed to {', '.join(sorted(sealed))}: no party opens them; each party seals its "
+                          "own shares to the analyst's registered key and only the analyst reconstructs them")
     psi = None
     if r.psi_mode is not None:
         if not r.join_key:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import overload
 
 import numpy as np
@@ -20,10 +21,28 @@ from tessera.protocols import NEEDS_DEALER, PROTOCOLS, Protocol
 from tessera.protocols.base import Opening
 from tessera.ring.fixedpoint import FixedPoint, decode, encode
 
-__all__ = ["Session", "RevealObserver", "Opened"]
+__all__ = ["Session", "RevealObserver", "Opened", "SEALED", "SealedShares"]
 
 #: Called after each reveal with the party names that received the values.
 RevealObserver = Callable[[list[str]], None]
+
+#: The recipient that stands for "the job's analysts, sealed": ``reveal(..., to=SEALED)`` opens
+#: nothing to any party; each party keeps its own shares for sealing to the analysts' keys
+#: (:meth:`Session.seal_outputs`, :mod:`tessera.jobs.sealed`).
+SEALED = "@sealed"
+
+
+@dataclass(frozen=True)
+class SealedShares:
+    """This party's shares of one tensor revealed to :data:`SEALED`: its share array (``(k,
+    *shape)`` uint64: additive ``k = 1``, replicated ``k = 2``) and the tensor's encoding."""
+
+    shares: np.ndarray
+    frac_bits: int
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(int(d) for d in self.shares.shape[1:])
 
 _TRANSCRIPT_TAG = b"tessera-transcript-v2\0"
 
@@ -48,6 +67,8 @@ class Session:
                       "frac_bits": frac_bits})
         self._reveal_observers: list[RevealObserver] = []
         self._before_reveal: list[RevealObserver] = []
+        #: this party's shares of the tensors revealed to SEALED, in order (None: sealing is off)
+        self._sealed: list[list[SealedShares]] | None = None
         protocol.open_observers.append(self._record_opening)
 
     @classmethod
@@ -173,10 +194,16 @@ class Session:
         Recipients get float64 arrays (int64 for integer tensors); others get ``None`` (so an
         opening to every party, ``to=None``, is never ``None``).
         Reveals exactly these values to exactly these parties.
+
+        ``to=SEALED`` (or ``[SEALED]``; only once :meth:`seal_outputs` was called) opens nothing:
+        every party gets ``None`` and keeps its own shares of the tensors, to be sealed to the
+        job's analysts. No message is sent; the output hooks run as for any output.
         """
-        recipients = self._recipients(to)
         for t in tensors:
             self.check_own(t)
+        if to == SEALED or (isinstance(to, (list, tuple)) and SEALED in to):
+            return self._reveal_sealed(tensors, to)
+        recipients = self._recipients(to)
         names_before = [self.parties[r] for r in recipients]
         for obs in self._before_reveal:
             obs(names_before)
@@ -185,6 +212,30 @@ class Session:
         for obs in self._reveal_observers:
             obs(names)
         return [None if v is None else decode(v, t.frac_bits) for v, t in zip(opened, tensors)]
+
+    def seal_outputs(self) -> list[list[SealedShares]]:
+        """Allow reveals to :data:`SEALED` from now on; returns the list that receives, for each
+        such reveal, this party's shares of its tensors (the caller seals them)."""
+        if self._sealed is None:
+            self._sealed = []
+        return self._sealed
+
+    def _reveal_sealed(self, tensors: Sequence[SecretTensor],
+                       to: int | str | Sequence[int | str]) -> list[Opened | None]:
+        if self._sealed is None:
+            raise SessionError("this session seals no outputs: a reveal to the job's analysts needs a job whose "
+                               "recipients are analysts with registered box keys")
+        if [to] != [SEALED] and list(to) != [SEALED]:  # type: ignore[arg-type]
+            raise SessionError(f"a sealed reveal goes to the analysts alone, not also to {to!r}")
+        for obs in self._before_reveal:
+            obs([SEALED])
+        self._sealed.append([SealedShares(np.array(t.shares, dtype=np.uint64, copy=True), t.frac_bits)
+                             for t in tensors])
+        # every party records the same: the opening's kind, shapes and recipient, never values
+        self._absorb({"kind": "sealed", "shapes": [list(t.shape) for t in tensors], "to": [SEALED], "values": False})
+        for obs in self._reveal_observers:
+            obs([SEALED])
+        return [None] * len(tensors)
 
     def _recipients(self, to: int | str | Sequence[int | str] | None) -> list[int]:
         if to is None:

@@ -6,6 +6,10 @@
     done = c.wait(job["id"], on_progress=print)
     print(c.result(job["id"])["outputs"]["coefficients"])
 
+An analyst whose contract entry names a ``box_key`` (X25519, :func:`tessera.jobs.sealed.new_box_key`)
+gets the results of jobs only it receives sealed: ``c.result(job_id, box_key=private_key)`` opens
+every party's sealed shares here and reconstructs them; no node sees the values.
+
 The node's certificate is pinned by fingerprint (from the contract or the node's owner); the
 token identifies the analyst. The same client with the admin profile lets a data owner approve or
 reject jobs waiting for it.
@@ -20,7 +24,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from tessera.errors import TesseraError
+from tessera.errors import SealedResultError, TesseraError
+from tessera.jobs.sealed import BoxKey, open_sealed
+from tessera.jobs.sealed import box_key as open_box_key
 from tessera.node.peers import PinnedHTTPS
 from tessera.node.setup import read_profile
 from tessera.node.store import FINAL_STATES
@@ -40,13 +46,16 @@ class JobFailed(TesseraError):
 class Client:
     """An HTTPS client of one node, for an analyst (or, with the admin token, the node's owner)."""
 
-    def __init__(self, url: str, fingerprint: str, token: str, timeout: float = 30.0) -> None:
+    def __init__(self, url: str, fingerprint: str, token: str, timeout: float = 30.0,
+                 box_key: BoxKey | str | bytes | None = None) -> None:
         self.http = PinnedHTTPS(url, fingerprint, token=token, timeout=timeout)
+        #: the analyst's private X25519 key for results sealed to it (:meth:`result`)
+        self.box_key = None if box_key is None else open_box_key(box_key)
 
     @classmethod
-    def from_profile(cls, path: str | os.PathLike[str]) -> Client:
+    def from_profile(cls, path: str | os.PathLike[str], box_key: BoxKey | str | bytes | None = None) -> Client:
         p = read_profile(path)
-        return cls(p["url"], p["fingerprint"], p["token"])
+        return cls(p["url"], p["fingerprint"], p["token"], box_key=box_key)
 
     # -- analysts ------------------------------------------------------------------------------
 
@@ -89,11 +98,31 @@ class Client:
             raise JobFailed(job)
         return job
 
-    def result(self, job_id: str) -> dict[str, Any]:
-        """The released outputs (numpy arrays restored) and the list of what was revealed."""
-        res = self.http.request("GET", f"/v1/jobs/{job_id}/result")
-        res["outputs"] = jsonable.from_plain(res["outputs"])
-        return res  # type: ignore[no-any-return]
+    def result(self, job_id: str, box_key: BoxKey | str | bytes | None = None, wait: float = 60.0) -> dict[str, Any]:
+        """The released outputs (numpy arrays restored) and the list of what was revealed.
+
+        A job sealed to this analyst (its contract entry has a ``box_key``) has no outputs at any
+        node: the node hands over every party's sealed shares, and they are opened here with
+        ``box_key`` (the private half; default: the client's), reconstructed and post-processed
+        (:func:`tessera.jobs.sealed.open_sealed`). Parties' shares still on their way to the
+        node are waited for up to ``wait`` seconds."""
+        res: dict[str, Any] = self.http.request("GET", f"/v1/jobs/{job_id}/result")
+        if "sealed" not in res:
+            res["outputs"] = jsonable.from_plain(res["outputs"])
+            return res
+        key = box_key if box_key is not None else self.box_key
+        if key is None:
+            raise SealedResultError(f"job {job_id}'s outputs are sealed to your box key; pass box_key (the private "
+                                    "key whose public half the contract names)")
+        deadline = time.monotonic() + wait
+        while res["missing"] and time.monotonic() < deadline:
+            time.sleep(0.5)
+            res = self.http.request("GET", f"/v1/jobs/{job_id}/result")
+        if res["missing"]:
+            raise SealedResultError(f"the sealed shares of {', '.join(res['missing'])} have not reached the node "
+                                    f"after {wait:g} s; every party's share is needed (try again later)")
+        res["outputs"] = open_sealed(res["sealed"], key)
+        return res
 
     def node(self) -> dict[str, Any]:
         return self.http.request("GET", "/v1/node")  # type: ignore[no-any-return]

@@ -352,9 +352,11 @@ class Coordinator:
         """Peer: report this node's outcome to the coordinator and adopt the outcome it answers
         with (the one agreed so far). Returns whether the coordinator answered."""
         job = self.job(job_id)
+        body: dict[str, Any] = {"job_id": job_id, "state": state.value, "reasons": reasons}
+        if self.ctx.name in job.sealed:  # this party's sealed output shares, for the analysts
+            body["sealed"] = job.sealed[self.ctx.name]
         try:
-            answer = self.send(job.coordinator, "outcome", {"job_id": job_id, "state": state.value,
-                                                            "reasons": reasons})
+            answer = self.send(job.coordinator, "outcome", body)
         except TesseraError as e:
             self.ctx.log(logging.WARNING, f"could not report the outcome to the coordinator: {e}", job_id=job_id)
             return False
@@ -535,7 +537,10 @@ class Coordinator:
             elif job.state is not S.RUNNING:
                 self.finish(job_id, JobState(state), reasons)
             return {"ok": True}
+        boxes = _sealed_boxes(job, sender, body["sealed"]) if "sealed" in body else None
         self.ctx.store.set_outcome(job_id, sender, Verdict(state, reasons))
+        if boxes is not None and job.coordinator == self.ctx.name:
+            self.ctx.store.add_sealed(job_id, sender, boxes)
         if job.coordinator != self.ctx.name:
             return {"ok": True}
         self.converge(job_id)
@@ -550,3 +555,15 @@ class Coordinator:
         if sender not in job.parties:
             raise NodeError(403, f"{sender!r} is not a party of job {job_id}")
         return {"state": job.state.value, "reasons": list(job.reasons)}
+
+
+def _sealed_boxes(job: Job, sender: str, boxes: Any) -> dict[str, str]:
+    """A party's sealed output shares from its outcome report: a box (text) for analysts the job
+    seals to, nothing else (422 otherwise). Opaque here: only the analysts' keys open them."""
+    sealed_to = job.party_job.roles.recipients.sealed if job.party_job is not None else {}
+    if not isinstance(boxes, dict) or not all(isinstance(a, str) and isinstance(b, str) for a, b in boxes.items()):
+        raise NodeError(422, f"{sender!r} sent sealed shares that are not analyst -> box text")
+    stray = sorted(a for a in boxes if a not in sealed_to)
+    if stray:
+        raise NodeError(422, f"{sender!r} sent sealed shares for {stray}, to whom job {job.id} seals nothing")
+    return dict(boxes)

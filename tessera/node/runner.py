@@ -264,6 +264,10 @@ class Runner:
             if result.transcript:
                 steps.append(_step(ctx.audit.append, "transcript_hash", {"job_id": job_id, "hash": result.transcript}))
             outputs = result.outputs if ctx.name in roles.recipients.parties else None
+            if result.sealed:  # boxes only the analysts open: kept (and passed on), never the values
+                steps.append(_step(ctx.store.add_sealed, job_id, ctx.name, dict(result.sealed)))
+                steps.append(_step(ctx.audit.append, "output_released", {
+                    "job_id": job_id, "to": sorted(result.sealed), "sealed": True, "outputs": list(job.party_job.revealed)}))
             if outputs is not None:
                 steps.append(_step(ctx.audit.append, "output_released", {
                     "job_id": job_id, "to": job.spec_json["recipients"], "outputs": sorted(outputs)}))

@@ -278,7 +278,9 @@ class Node:
         """Job ``job_id``'s released outputs, for a recipient only: an analyst named in its
         recipients, or this node's owner (admin) when this node is one. The owner of a node that
         holds an analyst's result only passes it on: it sees the job's status and what it
-        revealed (by name), never the values."""
+        revealed (by name), never the values. A job sealed to its analysts has no outputs at any
+        node: the analyst gets every party's sealed shares (``sealed``, party -> box) instead, and
+        its client opens and reconstructs them (:mod:`tessera.jobs.sealed`)."""
         job = self.coordinator.job(job_id)
         recipients = job.spec_json.get("recipients", [])
         if (self.cfg.name if admin else viewer) not in recipients:
@@ -286,9 +288,22 @@ class Node:
             raise NodeError(403, f"{who} is not a recipient of job {job_id}")
         if job.state is not S.RELEASED:
             raise NodeError(409, f"job {job_id} is {job.state}, not released")
+        sealed_to = job.party_job.roles.recipients.sealed if job.party_job is not None else {}
+        if sealed_to:
+            return self._sealed_result(job, viewer)
         if job.result is None:
             raise NodeError(404, f"node {self.cfg.name} is not a recipient of job {job_id}'s outputs")
         return {"job_id": job_id, "outputs": jsonable.to_plain(job.result), "revealed": job.revealed}
+
+    def _sealed_result(self, job: Job, viewer: str) -> dict[str, Any]:
+        """A job sealed to its analysts: every party's sealed box for ``viewer`` that this node has
+        (it cannot open them), and the parties whose box has not reached it yet (``missing``: a
+        peer's box comes with its outcome report, shortly after the job ends)."""
+        assert job.party_job is not None
+        parties = list(job.party_job.roles.compute)
+        boxes = {p: job.sealed[p][viewer] for p in parties if viewer in job.sealed.get(p, {})}
+        return {"job_id": job.id, "sealed": boxes, "parties": parties,
+                "missing": [p for p in parties if p not in boxes], "revealed": job.revealed}
 
     # -- the data owner ------------------------------------------------------------------------
 

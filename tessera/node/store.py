@@ -3,7 +3,8 @@ job and its result, read back as typed :class:`Job` records.
 
 SQLite in WAL mode; every change is one transaction, so a node killed at any point restarts
 with a consistent store. States move only along :data:`tessera.node.states.TRANSITIONS`.
-Results are kept only at nodes that are recipients; what a job revealed is listed by name.
+Results are kept only at nodes that are recipients; what a job revealed is listed by name. A job
+sealed to its analysts leaves only sealed boxes here, which this node cannot open.
 """
 
 from __future__ import annotations
@@ -47,10 +48,11 @@ def check_job_id(job_id: object) -> str:
     shown = shown if len(shown) <= 40 else shown[:37] + "..."
     raise JobIdError(f"{shown} is not a job id (16 lowercase hex digits)")
 
-_JSON_FIELDS = ("spec", "parties", "reasons", "decisions", "ports", "progress", "revealed", "comm", "outcomes")
+_JSON_FIELDS = ("spec", "parties", "reasons", "decisions", "ports", "progress", "revealed", "comm", "outcomes",
+                "sealed")
 _COLUMNS = ("id", "idem", "spec", "job_hash", "coordinator", "parties", "state", "created", "updated", "reasons",
             "decisions", "nonce", "session_id", "ports", "progress", "plan", "revealed", "comm", "seconds",
-            "outcomes", "result", "party_job")
+            "outcomes", "result", "party_job", "sealed")
 
 
 def _iso(ts: float | None) -> str | None:
@@ -96,6 +98,9 @@ class Job:
     result: dict[str, Any] | None
     #: the typed job this node planned when it decided (None before, or if it could not be planned)
     party_job: PartyJob | None
+    #: a job sealed to its analysts: party -> analyst -> that party's sealed output shares (boxes
+    #: this node cannot open); this node's own and, at the coordinator, every party's
+    sealed: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def spec(self) -> JobSpec:
@@ -122,6 +127,7 @@ class Job:
             outcomes={p: Verdict(o["state"], list(o.get("reasons", []))) for p, o in (row["outcomes"] or {}).items()},
             result=row["result"],
             party_job=PartyJob.from_json(row["party_job"]) if row["party_job"] else None,
+            sealed={str(p): {str(a): str(b) for a, b in boxes.items()} for p, boxes in (row["sealed"] or {}).items()},
         )
 
 
@@ -138,10 +144,13 @@ class JobStore:
                 "CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, idem TEXT UNIQUE, spec TEXT, job_hash TEXT, "
                 "coordinator TEXT, parties TEXT, state TEXT, created REAL, updated REAL, reasons TEXT, "
                 "decisions TEXT, nonce TEXT, session_id TEXT, ports TEXT, progress TEXT, plan TEXT, revealed TEXT, "
-                "comm TEXT, seconds REAL, outcomes TEXT, result TEXT, party_job TEXT)"
+                "comm TEXT, seconds REAL, outcomes TEXT, result TEXT, party_job TEXT, sealed TEXT)"
             )
-            if "party_job" not in {r[1] for r in db.execute("PRAGMA table_info(jobs)")}:
+            present = {r[1] for r in db.execute("PRAGMA table_info(jobs)")}
+            if "party_job" not in present:
                 db.execute("ALTER TABLE jobs ADD COLUMN party_job TEXT")  # a store from before typed jobs
+            if "sealed" not in present:
+                db.execute("ALTER TABLE jobs ADD COLUMN sealed TEXT")  # a store from before sealed results
             db.execute("CREATE TABLE IF NOT EXISTS events (job_id TEXT, ts REAL, state TEXT, detail TEXT)")
             db.execute("CREATE INDEX IF NOT EXISTS events_job ON events (job_id)")
 
@@ -212,13 +221,17 @@ class JobStore:
     def set_outcome(self, job_id: str, party: str, outcome: Verdict) -> None:
         self._merge(job_id, "outcomes", party, outcome)
 
-    def _merge(self, job_id: str, column: str, party: str, verdict: Verdict) -> None:
+    def add_sealed(self, job_id: str, party: str, boxes: dict[str, str]) -> None:
+        """Keep ``party``'s sealed output shares of the job (analyst -> box, opaque here)."""
+        self._merge(job_id, "sealed", party, dict(boxes))
+
+    def _merge(self, job_id: str, column: str, party: str, value: Verdict | dict[str, str]) -> None:
         with self._tx() as db:
             row = db.execute(f"SELECT {column} FROM jobs WHERE id = ?", (job_id,)).fetchone()
             if row is None:
                 raise KeyError(job_id)
             merged = json.loads(row[0] or "{}")
-            merged[party] = verdict.plain()
+            merged[party] = value.plain() if isinstance(value, Verdict) else value
             self._set(db, job_id, **{column: merged, "updated": time.time()})
 
     @staticmethod
@@ -320,4 +333,6 @@ def view(job: Job, events: list[dict[str, Any]]) -> dict[str, Any]:
         "seconds": job.seconds,
         "session_id": job.session_id,
         "has_result": job.result is not None,
+        #: a job sealed to its analysts: the parties whose sealed shares this node holds (opaque to it)
+        "sealed_shares": sorted(job.sealed),
     }
