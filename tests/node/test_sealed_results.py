@@ -159,7 +159,7 @@ def test_sealed_result_needs_the_analysts_key(sealed_cluster: Cluster) -> None:
 
 def test_an_analysis_that_cannot_seal_is_denied(sealed_cluster: Cluster) -> None:
     analyst = sealed_cluster.analyst()
-    meta = {"analysis": "meta_analysis", "version": "1.1", "datasets": [f"trial_{o}" for o in ORGS],
+    meta = {"analysis": "meta_analysis", "version": "1.0", "datasets": [f"trial_{o}" for o in ORGS],
             "columns": ["outcome", "treatment"], "params": {"outcome": "outcome", "treatment": "treatment",
                                                            "min_arm_rows": 20},
             "protocol": "semi2k", "recipients": [ANALYST]}
