@@ -157,15 +157,18 @@ def test_sealed_result_needs_the_analysts_key(sealed_cluster: Cluster) -> None:
     assert analyst.result(job_id, box_key=KEY.private_hex)["outputs"]["count"] > 0
 
 
-def test_an_analysis_that_cannot_seal_is_denied(sealed_cluster: Cluster) -> None:
+def test_an_analysis_that_cannot_seal_is_refused_at_submit(sealed_cluster: Cluster) -> None:
+    """It cannot be planned, so the node answers 422 naming why and records nothing."""
     analyst = sealed_cluster.analyst()
     meta = {"analysis": "meta_analysis", "version": "1.0", "datasets": [f"trial_{o}" for o in ORGS],
             "columns": ["outcome", "treatment"], "params": {"outcome": "outcome", "treatment": "treatment",
                                                            "min_arm_rows": 20},
             "protocol": "semi2k", "recipients": [ANALYST]}
-    done = analyst.wait(analyst.submit(meta)["id"], timeout=120)
-    assert done["state"] == "denied"
-    assert any("meta_analysis cannot seal its results to analysts yet" in r for r in done["reasons"]), done["reasons"]
+    before = len(analyst.jobs())
+    with pytest.raises(HTTPError) as err:
+        analyst.submit(meta)
+    assert err.value.status == 422 and "meta_analysis cannot seal its results to analysts yet" in str(err.value)
+    assert len(analyst.jobs()) == before
 
 
 def test_a_peer_cannot_hand_the_coordinator_boxes_for_another_analyst(sealed_cluster: Cluster) -> None:
