@@ -16,6 +16,7 @@ from tessera.analytics.common import (
     local_gram,
     normalized_gram,
     numeric_columns,
+    received,
     scale_columns,
     scaling_for,
     shared_gram,
@@ -140,13 +141,16 @@ class _MomentAnalysis(Analysis[MatrixParams]):
     def _release(self, session: Session, plan: Plan, count: int, cov: SecretTensor | None) -> dict[str, Any]:
         raise NotImplementedError
 
-    @staticmethod
-    def _undefined(session: Session, plan: Plan, count: int, name: str) -> dict[str, Any]:
+    def _undefined(self, session: Session, plan: Plan, count: int, name: str) -> dict[str, Any]:
         """Below 2 rows: the count and a NaN matrix (numpy's ddof=1 convention), nothing computed."""
         if plan.recipients is not None and session.party not in plan.recipients:
             return {"count": count}
-        p = len(plan.columns)
-        return {"count": count, "columns": plan.columns, name: np.full((p, p), np.nan)}
+        return self.finish(MatrixParams(columns=plan.columns), plan, {"count": count}, None)
+
+    def _opened(self, plan: Plan, count: int, got: list[Any] | None) -> dict[str, Any]:
+        """A recipient's result from its one reveal (non-recipients: the count)."""
+        return {"count": count} if got is None else self.finish(MatrixParams(columns=plan.columns), plan,
+                                                                  {"count": count}, got)
 
 
 @register
@@ -164,9 +168,15 @@ class Covariance(_MomentAnalysis):
     def _release(self, session: Session, plan: Plan, count: int, cov: SecretTensor | None) -> dict[str, Any]:
         if cov is None:
             return self._undefined(session, plan, count, "covariance")
-        (c,) = session.reveal(cov, to=plan.recipients)
-        if c is None:
-            return {"count": count}
+        return self._opened(plan, count, received(session.reveal(cov, to=plan.recipients)))
+
+    def finish(self, params: MatrixParams, plan: Plan, public: dict[str, Any], opened: list[Any] | None) -> dict[str, Any]:
+        """From the opened population covariance of the scaled columns: the sample covariance in
+        original units, symmetric with a non-negative diagonal (NaN below 2 rows)."""
+        count, p = int(public["count"]), len(plan.columns)
+        if opened is None:
+            return {"count": count, "columns": plan.columns, "covariance": np.full((p, p), np.nan)}
+        c = np.asarray(opened[0], dtype=np.float64)
         h = np.array([plan.scaling[k][1] for k in plan.columns])
         c = (c + c.T) / 2 * (count / (count - 1)) * np.outer(h, h)
         d = np.maximum(np.diag(c), 0.0)
@@ -200,9 +210,15 @@ class Correlation(_MomentAnalysis):
         cn = approx.at_scale(cov * gg, 28)  # |C'_ij| <= sqrt(C'_ii C'_jj) < 2: exact product
         inv_sd = rsqrt_unit(cn[np.arange(p), np.arange(p)])
         corr = cn * concatenate([inv_sd.reshape(p, 1)] * p, axis=1) * concatenate([inv_sd.reshape(1, p)] * p, axis=0)
-        (r,) = session.reveal(corr, to=plan.recipients)
-        if r is None:
-            return {"count": count}
+        return self._opened(plan, count, received(session.reveal(corr, to=plan.recipients)))
+
+    def finish(self, params: MatrixParams, plan: Plan, public: dict[str, Any], opened: list[Any] | None) -> dict[str, Any]:
+        """From the opened normalised matrix: symmetrised, clipped to [-1, 1], unit diagonal, NaN
+        rows and columns for a column without variance (NaN below 2 rows)."""
+        count, p = int(public["count"]), len(plan.columns)
+        if opened is None:
+            return {"count": count, "columns": plan.columns, "correlation": np.full((p, p), np.nan)}
+        r = np.asarray(opened[0], dtype=np.float64)
         r = np.clip((r + r.T) / 2, -1.0, 1.0)
         dead = np.diag(r) < 0.5  # G = 0: no variance to divide by
         r[np.diag_indices_from(r)] = 1.0

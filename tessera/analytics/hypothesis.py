@@ -225,7 +225,7 @@ class Chi2Independence(Analysis[Chi2Params]):
         out: dict[str, Any] = {"n": n, "dof": dof, "levels": (kr, kc)}
         if dof <= 0:  # scipy: a table with one occurring level has no test (statistic 0, p-value 1)
             if plan.recipients is None or session.party in plan.recipients:
-                out.update(chi2=0.0 if n else math.nan, p_value=1.0 if n else math.nan)
+                return self.finish(params, plan, out, None)
             return out
         f = plan.frac_bits
         exact = obs * n - rows.reshape(r, 1) * cols.reshape(1, c)  # n (O - E), an exact integer
@@ -233,9 +233,16 @@ class Chi2Independence(Analysis[Chi2Params]):
         props = approx.at_scale(margins, f).scale(1 / n, bound=float(n))
         inv_sd = approx.rsqrt(props)  # 0 for a margin that is 0: its cells add nothing
         a = (delta * inv_sd[:r].reshape(r, 1)) * inv_sd[r:].reshape(1, c)
-        (phi2,) = session.reveal((a * a).sum(), to=plan.recipients)
-        if phi2 is None:
-            return out
-        chi2 = n * float(phi2)
+        got = received(session.reveal((a * a).sum(), to=plan.recipients))
+        return out if got is None else self.finish(params, plan, out, got)
+
+    def finish(self, params: Chi2Params, plan: Plan, public: dict[str, Any], opened: list[Any] | None) -> dict[str, Any]:
+        """From the opened ``phi^2``: ``chi2 = n phi^2`` and its p-value; with one occurring level
+        in a variable (nothing opened) no test: statistic 0, p-value 1 (NaN without rows)."""
+        n, dof = int(public["n"]), int(public["dof"])
+        out = {"n": n, "dof": dof, "levels": tuple(public["levels"])}
+        if opened is None:
+            return {**out, "chi2": 0.0 if n else math.nan, "p_value": 1.0 if n else math.nan}
+        chi2 = n * float(np.asarray(opened[0]).reshape(-1)[0])
         from scipy import stats  # imported where used: ~1 s per process, and only released p-values need it
         return {**out, "chi2": chi2, "p_value": float(stats.chi2.sf(chi2, dof))}

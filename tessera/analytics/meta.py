@@ -212,8 +212,15 @@ class MetaAnalysis(Analysis[MetaParams]):
                                  concatenate([_table(oh_w, e_w) + 2, 3 - _table(oh_c, e_c), _table(oh_w, half_w),
                                               expo_re]))
         vals = received(session.reveal(fixed, random, mant, expo, to=plan.recipients))
-        if vals is None:
+        return {"studies": k} if vals is None else self.finish(params, plan, {"studies": k}, vals)
+
+    def finish(self, params: MetaParams, plan: Plan, public: dict[str, Any], opened: list[Any] | None) -> dict[str, Any]:
+        """From the opened estimates (scaled) and floating-point pairs (Q, tau^2, standard errors):
+        the pooled effects in original units, their intervals and p-values, Q, I^2 and tau^2."""
+        k = int(public["studies"])
+        if opened is None:
             return {"studies": k}
+        vals, df = opened, k - 1
         h = float(plan.meta["half"])
         fe = 2 * h * float(np.asarray(vals[0]).reshape(-1)[0])
         re = 2 * h * float(np.asarray(vals[1]).reshape(-1)[0])

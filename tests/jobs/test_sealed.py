@@ -116,9 +116,12 @@ def test_a_wrong_missing_swapped_or_altered_share_is_refused() -> None:
 
 
 def test_only_analyses_with_public_post_processing_seal() -> None:
-    with pytest.raises(PlanError, match="covariance cannot seal its results to analysts yet.*describe"):
-        run_local("covariance", frames(), SCHEMA, protocol="rep3", runtime="threads", columns=["x", "y"],
-                  analyst_key=KEY)
+    with pytest.raises(PlanError, match="ttest cannot seal its results to analysts yet.*correlation.*describe"):
+        df = frames()
+        groups = {p: d.assign(g=d.x > 0) for p, d in df.items()}
+        schema = Schema.model_validate({"columns": [*SCHEMA.model_dump(mode="json")["columns"],
+                                                    {"name": "g", "type": "bool"}]})
+        run_local("ttest", groups, schema, protocol="rep3", runtime="threads", value="y", group="g", analyst_key=KEY)
     with pytest.raises(PlanError, match="no party recipients"):
         run_local("describe", frames(), SCHEMA, protocol="rep3", runtime="threads", columns=["x"],
                   analyst_key=KEY, recipients=["p0"])
@@ -174,3 +177,54 @@ def test_roles_seal_only_to_analysts_who_all_have_a_box_key() -> None:
     with pytest.raises(ValueError, match="box_key"):
         Contract.model_validate({**_contract(None).model_dump(mode="json", by_alias=True, exclude_none=True),
                                  "analysts": [{"id": "ana", "box_key": "not hex"}]})
+
+
+def _same(a, b) -> None:
+    """Equal keys and labels; numbers equal to the ULPs a fresh run's truncations may differ by."""
+    if isinstance(a, dict):
+        assert set(a) == set(b)
+        for k in a:
+            _same(a[k], b[k])
+    elif isinstance(a, (list, tuple)) and a and isinstance(a[0], str):
+        assert list(a) == list(b)
+    elif isinstance(a, (list, tuple, np.ndarray)):
+        np.testing.assert_allclose(np.asarray(a, dtype=float), np.asarray(b, dtype=float), rtol=1e-6, atol=1e-7)
+    elif isinstance(a, float):
+        assert a == pytest.approx(b, rel=1e-6, abs=1e-7) or (np.isnan(a) and np.isnan(b))
+    else:
+        assert a == b
+
+
+@pytest.mark.parametrize("analysis, params", [
+    ("covariance", {"columns": ["x", "y"]}),
+    ("correlation", {"columns": ["x", "y"]}),
+])
+def test_sealed_matrices_match_the_normal_path(analysis: str, params: dict) -> None:
+    data = frames()
+    normal = run_local(analysis, data, SCHEMA, protocol="rep3", runtime="threads", **params)
+    sealed = run_local(analysis, data, SCHEMA, protocol="rep3", runtime="threads", analyst_key=KEY, **params)
+    _same(sealed.outputs, normal.outputs)
+    assert sealed.per_party == {p: {"count": normal.outputs["count"]} for p in data}
+
+
+def test_sealed_chi2_and_meta_analysis_match_the_normal_path() -> None:
+    from tessera.data.synthetic import hospital_trials
+
+    rng = np.random.default_rng(5)
+    levels = ["u", "v", "w"]
+    schema = Schema.model_validate({"columns": [{"name": "a", "type": "category", "levels": levels},
+                                                {"name": "b", "type": "bool"}]})
+    codes = rng.integers(0, 3, 900)
+    df = pd.DataFrame({"a": pd.Categorical.from_codes(codes, categories=levels), "b": rng.random(900) < 0.2 + 0.2 * codes})
+    parts = {"p0": df.iloc[:300], "p1": df.iloc[300:600], "p2": df.iloc[600:]}
+    normal = run_local("chi2", parts, schema, protocol="semi2k", runtime="threads", row="a", column="b")
+    sealed = run_local("chi2", parts, schema, protocol="semi2k", runtime="threads", row="a", column="b",
+                       analyst_key=KEY)
+    _same(sealed.outputs, normal.outputs)
+    assert "chi2" not in sealed.per_party["p0"]
+    trials, tschema, _ = hospital_trials(seed=12)
+    kw = {"outcome": "outcome", "treatment": "treatment", "protocol": "rep3", "runtime": "threads"}
+    normal = run_local("meta_analysis", trials, tschema, **kw)
+    sealed = run_local("meta_analysis", trials, tschema, analyst_key=KEY, **kw)
+    _same(sealed.outputs, normal.outputs)
+    assert all(set(v) == {"studies"} for v in sealed.per_party.values())

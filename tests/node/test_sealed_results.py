@@ -160,14 +160,13 @@ def test_sealed_result_needs_the_analysts_key(sealed_cluster: Cluster) -> None:
 def test_an_analysis_that_cannot_seal_is_refused_at_submit(sealed_cluster: Cluster) -> None:
     """It cannot be planned, so the node answers 422 naming why and records nothing."""
     analyst = sealed_cluster.analyst()
-    meta = {"analysis": "meta_analysis", "version": "1.0", "datasets": [f"trial_{o}" for o in ORGS],
-            "columns": ["outcome", "treatment"], "params": {"outcome": "outcome", "treatment": "treatment",
-                                                           "min_arm_rows": 20},
-            "protocol": "semi2k", "recipients": [ANALYST]}
+    meta = {"analysis": "ttest", "version": "1.0", "datasets": [f"tx_{o}" for o in ORGS],
+            "columns": ["amount", "is_fraud"], "params": {"value": "amount", "group": "is_fraud"},
+            "protocol": "rep3", "recipients": [ANALYST]}
     before = len(analyst.jobs())
     with pytest.raises(HTTPError) as err:
         analyst.submit(meta)
-    assert err.value.status == 422 and "meta_analysis cannot seal its results to analysts yet" in str(err.value)
+    assert err.value.status == 422 and "ttest cannot seal its results to analysts yet" in str(err.value)
     assert len(analyst.jobs()) == before
 
 
