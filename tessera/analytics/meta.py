@@ -71,19 +71,6 @@ def _table(onehot: SecretTensor, values: npt.NDArray[np.int64]) -> SecretTensor:
     return (onehot * values.astype(np.int64)).sum(axis=-1)
 
 
-def _shift(x: SecretTensor, onehot: SecretTensor, exps: npt.NDArray[np.int64], j: int) -> SecretTensor:
-    """``x * 2^exps[k]`` at ``x``'s scale, for the one-hot position ``k``, where the caller knows
-    the result stays below 2 and ``exps[k] >= -j`` at every position that can occur (exact
-    powers: an integer product upwards, a product by ``2^(j + exps[k])`` and one truncation by
-    ``j`` downwards)."""
-    up = np.where(exps >= 0, np.int64(1) << np.clip(exps, 0, 62), 0).astype(np.int64)
-    down = np.where((exps < 0) & (j + exps >= 0), np.int64(1) << np.clip(j + exps, 0, 62), 0).astype(np.int64)
-    both = concatenate([x.reshape(1, *x.shape)] * 2) * concatenate([_table(onehot, up).reshape(1, *x.shape),
-                                                                   _table(onehot, down).reshape(1, *x.shape)])
-    low = SecretTensor(x.session, x.session.protocol.truncate(both[1].shares, j), x.frac_bits) if j else both[1]
-    return both[0] + low
-
-
 @register
 class MetaAnalysis(Analysis[MetaParams]):
     """Inverse-variance fixed-effect and DerSimonian–Laird random-effects meta-analysis."""
@@ -173,12 +160,12 @@ class MetaAnalysis(Analysis[MetaParams]):
         c_u, oh_c = _normalise_wide(c)
         y_tau = wide_mul(excess, _reciprocal_unit(c_u))  # tau^2 = y_tau 2^(3 - E_c), E_c = k_c + 1 - 58
         e_c = _POS + 1 - WIDE
-        tau_16 = _shift(y_tau, oh_c, (-1 - e_c).astype(np.int64), 1)  # c < 1: E_c <= 0  # tau^2 / 16 (at most 2.5)
+        tau_16 = approx.times_power(y_tau, oh_c, (-1 - e_c).astype(np.int64), 1)  # tau^2 / 16 (at most 2.5); c < 1: E_c <= 0
         x = approx.at_scale(var._relabel(WIDE + 4), WIDE) + concatenate([tau_16] * k)  # (v_i + tau^2) / 16
         x_min = fn.min(x).reshape(1)
         x_u, oh_x = _normalise_wide(x)
         e_x = _POS + 1 - WIDE
-        ratio = wide_mul(_shift(concatenate([x_min] * k), oh_x, (-e_x).astype(np.int64), 2),  # x < 4.2: E_x <= 2
+        ratio = wide_mul(approx.times_power(concatenate([x_min] * k), oh_x, (-e_x).astype(np.int64), 2),  # x < 4.2: E_x <= 2
                          _reciprocal_unit(x_u))
         lead = max(1, math.ceil(math.log2(k)) + 1)
         r = approx.at_scale(ratio._relabel(WIDE + lead), WIDE)  # r_i / 2^L: in (0, 2^-L]
@@ -186,7 +173,7 @@ class MetaAnalysis(Analysis[MetaParams]):
         num = wide_mul(r, eps).sum().reshape(1)
         d_u, oh_d = _normalise_wide(den)
         e_d = _POS + 1 - WIDE
-        random = wide_mul(_shift(num, oh_d, (-e_d).astype(np.int64), 0), _reciprocal_unit(d_u))  # den <= 1/2
+        random = wide_mul(approx.times_power(num, oh_d, (-e_d).astype(np.int64), 0), _reciprocal_unit(d_u))  # den <= 1/2
         # standard errors: fixed 1 / sqrt(W) = 2^(-E_W / 2) / sqrt(u); random sqrt(16 x_min / (den 2^L))
         m_u, oh_m = _normalise_wide(x_min)
         e_m = _POS + 1 - WIDE

@@ -23,7 +23,7 @@ from tessera.mpc.circuits import a2b, bits_of
 from tessera.mpc.tensor import SecretTensor, stack
 from tessera.ring.ring import ring_op
 
-__all__ = ["at_scale", "mul_to", "reciprocal", "divide", "rsqrt", "sqrt", "exp", "log", "sigmoid", "floor_divide", "normalize"]
+__all__ = ["at_scale", "mul_to", "reciprocal", "divide", "rsqrt", "sqrt", "exp", "log", "sigmoid", "floor_divide", "normalize", "times_power"]
 
 #: Highest bit position handled by normalisation: inputs need X < 2^61 (|x| < 2^(61-f)).
 _TOP = 61
@@ -72,29 +72,32 @@ def _horner(z: SecretTensor, coeffs: tuple[float, ...]) -> SecretTensor:
     return p
 
 
-def _times_power(w: SecretTensor, e: SecretTensor, exps: npt.NDArray[np.int64]) -> SecretTensor:
+def times_power(w: SecretTensor, e: SecretTensor, exps: npt.NDArray[np.int64], j: int | None = None) -> SecretTensor:
     """``w * 2^exps[k]`` for the position ``k`` of the one-hot ``e``, at ``w``'s scale, exact up
-    to one ULP (``|w| < 2``). Non-negative powers multiply by an exact integer; negative ones
+    to one ULP (``|w| < 2``, or any ``w`` whose result the caller knows stays in range, with
+    ``exps[k] >= -j`` at every position that can occur). Non-negative powers multiply by an exact integer; negative ones
     multiply by ``2^(J + exps[k])`` and truncate by ``J`` once, so no power is rounded to a table
     resolution (a single fixed-point table of powers kept only ``61 - 2f`` bits of the small ones:
     at 28 bits a reciprocal of 16 or more came out 0). Positive powers need
     ``exps <= 61 - 2f - 1``; results below one ULP are 0. Rounds: one product, one truncation."""
     f = w.frac_bits
-    j = max(0, min(int(-exps.min()), 60 - f))
+    if j is None:
+        j = max(0, min(int(-exps.min()), 60 - f))
     up = np.where(exps >= 0, np.int64(1) << np.clip(exps, 0, 62), 0).astype(np.int64)
     down_exp = j + exps
     down = np.where((exps < 0) & (down_exp >= 0), np.int64(1) << np.clip(down_exp, 0, 62), 0).astype(np.int64)
     t_up, t_down = (e * up).sum(axis=-1), (e * down).sum(axis=-1)
     prods = stack([w, w]) * stack([t_up, t_down])
-    return prods[0] + SecretTensor(w.session, w.session.protocol.truncate(prods[1].shares, j), f)
+    low = SecretTensor(w.session, w.session.protocol.truncate(prods[1].shares, j), f) if j else prods[1]
+    return prods[0] + low
 
 
 def _half_powers(w: SecretTensor, e: SecretTensor, halves: npt.NDArray[np.int64]) -> SecretTensor:
     """``w * 2^(halves[k] / 2)`` (``|w| < 1.42``): the odd half is a product by sqrt 2 selected by
-    the parity of ``halves[k]``, the rest :func:`_times_power`."""
+    the parity of ``halves[k]``, the rest :func:`times_power`."""
     odd = (e * (halves % 2)).sum(axis=-1)
     w = w * (1 + odd * (math.sqrt(2) - 1))
-    return _times_power(w, e, halves // 2)
+    return times_power(w, e, halves // 2)
 
 
 @ring_op
@@ -146,7 +149,7 @@ def reciprocal(x: SecretTensor) -> SecretTensor:
     w = 2.9142 - 2 * u  # max relative error 0.086 on [0.5, 1)
     for _ in range(3 if f <= 26 else 4):  # 0.086 -> 7.4e-3 -> 5.5e-5 -> 3e-9 (-> 9e-18)
         w = w * (2 - u * w)
-    return _times_power(w, e, (f - 1 - _POS).astype(np.int64)) * sign  # w 2^(f-1-k)
+    return times_power(w, e, (f - 1 - _POS).astype(np.int64)) * sign  # w 2^(f-1-k)
 
 
 def divide(a: SecretTensor, b: SecretTensor) -> SecretTensor:
