@@ -78,7 +78,7 @@ def secure_sum(session: Session, local: npt.NDArray[Any], shape: Sequence[int]) 
     """
     total: SecretTensor | None = None
     for p in range(session.n_parties):
-        part = session.input(p, local if p == session.me else None, shape=tuple(shape))
+        part = session.input(p, local if p == session.me else None, shape=tuple(shape), bound=None)
         total = part if total is None else total + part
     assert total is not None
     return total
@@ -123,7 +123,7 @@ def share_columns(session: Session, local: Local, plan: Plan,
         if not mine:
             continue
         block = np.column_stack([local[c] for c in mine]) if p == session.me else None
-        t = session.input(p, block)
+        t = session.input(p, block, bound=None)
         for j, c in enumerate(mine):
             cols[c] = t[:, j]
     return cols

@@ -175,7 +175,7 @@ class Describe(Analysis[DescribeParams]):
         mean, m2 = pool(session, local, np.full(p, count, dtype=np.int64), full=False)
         if not params.extremes:
             return self._finish(session, plan, params, count, mean, m2, None, None)
-        ext = [session.input(i, local["extremes"] if i == session.me else None, shape=(2 * p,), frac_bits=0)
+        ext = [session.input(i, local["extremes"] if i == session.me else None, shape=(2 * p,), frac_bits=0, bound=None)
                for i in range(session.n_parties)]
         allext = stack(ext)
         lo = fn.min(allext[:, :p], axis=0)

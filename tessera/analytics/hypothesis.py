@@ -212,7 +212,8 @@ class Chi2Independence(Analysis[Chi2Params]):
         r, c = table.shape
         obs = None
         for p in range(session.n_parties):
-            part = session.input(p, table if p == session.me else None, shape=(r, c), frac_bits=0)
+            part = session.input(p, table if p == session.me else None, shape=(r, c), frac_bits=0,
+                                 bound=float(params.max_rows))
             obs = part if obs is None else obs + part
         assert obs is not None
         rows, cols = obs.sum(axis=1), obs.sum(axis=0)
@@ -220,6 +221,8 @@ class Chi2Independence(Analysis[Chi2Params]):
         present = margins > 0
         n_, present_rows, present_cols = session.reveal(rows.sum(), present[:r].sum(), present[r:].sum())
         n = int(n_)
+        for t in (obs, rows, cols, margins):  # every cell and margin of the pooled table is at most n
+            t.bound = float(n)
         kr, kc = int(present_rows), int(present_cols)
         dof = (kr - 1) * (kc - 1)
         out: dict[str, Any] = {"n": n, "dof": dof, "levels": (kr, kc)}

@@ -228,7 +228,7 @@ class NewtonLogistic(Analysis[LP]):
             mine = p == session.me
             block = (np.column_stack([local[c][train] for c in [*params.features, params.target]])
                      if mine else None)
-            parts.append(session.input(p, block))
+            parts.append(session.input(p, block, bound=None))
         rows = concatenate(parts, axis=0)
         return rows[:, : len(params.features)], rows[:, len(params.features)]
 

@@ -124,7 +124,7 @@ def pooled_counts(session: Session, local: Local) -> npt.NDArray[np.int64]:
     k = len(local["count"])
     total: SecretTensor | None = None
     for p in range(session.n_parties):
-        part = session.input(p, local["count"] if p == session.me else None, shape=(k,), frac_bits=0)
+        part = session.input(p, local["count"] if p == session.me else None, shape=(k,), frac_bits=0, bound=None)
         total = part if total is None else total + part
     assert total is not None
     return np.asarray(session.reveal(total)[0], dtype=np.int64)
@@ -171,7 +171,7 @@ def pool(session: Session, local: Local, counts: npt.NDArray[np.int64], full: bo
     q = local["m2"] / nk[0] if full else c * local["m2"] / nk
     mine = np.concatenate([mu, r, a, np.ravel(q)])
     width = len(mine)
-    parts = [session.input(p, mine if p == session.me else None, shape=(width,), frac_bits=WIDE)
+    parts = [session.input(p, mine if p == session.me else None, shape=(width,), frac_bits=WIDE, bound=None)
              for p in range(session.n_parties)]
     x = stack(parts)  # (P, width)
     n_p = session.n_parties

@@ -60,7 +60,7 @@ def joint_noise(
     total: SecretTensor | None = None
     for p in range(session.n_parties):
         mine = sampler(scale, size).reshape(shape) if p == session.me else None
-        part = session.input(p, mine, shape=shape, frac_bits=0)
+        part = session.input(p, mine, shape=shape, frac_bits=0, bound=None)
         total = part if total is None else total + part
     assert total is not None
     return total._relabel(frac_bits)

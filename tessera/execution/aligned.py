@@ -60,7 +60,7 @@ def shared_rows(session: Session, alignment: Alignment, local: Mapping[str, np.n
                 raise DataError(f"columns {short} do not have one value per distinct identifier ({n_q}): PSI "
                                 "aligned mode cannot leave out rows (NULLs in a nullable column, or duplicate ids)")
             block = np.column_stack([local[c] for c in mine])
-        shared = session.input(q, block, shape=(n_q, len(mine)))
+        shared = session.input(q, block, shape=(n_q, len(mine)), bound=None)
         shuffler = alignment.shuffler[q]
         pi = alignment.shuffles.get(q) if shuffler == session.me else None
         if shuffler == session.me and pi is None:

@@ -15,11 +15,19 @@ from typing import overload
 import numpy as np
 
 from tessera.errors import EncodingError, SessionError
-from tessera.mpc.tensor import Opened, SecretTensor, check_bound
+from tessera.mpc.tensor import Opened, SecretTensor, check_bound, default_bound
 from tessera.net.channel import Channel, CommStats
 from tessera.protocols import NEEDS_DEALER, PROTOCOLS, Protocol
 from tessera.protocols.base import Opening
 from tessera.ring.fixedpoint import FixedPoint, decode, encode
+
+
+class _Default:
+    """The type of :data:`DEFAULT_BOUND`."""
+
+
+#: ``Session.input``'s default ``bound``: :func:`~tessera.mpc.tensor.default_bound` of the encoding
+DEFAULT_BOUND = _Default()
 
 __all__ = ["Session", "RevealObserver", "Opened", "SEALED", "SealedShares"]
 
@@ -132,7 +140,7 @@ class Session:
         *,
         shape: Sequence[int] | None = None,
         frac_bits: int | None = None,
-        bound: float | None = None,
+        bound: float | _Default | None = DEFAULT_BOUND,
     ) -> SecretTensor:
         """Secret-share a value held by ``owner``; other parties pass no value.
 
@@ -143,7 +151,11 @@ class Session:
 
         ``bound`` (public, given by every party) declares ``|value| <= bound``: the owner refuses
         a value beyond it, and the tensor carries it, so every later operation that could wrap
-        around the ring is refused before it runs (see :mod:`tessera.mpc.tensor`).
+        around the ring is refused before it runs (see :mod:`tessera.mpc.tensor`). Without it the
+        input gets :func:`~tessera.mpc.tensor.default_bound` of its encoding (the largest power of
+        two whose square still fits: ``2^(30 - f)``), so a product of two inputs is always checked.
+        ``bound=None`` leaves the tensor untracked: only for an analysis whose plan has checked
+        every magnitude of its secure stage (``check_magnitude``, the same limit).
         """
         o = self.party_index(owner)
         ch = self.protocol.ch
@@ -163,8 +175,13 @@ class Session:
             else:
                 f = self.frac_bits if frac_bits is None else frac_bits
             shp = tuple(arr.shape)
-            if bound is not None and arr.size and not float(np.max(np.abs(arr.astype(np.float64)))) <= bound:
-                raise EncodingError(f"party {self.party!r}'s input has values beyond its declared bound {bound:g}")
+            limit = default_bound(f) if isinstance(bound, _Default) else bound
+            if limit is not None and arr.size and not float(np.max(np.abs(arr.astype(np.float64)))) <= limit:
+                raise EncodingError(
+                    f"party {self.party!r}'s input has values beyond its declared bound {limit:g}"
+                    if not isinstance(bound, _Default)
+                    else f"party {self.party!r}'s input has values beyond {limit:g}, the default bound of an input "
+                         f"at {f} fractional bits; declare a public bound (input(..., bound=B)) or fewer fractional bits")
             ring = encode(arr, f)
         else:
             if value is not None:
@@ -176,9 +193,9 @@ class Session:
             else:
                 shp, f = tuple(int(d) for d in shape), self.frac_bits if frac_bits is None else frac_bits
             ring = None
-        if bound is not None:
-            check_bound(bound, f, "a declared input bound")
-        return SecretTensor(self, self.protocol.input(o, ring, shp), f, bound)
+        b = default_bound(f) if isinstance(bound, _Default) else bound
+        check_bound(b, f, "a declared input bound")
+        return SecretTensor(self, self.protocol.input(o, ring, shp), f, b)
 
     @overload
     def reveal(self, *tensors: SecretTensor, to: None = None) -> list[Opened]: ...

@@ -8,13 +8,13 @@ exact; products of fixed-point tensors are truncated back to the larger of the t
 Nothing here reveals anything; only :meth:`SecretTensor.reveal` and ``Session.reveal`` do.
 
 **Magnitude bounds** (issue #14). A tensor may carry a public ``bound`` on the magnitude of its
-values (``Session.input(..., bound=B)``, or derived). Every operation propagates it (sums of
+values (``Session.input(..., bound=B)``, a default for inputs without one, or derived). Every operation propagates it (sums of
 ``n`` terms, products, ``@``, public constants, reductions, joins), and an operation whose result
 — or whose raw product before truncation — could leave the ring's exact range raises an
 :class:`~tessera.errors.EncodingError` naming the quantity *before* anything runs: a wrapped
-product would otherwise be off by 2^64 / 2^f silently. A tensor without a bound (``None``) is
-not checked; internal stages that reason about magnitudes themselves (plans' ``check_magnitude``)
-work that way.
+product would otherwise be off by 2^64 / 2^f silently. Every input has a bound (declared,
+or :func:`default_bound`); a tensor without one (``None``) arises only inside the protocol
+layer's own building blocks, which reason about their magnitudes themselves.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from tessera.ring.ring import RingArray, const
 if TYPE_CHECKING:
     from tessera.mpc.session import Session
 
-__all__ = ["SecretTensor", "Opened", "concatenate", "stack", "broadcast_shape", "matmul_shape", "check_bound"]
+__all__ = ["SecretTensor", "Opened", "concatenate", "stack", "broadcast_shape", "matmul_shape", "check_bound", "default_bound"]
 
 #: An opened value: float64 for fixed-point tensors, int64 for integer tensors (the dtype is
 #: known only at run time, from the tensor's ``frac_bits``).
@@ -49,6 +49,13 @@ _KEEP = object()
 def _limit(frac_bits: int) -> float:
     """Largest magnitude a value at ``frac_bits`` may have (encodable and exactly truncatable)."""
     return 2.0 ** (62 - frac_bits)
+
+
+def default_bound(frac_bits: int) -> float:
+    """The bound an input gets when none is declared: the largest power of two whose product
+    with itself still fits the ring exactly, ``2^(30 - frac_bits)`` (so ``x * y`` of two such
+    inputs always runs, and anything larger is checked)."""
+    return 2.0 ** (30 - frac_bits)
 
 
 def check_bound(bound: float | None, frac_bits: int, what: str) -> float | None:

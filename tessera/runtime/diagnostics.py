@@ -39,7 +39,7 @@ def selftest(s: Session, n: int = 1000) -> dict[str, Any]:
 
 def crash(s: Session, victim: str, n: int = 100_000, rounds: int = 50) -> dict[str, Any]:
     """Multiply in a loop; party ``victim`` kills itself (SIGKILL) half-way through."""
-    x = s.input(0, np.ones(n) if s.me == 0 else None, shape=(n,))
+    x = s.input(0, np.ones(n) if s.me == 0 else None, shape=(n,), bound=1.0)
     for i in range(rounds):
         if i == rounds // 2 and s.party == victim:
             os.kill(os.getpid(), signal.SIGKILL)

@@ -51,8 +51,8 @@ def mul(s: Session, n: int, repeat: int = 3) -> dict[str, Any]:
 def matmul(s: Session, n: int = 100, repeat: int = 3) -> dict[str, Any]:
     """n x n @ n x n fixed-point matrix products."""
     rng = np.random.default_rng(s.me)
-    a = s.input(0, rng.normal(size=(n, n)) if s.me == 0 else None, shape=(n, n))
-    b = s.input(1, rng.normal(size=(n, n)) if s.me == 1 else None, shape=(n, n))
+    a = s.input(0, rng.normal(size=(n, n)) if s.me == 0 else None, shape=(n, n), bound=8.0)
+    b = s.input(1, rng.normal(size=(n, n)) if s.me == 1 else None, shape=(n, n), bound=8.0)
     return timed(s, repeat, lambda: a @ b)
 
 
@@ -95,8 +95,8 @@ def corr(s: Session, n: int, repeat: int = 3) -> dict[str, Any]:
     parties): one batched Gram matrix, a secure inverse square root; reveals only r."""
     rng = np.random.default_rng(s.me + 17)
     col = rng.normal(size=n)
-    a = s.input(0, col if s.me == 0 else None, shape=(n,))
-    b = s.input(1, (0.6 * col + 0.8 * rng.normal(size=n)) if s.me == 1 else None, shape=(n,))
+    a = s.input(0, col if s.me == 0 else None, shape=(n,), bound=8.0)
+    b = s.input(1, (0.6 * col + 0.8 * rng.normal(size=n)) if s.me == 1 else None, shape=(n,), bound=8.0)
     result: dict[str, Any] = {}
 
     def step() -> object:

@@ -20,7 +20,7 @@ def loguniform(rng, lo, hi, n, signed=False):
 
 def evaluate(config, fn, x):
     def prog(s):
-        t = s.input(0, x if s.me == 0 else None, shape=x.shape)
+        t = s.input(0, x if s.me == 0 else None, shape=x.shape, bound=float(np.max(np.abs(x), initial=1.0)))
         return fn(t).reveal()
 
     return run(prog, config)["P0"]
@@ -41,8 +41,8 @@ def test_reciprocal_and_divide(config, rng):
     b = q(loguniform(rng, 0.01, 1000, 50, signed=True))
 
     def prog(s):
-        ta = s.input(0, a if s.me == 0 else None, shape=a.shape)
-        tb = s.input(1, b if s.me == 1 else None, shape=b.shape)
+        ta = s.input(0, a if s.me == 0 else None, shape=a.shape, bound=float(np.max(np.abs(a), initial=1.0)))
+        tb = s.input(1, b if s.me == 1 else None, shape=b.shape, bound=float(np.max(np.abs(b), initial=1.0)))
         return approx.divide(ta, tb).reveal()
 
     got = run(prog, config)["P0"]
@@ -98,7 +98,7 @@ def test_floor_divide_is_exact(config, rng):
     x = np.concatenate([rng.integers(-(2**30) + 1, 2**30, 300), [0, -1, 1, 6, -6, 7, -7]]).astype(np.int64)
     for d in (1, 3, 7, 1000):
         def prog(s, d=d):
-            t = s.input(0, x if s.me == 0 else None)
+            t = s.input(0, x if s.me == 0 else None, bound=float(np.max(np.abs(x), initial=1.0)))
             return approx.floor_divide(t, d).reveal()
 
         assert np.array_equal(run(prog, config)["P0"], x // d)
@@ -110,7 +110,7 @@ PRECISIONS = [20, 24, 28]
 
 def evaluate_at(config, fn, x, f):
     def prog(s):
-        t = s.input(0, x if s.me == 0 else None, shape=x.shape, frac_bits=f)
+        t = s.input(0, x if s.me == 0 else None, shape=x.shape, frac_bits=f, bound=float(np.max(np.abs(x), initial=1.0)))
         return fn(t).reveal()
 
     return run(prog, config, frac_bits=f)["P0"]

@@ -99,3 +99,32 @@ def test_bounds_through_sqrt_and_sigmoid():
         return r.reveal()
 
     np.testing.assert_allclose(_run(("rep3", 3), prog), np.sqrt(x), atol=1e-3)
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_an_input_without_a_declared_bound_gets_the_default_and_is_checked(config):
+    """No bound declared: the input gets default_bound(f) = 2^(30 - f), so the tensor API can never
+    square or multiply past the ring unchecked (the issue's cases, with no bound= anywhere)."""
+    from tessera.mpc.tensor import default_bound
+    assert default_bound(16) == 2.0**14
+
+    def big(s):  # squaring 40,000 used to come back off by 2^32
+        return s.input(0, np.array([40_000.0]) if s.me == 0 else None, shape=(1,)).reveal()
+
+    with pytest.raises((EncodingError, ProtocolAbort, TesseraError), match="default bound of an input"):
+        _run(config, big)
+
+    x = np.full(10_000, 1000.0)
+
+    def dot(s):  # 10^4 values near 1000: returned 1.4e9 instead of 1e10 before
+        t = s.input(0, x if s.me == 0 else None, shape=x.shape)
+        return (t @ t).reveal()
+
+    with pytest.raises(EncodingError, match="a matrix product .* could reach"):
+        _run(config, dot)
+
+    def fine(s):  # within the default: a product of two inputs always runs, exactly
+        t = s.input(0, np.array([16_000.0, -3.5]) if s.me == 0 else None, shape=(2,))
+        return (t * t).reveal()
+
+    np.testing.assert_allclose(_run(config, fine), [16_000.0**2, 12.25], rtol=1e-9)

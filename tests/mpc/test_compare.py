@@ -25,8 +25,8 @@ def test_comparisons_between_secrets_and_with_public_values(config, xy, c):
     x, y = xy
 
     def prog(s):
-        a = s.input(0, x if s.me == 0 else None, shape=x.shape)
-        b = s.input(s.n_parties - 1, y if s.me == s.n_parties - 1 else None, shape=y.shape)
+        a = s.input(0, x if s.me == 0 else None, shape=x.shape, bound=float(np.max(np.abs(x), initial=1.0)))
+        b = s.input(s.n_parties - 1, y if s.me == s.n_parties - 1 else None, shape=y.shape, bound=float(np.max(np.abs(y), initial=1.0)))
         return s.reveal(a < b, a <= b, a > b, a >= b, a == b, a != b, a < c, a >= c, a == c, b > 0)
 
     got = run(prog, config)["P0"]
@@ -42,8 +42,8 @@ def test_where_abs_relu_minimum_maximum_clip(config, xy):
     lo, hi = -1000.0, 2500.5
 
     def prog(s):
-        a = s.input(0, x if s.me == 0 else None, shape=x.shape)
-        b = s.input(1, y if s.me == 1 else None, shape=y.shape)
+        a = s.input(0, x if s.me == 0 else None, shape=x.shape, bound=float(np.max(np.abs(x), initial=1.0)))
+        b = s.input(1, y if s.me == 1 else None, shape=y.shape, bound=float(np.max(np.abs(y), initial=1.0)))
         return s.reveal(fn.where(a < b, a, b), fn.where(x > 0, a, b), fn.abs(a), fn.relu(a), fn.minimum(a, b),
                         fn.maximum(a, b), fn.maximum(a, 3.5), fn.clip(a, lo, hi))
 
@@ -62,7 +62,7 @@ def test_max_min_argmax_argmin_with_ties_along_any_axis(config, shape, data):
     axis = data.draw(st.integers(-len(shape), len(shape) - 1))
 
     def prog(s):
-        a = s.input(0, x if s.me == 0 else None, shape=x.shape)
+        a = s.input(0, x if s.me == 0 else None, shape=x.shape, bound=float(np.max(np.abs(x), initial=1.0)))
         return s.reveal(fn.max(a, axis), fn.min(a, axis), fn.argmax(a, axis), fn.argmin(a, axis))
 
     mx, mn, amx, amn = run(prog, config)["P0"]

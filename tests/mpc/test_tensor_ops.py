@@ -32,8 +32,8 @@ def broadcastable_pair(draw):
 
 def share_two(s, x, y):
     """x from the first party, y from the last (shapes announced by the owners)."""
-    a = s.input(0, x if s.me == 0 else None)
-    b = s.input(s.n_parties - 1, y if s.me == s.n_parties - 1 else None)
+    a = s.input(0, x if s.me == 0 else None, bound=float(np.max(np.abs(x), initial=1.0)))
+    b = s.input(s.n_parties - 1, y if s.me == s.n_parties - 1 else None, bound=float(np.max(np.abs(y), initial=1.0)))
     return a, b
 
 
@@ -103,7 +103,7 @@ def test_sum_and_mean_along_axes(config, x, data):
     axis = data.draw(st.none() | st.integers(-x.ndim, x.ndim - 1) if x.ndim else st.none())
 
     def prog(s):
-        a = s.input(0, x if s.me == 0 else None, shape=x.shape)
+        a = s.input(0, x if s.me == 0 else None, shape=x.shape, bound=float(np.max(np.abs(x), initial=1.0)))
         return s.reveal(a.sum(axis), a.mean(axis), a.sum(axis, keepdims=True))
 
     total, mean, kept = run(prog, config)["P0"]
@@ -118,7 +118,7 @@ def test_indexing_slicing_reshape_transpose_concatenate(config, x):
     x = q(x)
 
     def prog(s):
-        a = s.input(0, x if s.me == 0 else None, shape=x.shape)
+        a = s.input(0, x if s.me == 0 else None, shape=x.shape, bound=float(np.max(np.abs(x), initial=1.0)))
         return s.reveal(
             a[0], a[1:, ::-1], a[..., 0], a[np.array([1, 0])], a[x > 0], a.reshape(-1), a.T,
             a.transpose(*reversed(range(a.ndim))), a.flatten(),
@@ -137,7 +137,7 @@ def test_indexing_slicing_reshape_transpose_concatenate(config, x):
 @given(configs, small_shapes.flatmap(lambda s: hnp.arrays(np.int64, s, elements=st.integers(-10**6, 10**6))))
 def test_integer_tensors_are_exact(config, x):
     def prog(s):
-        a = s.input(0, x if s.me == 0 else None)
+        a = s.input(0, x if s.me == 0 else None, bound=float(np.max(np.abs(x), initial=1.0)))
         b = s.input(1, (x + 1) if s.me == 1 else None)
         return s.reveal(a * b, a + b, a * 3, a.sum(), a + 0.5)
 
@@ -154,7 +154,7 @@ def test_division_by_public_numbers(config, c, data):
     x = q(data.draw(hnp.arrays(np.float64, (20,), elements=st.floats(-1e4, 1e4))))
 
     def prog(s):
-        a = s.input(0, x if s.me == 0 else None, shape=x.shape)
+        a = s.input(0, x if s.me == 0 else None, shape=x.shape, bound=float(np.max(np.abs(x), initial=1.0)))
         return s.reveal(a / c)[0]
 
     got = run(prog, config)["P0"]
@@ -165,7 +165,7 @@ def test_reveal_to_chosen_parties_only():
     x = np.arange(6.0).reshape(2, 3)
 
     def prog(s):
-        a = s.input("P0", x if s.me == 0 else None, shape=x.shape)
+        a = s.input("P0", x if s.me == 0 else None, shape=x.shape, bound=float(np.max(np.abs(x), initial=1.0)))
         return s.reveal(a, a * 2, to=["P1"]), a.reveal(to=2)
 
     for config in [("semi2k", 3), ("rep3", 3)]:

@@ -18,8 +18,8 @@ def test_a_million_products_up_to_2_20_are_within_2_ulp(config):
     b_raw = np.round(mag() * 2**16).astype(np.int64)
 
     def prog(s):
-        a = s.input(0, a_raw / 2**16 if s.me == 0 else None, shape=(n,))
-        b = s.input(1, b_raw / 2**16 if s.me == 1 else None, shape=(n,))
+        a = s.input(0, a_raw / 2**16 if s.me == 0 else None, shape=(n,), bound=2.0**15 - 2.0**-15)
+        b = s.input(1, b_raw / 2**16 if s.me == 1 else None, shape=(n,), bound=2.0**15 - 2.0**-15)
         return (a * b).reveal()
 
     got = run(prog, config)["P0"]
@@ -38,8 +38,8 @@ def test_truncation_near_the_top_of_the_range_has_no_failures(config):
     b_raw = rng.integers(2**30, 2**31 - 1, n) * rng.choice([-1, 1], n)
 
     def prog(s):
-        a = s.input(0, a_raw / 2**16 if s.me == 0 else None, shape=(n,))
-        b = s.input(1, b_raw / 2**16 if s.me == 1 else None, shape=(n,))
+        a = s.input(0, a_raw / 2**16 if s.me == 0 else None, shape=(n,), bound=2.0**15)
+        b = s.input(1, b_raw / 2**16 if s.me == 1 else None, shape=(n,), bound=2.0**15)
         raw = s.protocol.mul(a.shares, b.shares, 16)
         return s.protocol.open([raw])[0]
 
