@@ -2,6 +2,8 @@
 columns col[level] for every level but the first declared one, checked against statsmodels on
 pandas get_dummies(drop_first=True), horizontally and vertically."""
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,6 +13,7 @@ from tessera.data import Column, ColumnType, Schema, load
 from tessera.data.synthetic import bank_transactions
 from tessera.errors import DataError, PlanError
 from tessera.jobs.local import local_job, run_local
+from tessera.jobs.planner import JobRequest, plan_job
 
 
 def _dummies(df: pd.DataFrame, features: list[str], schema: Schema) -> pd.DataFrame:
@@ -97,3 +100,19 @@ def test_encoding_refusals_name_the_problem(banks):
     with pytest.raises(PlanError, match="column 'channel' is categorical"):
         local_job("linear_regression", frames, schema, protocol="semi2k",
                   params={"features": ["amount"], "target": "channel"})
+
+
+def test_a_contract_job_declares_the_categorical_column_not_its_indicators(banks):
+    """The planner checks the columns an indicator reads (the contract's job declares ``channel``)."""
+    frames, schema, _ = banks
+    job = local_job("linear_regression", frames, schema, protocol="rep3",
+                    params={"features": ["channel", "merchant_risk"], "target": "amount"})
+    request = JobRequest(job_id="j1", analysis="linear_regression", version=None,
+                         params={"features": ["channel", "merchant_risk"], "target": "amount"}, schema=schema,
+                         partition="horizontal", protocol="rep3", roles=job.roles,
+                         declared_columns=["channel", "merchant_risk", "amount"])
+    planned = plan_job(request)
+    assert planned.plan["columns"] == ["channel[pos]", "channel[atm]", "merchant_risk", "amount"]
+    assert planned.schema_ == schema  # the parties load the dataset's own columns
+    with pytest.raises(PlanError, match=r"the analysis reads columns \['channel'\] that the job does not declare"):
+        plan_job(replace(request, declared_columns=["merchant_risk", "amount"]))
