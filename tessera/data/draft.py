@@ -171,14 +171,19 @@ def _frame_order(source: Source, name: str) -> list[str] | None:
 
 
 def _read(source: Source, label: str, max_levels: int, exclude: set[str],
-          seen: dict[str, _Seen], skipped: dict[str, str]) -> None:
-    """Fold one source's columns into ``seen`` (and the columns it cannot draft into ``skipped``)."""
+          seen: dict[str, _Seen], skipped: dict[str, str]) -> set[str]:
+    """Fold one source's columns into ``seen`` (and the columns it cannot draft into ``skipped``);
+    returns the columns of no type (every value NULL, e.g. an object column of None)."""
     con = duckdb.connect()
     try:
         _open(con, source)
         described = [(str(r[0]), str(r[1])) for r in con.execute("DESCRIBE tessera_draft").fetchall()]
+        untyped = set()
         for name, duck_type in described:
             if name in exclude:
+                continue
+            if duck_type.strip('"').upper() == "NULL":
+                untyped.add(name)
                 continue
             kind = _kind(duck_type)
             if kind is None:
@@ -205,6 +210,7 @@ def _read(source: Source, label: str, max_levels: int, exclude: set[str],
                     f"CAST({q} AS DOUBLE) END) FROM tessera_draft").fetchall()
                 levels, order = [], None
             _fold(seen, skipped, name, label, kind, lo, hi, levels, order is not None, bool(n_null))
+        return untyped
     except duckdb.Error as e:
         raise DataError(f"{label}: cannot draft a schema from it, {type(e).__name__}") from None
     finally:
@@ -244,9 +250,8 @@ def _column(name: str, s: _Seen) -> Column:
     if s.type is ColumnType.CATEGORY:
         levels = s.levels if s.ordered else sorted(s.levels)
         return Column(name=name, type=s.type, levels=tuple(levels), nullable=s.nullable)
-    lo = 0.0 if s.lo is None else s.lo  # every value NULL: a placeholder range to review
-    hi = 1.0 if s.hi is None else s.hi
-    lo, hi = round_bounds(lo, hi, integer=s.type is ColumnType.INT)
+    assert s.lo is not None and s.hi is not None
+    lo, hi = round_bounds(s.lo, s.hi, integer=s.type is ColumnType.INT)
     return Column(name=name, type=s.type, min=lo, max=hi, nullable=s.nullable)
 
 
@@ -271,8 +276,17 @@ def draft(sources: Source | Sequence[Source] | Mapping[str, Source], *, max_leve
         raise DataError("no data to draft a schema from")
     seen: dict[str, _Seen] = {}
     skipped: dict[str, str] = {}
+    untyped: set[str] = set()
     for label, source in items:
-        _read(source, label, max_levels, set(exclude), seen, skipped)
+        untyped |= _read(source, label, max_levels, set(exclude), seen, skipped)
+    for n in sorted(untyped):
+        if n in seen:
+            seen[n].nullable = True
+        else:
+            seen[n] = _Seen(ColumnType.CATEGORY, nullable=True)  # no values anywhere: skipped below
+    for n, s in seen.items():
+        if n not in skipped and s.type is not ColumnType.BOOL and not s.levels and s.lo is None:
+            skipped[n] = "no values (only NULLs) in any source: declare it by hand"
     cols = [_column(n, s) for n, s in seen.items() if n not in skipped]
     if not cols:
         raise DataError("none of the columns could be drafted: " +

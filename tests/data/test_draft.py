@@ -78,6 +78,19 @@ def test_a_column_that_is_text_in_one_source_and_numbers_in_another_is_refused_b
         draft(pd.DataFrame({"id": [f"k{i}" for i in range(50)]}))
 
 
+def test_a_column_with_only_nulls_is_skipped_unless_another_source_has_values():
+    empty = pd.DataFrame({"x": [1.0, 2.0], "note": pd.Series([None, None], dtype=object),
+                          "y": [np.nan, np.nan]})
+    d = draft(empty)
+    assert d.schema.names == ["x"]
+    assert d.skipped == {"note": "no values (only NULLs) in any source: declare it by hand",
+                         "y": "no values (only NULLs) in any source: declare it by hand"}
+    full = pd.DataFrame({"x": [3.0], "note": ["a"], "y": [7.0]})
+    s = draft_schema({"p": empty, "q": full})
+    assert s.column("note") == Column(name="note", type=ColumnType.CATEGORY, levels=("a",), nullable=True)
+    assert s.column("y") == Column(name="y", type=ColumnType.FLOAT, min=5, max=10, nullable=True)
+
+
 def test_the_cli_draft_round_trips_through_the_schema_loader_and_run_local(tmp_path):
     frames = _frames()
     rng = np.random.default_rng(3)
