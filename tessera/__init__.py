@@ -1,6 +1,7 @@
 """Tessera: secure multi-party collaborative analytics.
 
 The main entry points: :func:`run_local` (any analysis over several parties' data),
+:func:`draft_schema` (a schema proposed from DataFrames or files, for the owners to review),
 :class:`~tessera.mpc.Session` and :class:`~tessera.mpc.SecretTensor` (write your own party
 programs), :func:`~tessera.runtime.run_threads` and :func:`~tessera.runtime.run_cluster`, and
 :class:`Client`, the analyst's client of a running node (:mod:`tessera.node`).
@@ -14,6 +15,7 @@ from tessera.mpc import SecretTensor, Session
 from tessera.runtime import RunResult, run_cluster, run_threads
 
 if TYPE_CHECKING:
+    from tessera.data.draft import draft_schema
     from tessera.jobs.local import LocalResult, run_local
     from tessera.node.client import Client
 
@@ -27,13 +29,15 @@ __all__ = [
     "RunResult",
     "TesseraError",
     "Client",
+    "draft_schema",
 ]
 
 
 #: Imported when first asked for: ``run_local`` pulls in the analysis library and pandas, the
 #: node client the HTTP stack, and a party process (``python -m tessera.jobs.party``),
 #: which imports this package first, needs neither.
-_LAZY = {"run_local": "tessera.jobs.local", "LocalResult": "tessera.jobs.local", "Client": "tessera.node.client"}
+_LAZY = {"run_local": "tessera.jobs.local", "LocalResult": "tessera.jobs.local", "Client": "tessera.node.client",
+         "draft_schema": "tessera.data.draft"}
 
 
 def __getattr__(name: str) -> Any:

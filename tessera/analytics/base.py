@@ -27,7 +27,8 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from tessera.data.local import LocalTable
-from tessera.data.schema import Schema
+from tessera.data.onehot import indicators, with_indicators
+from tessera.data.schema import ColumnType, Schema
 from tessera.errors import ParamsError, PlanError
 from tessera.mpc.session import Session
 from tessera.mpc.tensor import Opened, SecretTensor
@@ -153,6 +154,45 @@ class Analysis(abc.ABC, Generic[P]):
             return self.params_model.model_validate(dict(raw))
         except ValidationError as e:
             raise params_error(f"{self.name} v{self.version}", self.params_model, e) from None
+
+    def encode(self, schema: Schema, params: P) -> tuple[Schema, P, list[str]]:
+        """Categorical features one-hot encoded, once per job, before :meth:`plan`: an analysis
+        whose parameters have ``features`` (a list of columns) and names a categorical column in
+        it gets, in its place, the indicators ``col[level]`` of every declared level but the first
+        (the reference level; :mod:`tessera.data.onehot`). Returns the schema with the indicators
+        as ``bool`` columns (what :meth:`plan` checks and scales), the parameters with the
+        expanded features (what every stage sees) and a note per encoded column for the plan.
+        Levels are public (declared in the schema), so the encoding reveals nothing new. Other
+        parameters come back as they are."""
+        features = getattr(params, "features", None)
+        if not isinstance(features, list):
+            return schema, params, []
+        expanded: list[str] = []
+        notes = []
+        for f in features:
+            col = schema.column(f) if f in schema else None
+            if col is None or col.type is not ColumnType.CATEGORY:
+                expanded.append(f)
+                continue
+            assert col.levels is not None
+            names = indicators(col)
+            if not names:
+                raise PlanError(f"feature {f!r} is categorical with one level ({col.levels[0]!r}): it does not vary, "
+                                "leave it out")
+            clash = [n for n in names if n in schema or n in features]
+            if clash:
+                raise PlanError(f"feature {f!r}: its indicator columns {clash} would be named like existing columns; "
+                                "rename those columns")
+            expanded += names
+            notes.append(f"feature {f!r} (categorical) is one-hot encoded as {', '.join(names)}; reference level "
+                         f"{col.levels[0]!r} (the first declared level: its rows have every indicator 0)")
+        if not notes:
+            return schema, params, []
+        try:
+            encoded = self.params_model.model_validate({**params.model_dump(), "features": expanded})
+        except ValidationError as e:
+            raise params_error(f"{self.name} v{self.version}", self.params_model, e) from None
+        return with_indicators(schema, expanded), encoded, notes
 
     @abc.abstractmethod
     def plan(self, schema: Schema, params: P, partition: str, parties: list[str]) -> Plan:

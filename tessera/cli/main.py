@@ -13,7 +13,7 @@ import typer
 from typer.core import TyperGroup
 
 from tessera import __version__
-from tessera.cli import analyses, audit, bench, cluster, contract, demo, job, keys, node, party
+from tessera.cli import analyses, audit, bench, cluster, contract, demo, job, keys, node, party, schema
 from tessera.cli.errors import one_line
 from tessera.errors import TesseraError
 
@@ -54,6 +54,7 @@ app.add_typer(contract.app, name="contract")
 app.add_typer(audit.app, name="audit")
 app.add_typer(node.app, name="node")
 app.add_typer(job.app, name="job")
+app.add_typer(schema.app, name="schema")
 app.command("bench")(bench.bench)
 app.command("demo")(demo.demo)
 app.command("run", cls=analyses.AnalysisCommand)(analyses.run)

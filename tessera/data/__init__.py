@@ -3,12 +3,14 @@
 * :mod:`tessera.data.schema` — :class:`Schema`, :class:`Column`, :class:`ColumnType`;
 * :mod:`tessera.data.local` — :func:`load` a DataFrame, CSV, Parquet or SQL source into a checked
   :class:`LocalTable` (numpy arrays, sums in DuckDB); :func:`validate` without loading;
+* :mod:`tessera.data.draft` — :func:`draft_schema`: a schema proposed from data, for review;
 * :mod:`tessera.data.synthetic` — generators with known ground truth (banks, hospitals).
 
 Imports only :mod:`tessera.errors` from the rest of Tessera.
 """
 
 from tessera.data.checks import Violation
+from tessera.data.draft import SchemaDraft, draft_schema
 from tessera.data.local import LocalTable, load, validate, write_parquet
 from tessera.data.results import Sums, ValidationReport
 from tessera.data.schema import Column, ColumnType, Schema
@@ -27,4 +29,6 @@ __all__ = [
     "ValidationReport",
     "Violation",
     "Sums",
+    "draft_schema",
+    "SchemaDraft",
 ]

@@ -44,6 +44,7 @@ import numpy.typing as npt
 
 from tessera.data._sql import ident, number, text
 from tessera.data.checks import ColumnSql, Violation, column_sql, key_sql, violation_detail
+from tessera.data.onehot import base_columns, indicator_of, with_indicators
 from tessera.data.results import Sums, ValidationReport
 from tessera.data.schema import ColumnType, Schema
 from tessera.data.sources import Source, attach, describe_source
@@ -121,7 +122,7 @@ def _stamp(source: Source) -> tuple[str, int, int] | None:
 
 def _columns_of(schema: Schema, columns: Sequence[str] | None, key: str | None) -> list[str]:
     cols = list(schema.names if columns is None else columns)
-    unknown = [c for c in cols if c not in schema]
+    unknown = [c for c in cols if c not in schema and indicator_of(schema, c) is None]
     if unknown:
         raise DataError(f"columns {unknown} are not in the schema; declared columns are {schema.names}")
     if len(set(cols)) != len(cols):
@@ -137,7 +138,7 @@ def validate(
 ) -> ValidationReport:
     """Check ``source`` against ``schema`` (the named ``columns``, default all) without loading
     it; the report lists every violation. Raises DataError only if the source cannot be read."""
-    cols = _columns_of(schema, columns, key)
+    cols = base_columns(schema, _columns_of(schema, columns, key))
     label = name or describe_source(source)
     con = _connect()
     try:
@@ -156,7 +157,9 @@ def load(
     """Load and check a party's rows; see the module docstring for the sources and the rules.
 
     ``columns`` (default: every schema column) are the columns this party holds and an analysis
-    may use; other source columns are ignored. ``key`` names a column of row identifiers (for
+    may use; other source columns are ignored. A column may be an indicator ``col[level]`` of a
+    categorical column (:mod:`tessera.data.onehot`): 1.0 where ``col`` is ``level``, else 0.0,
+    loaded as a ``bool`` column after ``col`` is checked. ``key`` names a column of row identifiers (for
     vertical partitioning and PSI), read as text, never NULL, outside the schema. ``max_rows``
     is the declared bound on the row count (overflow planning relies on it). ``name`` labels
     messages (default: the file name). ``materialize`` keeps the checked values in DuckDB
@@ -167,9 +170,10 @@ def load(
     stamp = _stamp(source)  # before the checks, so a change during them is noticed too
     con = _connect()
     try:
-        report, sql, base, copy = _check(con, source, schema, cols, key, max_rows, label, materialize)
+        report, sql, base, copy = _check(con, source, schema, base_columns(schema, cols), key, max_rows, label,
+                                         materialize)
         report.raise_for_violations()
-        select = [f"{sql[c].value} AS {ident(c)}" for c in cols]
+        select = [f"{_value(schema, sql, c)} AS {ident(c)}" for c in cols]
         if key is not None:
             select.append(f"{sql[key].value} AS {ident(key)}")
         body = f"SELECT {', '.join(select) or '1 AS tessera_one'} FROM {ident(base)}"
@@ -182,7 +186,18 @@ def load(
     except BaseException:
         con.close()
         raise
-    return LocalTable(con, label, schema.select(cols), key, report.n_rows, source, None if copy else stamp)
+    return LocalTable(con, label, with_indicators(schema, cols).select(cols), key, report.n_rows, source,
+                      None if copy else stamp)
+
+
+def _value(schema: Schema, sql: Mapping[str, ColumnSql], name: str) -> str:
+    """The value expression of a loaded column: its checked value, or for an indicator
+    (:mod:`tessera.data.onehot`) 1.0 / 0.0 by its categorical column's level index (NULL stays NULL)."""
+    ind = indicator_of(schema, name)
+    if ind is None:
+        return sql[name].value
+    column, index = ind
+    return f"CAST(({sql[column].value}) = {index} AS DOUBLE)"
 
 
 class LocalTable(Mapping[str, Values]):

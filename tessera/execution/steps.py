@@ -68,7 +68,9 @@ def plan_analysis(
         if psi_mode == "aligned" and not a.takes_shared_rows():
             raise PlanError(f"{a.name} cannot run on secret-shared aligned rows; use psi_mode='intersection'")
     p = parse_params(a, params)
+    schema, p, encoded = a.encode(schema, p)  # categorical features -> indicator columns
     plan = a.plan(schema, p, partition, parties)
+    plan.notes += encoded
     plan.recipients = recipients
     if psi_mode is not None:
         plan.notes.append(REVEALS[psi_mode])

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tessera.analytics import available, get
+from tessera.data.onehot import base_columns
 from tessera.data.schema import Schema
 from tessera.errors import PlanError
 from tessera.execution.psi import duplicate_keys_note
@@ -75,15 +76,16 @@ def plan_job(request: JobRequest) -> PartyJob:
             raise PlanError("a PSI needs the join key: name each party's identifier column (join_key)")
         psi = PsiStep(mode=r.psi_mode, join_key=r.join_key, keep_first=list(r.keep_first))  # type: ignore[arg-type]
         plan.notes.append(duplicate_keys_note(list(r.roles.data_owners), list(r.keep_first)))
+    read = base_columns(r.schema, plan.columns)  # an indicator col[level] reads col
     if r.declared_columns is not None:
-        undeclared = [c for c in plan.columns if c not in r.declared_columns]
+        undeclared = [c for c in read if c not in r.declared_columns]
         if undeclared:
             raise PlanError(f"the analysis reads columns {undeclared} that the job does not declare in 'columns'")
     owners = list(r.roles.data_owners)
     if r.holders is None:
         holders = {c: owners for c in plan.columns}
     else:
-        holders = {c: list(r.holders.get(c, [])) for c in plan.columns}
+        holders = {c: list(r.holders.get(base_columns(r.schema, [c])[0], [])) for c in plan.columns}
     missing = [c for c in plan.columns if not holders[c]]
     if missing:
         raise PlanError(f"no party holds the columns {missing}")

@@ -1,7 +1,7 @@
 """#16.4 at the node: an analyst's mistake in a job is a 4xx naming it, never a 500 or a failed job.
 
 A job that cannot be planned under the contract (a misspelled column, an unknown analysis,
-parameters its analysis does not take, a categorical column where numbers are needed) is
+parameters its analysis does not take, a categorical target where a boolean is needed) is
 refused at submission with 422 and the planner's one line, and is *not recorded*: like a body
 that is not a job, it is a request to fix, found the same way at every node, and nothing was
 decided or run. A job that can be planned but that the contract does not allow is recorded and
@@ -58,9 +58,10 @@ MISTAKES = [
      ["iteration: not a parameter (did you mean 'iterations'?)", "the parameters are features, target"]),
     ("wrong type", _with(features="amount", iterations="many"),
      ["features: Input should be a valid list", "iterations: Input should be a valid integer"]),
-    ("a categorical feature", {**LOGREG, "columns": [*LOGREG["columns"], "channel"],
-                               "params": {**LOGREG["params"], "features": ["amount", "channel"]}},
-     ["column 'channel' is categorical"]),
+    # a categorical feature is one-hot encoded (tests/analytics/test_categorical.py); a categorical target is not
+    ("a categorical target", {**LOGREG, "columns": [*LOGREG["columns"], "channel"],
+                              "params": {**LOGREG["params"], "target": "channel"}},
+     ["the target 'channel' must be a boolean column"]),
 ]
 
 
