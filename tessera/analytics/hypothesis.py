@@ -29,6 +29,7 @@ from tessera.analytics.moments import (
     stack_local,
 )
 from tessera.analytics.registry import register
+from tessera.analytics.results import Chi2Result, TTestResult
 from tessera.data.local import LocalTable
 from tessera.data.schema import ColumnType, Schema
 from tessera.errors import PlanError
@@ -57,6 +58,7 @@ class WelchTTest(Analysis[TTestParams]):
     version = "1.0"
     params_model = TTestParams
     description = "Welch two-sample t-test: t statistic, degrees of freedom, p-value"
+    result_type = TTestResult
 
     def plan(self, schema: Schema, params: TTestParams, partition: str, parties: list[str]) -> Plan:
         numeric_columns(schema, [params.value])
@@ -173,6 +175,7 @@ class Chi2Independence(Analysis[Chi2Params]):
     version = "1.0"
     params_model = Chi2Params
     description = "chi-square test of independence: statistic, degrees of freedom, p-value"
+    result_type = Chi2Result
 
     @staticmethod
     def _levels(schema: Schema, name: str) -> int:

@@ -25,6 +25,7 @@ from tessera.analytics.common import (
     vertical_local,
 )
 from tessera.analytics.registry import register
+from tessera.analytics.results import LogitResult
 from tessera.data.local import LocalTable
 from tessera.data.schema import ColumnType, Schema
 from tessera.errors import GuardFailed, PlanError
@@ -289,3 +290,4 @@ class LogisticRegression(NewtonLogistic[LogisticParams]):
     params_model = LogisticParams
     description = ("logistic regression by Newton's method on secret-shared rows: coefficients and (inference=true) "
                    "standard errors, z, p-values")
+    result_type = LogitResult
