@@ -1,6 +1,8 @@
 """Tessera: secure multi-party collaborative analytics.
 
-The main entry points: :func:`run_local` (any analysis over several parties' data),
+The main entry points: :func:`run_local` (any analysis over several parties' data; its
+``.result`` reads like statsmodels), the scikit-learn-style :class:`LogisticRegression` and
+:class:`LinearRegression` (:mod:`tessera.estimators`),
 :class:`~tessera.mpc.Session` and :class:`~tessera.mpc.SecretTensor` (write your own party
 programs), :func:`~tessera.runtime.run_threads` and :func:`~tessera.runtime.run_cluster`, and
 :class:`Client`, the analyst's client of a running node (:mod:`tessera.node`).
@@ -14,6 +16,7 @@ from tessera.mpc import SecretTensor, Session
 from tessera.runtime import RunResult, run_cluster, run_threads
 
 if TYPE_CHECKING:
+    from tessera.estimators import LinearRegression, LogisticRegression
     from tessera.jobs.local import LocalResult, run_local
     from tessera.node.client import Client
 
@@ -27,13 +30,16 @@ __all__ = [
     "RunResult",
     "TesseraError",
     "Client",
+    "LogisticRegression",
+    "LinearRegression",
 ]
 
 
 #: Imported when first asked for: ``run_local`` pulls in the analysis library and pandas, the
 #: node client the HTTP stack, and a party process (``python -m tessera.jobs.party``),
 #: which imports this package first, needs neither.
-_LAZY = {"run_local": "tessera.jobs.local", "LocalResult": "tessera.jobs.local", "Client": "tessera.node.client"}
+_LAZY = {"run_local": "tessera.jobs.local", "LocalResult": "tessera.jobs.local", "Client": "tessera.node.client",
+         "LogisticRegression": "tessera.estimators", "LinearRegression": "tessera.estimators"}
 
 
 def __getattr__(name: str) -> Any:

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = ["INTERCEPT", "Result", "Summary", "Table", "RegressionResult", "LogitResult", "TTestResult",
            "ConfidenceInterval", "Chi2Result", "MatrixResult", "DescribeResult", "MetaResult", "HistogramResult",
-           "QuantilesResult", "plain"]
+           "QuantilesResult", "plain", "format_value"]
 
 #: The name of a regression's intercept in every result (as statsmodels' ``add_constant``).
 INTERCEPT = "const"
@@ -66,7 +66,7 @@ def plain(obj: Any) -> Any:
     return obj
 
 
-def _fmt(v: Any) -> str:
+def format_value(v: Any) -> str:
     """One cell of a text table (statsmodels-like: 4 significant decimals, scientific when tiny or large)."""
     if v is None:
         return "-"
@@ -84,6 +84,9 @@ def _fmt(v: Any) -> str:
             return f"{x:.3e}"
         return f"{x:.4f}"
     return str(v)
+
+
+_fmt = format_value
 
 
 @dataclass(frozen=True)
