@@ -168,7 +168,8 @@ class LogisticRegression(_SecureEstimator):
 
     def predict(self, x: pd.DataFrame | npt.ArrayLike) -> npt.NDArray[np.bool_]:
         """The class of each row (True where the log-odds are positive)."""
-        return np.asarray(self.classes_[(self.decision_function(x) > 0).astype(int)])
+        positive = self.decision_function(x) > 0
+        return np.asarray(self.classes_[positive.astype(int)])
 
     def score(self, x: pd.DataFrame | npt.ArrayLike, y: npt.ArrayLike) -> float:
         """Accuracy on the rows ``x`` with labels ``y`` (a party's own holdout)."""
