@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from tessera import plots
 from tessera.analytics.results import Result
 from tessera.data.schema import ColumnType, Schema
 from tessera.errors import PlanError, TesseraError
@@ -170,6 +171,12 @@ class LogisticRegression(_SecureEstimator):
         """The class of each row (True where the log-odds are positive)."""
         positive = self.decision_function(x) > 0
         return np.asarray(self.classes_[positive.astype(int)])
+
+    def plot_roc(self, x: pd.DataFrame | npt.ArrayLike, y: npt.ArrayLike, ax: Any = None) -> Any:
+        """The ROC curve of the model on a party's own rows ``x`` with labels ``y`` (drawn locally
+        from this party's data only; needs matplotlib: ``pip install tessera[plots]``)."""
+        return plots.roc(np.asarray(y).astype(float), self.decision_function(x), ax=ax,
+                         title=f"ROC on own rows ({len(np.asarray(y))} rows)")
 
     def score(self, x: pd.DataFrame | npt.ArrayLike, y: npt.ArrayLike) -> float:
         """Accuracy on the rows ``x`` with labels ``y`` (a party's own holdout)."""

@@ -88,8 +88,12 @@ def coefficients(names: Sequence[str], estimates: npt.ArrayLike, lower: npt.Arra
     if lower is not None and upper is not None:
         lo, hi = np.asarray(lower, dtype=np.float64), np.asarray(upper, dtype=np.float64)
         ax.errorbar(est, ys, xerr=[est - lo, hi - est], fmt="o", color="#1f4e79", ecolor="#555555", capsize=4)
+        labels = [f"{e:.3g} [{a:.3g}, {b:.3g}]" for e, a, b in zip(est, lo, hi)]
     else:
         ax.plot(est, ys, "o", color="#1f4e79")
+        labels = [f"{e:.3g}" for e in est]
+    for y, text in zip(ys, labels):  # the values too: coefficients in different units differ in scale
+        ax.annotate(text, (1.01, y), xycoords=("axes fraction", "data"), va="center", fontsize=9)
     ax.axvline(0.0, color="#999999", ls="--", lw=1)
     ax.set_yticks(ys, list(names))
     ax.set_ylim(-0.8, n - 0.2)
