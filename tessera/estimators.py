@@ -110,7 +110,7 @@ class _SecureEstimator:
             if missing:
                 raise PlanError(f"the rows have no column {missing[0]!r}; the model's features are "
                                 f"{', '.join(self.feature_names_in_)}")
-            return x[list(self.feature_names_in_)].to_numpy(dtype=np.float64)
+            return np.asarray(x[list(self.feature_names_in_)].to_numpy(dtype=np.float64), dtype=np.float64)
         arr = np.asarray(x, dtype=np.float64)
         if arr.ndim != 2 or arr.shape[1] != self.n_features_in_:
             raise PlanError(f"expected rows of {self.n_features_in_} features, got an array of shape {arr.shape}")

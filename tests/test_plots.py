@@ -6,12 +6,12 @@ import matplotlib
 import numpy as np
 import pytest
 
-matplotlib.use("Agg")
+from tessera import plots
+from tessera.analytics import results
+from tessera.cli.main import app
+from tessera.errors import TesseraError
 
-from tessera import plots  # noqa: E402
-from tessera.analytics import results  # noqa: E402
-from tessera.cli.main import app  # noqa: E402
-from tessera.errors import TesseraError  # noqa: E402
+matplotlib.use("Agg")
 
 META = {"studies": 4, "q": 9.1, "i2": 0.67, "tau2": 0.02, "q_p_value": 0.03, "fixed_effect": 0.41, "fixed_se": 0.05,
         "fixed_ci": (0.31, 0.51), "fixed_p_value": 1e-12, "random_effect": 0.44, "random_se": 0.09,

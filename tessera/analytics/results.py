@@ -696,7 +696,7 @@ class DescribeResult(Result):
 
     def info(self) -> list[tuple[str, Any]]:
         n = self.outputs.get("count", self.outputs.get("noisy_count"))
-        return [("Analysis", f"{self.analysis} v{self.version}"), ("No. Observations", n)] + _guarantee(self.outputs)
+        return [("Analysis", f"{self.analysis} v{self.version}"), ("No. Observations", n), *_guarantee(self.outputs)]
 
     def headline(self) -> str:
         return f"{len(self.columns)} columns, n={self.outputs.get('count', self.outputs.get('noisy_count'))}"
