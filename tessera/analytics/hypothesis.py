@@ -17,6 +17,7 @@ from tessera.analytics.common import (
     scaling_for,
 )
 from tessera.analytics.moments import (
+    MEAN_ERROR,
     RELATIVE,
     accuracy_text,
     check_parties,
@@ -71,7 +72,8 @@ class WelchTTest(Analysis[TTestParams]):
         # t's error: relative 2^-22 + 2^-36 + 4 e / s, plus 2^-49 sqrt(n0 n1 / n) / sqrt(s) from the means
         acc = {"t": {"rel": 2.0**-22 + 2 * RELATIVE, "rel_per_s": 4 * e,
                      "abs_per_sqrt_s": 2.0**-49 * math.sqrt(params.max_rows) / 2},
-               "df": {"abs": 0.0, "rel": 2.0**-19 + 8 * RELATIVE, "rel_per_s": 16 * e}}
+               "df": {"abs": 0.0, "rel": 2.0**-19 + 8 * RELATIVE, "rel_per_s": 16 * e},
+               "means": {"abs": MEAN_ERROR * scaling_for(schema, [params.value])[params.value][1], "rel": 2.0**-52}}
         return Plan(
             analysis=self.name, version=self.version, partition=partition, columns=[params.value, params.group],
             local=["scale the value column to [-1, 1] by its declared bounds",
@@ -90,7 +92,8 @@ class WelchTTest(Analysis[TTestParams]):
                      Release("df", f"Welch degrees of freedom; accuracy: {accuracy_text(acc['df'])}"),
                      Release("p_value", "two-sided p-value (public function of t and df)"),
                      *([Release("mean_true, mean_false", "the two group means (their difference over t is its "
-                                                         "standard error, for a confidence interval)")]
+                                                         "standard error, for a confidence interval); accuracy: "
+                                                         f"{accuracy_text(acc['means'])}")]
                        if params.means else [])],
             frac_bits=frac, scaling=scaling_for(schema, [params.value]), meta={"accuracy": acc},
         )
