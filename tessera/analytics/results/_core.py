@@ -62,6 +62,8 @@ def format_value(v: Any) -> str:
         if abs(x) >= 1e6 or abs(x) < 1e-4:
             return f"{x:.3e}"
         return f"{x:.4f}"
+    if isinstance(v, (tuple, list)) and len(v) <= 4:
+        return "[" + ", ".join(format_value(x) for x in v) + "]"
     return str(v)
 
 

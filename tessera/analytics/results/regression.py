@@ -127,15 +127,17 @@ class RegressionResult(Result):
         return None if f is None else float(scipy_stats().f.sf(f, self.df_model, self.df_resid))
 
     def info(self) -> list[tuple[str, Any]]:
+        dp = self.analysis.startswith("dp_")
         ridge = float(self.job_params.get("ridge", 0.0) or 0.0)
         out: list[tuple[str, Any]] = [
             ("Dep. Variable", self.job_params.get("target", "y")),
-            ("Model", "Ridge" if ridge else ("DP OLS" if self.analysis.startswith("dp_") else "OLS")),
-            ("No. Observations", self.nobs if self.nobs is not None else self.outputs.get("noisy_n")),
+            ("Model", "DP OLS" if dp else ("Ridge" if ridge else "OLS")),
+            ("No. Observations" + (" (noisy)" if self.nobs is None else ""),
+             self.nobs if self.nobs is not None else self.outputs.get("noisy_n")),
             ("Df Residuals", None if self.nobs is None else int(self.df_resid)),
             ("Df Model", self.df_model),
         ]
-        if ridge:
+        if ridge and not dp:
             out.append(("Ridge alpha", ridge))
         if self.rsquared is not None:
             out += [("R-squared", self.rsquared), ("Adj. R-squared", self.rsquared_adj),
@@ -164,6 +166,8 @@ class RegressionResult(Result):
     def headline(self) -> str:
         if "coefficients" not in self.outputs:
             return f"n={self.nobs}, no estimates"
+        if self.nobs is None:
+            return f"{self.job_params.get('target')} ~ {len(self.feature_names) - 1} features, noisy n={_fmt(self.outputs.get('noisy_n'))}"
         extra = f", R^2={_fmt(self.rsquared)}" if self.rsquared is not None else ""
         return f"{self.job_params.get('target')} ~ {len(self.feature_names) - 1} features, n={self.nobs}{extra}"
 
@@ -219,7 +223,9 @@ class LogitResult(RegressionResult):
         return out + guarantee(self.outputs)
 
     def notes(self) -> list[str]:
-        out = [] if self.bse is not None else ["standard errors were not released by this job (inference=false)"]
+        out = [] if self.bse is not None else [
+            "standard errors are not released by the DP variant" if self.analysis.startswith("dp_")
+            else "standard errors were not released by this job (inference=false)"]
         return [*out, "the log-likelihood and pseudo-R^2 are not released"]
 
     def headline(self) -> str:
