@@ -33,6 +33,11 @@ def _run(banks, analysis, **params):
     return run_local(analysis, frames, schema, runtime="threads", protocol="rep3", **params)
 
 
+def _fact_labels(sm_summary):
+    """The labels of statsmodels' facts block (its first table, two label/value pairs a row)."""
+    return {cell.strip().rstrip(":") for row in sm_summary.tables[0].data for cell in row[::2] if cell.strip()}
+
+
 def _coef_header(sm_summary):
     return sm_summary.tables[1].data[0][1:], [row[0].strip() for row in sm_summary.tables[1].data[1:]]
 
@@ -60,6 +65,7 @@ def test_linear_regression_result_matches_statsmodels_ols(banks):
     # labels: the coefficient table's header and rows are statsmodels'
     mine = r.summary().tables[0]
     assert (mine.columns, mine.index) == _coef_header(ols.summary())
+    assert {k for k, _ in r.summary().info} <= _fact_labels(ols.summary())
     text = str(res.summary())
     for label in ("OLS Regression Results", "Dep. Variable:", "amount", "No. Observations:", "4000",
                   "R-squared:", "Adj. R-squared:", "F-statistic:", "P>|t|", "[0.025", "0.975]", "const"):
@@ -88,6 +94,8 @@ def test_logistic_regression_standard_errors_match_statsmodels_logit(banks, logi
     assert r.nobs == logit.nobs and r.df_resid == logit.df_resid and r.df_model == logit.df_model
     mine = r.summary().tables[0]
     assert (mine.columns, mine.index) == _coef_header(logit.summary())
+    ours = {k for k, _ in r.summary().info}
+    assert ours - _fact_labels(logit.summary()) == {"Iterations", "Penalty (C)"}  # statsmodels' labels, and two more
     text = str(r.summary())
     assert "Logit Regression Results" in text and "P>|z|" in text and "log-likelihood" in text  # a note: not released
 
