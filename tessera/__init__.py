@@ -1,7 +1,9 @@
 """Tessera: secure multi-party collaborative analytics.
 
-The main entry points: :func:`run_local` (any analysis over several parties' data),
-:func:`draft_schema` (a schema proposed from DataFrames or files, for the owners to review),
+The main entry points: :func:`run_local` (any analysis over several parties' data; its
+``.result`` reads like statsmodels), the scikit-learn-style :class:`LogisticRegression` and
+:class:`LinearRegression` (:mod:`tessera.estimators`), :func:`draft_schema` (a schema proposed
+from DataFrames or files, for the owners to review),
 :class:`~tessera.mpc.Session` and :class:`~tessera.mpc.SecretTensor` (write your own party
 programs), :func:`~tessera.runtime.run_threads` and :func:`~tessera.runtime.run_cluster`, and
 :class:`Client`, the analyst's client of a running node (:mod:`tessera.node`).
@@ -16,6 +18,7 @@ from tessera.runtime import RunResult, run_cluster, run_threads
 
 if TYPE_CHECKING:
     from tessera.data.draft import draft_schema
+    from tessera.estimators import LinearRegression, LogisticRegression
     from tessera.jobs.local import LocalResult, run_local
     from tessera.node.client import Client
 
@@ -30,6 +33,8 @@ __all__ = [
     "TesseraError",
     "Client",
     "draft_schema",
+    "LogisticRegression",
+    "LinearRegression",
 ]
 
 
@@ -37,7 +42,8 @@ __all__ = [
 #: node client the HTTP stack, and a party process (``python -m tessera.jobs.party``),
 #: which imports this package first, needs neither.
 _LAZY = {"run_local": "tessera.jobs.local", "LocalResult": "tessera.jobs.local", "Client": "tessera.node.client",
-         "draft_schema": "tessera.data.draft"}
+         "draft_schema": "tessera.data.draft",
+         "LogisticRegression": "tessera.estimators", "LinearRegression": "tessera.estimators"}
 
 
 def __getattr__(name: str) -> Any:

@@ -26,6 +26,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from tessera.analytics.results import Result
 from tessera.data.local import LocalTable
 from tessera.data.onehot import indicators, with_indicators
 from tessera.data.schema import ColumnType, Schema
@@ -141,6 +142,8 @@ class Analysis(abc.ABC, Generic[P]):
     params_model: ClassVar[type[P]]
     partitions: ClassVar[tuple[str, ...]] = ("horizontal",)
     description: ClassVar[str] = ""
+    #: the class of :meth:`result` (:mod:`tessera.analytics.results`; the generic one by default)
+    result_type: ClassVar[type[Result]] = Result
 
     def parse_params(self, raw: Mapping[str, Any]) -> P:
         """The job's raw parameters validated against :attr:`params_model`.
@@ -234,6 +237,16 @@ class Analysis(abc.ABC, Generic[P]):
         (:mod:`tessera.jobs.sealed`). Analyses whose results can be sealed implement it
         (:meth:`seals`) and use it for their own recipients too."""
         raise PlanError(f"{self.name} cannot seal its results to an analyst yet")
+
+    def result(self, outputs: Mapping[str, Any], params: Mapping[str, Any] | Params, *, plan: Plan | None = None,
+               plan_text: str = "", revealed: list[str] | None = None, schema: Schema | None = None) -> Result:
+        """The released ``outputs`` of a job with ``params`` (validated here if raw) as a result
+        object (:attr:`result_type`): named estimates, ``summary()``, ``to_frame()``, ``to_dict()``.
+        Public post-processing only."""
+        parsed = params if isinstance(params, Params) else self.parse_params(params)
+        return self.result_type(self.name, self.version, outputs, parsed.model_dump(), revealed=revealed or [],
+                                plan=plan_text or (plan.explain() if plan is not None else ""), plan_object=plan,
+                                schema=schema)
 
     @classmethod
     def seals(cls) -> bool:

@@ -34,6 +34,7 @@ from tessera.analytics.moments import (
     rsqrt_unit,
 )
 from tessera.analytics.registry import register
+from tessera.analytics.results import MatrixResult
 from tessera.data.local import LocalTable
 from tessera.data.schema import Schema
 from tessera.mpc import approx
@@ -160,6 +161,7 @@ class Covariance(_MomentAnalysis):
     name = "covariance"
     version = "1.0"
     description = "sample covariance matrix of the chosen columns"
+    result_type = MatrixResult
 
     def plan(self, schema: Schema, params: MatrixParams, partition: str, parties: list[str]) -> Plan:
         return _plan(self, schema, params, partition, parties, "p x p sample covariance matrix",
@@ -192,6 +194,7 @@ class Correlation(_MomentAnalysis):
     name = "correlation"
     version = "1.0"
     description = "Pearson correlation matrix of the chosen columns"
+    result_type = MatrixResult
 
     def plan(self, schema: Schema, params: MatrixParams, partition: str, parties: list[str]) -> Plan:
         return _plan(self, schema, params, partition, parties, "p x p Pearson correlation matrix",

@@ -36,6 +36,7 @@ from tessera.analytics.moments import (
     stack_local,
 )
 from tessera.analytics.registry import register
+from tessera.analytics.results import DescribeResult
 from tessera.data.local import LocalTable
 from tessera.data.schema import ColumnType, Schema
 from tessera.errors import PlanError
@@ -65,6 +66,7 @@ class Describe(Analysis[DescribeParams]):
     params_model = DescribeParams
     partitions = ("horizontal", "vertical")
     description = "count, sum, mean, variance, standard deviation per column (min and max where the contract allows)"
+    result_type = DescribeResult
 
     def plan(self, schema: Schema, params: DescribeParams, partition: str, parties: list[str]) -> Plan:
         cols = numeric_columns(schema, params.columns)

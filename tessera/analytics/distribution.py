@@ -12,6 +12,7 @@ from pydantic import Field, field_validator
 from tessera.analytics.base import Analysis, Local, Params, Plan, Release
 from tessera.analytics.common import numeric_columns, received, secure_sum
 from tessera.analytics.registry import register
+from tessera.analytics.results import HistogramResult, QuantilesResult
 from tessera.data.local import LocalTable
 from tessera.data.schema import Schema
 from tessera.mpc.session import Session
@@ -48,6 +49,7 @@ class Histogram(Analysis[HistParams]):
     version = "1.0"
     params_model = HistParams
     description = "counts per public bin, with small bins suppressed"
+    result_type = HistogramResult
 
     def plan(self, schema: Schema, params: HistParams, partition: str, parties: list[str]) -> Plan:
         numeric_columns(schema, [params.column])
@@ -110,6 +112,7 @@ class Quantiles(Analysis[QuantileParams]):
     version = "1.0"
     params_model = QuantileParams
     description = "quantiles (median and others) to a stated precision"
+    result_type = QuantilesResult
 
     def plan(self, schema: Schema, params: QuantileParams, partition: str, parties: list[str]) -> Plan:
         numeric_columns(schema, [params.column])

@@ -21,6 +21,7 @@ from tessera.analytics.common import numeric_columns, scaling_for
 from tessera.analytics.distribution import bin_counts, check_edges
 from tessera.analytics.logistic import LogRegParams, NewtonLogistic
 from tessera.analytics.registry import register
+from tessera.analytics.results import DescribeResult, HistogramResult, LogitResult, RegressionResult
 from tessera.data.local import LocalTable
 from tessera.data.schema import Schema
 from tessera.dp.accounting import gaussian_rho, laplace_epsilon, rho_for, rho_to_epsilon
@@ -104,6 +105,7 @@ class DPDescribe(Analysis[DPDescribeParams]):
     version = "1.0"
     params_model = DPDescribeParams
     description = "differentially private count, sum and mean per column"
+    result_type = DescribeResult
 
     def plan(self, schema: Schema, params: DPDescribeParams, partition: str, parties: list[str]) -> Plan:
         cols = numeric_columns(schema, params.columns)
@@ -186,6 +188,7 @@ class DPHistogram(Analysis[DPHistParams]):
     version = "1.0"
     params_model = DPHistParams
     description = "differentially private histogram with public bin edges"
+    result_type = HistogramResult
 
     def plan(self, schema: Schema, params: DPHistParams, partition: str, parties: list[str]) -> Plan:
         numeric_columns(schema, [params.column])
@@ -240,6 +243,7 @@ class DPLinearRegression(Analysis[DPLinRegParams]):
     version = "1.0"
     params_model = DPLinRegParams
     description = "differentially private linear regression (noisy sufficient statistics)"
+    result_type = RegressionResult
 
     def plan(self, schema: Schema, params: DPLinRegParams, partition: str, parties: list[str]) -> Plan:
         cols = numeric_columns(schema, [*params.features, params.target])
@@ -316,6 +320,7 @@ class DPLogisticRegression(NewtonLogistic[DPLogRegParams]):
     params_model = DPLogRegParams
     guarded = False  # a guard's bit would be released without noise (its DP cost is not accounted)
     description = "differentially private logistic regression (output perturbation)"
+    result_type = LogitResult
 
     def plan(self, schema: Schema, params: DPLogRegParams, partition: str, parties: list[str]) -> Plan:
         plan = super().plan(schema, params, partition, parties)

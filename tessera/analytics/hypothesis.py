@@ -17,6 +17,7 @@ from tessera.analytics.common import (
     scaling_for,
 )
 from tessera.analytics.moments import (
+    MEAN_ERROR,
     RELATIVE,
     accuracy_text,
     check_parties,
@@ -29,6 +30,7 @@ from tessera.analytics.moments import (
     stack_local,
 )
 from tessera.analytics.registry import register
+from tessera.analytics.results import Chi2Result, TTestResult
 from tessera.data.local import LocalTable
 from tessera.data.schema import ColumnType, Schema
 from tessera.errors import PlanError
@@ -44,6 +46,8 @@ class TTestParams(Params):
     group: str = Field(description="a boolean column: the test compares rows where it is true with the others")
     min_group_rows: int = Field(2, ge=2)
     max_rows: int = Field(DEFAULT_MAX_ROWS, gt=0)
+    means: bool = Field(True, description="also release the two group means (for the difference and its "
+                                          "confidence interval)")
 
 
 @register
@@ -55,6 +59,7 @@ class WelchTTest(Analysis[TTestParams]):
     version = "1.0"
     params_model = TTestParams
     description = "Welch two-sample t-test: t statistic, degrees of freedom, p-value"
+    result_type = TTestResult
 
     def plan(self, schema: Schema, params: TTestParams, partition: str, parties: list[str]) -> Plan:
         numeric_columns(schema, [params.value])
@@ -67,7 +72,8 @@ class WelchTTest(Analysis[TTestParams]):
         # t's error: relative 2^-22 + 2^-36 + 4 e / s, plus 2^-49 sqrt(n0 n1 / n) / sqrt(s) from the means
         acc = {"t": {"rel": 2.0**-22 + 2 * RELATIVE, "rel_per_s": 4 * e,
                      "abs_per_sqrt_s": 2.0**-49 * math.sqrt(params.max_rows) / 2},
-               "df": {"abs": 0.0, "rel": 2.0**-19 + 8 * RELATIVE, "rel_per_s": 16 * e}}
+               "df": {"abs": 0.0, "rel": 2.0**-19 + 8 * RELATIVE, "rel_per_s": 16 * e},
+               "means": {"abs": MEAN_ERROR * scaling_for(schema, [params.value])[params.value][1], "rel": 2.0**-52}}
         return Plan(
             analysis=self.name, version=self.version, partition=partition, columns=[params.value, params.group],
             local=["scale the value column to [-1, 1] by its declared bounds",
@@ -84,7 +90,11 @@ class WelchTTest(Analysis[TTestParams]):
                      Release("t", f"t statistic; accuracy: {accuracy_text(acc['t'])}, "
                                   "s = (var_1 n_0 + var_0 n_1) / (n h^2)"),
                      Release("df", f"Welch degrees of freedom; accuracy: {accuracy_text(acc['df'])}"),
-                     Release("p_value", "two-sided p-value (public function of t and df)")],
+                     Release("p_value", "two-sided p-value (public function of t and df)"),
+                     *([Release("mean_true, mean_false", "the two group means (their difference over t is its "
+                                                         "standard error, for a confidence interval); accuracy: "
+                                                         f"{accuracy_text(acc['means'])}")]
+                       if params.means else [])],
             frac_bits=frac, scaling=scaling_for(schema, [params.value]), meta={"accuracy": acc},
         )
 
@@ -119,11 +129,14 @@ class WelchTTest(Analysis[TTestParams]):
         tm = mant * rsqrt_unit(sn) * sign
         u = approx.at_scale(bn, 28) * stack([approx.reciprocal(sn)] * 2)
         den = (u[0] * u[0]).scale(n / (n1 - 1), bound=1.0) + (u[1] * u[1]).scale(n / (n0 - 1), bound=1.0)
-        got = received(session.reveal(tm, k, den, to=plan.recipients))
+        got = received(session.reveal(tm, k, den, *([mean] if params.means else []), to=plan.recipients))
         out: dict[str, Any] = {"n_true": n1, "n_false": n0}
         if got is None:
             return out
-        tm_, k_, den_ = got
+        tm_, k_, den_ = got[:3]
+        if params.means:
+            centre, half = plan.scaling[params.value]
+            out["mean_true"], out["mean_false"] = (float(centre + half * m) for m in np.asarray(got[3]).reshape(-1))
         if float(den_) < 0.25:  # G = 0: both groups without (resolvable) variance
             nan = float("nan")
             return {**out, "t": nan, "df": nan, "p_value": nan}
@@ -137,6 +150,8 @@ class Chi2Params(Params):
     row: str
     column: str
     max_rows: int = Field(10**9, gt=0)
+    expected: bool = Field(True, description="also release the margins (row and column totals), from which the "
+                                             "expected table under independence follows")
 
 
 def chi2_accuracy(n: int, r: int, c: int) -> dict[str, float]:
@@ -163,6 +178,7 @@ class Chi2Independence(Analysis[Chi2Params]):
     version = "1.0"
     params_model = Chi2Params
     description = "chi-square test of independence: statistic, degrees of freedom, p-value"
+    result_type = Chi2Result
 
     @staticmethod
     def _levels(schema: Schema, name: str) -> int:
@@ -194,7 +210,10 @@ class Chi2Independence(Analysis[Chi2Params]):
                      Release("chi2", f"the statistic, n * phi^2; accuracy: |error| <= {acc['rel']:.2g} x chi2 + "
                                      f"{2.0**-26:.2g} x n r c"),
                      Release("dof", "(occurring row levels - 1)(occurring column levels - 1), public"),
-                     Release("p_value", "public function of chi2 and dof")],
+                     Release("p_value", "public function of chi2 and dof"),
+                     *([Release("row_totals, column_totals", "the margins of the contingency table (the expected "
+                                                             "table R C' / n is a public function of them)")]
+                       if params.expected else [])],
             frac_bits=28, meta={"levels": (r, c), "accuracy": {"chi2": acc}},
         )
 
@@ -236,7 +255,7 @@ class Chi2Independence(Analysis[Chi2Params]):
         props = approx.at_scale(margins, f).scale(1 / n, bound=float(n))
         inv_sd = approx.rsqrt(props)  # 0 for a margin that is 0: its cells add nothing
         a = (delta * inv_sd[:r].reshape(r, 1)) * inv_sd[r:].reshape(1, c)
-        got = received(session.reveal((a * a).sum(), to=plan.recipients))
+        got = received(session.reveal((a * a).sum(), *([margins] if params.expected else []), to=plan.recipients))
         return out if got is None else self.finish(params, plan, out, got)
 
     def finish(self, params: Chi2Params, plan: Plan, public: dict[str, Any], opened: list[Any] | None) -> dict[str, Any]:
@@ -247,5 +266,10 @@ class Chi2Independence(Analysis[Chi2Params]):
         if opened is None:
             return {**out, "chi2": 0.0 if n else math.nan, "p_value": 1.0 if n else math.nan}
         chi2 = n * float(np.asarray(opened[0]).reshape(-1)[0])
+        if len(opened) > 1:  # the margins: expected counts R_i C_j / n
+            r = int(plan.meta["levels"][0])
+            totals = np.asarray(opened[1], dtype=np.int64).reshape(-1)
+            out |= {"row_totals": totals[:r].tolist(), "column_totals": totals[r:].tolist(),
+                    "expected": np.outer(totals[:r], totals[r:]) / n}
         from scipy import stats  # imported where used: ~1 s per process, and only released p-values need it
         return {**out, "chi2": chi2, "p_value": float(stats.chi2.sf(chi2, dof))}

@@ -25,6 +25,7 @@ from tessera.analytics.common import (
     vertical_local,
 )
 from tessera.analytics.registry import register
+from tessera.analytics.results import LogitResult
 from tessera.data.local import LocalTable
 from tessera.data.schema import ColumnType, Schema
 from tessera.errors import GuardFailed, PlanError
@@ -33,7 +34,7 @@ from tessera.mpc.linalg import inv_spd, newton_schulz_steps
 from tessera.mpc.session import Session
 from tessera.mpc.tensor import SecretTensor, concatenate
 
-__all__ = ["LogisticRegression", "NewtonLogistic", "LogRegParams", "holdout_split", "auc"]
+__all__ = ["LogisticRegression", "NewtonLogistic", "LogRegParams", "LogisticParams", "holdout_split", "auc"]
 
 
 class LogRegParams(Params):
@@ -44,6 +45,18 @@ class LogRegParams(Params):
     holdout_fraction: float = Field(0.0, ge=0.0, lt=1.0, description="share of each party's rows kept for its own evaluation")
     max_inverse: float = Field(1e4, gt=1, description="bound on 1/λ_min of the scaled Hessian / n")
     max_rows: int = Field(DEFAULT_MAX_ROWS, gt=0)
+
+
+class LogisticParams(LogRegParams):
+    """``logistic_regression``'s parameters: those of every Newton fit, and whether to release
+    standard errors (its DP variant never does: they would carry no noise)."""
+
+    inference: bool = Field(True, description="also release standard errors (the diagonal of the inverse of the "
+                                              "final Newton Hessian, in original units), for z, p-values and CIs")
+
+
+def _inference(params: LogRegParams) -> bool:
+    return bool(getattr(params, "inference", False))
 
 
 def holdout_split(n: int, fraction: float, seed: int = 0) -> npt.NDArray[np.bool_]:
@@ -114,6 +127,10 @@ class NewtonLogistic(Analysis[LP]):
                                          f"step below {STEP_TOLERANCE:g} in scaled units; it does not when the classes "
                                          "are separable) and the last Hessian inverse converged")] if self.guarded else []),
                      Release("coefficients", f"{k} coefficients (intercept first)"),
+                     *([Release("std_errors", f"{k} standard errors (diag of the inverse Hessian of the last Newton "
+                                              "step, in original units; with C, of the penalised objective): z, "
+                                              "p-values and intervals are public functions of them")]
+                       if _inference(params) else []),
                      Release("n", "total training rows (to every party)")],
             frac_bits=frac, scaling=scaling_for(schema, cols),
             notes=["accuracy and AUC on a party's own holdout rows are computed by that party alone"],
@@ -168,16 +185,34 @@ class NewtonLogistic(Analysis[LP]):
             beta = beta - step
         if self.guarded:
             self._guard(session, params, hess, inv, step)
-        (b,) = session.reveal(self._before_release(session, beta, params, n), to=plan.recipients)
+        cen = np.array([plan.scaling[c][0] for c in feats])
+        released = [self._before_release(session, beta, params, n)]
+        if _inference(params):
+            released.append(self._variances(inv, cen, h))
+        got = session.reveal(*released, to=plan.recipients)
+        b = got[0]
         out: dict[str, Any] = {"n": n, **self._release_info(session, params, n)}
         if b is None:
             return out
-        cen = np.array([plan.scaling[c][0] for c in feats])
         coef = np.concatenate([[b[0] - float(np.sum(b[1:] * cen / h))], b[1:] / h])
         out["coefficients"] = coef
+        if len(got) > 1:  # Var = diag(T H^-1 T') / n, T the public map from scaled to original units
+            var = np.asarray(got[1], dtype=np.float64).reshape(-1)
+            out["std_errors"] = np.sqrt(np.maximum(var, 0.0) / n) / np.concatenate([[1.0], h])
         if local is not None:
             out.update(self._evaluate_holdout(local, params, coef, plan))
         return out
+
+    @staticmethod
+    def _variances(inv: SecretTensor, cen: npt.NDArray[np.float64], h: npt.NDArray[np.float64]) -> SecretTensor:
+        """The diagonal of ``T inv T'`` up to the public factors ``1 / h_j^2`` of the slopes:
+        ``a' inv a`` for the intercept (``a = [1, -c_j / h_j]``, its row of ``T``) and ``inv_jj``
+        for the slopes (scaled units). Nothing is opened here."""
+        k = inv.shape[0]
+        a = np.concatenate([[1.0], -cen / h])
+        idx = np.arange(k)
+        intercept = ((inv * a.reshape(1, k)).sum(axis=1) * a).sum()
+        return concatenate([intercept.reshape(1), inv[idx[1:], idx[1:]]])
 
     @staticmethod
     def _guard(session: Session, params: LogRegParams, hess: SecretTensor, inv: SecretTensor,
@@ -246,11 +281,13 @@ class NewtonLogistic(Analysis[LP]):
 
 
 @register
-class LogisticRegression(NewtonLogistic[LogRegParams]):
+class LogisticRegression(NewtonLogistic[LogisticParams]):
     """Binary logistic regression with an intercept, as scikit-learn's ``LogisticRegression``
     (``penalty=None`` or L2 with the same ``C``)."""
 
     name = "logistic_regression"
     version = "1.0"
-    params_model = LogRegParams
-    description = "logistic regression by Newton's method on secret-shared rows; coefficients only"
+    params_model = LogisticParams
+    description = ("logistic regression by Newton's method on secret-shared rows: coefficients and (inference=true) "
+                   "standard errors, z, p-values")
+    result_type = LogitResult

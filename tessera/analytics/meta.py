@@ -32,6 +32,7 @@ from tessera.analytics.base import Analysis, Local, Params, Plan, Release
 from tessera.analytics.common import received
 from tessera.analytics.moments import WIDE, float_parts, float_value, rsqrt_unit, wide_mul
 from tessera.analytics.registry import register
+from tessera.analytics.results import MetaResult
 from tessera.data.local import LocalTable
 from tessera.data.schema import ColumnType, Schema
 from tessera.errors import DataError, PlanError
@@ -79,6 +80,7 @@ class MetaAnalysis(Analysis[MetaParams]):
     version = "1.0"
     params_model = MetaParams
     description = "pooled effect (fixed and random), confidence intervals, Q, I^2, tau^2"
+    result_type = MetaResult
 
     def plan(self, schema: Schema, params: MetaParams, partition: str, parties: list[str]) -> Plan:
         if schema.column(params.treatment).type is not ColumnType.BOOL:

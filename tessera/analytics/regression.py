@@ -51,6 +51,7 @@ from tessera.analytics.moments import (
     times_power_of_two,
 )
 from tessera.analytics.registry import register
+from tessera.analytics.results import RegressionResult
 from tessera.data.local import LocalTable
 from tessera.data.schema import Schema
 from tessera.errors import GuardFailed, PlanError
@@ -142,6 +143,7 @@ class LinearRegression(Analysis[LinRegParams]):
     params_model = LinRegParams
     partitions = ("horizontal", "vertical")
     description = "OLS or ridge regression: coefficients, standard errors, t, p-values, R^2"
+    result_type = RegressionResult
 
     def plan(self, schema: Schema, params: LinRegParams, partition: str, parties: list[str]) -> Plan:
         cols = numeric_columns(schema, [*params.features, params.target])

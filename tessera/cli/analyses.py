@@ -26,6 +26,7 @@ from tessera.jobs.local import run_local
 from tessera.runtime.jsonable import to_plain
 
 from .params import read_params
+from .show import JSON_OPTION, PLOT_OPTION, show_result
 
 __all__ = ["run", "explain", "catalogue", "AnalysisCommand", "analysis_help"]
 
@@ -74,14 +75,15 @@ def run(
     protocol: str = typer.Option(None, "--protocol", help="semi2k or rep3 (default: rep3 for 3 parties)."),
     partition: str = typer.Option("horizontal", "--partition"),
     runtime: str = typer.Option("cluster", "--runtime", help="cluster (separate processes, TLS) or threads."),
+    as_json: bool = JSON_OPTION,
+    plot: Path = PLOT_OPTION,
 ) -> None:
-    """Run ANALYSIS over the parties' files and print the released outputs as JSON."""
+    """Run ANALYSIS over the parties' files and print the result as tables (--json: plain JSON)."""
     parties = _parties(party)
     params = _params(analysis, version, param)
     res = run_local(analysis, parties, _schema(schema), protocol=protocol, partition=partition, version=version,
                     runtime=runtime, **params)
-    typer.echo(json.dumps({"outputs": to_plain(res.outputs), "revealed": res.revealed,
-                           "seconds": round(res.seconds, 3)}, indent=2))
+    show_result(res.result, as_json, plot, {"seconds": round(res.seconds, 3)})
 
 
 def explain(

@@ -14,7 +14,9 @@ from typing import Any
 
 import typer
 
+from tessera import analytics
 from tessera.cli.errors import fail
+from tessera.cli.show import JSON_OPTION, PLOT_OPTION, show_result
 from tessera.errors import TesseraError
 from tessera.node.client import Client
 from tessera.runtime.jsonable import to_plain
@@ -131,9 +133,14 @@ def wait(job_id: str, timeout: float = typer.Option(900.0, "--timeout"), profile
 
 
 @app.command("result")
-def result(job_id: str, profile: Path = _PROFILE) -> None:
-    """Print the released outputs as JSON."""
-    _out(_call(_client(profile).result, job_id))
+def result(job_id: str, as_json: bool = JSON_OPTION, plot: Path = PLOT_OPTION, profile: Path = _PROFILE) -> None:
+    """Print the released result as tables (--json: plain JSON; --plot FILE: its plot)."""
+    c = _client(profile)
+    job = _call(c.status, job_id)
+    got = _call(c.result, job_id)
+    res = _call(analytics.get(job["analysis"], job["version"]).result, got["outputs"], job.get("params") or {},
+                plan_text=job.get("plan") or "", revealed=got.get("revealed") or job.get("revealed") or [])
+    show_result(res, as_json, plot, {"job_id": job_id})
 
 
 _LIST_HEADER = ("ID", "STATE", "ANALYSIS", "ANALYST", "UPDATED", "DETAIL")

@@ -19,6 +19,8 @@ from typing import Any, TypeAlias
 
 import pandas as pd
 
+from tessera import analytics
+from tessera.analytics.results import Result, Summary
 from tessera.data.frames import columns_of
 from tessera.data.local import write_parquet
 from tessera.data.schema import Schema
@@ -51,9 +53,14 @@ PartyData: TypeAlias = pd.DataFrame | str | os.PathLike[str]
 ANALYST_NAME = "analyst"
 
 
-@dataclass
+@dataclass(repr=False)
 class LocalResult:
-    """The outputs a recipient received, what was revealed to whom, and run figures."""
+    """The outputs a recipient received, what was revealed to whom, and run figures.
+
+    :attr:`result` is the analysis's result object (:mod:`tessera.analytics.results`: named
+    estimates, a statsmodels-like ``summary()``, ``to_frame()``, ``to_dict()``, ``plot()``);
+    ``summary()``, ``to_frame()``, ``to_dict()`` and ``plot()`` here are its. ``res["coefficients"]``
+    and :attr:`outputs` are the raw released outputs."""
 
     outputs: dict[str, Any]
     revealed: list[str]
@@ -67,9 +74,48 @@ class LocalResult:
     #: a job sealed to an analyst: party -> analyst -> that party's sealed box (``outputs`` are
     #: then what the analyst's key reconstructs; ``per_party`` what each party saw)
     sealed: dict[str, dict[str, str]] = field(default_factory=dict)
+    _result: Result | None = field(default=None, init=False, compare=False)
 
     def __getitem__(self, key: str) -> Any:
         return self.outputs[key]
+
+    @property
+    def result(self) -> Result:
+        """The outputs as the analysis's result object (built from the job's parameters and plan)."""
+        if self._result is None:
+            if self.job is None:
+                raise PlanError("this LocalResult has no job, so its result object cannot be built")
+            job = self.job
+            self._result = analytics.get(job.analysis, job.version).result(
+                self.outputs, job.params, plan=job.analysis_plan(), plan_text=self.plan_text, revealed=self.revealed,
+                schema=job.schema_)
+        return self._result
+
+    def summary(self) -> Summary:
+        """The result's statsmodels-like summary (``print(res.summary())``)."""
+        return self.result.summary()
+
+    def to_frame(self) -> pd.DataFrame:
+        """The result's main table as a DataFrame."""
+        return self.result.to_frame()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The result as plain JSON-able values (lists, numbers; NaN as None)."""
+        return self.result.to_dict()
+
+    def plot(self, ax: Any = None) -> Any:
+        """The result's plot (needs matplotlib: ``pip install tessera[plots]``)."""
+        return self.result.plot(ax)
+
+    def __repr__(self) -> str:
+        try:
+            inner = repr(self.result)
+        except Exception:  # a result that cannot be built still has a short repr
+            inner = f"outputs {', '.join(self.outputs)}"
+        return f"<LocalResult {inner} in {self.seconds:.2f} s>"
+
+    def _repr_html_(self) -> str:
+        return self.result._repr_html_()
 
 
 def local_job(

@@ -41,7 +41,8 @@ def test_logistic_regression_vertical_with_l2(banks):
                     partition="vertical", protocol="semi2k", runtime="threads")
     sk = LogisticRegression(C=0.5, max_iter=10_000, tol=1e-10).fit(pooled[FEATS].astype(float), pooled["is_fraud"])
     np.testing.assert_allclose(res["coefficients"], np.concatenate([sk.intercept_, sk.coef_[0]]), rtol=5e-3)
-    assert res.revealed == ["guard -> all recipients", "coefficients -> all recipients", "n -> all recipients"]
+    assert res.revealed == ["guard -> all recipients", "coefficients -> all recipients",
+                            "std_errors -> all recipients", "n -> all recipients"]
 
 
 def test_auc_helper_matches_sklearn():

@@ -51,7 +51,8 @@ def test_an_unknown_parameter_names_the_closest_one():
     with pytest.raises(ParamsError) as e:
         analytics.get("logistic_regression").parse_params({"features": ["x"], "target": "y", "iteration": 5})
     assert e.value.problems == [("iteration", "not a parameter (did you mean 'iterations'?); the parameters are "
-                                              "features, target, iterations, C, holdout_fraction, max_inverse, max_rows")]
+                                              "features, target, iterations, C, holdout_fraction, max_inverse, max_rows, "
+                                              "inference")]
 
 
 def test_parameters_that_are_not_a_table_are_a_params_error():
