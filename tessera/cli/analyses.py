@@ -26,6 +26,7 @@ from tessera.jobs.local import run_local
 from tessera.runtime.jsonable import to_plain
 
 from .params import read_params
+from .progress import JobProgress
 
 __all__ = ["run", "explain", "catalogue", "AnalysisCommand", "analysis_help"]
 
@@ -78,8 +79,9 @@ def run(
     """Run ANALYSIS over the parties' files and print the released outputs as JSON."""
     parties = _parties(party)
     params = _params(analysis, version, param)
-    res = run_local(analysis, parties, _schema(schema), protocol=protocol, partition=partition, version=version,
-                    runtime=runtime, **params)
+    with JobProgress(analysis) as bar:  # on stderr: stdout keeps the results
+        res = run_local(analysis, parties, _schema(schema), protocol=protocol, partition=partition, version=version,
+                        runtime=runtime, progress=bar.update, **params)
     typer.echo(json.dumps({"outputs": to_plain(res.outputs), "revealed": res.revealed,
                            "seconds": round(res.seconds, 3)}, indent=2))
 

@@ -305,6 +305,20 @@ class Node:
         return {"job_id": job.id, "sealed": boxes, "parties": parties,
                 "missing": [p for p in parties if p not in boxes], "revealed": job.revealed}
 
+    def cancel(self, job_id: str, viewer: str, admin: bool, reason: str = "") -> dict[str, Any]:
+        """Cancel job ``job_id`` (the analyst who submitted it, or this node's owner; at the
+        coordinator): withdrawn if it has not run, aborted at every party if it is running
+        (:meth:`Coordinator.cancel`); 409 once it has ended. Returns its view."""
+        job = self.coordinator.job(job_id)
+        analyst = job.spec_json.get("analyst")
+        if not admin and analyst != viewer:
+            raise NodeError(403, f"only the analyst who submitted job {job_id} ({analyst}) or the owner of node "
+                                 f"{self.cfg.name} may cancel it")
+        if len(reason) > 1000:
+            raise NodeError(422, "the reason for cancelling is at most 1000 characters")
+        self.coordinator.cancel(job_id, f"the owner of {self.cfg.name}" if admin else f"analyst {viewer}", reason)
+        return self.view(job_id)
+
     # -- the data owner ------------------------------------------------------------------------
 
     def approve(self, job_id: str, accept: bool, reason: str = "") -> dict[str, Any]:
