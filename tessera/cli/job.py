@@ -7,6 +7,7 @@ a job that has not run, or aborts a running one at every party.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import tomllib
 from pathlib import Path
@@ -62,13 +63,30 @@ def _job_file(path: Path) -> dict[str, Any]:
         raise fail(f"cannot read the job {path}: {e}") from None
 
 
+def when(iso: str | None) -> str:
+    """An API time (ISO 8601 with its offset) as ``2026-12-01 14:53:05 UTC`` (or ``UTC+01:00``)."""
+    if not iso:
+        return "-"
+    try:
+        t = dt.datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    off = t.utcoffset()
+    if off is None:
+        return t.strftime("%Y-%m-%d %H:%M:%S")
+    minutes = int(off.total_seconds() // 60)
+    zone = "UTC" if minutes == 0 else f"UTC{'+' if minutes > 0 else '-'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+    return f"{t.strftime('%Y-%m-%d %H:%M:%S')} {zone}"
+
+
 def summary(job: dict[str, Any]) -> str:
     """A job's view (``GET /v1/jobs/ID``) as a few readable lines: what it is, where it stands,
     each party's decision, why it ended so (if it did not release), and what it reveals."""
     p = job.get("progress") or {}
     frac = p.get("fraction")
+    detail = p.get("detail") if p.get("detail") != job["state"] else ""
     where = f"{job['state']}" + (f" ({frac:.0%})" if isinstance(frac, (int, float)) and job["state"] == "running"
-                                 else "") + (f": {p['detail']}" if p.get("detail") else "")
+                                 else "") + (f": {detail}" if detail else "")
     lines = [
         f"job        {job['id']}",
         f"analysis   {job['analysis']} v{job['version']} ({job.get('partition', 'horizontal')}, "
@@ -76,7 +94,7 @@ def summary(job: dict[str, Any]) -> str:
         f"datasets   {', '.join(job.get('datasets') or [])}",
         f"analyst    {job.get('analyst')}; recipients: {', '.join(job.get('recipients') or []) or '-'}",
         f"state      {where}",
-        f"created    {job.get('created')}; updated {job.get('updated')}",
+        f"created    {when(job.get('created'))}; updated {when(job.get('updated'))}",
     ]
     if job.get("dp"):
         lines.append(f"dp         epsilon {job['dp'].get('epsilon')}, delta {job['dp'].get('delta')}")
@@ -93,6 +111,8 @@ def summary(job: dict[str, Any]) -> str:
         lines.append(f"ran        {job['seconds']:.1f} s")
     if job.get("has_result"):
         lines.append(f"result     `tessera job result {job['id']}`")
+    elif job["state"] not in ("released", "denied", "failed", "aborted", "cancelled"):
+        lines.append(f"follow     `tessera job wait {job['id']}`; withdraw it: `tessera job cancel {job['id']}`")
     return "\n".join(lines)
 
 
@@ -163,7 +183,7 @@ def list_(as_json: bool = typer.Option(False, "--json", help="The node's views o
         p = job.get("progress") or {}
         detail = "; ".join(job.get("reasons") or []) or p.get("detail", "")
         rows.append((job["id"], job["state"], f"{job['analysis']} v{job['version']}", str(job.get("analyst")),
-                     str(job.get("updated") or ""), detail))
+                     when(job.get("updated")), detail))
     widths = [max(len(r[i]) for r in rows) for i in range(len(_LIST_HEADER) - 1)]
     for r in rows:
         typer.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1])
