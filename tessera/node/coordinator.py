@@ -365,7 +365,11 @@ class Coordinator:
                                  "ended can be cancelled")
         why = f"cancelled by {by}" + (f": {reason}" if reason else "")
         ctx.log(logging.WARNING, f"job {why}", job_id=job_id)
-        if self.cancel_here(job_id, why) is S.RUNNING:
+        if job.state is S.RUNNING:
+            with self.runner.lock:  # recorded now: the view and the watcher know it is being cancelled
+                self.runner.cancelled[job_id] = why
+            self.later(self._abort_everywhere, job_id, why)
+        elif self.cancel_here(job_id, why) is S.RUNNING:  # it started meanwhile
             self.later(self._abort_everywhere, job_id, why)
         else:
             self.later(self._tell_parties, job_id, why)

@@ -272,6 +272,10 @@ class Node:
         out = view(job, self.store.events(job.id))
         if job.state is S.RUNNING:
             out["progress"] = self.runner.progress(job.id, out["progress"])
+            with self.runner.lock:
+                why = self.runner.cancelled.get(job.id)
+            if why is not None:  # its party processes are being ended
+                out["progress"] = {**out["progress"], "detail": f"stopping: {why}", "stage": f"stopping: {why}"}
         return out
 
     def result(self, job_id: str, viewer: str, admin: bool) -> dict[str, Any]:

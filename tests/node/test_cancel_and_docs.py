@@ -125,6 +125,7 @@ def test_a_running_job_cancelled_ends_its_party_process_and_is_recorded_aborted(
     try:
         r = api.post(f"/v1/jobs/{job_id}/cancel", json={"reason": "too slow"}, headers=analyst)
         assert r.status_code == 202, r.text  # accepted: each party ends its process
+        assert r.json()["progress"]["detail"] == f"stopping: cancelled by analyst {ANALYST}: too slow"
         assert proc.wait(30) == -15  # SIGTERM
     finally:
         proc.kill()

@@ -74,6 +74,16 @@ function fmtTime(iso) {
     + `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())} ${fmtZone(d)}`;
 }
 
+/** A table cell with a time: the date, then the time and zone below it (same text as fmtTime). */
+function timeCell(iso) {
+  const text = fmtTime(iso);
+  const cut = text.indexOf(" ");
+  if (cut < 0) return el("td", { className: "time", title: iso || "", text });
+  return el("td", { className: "time", title: iso || "" },
+    el("span", { className: "date", text: text.slice(0, cut + 1) }),
+    el("span", { className: "clock", text: text.slice(cut + 1) }));
+}
+
 function fmtBytes(n) {
   if (n == null || !Number.isFinite(Number(n))) return "—";
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -303,8 +313,8 @@ function fillRow(tr, job) {
       el("div", { className: "progress", dataset: { fraction: shown } },
         bar(shown, label),
         el("span", { className: "progress-label", text: label }))),
-    el("td", { className: "time", title: job.created || "", text: fmtTime(job.created) }),
-    el("td", { className: "time", title: job.updated || "", text: fmtTime(job.updated) }),
+    timeCell(job.created),
+    timeCell(job.updated),
   );
   tr.classList.toggle("selected", job.id === view.selected);
 }
