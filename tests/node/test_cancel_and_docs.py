@@ -132,6 +132,7 @@ def test_a_running_job_cancelled_ends_its_party_process_and_is_recorded_aborted(
     job = node.store.get(job_id)
     assert job is not None
     node.runner.settle(job, proc.returncode, None)  # what its watcher does once the process ended
+    node.runner.procs.pop(job_id)  # (and then forgets it)
     view = node.view(job_id)
     assert view["state"] == "aborted"
     assert view["reasons"] == [f"alpha: cancelled by analyst {ANALYST}: too slow"]

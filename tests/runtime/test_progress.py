@@ -7,14 +7,14 @@ shows the real fraction while running. Monotone, and 1.0 only at release.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from tessera.cli.main import app
 from tessera.data.synthetic import bank_transactions
 from tessera.jobs.local import run_local
 from tessera.mpc.session import Session
@@ -116,10 +116,9 @@ def test_tessera_run_shows_the_stages_on_stderr(tmp_path: Path, banks: tuple[Any
         frame.head(300).to_csv(tmp_path / f"{name}.csv", index=False)
         args += ["--party", f"{name}={tmp_path / f'{name}.csv'}"]
     (tmp_path / "s.toml").write_text('[[columns]]\nname = "amount"\ntype = "float"\nmin = 0\nmax = 10000\n')
-    out = subprocess.run([sys.executable, "-m", "tessera.cli", "run", "describe", *args, "--schema",
-                          str(tmp_path / "s.toml"), "--param", "columns=amount", "--runtime", "threads"],
-                         capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
+    out = CliRunner().invoke(app, ["run", "describe", *args, "--schema", str(tmp_path / "s.toml"),
+                                   "--param", "columns=amount", "--runtime", "threads"])
+    assert out.exit_code == 0, out.output
     lines = out.stderr.splitlines()
     assert lines[0].startswith("progress") and "loading and checking the data" in lines[0], lines
     assert lines[-1] == "progress  100%  released", lines
