@@ -353,15 +353,19 @@ def _hostile_job() -> dict[str, Any]:
     }
 
 
-def _routed_api(answers: Mapping[str, tuple[int, Any]], seen_auth: list[str | None]) -> Callable[[Any], None]:
+def _routed_api(answers: Mapping[str, tuple[int, Any]], seen_auth: list[str | None],
+                posts: list[tuple[str, Any]] | None = None) -> Callable[[Any], None]:
     """A Playwright route handler: the dashboard's files from the package, ``/v1/...`` from
-    ``answers`` (path -> (status, JSON body)), each request's Authorization header noted."""
+    ``answers`` (path -> (status, JSON body)), each request's Authorization header noted (and,
+    given ``posts``, each POST's path and JSON body)."""
     types = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
 
     def handle(route: Any) -> None:
         path = route.request.url[len(ROUTED_ORIGIN):].split("?")[0].split("#")[0]
         if path.startswith("/v1/"):
             seen_auth.append(route.request.headers.get("authorization"))
+            if posts is not None and route.request.method == "POST":
+                posts.append((path, json.loads(route.request.post_data or "null")))
             status, body = answers.get(path, (404, {"detail": "not found"}))
             route.fulfill(status=status, content_type="application/json", body=json.dumps(body))
             return
@@ -453,7 +457,9 @@ def check_routed_recipient_page(browser: Any) -> None:
     failed = _job("00000000000000b4", "failed", 0.5, reasons=["alpha: DataError: column 'amount' has NULLs"])
     cancelled = _job("00000000000000b5", "cancelled", 0.1, reasons=["alpha: cancelled by analyst analyst-1"])
     other = _job("00000000000000b6", "released", 1.0, recipients=["beta"], has_result=False)
-    jobs = [released, denied, rejected, failed, cancelled, other]
+    pending = _job("00000000000000b7", "pending", 0.1, coordinator="alpha")
+    elsewhere = _job("00000000000000b8", "pending", 0.1, coordinator="beta")
+    jobs = [released, denied, rejected, failed, cancelled, other, pending, elsewhere]
     result = {"job_id": released["id"], "revealed": released["revealed"],
               "outputs": {"n": 1834, "mean": {"__ndarray__": [41.523456789], "dtype": "<f8", "shape": [1]},
                           "cov": {"__ndarray__": [[1.5, 0.25], [0.25, 2.0]], "dtype": "<f8", "shape": [2, 2]}}}
@@ -465,12 +471,15 @@ def check_routed_recipient_page(browser: Any) -> None:
         "/v1/audit": (403, {"detail": "only this node's owner (admin token) may do this"}),
         f"/v1/jobs/{released['id']}/result": (200, result),
         f"/v1/jobs/{other['id']}/result": (403, {"detail": "'analyst-1' is not a recipient"}),
+        f"/v1/jobs/{pending['id']}/cancel": (200, {**pending, "state": "cancelled",
+                                                   "reasons": ["alpha: cancelled by analyst analyst-1: typo"]}),
         **{f"/v1/jobs/{j['id']}": (200, j) for j in jobs},
     }
     seen: list[str | None] = []
+    posts: list[tuple[str, Any]] = []
     context = browser.new_context(viewport=VIEWPORT, timezone_id="Europe/Berlin", locale="en-US")
     try:
-        context.route(f"{ROUTED_ORIGIN}/**", _routed_api(answers, seen))
+        context.route(f"{ROUTED_ORIGIN}/**", _routed_api(answers, seen, posts))
         page = context.new_page()
         page.set_default_timeout(UI_TIMEOUT_S * 1000)
         errors: list[str] = []
@@ -508,6 +517,17 @@ def check_routed_recipient_page(browser: Any) -> None:
         expect(panel.locator(".reasons-box.reasons-denied h3")).to_have_text("Rejected by a data owner")
         page.locator(f'#jobs tbody tr[data-job-id="{cancelled["id"]}"]').click()
         expect(panel.locator(".reasons-box.reasons-cancelled h3")).to_have_text("Why it was cancelled")
+        # the analyst may cancel its own job at the coordinator (here): not an ended one, nor one coordinated elsewhere
+        expect(panel.locator(".cancel")).to_have_count(0)
+        page.locator(f'#jobs tbody tr[data-job-id="{elsewhere["id"]}"]').click()
+        expect(panel).to_have_attribute("data-job-id", elsewhere["id"])
+        expect(panel.locator(".cancel")).to_have_count(0)
+        page.locator(f'#jobs tbody tr[data-job-id="{pending["id"]}"]').click()
+        expect(panel).to_have_attribute("data-job-id", pending["id"])
+        panel.locator(".cancel input").fill("typo")
+        panel.locator(".cancel button").click()
+        expect(panel.locator(".cancel-status")).to_have_text("job cancelled")
+        assert posts == [(f"/v1/jobs/{pending['id']}/cancel", {"reason": "typo"})], posts
         # denied is a decision, not an error: not the red of a failure
         colours = page.evaluate("""() => Object.fromEntries(["denied", "failed"].map(s => [s,
             getComputedStyle(document.querySelector(`#jobs .state.state-${s}`)).color]))""")

@@ -197,6 +197,8 @@ const view = {
   detailSig: null,
   rejectDraft: null,      // {id, text}: the reject reason being typed
   results: new Map(),     // job id -> {ok, res | message}: a recipient's result, fetched once
+  cancelDraft: null,      // {id, text}: the cancel reason being typed
+  cancelStatus: null,     // {id, text}: what the last cancel click said
   errors: new Map(),      // source -> message
 };
 
@@ -447,6 +449,7 @@ function renderDetail(job) {
 
   if (view.node?.viewer?.kind === "admin" && awaitingHere(job)) panel.append(approvalBox(job));
   if (job.state === "released" && isRecipient(job)) panel.append(resultBox(job));
+  if (mayCancel(job)) panel.append(cancelBox(job));
 
   const facts = el("dl", { className: "facts facts-grid" });
   const fact = (label, value, opts = {}) => {
@@ -608,6 +611,42 @@ function resultBox(job) {
   table.append(tbody);
   box.append(outputs.length ? table : el("p", { className: "muted", text: "no outputs" }));
   return box;
+}
+
+// -- cancelling (the analyst who submitted the job, or the owner; at the job's coordinator)
+
+function mayCancel(job) {
+  const v = view.node?.viewer;
+  if (!v || FINAL_STATES.has(job.state) || job.coordinator !== view.node.name) return false;
+  return v.kind === "admin" || v.id === job.analyst;
+}
+
+function cancelBox(job) {
+  const reason = el("input", { className: "input", attrs: { type: "text", placeholder: "reason (optional)",
+                                                            "aria-label": "reason for cancelling", maxlength: 1000 },
+                               on: { input: (ev) => { view.cancelDraft = { id: job.id, text: ev.target.value }; } } });
+  // the panel re-renders as the job moves: keep what was typed, and what the last click said
+  if (view.cancelDraft && view.cancelDraft.id === job.id) reason.value = view.cancelDraft.text;
+  const status = el("span", { className: "muted cancel-status",
+                              text: view.cancelStatus && view.cancelStatus.id === job.id ? view.cancelStatus.text : "" });
+  const say = (text) => { view.cancelStatus = { id: job.id, text }; status.textContent = text; };
+  const go = async () => {
+    say("cancelling…");
+    try {
+      const out = await api(`/v1/jobs/${encodeURIComponent(job.id)}/cancel`, { method: "POST", body: { reason: reason.value } });
+      say(out.state === "running" ? "stopping the job at every party…" : `job ${out.state}`);
+      view.cancelDraft = null;
+      view.detailSig = null;
+      refreshJobs(view.generation);
+    } catch (err) {
+      say(describeError(err));
+    }
+  };
+  return el("div", { className: "approval cancel" },
+    el("div", { className: "approval-actions" },
+      el("button", { className: "btn btn-danger", text: job.state === "running" ? "Abort job" : "Cancel job",
+                     attrs: { type: "button" }, on: { click: go } }),
+      reason, status));
 }
 
 // -- the data owner's approval (admin only; shown while this node waits for its owner)
