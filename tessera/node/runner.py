@@ -187,7 +187,8 @@ class Runner:
             if listener is not None:
                 listener.close()
             self.free_port(job_id)
-            raise NodeError(409, f"job {job_id} is {self.ctx.store.get(job_id).state} here, not accepted")  # type: ignore[union-attr]
+            now = ctx.store.get(job_id)  # it moved meanwhile (cancelled)
+            raise NodeError(409, f"job {job_id} is {now.state.value if now else 'gone'} here, not accepted")
         ctx.audit.append("session_start", {"job_id": job_id, "session_id": session_id, "nonce": nonce,
                                            "contract_hash": ctx.contract.hash, "job_hash": job.job_hash,
                                            "parties": job.party_job.roles.endpoints,
