@@ -140,7 +140,8 @@ class Quantiles(Analysis[QuantileParams]):
         lo = np.full(m, plan.meta["range"][0], dtype=np.float64)
         hi = np.full(m, plan.meta["range"][1], dtype=np.float64)
         ranks = np.ceil(np.asarray(params.q) * n).astype(np.int64)
-        for _ in range(plan.meta["steps"]):
+        for step in range(plan.meta["steps"]):
+            session.progress(step / plan.meta["steps"], f"bisection step {step + 1} of {plan.meta['steps']}")
             mid = (lo + hi) / 2
             below = np.searchsorted(values, mid, side="right").astype(np.int64)
             count = secure_sum(session, below, (m,))

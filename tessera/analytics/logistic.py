@@ -175,7 +175,8 @@ class NewtonLogistic(Analysis[LP]):
         beta = (xi[0] * 0)  # secret zero vector of length k
         steps = newton_schulz_steps(k * 0.25 * params.max_inverse)
         xt = xi.T
-        for _ in range(params.iterations):
+        for it in range(params.iterations):
+            session.progress(it / params.iterations, f"Newton iteration {it + 1} of {params.iterations}")
             s = approx.sigmoid(xi @ beta)
             grad = (xt @ (s - y)).scale(1 / n, bound=float(n)) + beta * penalty
             w = s * (1 - s)

@@ -26,6 +26,7 @@ from tessera.jobs.local import run_local
 from tessera.runtime.jsonable import to_plain
 
 from .params import read_params
+from .progress import JobProgress
 from .show import JSON_OPTION, PLOT_OPTION, show_result
 
 __all__ = ["run", "explain", "catalogue", "AnalysisCommand", "analysis_help"]
@@ -81,8 +82,9 @@ def run(
     """Run ANALYSIS over the parties' files and print the result as tables (--json: plain JSON)."""
     parties = _parties(party)
     params = _params(analysis, version, param)
-    res = run_local(analysis, parties, _schema(schema), protocol=protocol, partition=partition, version=version,
-                    runtime=runtime, **params)
+    with JobProgress(analysis) as bar:  # on stderr: stdout keeps the results
+        res = run_local(analysis, parties, _schema(schema), protocol=protocol, partition=partition, version=version,
+                        runtime=runtime, progress=bar.update, **params)
     show_result(res.result, as_json, plot, {"seconds": round(res.seconds, 3)})
 
 

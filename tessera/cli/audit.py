@@ -9,7 +9,15 @@ import typer
 from rich.console import Console
 
 from tessera.errors import TesseraError
-from tessera.governance.audit import Entry, VerifyReport, compare_logs, read_db, read_jsonl, verify_entries
+from tessera.governance.audit import (
+    Entry,
+    VerifyReport,
+    compare_logs,
+    not_parties,
+    read_db,
+    read_jsonl,
+    verify_entries,
+)
 from tessera.governance.contract import Contract
 from tessera.net.identity import Identity
 from tessera.node.config import NodeConfig
@@ -94,8 +102,14 @@ def compare(logs: list[str] = typer.Argument(..., help="PARTY=LOG.jsonl for ever
             raise typer.Exit(1)
         parsed[party] = entries
     problems = compare_logs(parsed)
+    for job, absent in not_parties(parsed).items():
+        console.print(f"note: {', '.join(absent)} {'was' if len(absent) == 1 else 'were'} not a party to job {job} "
+                      "(no entry for it in the log): not compared for it", markup=False, highlight=False)
     for p in problems:
         console.print(f"[red]-[/red] {p}")
     if problems:
         raise typer.Exit(1)
+    if not any(e.kind == "transcript_hash" for es in parsed.values() for e in es):
+        console.print("no transcript hashes in these logs: no job to compare")
+        return
     console.print("[green]all parties recorded the same transcripts[/green]")

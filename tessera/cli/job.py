@@ -1,12 +1,13 @@
 """``tessera job``: submit and follow jobs at a node (analysts), approve or reject them (owners).
 
 ``status`` and ``list`` print short, readable summaries; ``--json`` prints the node's full view
-for programs. There is no ``cancel``: the node API has no way to withdraw a job yet (a job's
-parties would have to agree to drop it; see docs/node-api.md).
+for programs. ``wait`` and ``submit --wait`` show a progress bar on stderr. ``cancel`` withdraws
+a job that has not run, or aborts a running one at every party.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import tomllib
 from pathlib import Path
@@ -20,6 +21,8 @@ from tessera.cli.show import JSON_OPTION, PLOT_OPTION, show_result
 from tessera.errors import TesseraError
 from tessera.node.client import Client
 from tessera.runtime.jsonable import to_plain
+
+from .progress import JobProgress
 
 app = typer.Typer(no_args_is_help=True, help="Submit, follow and decide on jobs at a node.")
 
@@ -62,13 +65,30 @@ def _job_file(path: Path) -> dict[str, Any]:
         raise fail(f"cannot read the job {path}: {e}") from None
 
 
+def when(iso: str | None) -> str:
+    """An API time (ISO 8601 with its offset) as ``2026-12-01 14:53:05 UTC`` (or ``UTC+01:00``)."""
+    if not iso:
+        return "-"
+    try:
+        t = dt.datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    off = t.utcoffset()
+    if off is None:
+        return t.strftime("%Y-%m-%d %H:%M:%S")
+    minutes = int(off.total_seconds() // 60)
+    zone = "UTC" if minutes == 0 else f"UTC{'+' if minutes > 0 else '-'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+    return f"{t.strftime('%Y-%m-%d %H:%M:%S')} {zone}"
+
+
 def summary(job: dict[str, Any]) -> str:
     """A job's view (``GET /v1/jobs/ID``) as a few readable lines: what it is, where it stands,
     each party's decision, why it ended so (if it did not release), and what it reveals."""
     p = job.get("progress") or {}
     frac = p.get("fraction")
+    detail = p.get("detail") if p.get("detail") != job["state"] else ""
     where = f"{job['state']}" + (f" ({frac:.0%})" if isinstance(frac, (int, float)) and job["state"] == "running"
-                                 else "") + (f": {p['detail']}" if p.get("detail") else "")
+                                 else "") + (f": {detail}" if detail else "")
     lines = [
         f"job        {job['id']}",
         f"analysis   {job['analysis']} v{job['version']} ({job.get('partition', 'horizontal')}, "
@@ -76,7 +96,7 @@ def summary(job: dict[str, Any]) -> str:
         f"datasets   {', '.join(job.get('datasets') or [])}",
         f"analyst    {job.get('analyst')}; recipients: {', '.join(job.get('recipients') or []) or '-'}",
         f"state      {where}",
-        f"created    {job.get('created')}; updated {job.get('updated')}",
+        f"created    {when(job.get('created'))}; updated {when(job.get('updated'))}",
     ]
     if job.get("dp"):
         lines.append(f"dp         epsilon {job['dp'].get('epsilon')}, delta {job['dp'].get('delta')}")
@@ -93,6 +113,8 @@ def summary(job: dict[str, Any]) -> str:
         lines.append(f"ran        {job['seconds']:.1f} s")
     if job.get("has_result"):
         lines.append(f"result     `tessera job result {job['id']}`")
+    elif job["state"] not in ("released", "denied", "failed", "aborted", "cancelled"):
+        lines.append(f"follow     `tessera job wait {job['id']}`; withdraw it: `tessera job cancel {job['id']}`")
     return "\n".join(lines)
 
 
@@ -108,9 +130,9 @@ def submit(
     job = _call(c.submit, _job_file(job_file), idempotency_key=key)
     typer.echo(job["id"])
     if wait:
-        final = _call(c.wait, job["id"], on_progress=lambda j: typer.echo(_line(j), err=True))
-        if final["state"] != "released":
-            raise typer.Exit(1)
+        with JobProgress(f"job {job['id'][:8]}") as bar:
+            final = _call(c.wait, job["id"], on_progress=bar.job)
+        _ended(final)
 
 
 @app.command("status")
@@ -126,8 +148,17 @@ def status(job_id: str, as_json: bool = _JSON, profile: Path = _PROFILE) -> None
 
 @app.command("wait")
 def wait(job_id: str, timeout: float = typer.Option(900.0, "--timeout"), profile: Path = _PROFILE) -> None:
-    """Follow the job until it ends; exit 0 only if it was released."""
-    final = _call(_client(profile).wait, job_id, timeout=timeout, on_progress=lambda j: typer.echo(_line(j)))
+    """Follow the job until it ends, with a progress bar on stderr (its stage and fraction; one
+    line per stage when stderr is not a terminal); prints the final state, and exits 0 only if
+    the job was released."""
+    with JobProgress(f"job {job_id[:8]}") as bar:
+        final = _call(_client(profile).wait, job_id, timeout=timeout, on_progress=bar.job)
+    _ended(final)
+
+
+def _ended(final: dict[str, Any]) -> None:
+    """The final state of a followed job on stdout (reasons included); exit 1 unless released."""
+    typer.echo(_line(final))
     if final["state"] != "released":
         raise typer.Exit(1)
 
@@ -159,7 +190,7 @@ def list_(as_json: bool = typer.Option(False, "--json", help="The node's views o
         p = job.get("progress") or {}
         detail = "; ".join(job.get("reasons") or []) or p.get("detail", "")
         rows.append((job["id"], job["state"], f"{job['analysis']} v{job['version']}", str(job.get("analyst")),
-                     str(job.get("updated") or ""), detail))
+                     when(job.get("updated")), detail))
     widths = [max(len(r[i]) for r in rows) for i in range(len(_LIST_HEADER) - 1)]
     for r in rows:
         typer.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1])
@@ -167,13 +198,52 @@ def list_(as_json: bool = typer.Option(False, "--json", help="The node's views o
         typer.echo("(no jobs)")
 
 
+def decided(job: dict[str, Any], node: str, accepted: bool) -> str:
+    """What an owner's approve or reject did, in one line: this node's decision, and where the job
+    stands (the parties still to decide, or that it will run / was denied everywhere)."""
+    verb = "approved" if accepted else "rejected"
+    waiting = [p for p, d in (job.get("decisions") or {}).items() if d.get("state") == "awaiting_approval"]
+    state = job["state"]
+    if not accepted:
+        then = "the job is denied at every party"
+    elif state in ("running", "released"):
+        then = f"the job is {state}"
+    elif waiting:
+        then = f"the job waits for the approval of {', '.join(waiting)}"
+    elif job.get("coordinator") and job["coordinator"] != node:
+        then = f"the coordinator {job['coordinator']} was told; the job runs once every party has accepted"
+    else:
+        then = "the job runs once every party has accepted"
+    return f"{verb} job {job['id']} at {node}: {then}"
+
+
 @app.command("approve")
 def approve(job_id: str, profile: Path = _PROFILE) -> None:
     """The node's owner accepts a job waiting for its approval (admin profile)."""
-    typer.echo(_line(_call(_client(profile).approve, job_id)))
+    c = _client(profile)
+    job = _call(c.approve, job_id)
+    typer.echo(decided(job, _call(c.node)["name"], True))
 
 
 @app.command("reject")
 def reject(job_id: str, reason: str = typer.Option("", "--reason"), profile: Path = _PROFILE) -> None:
     """The node's owner rejects a job waiting for its approval (admin profile)."""
-    typer.echo(_line(_call(_client(profile).reject, job_id, reason)))
+    c = _client(profile)
+    job = _call(c.reject, job_id, reason)
+    typer.echo(decided(job, _call(c.node)["name"], False))
+
+
+@app.command("cancel")
+def cancel(job_id: str, reason: str = typer.Option("", "--reason", help="Why (audited; shown to the parties)."),
+           timeout: float = typer.Option(60.0, "--timeout", help="Seconds to wait for a running job to stop."),
+           profile: Path = _PROFILE) -> None:
+    """Cancel a job (its analyst, or the coordinator's owner): a job that has not run is
+    withdrawn; a running one is aborted at every party (waits until it has stopped). A job that
+    has ended cannot be cancelled."""
+    c = _client(profile)
+    job = _call(c.cancel, job_id, reason)
+    if job["state"] == "running":
+        typer.echo(f"stopping job {job_id} at every party ...", err=True)
+        job = _call(c.wait, job_id, timeout=timeout)
+    why = "; ".join(job.get("reasons") or [])
+    typer.echo(f"{job['state']}: job {job_id}" + (f" ({why})" if why else ""))

@@ -25,11 +25,11 @@ from tessera.errors import AuditError
 from tessera.governance.sqlite import transaction
 from tessera.net.identity import Identity, verify_signature
 
-__all__ = ["AuditLog", "Entry", "VerifyReport", "verify_entries", "compare_logs", "read_jsonl", "read_db", "KINDS"]
+__all__ = ["AuditLog", "Entry", "VerifyReport", "verify_entries", "compare_logs", "not_parties", "read_jsonl", "read_db", "KINDS"]
 
 KINDS = ("contract_adopted", "job_received", "policy_decision", "budget_reserved", "budget_committed",
          "budget_released", "session_start", "session_end", "transcript_hash", "output_released", "job_aborted",
-         "outcome_reconciled")
+         "outcome_reconciled", "job_cancelled")
 GENESIS = "0" * 64
 
 
@@ -201,8 +201,30 @@ def verify_entries(entries: Iterable[Entry], public_key: str, expected_head: str
     return VerifyReport(True, count, None, "", prev)
 
 
+def _computed_in(entries: list[Entry]) -> set[str]:
+    """The jobs a log has entries for, less those its node served as the dealer (semi2k: it
+    hands out randomness and computes nothing, so it has no transcript of its own)."""
+    dealt = {str(e.body.get("job_id")) for e in entries if e.kind == "session_start" and e.body.get("role") == "dealer"}
+    return {str(e.body.get("job_id")) for e in entries if "job_id" in e.body} - dealt
+
+
+def not_parties(logs: Mapping[str, Iterable[Entry]]) -> dict[str, list[str]]:
+    """For each job with a transcript hash in some log: the logs with no entry at all for it
+    (their node was not a party to the job, so there is nothing of theirs to compare), or whose
+    node was the job's dealer (``session_start`` with ``role`` ``dealer``: it computes nothing)."""
+    lists = {p: list(es) for p, es in logs.items()}
+    jobs = {str(e.body.get("job_id")) for es in lists.values() for e in es if e.kind == "transcript_hash"}
+    mentioned = {p: _computed_in(es) for p, es in lists.items()}
+    return {j: [p for p in lists if j not in mentioned[p]] for j in sorted(jobs)
+            if any(j not in mentioned[p] for p in lists)}
+
+
 def compare_logs(logs: Mapping[str, Iterable[Entry]]) -> list[str]:
-    """Problems where parties recorded different transcript hashes for a job (empty: agree)."""
+    """Problems where parties recorded different transcript hashes for a job, or a party that
+    took part in a job recorded none (empty: agree). A log with no entry for a job (its node
+    was not a party to it, :func:`not_parties`) is not compared for that job."""
+    logs = {p: list(es) for p, es in logs.items()}
+    absent = not_parties(logs)
     seen: dict[str, dict[str, str]] = {}
     for party, entries in logs.items():
         for e in entries:
@@ -210,7 +232,7 @@ def compare_logs(logs: Mapping[str, Iterable[Entry]]) -> list[str]:
                 seen.setdefault(str(e.body.get("job_id")), {})[party] = str(e.body.get("hash"))
     problems = []
     for job, by_party in sorted(seen.items()):
-        missing = [p for p in logs if p not in by_party]
+        missing = [p for p in logs if p not in by_party and p not in absent.get(job, [])]
         if missing:
             problems.append(f"job {job}: no transcript hash recorded by {missing}")
         if len(set(by_party.values())) > 1:

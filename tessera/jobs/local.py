@@ -8,11 +8,13 @@ pandas DataFrames are handed to threads in memory, and written to Parquet files 
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
 import tempfile
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -45,9 +47,13 @@ from tessera.runtime.cluster import run_mesh
 from tessera.runtime.config import PartyConfig
 from tessera.runtime.inprocess import DEALER_NAME, party_names, run_threads
 
-__all__ = ["run_local", "LocalResult", "local_job"]
+__all__ = ["run_local", "LocalResult", "local_job", "ProgressCallback"]
 
 PartyData: TypeAlias = pd.DataFrame | str | os.PathLike[str]
+
+#: ``progress(fraction, stage)``: the job's fraction done (0..1, never decreasing; 1.0 once the
+#: outputs are released) and the stage's text ("Newton iteration 3 of 8")
+ProgressCallback: TypeAlias = Callable[[float, str], None]
 
 #: the analyst of a ``run_local`` job sealed to an analyst key
 ANALYST_NAME = "analyst"
@@ -170,6 +176,7 @@ def run_local(
     row_bounds: Mapping[str, RowBounds] | None = None,
     duplicate_keys: str = "refuse",
     analyst_key: BoxKey | None = None,
+    progress: ProgressCallback | None = None,
     **params: Any,
 ) -> LocalResult:
     """Run ``analysis`` over ``parties`` (name -> DataFrame or CSV/Parquet path).
@@ -197,6 +204,9 @@ def run_local(
     analyst ``"analyst"`` with this key's public half and opened to no party; ``outputs`` are what
     the analyst's client reconstructs from every party's box (``sealed``), ``per_party`` what each
     party saw (only what every party learns, such as a row count).
+
+    ``progress(fraction, stage)`` is called as the job goes (both runtimes): the fraction of the
+    least advanced party (monotone, 1.0 at release) and its stage's text.
     """
     if duplicate_keys not in ("refuse", "first"):
         raise PlanError(f"duplicate_keys is 'refuse' or 'first', not {duplicate_keys!r}")
@@ -217,14 +227,15 @@ def run_local(
                         params=params, row_bounds=row_bounds, duplicate_keys=duplicate_keys,
                         sealed=None if analyst_key is None else {ANALYST_NAME: analyst_key.public})
         inputs = {n: PartyInputs(data[n], None if ledgers is None else ledgers[n]) for n in names}
+        watch = None if progress is None else _JobProgress(names, progress)
         if runtime == "cluster":
-            reports = _run_processes(job, protocol, inputs, timeout, tmp)
+            reports = _run_processes(job, protocol, inputs, timeout, tmp, watch)
             seconds = max(reports[n].seconds for n in names)
             comm = {n: r.comm for n, r in reports.items()}
             results = {n: reports[n].result for n in names}
         else:
             res = run_threads(lambda s: run_party_job(s, job, inputs[s.party]), names, protocol=protocol,
-                              frac_bits=job.frac_bits)
+                              frac_bits=job.frac_bits, progress=None if watch is None else watch.party)
             results, comm, seconds = dict(res.results), res.comm, res.seconds
             reports = {n: JobReport(party=n, result=results[n], bytes_sent=int(comm[n].get("bytes_sent", 0)),
                                     rounds=int(comm[n].get("rounds", 0)), comm=comm[n], seconds=seconds)
@@ -237,6 +248,8 @@ def run_local(
         outputs = open_sealed({n: boxes[ANALYST_NAME] for n, boxes in sealed.items()}, analyst_key)
     else:
         outputs = typed[job.roles.recipients.parties[0]].outputs
+    if watch is not None:
+        watch.finish()
     return LocalResult(
         outputs=outputs,
         revealed=job.revealed,
@@ -250,17 +263,82 @@ def run_local(
     )
 
 
+class _JobProgress:
+    """The job's progress from every party's reports: the least advanced party's fraction (each
+    party's only grows, so the least does too) and its stage, passed on when either changes."""
+
+    def __init__(self, parties: list[str], callback: ProgressCallback) -> None:
+        self.parties = {p: (0.0, "") for p in parties}
+        self.callback = callback
+        self.last: tuple[float, str] | None = None
+        self.said: set[str] = set()  # the stages passed on at the last fraction
+        self.lock = threading.Lock()
+
+    def party(self, name: str, fraction: float, stage: str) -> None:
+        with self.lock:  # held while calling back: the callback sees the reports in order
+            if name not in self.parties:
+                return
+            self.parties[name] = (max(self.parties[name][0], min(1.0, fraction)), stage)
+            f, text = min(self.parties.values(), key=lambda v: v[0])
+            if self.last is not None and f <= self.last[0]:
+                if not text or text in self.said:  # no news (or another party at the same point)
+                    return
+                f = self.last[0]
+            elif not text:
+                text = "starting" if self.last is None else self.last[1]
+            if self.last is None or f > self.last[0]:
+                self.said = set()
+            self.said.add(text)
+            self.last = (f, text)
+            self.callback(f, text)
+
+    def finish(self) -> None:
+        """The outputs are released: the job is done (1.0) whatever the parties last reported."""
+        with self.lock:
+            if self.last is None or self.last[0] < 1.0:
+                self.last = (1.0, "released")
+                self.callback(*self.last)
+
+    def poll(self, files: Mapping[str, Path], done: threading.Event, every: float = 0.25) -> None:
+        """Read the party processes' progress files (:mod:`tessera.runtime.launcher`) until ``done``."""
+        while True:
+            finished = done.wait(every)
+            for name, path in files.items():  # at the end: the last figures each process wrote
+                try:
+                    figures = json.loads(path.read_text())
+                    self.party(name, float(figures["fraction"]), str(figures.get("stage", "")))
+                except (OSError, ValueError, KeyError, TypeError):
+                    continue  # not written yet, or being replaced
+            if finished:
+                return
+
+
 def _run_processes(job: PartyJob, protocol: str, inputs: Mapping[str, PartyInputs], timeout: float,
-                   root: Path) -> dict[str, JobReport]:
+                   root: Path, watch: _JobProgress | None = None) -> dict[str, JobReport]:
+    mesh = root / "mesh"
+    files = {n: mesh / f"{n}.progress.json" for n in job.roles.compute}
+
     def configure(cfg: PartyConfig, workdir: Path) -> Path:
         mine = inputs.get(cfg.name, PartyInputs())
         data = mine.data
         if data is not None and not isinstance(data, (str, os.PathLike)):
             raise SessionError("party processes read their data from files; give paths or DataFrames")
+        if watch is not None and cfg.name in files:
+            cfg = cfg.model_copy(update={"progress_path": str(files[cfg.name])})
         launch = PartyLaunch(endpoint=cfg, job=job, data=None if data is None else str(data), ledger=mine.ledger)
         return launch.save(workdir / f"{cfg.name}.launch.json")
 
-    (root / "mesh").mkdir()
-    reports = run_mesh(job.roles.compute, protocol=protocol, entry="tessera.jobs.party", configure=configure,
-                       frac_bits=job.frac_bits, timeout=timeout, workdir=root / "mesh")
+    mesh.mkdir()
+    done = threading.Event()
+    poller = None
+    if watch is not None:
+        poller = threading.Thread(target=watch.poll, args=(files, done), daemon=True, name="tessera-run-progress")
+        poller.start()
+    try:
+        reports = run_mesh(job.roles.compute, protocol=protocol, entry="tessera.jobs.party", configure=configure,
+                           frac_bits=job.frac_bits, timeout=timeout, workdir=mesh)
+    finally:
+        done.set()
+        if poller is not None:
+            poller.join()
     return {n: JobReport.of(r) for n, r in reports.items()}

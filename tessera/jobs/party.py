@@ -60,6 +60,7 @@ def run_party_job(session: Session, job: PartyJob, inputs: PartyInputs) -> Party
     analysts = job.roles.recipients.sealed
     reveals = session.seal_outputs() if analysts else None
     try:
+        session.progress(0.0, "loading and checking the data")
         outputs = _compute(session, job, inputs.data)
         crash_point_for_tests(session.party, "output")
     except BaseException:
@@ -70,6 +71,7 @@ def run_party_job(session: Session, job: PartyJob, inputs: PartyInputs) -> Party
     transcript = session.transcript_hash()
     sealed = {} if reveals is None else {a: seal_shares(job, session.party, outputs, reveals, transcript, a)
                                          for a in analysts}
+    session.progress(1.0, "released")
     return PartyResult(outputs=outputs, revealed=list(job.revealed), transcript=transcript, budget_left=left,
                        sealed=sealed)
 
@@ -85,14 +87,18 @@ def _compute(session: Session, job: PartyJob, source: Source) -> dict[str, Any]:
         f"dataset {bounds.dataset!r}" if bounds.dataset else f"the data of {session.party!r}",
         bounds.min_rows, bounds.max_rows)
     if job.psi is not None:
+        session.progress(0.05, "private set intersection on the join key")
         aligned = align(session, source, job.psi.join_key, job.psi.mode,
                         check_rows=lambda n: check_row_count(n, limits),
                         label=f"dataset {bounds.dataset!r}" if bounds is not None and bounds.dataset
                         else f"the data of {session.party!r}", keep_first=session.party in job.psi.keep_first)
         source, alignment, psi_size = aligned.rows, aligned.alignment, aligned.size
         limits = None  # checked on the whole dataset, before the PSI
+    session.progress(0.25, "local stage on this party's rows")
     local = local_stage(analysis, source, job.schema_, job.columns_of(session.party), params, plan, limits)
-    outputs = secure_stage(session, analysis, local, params, plan, holders, alignment)
+    with session.progress_span(0.3, 0.95, "secure computation"):
+        outputs = secure_stage(session, analysis, local, params, plan, holders, alignment)
+    session.progress(0.95, "releasing the outputs")
     if psi_size is not None:
         outputs["psi_size"] = psi_size  # every party learns it, in both modes
     return outputs

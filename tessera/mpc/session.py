@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import overload
 
@@ -29,10 +31,14 @@ class _Default:
 #: ``Session.input``'s default ``bound``: :func:`~tessera.mpc.tensor.default_bound` of the encoding
 DEFAULT_BOUND = _Default()
 
-__all__ = ["Session", "RevealObserver", "Opened", "SEALED", "SealedShares"]
+__all__ = ["Session", "RevealObserver", "ProgressObserver", "Opened", "SEALED", "SealedShares"]
 
 #: Called after each reveal with the party names that received the values.
 RevealObserver = Callable[[list[str]], None]
+
+#: Called at each progress report with this party's fraction done (0..1, never decreasing) and
+#: the stage's text.
+ProgressObserver = Callable[[float, str], None]
 
 #: The recipient that stands for "the job's analysts, sealed": ``reveal(..., to=SEALED)`` opens
 #: nothing to any party; each party keeps its own shares for sealing to the analysts' keys
@@ -77,6 +83,9 @@ class Session:
         self._before_reveal: list[RevealObserver] = []
         #: this party's shares of the tensors revealed to SEALED, in order (None: sealing is off)
         self._sealed: list[list[SealedShares]] | None = None
+        self._progress_observers: list[ProgressObserver] = []
+        self._fraction, self._stage = 0.0, ""
+        self._span = (0.0, 1.0)  # the part of the whole job the current stage stands for
         protocol.open_observers.append(self._record_opening)
 
     @classmethod
@@ -277,6 +286,47 @@ class Session:
     def on_reveal(self, observer: RevealObserver) -> None:
         """Call ``observer(recipient_names)`` after every reveal (audit, metrics, progress)."""
         self._reveal_observers.append(observer)
+
+    # -- progress ----------------------------------------------------------------------------
+
+    def progress(self, fraction: float, stage: str = "") -> None:
+        """Report that this party is ``fraction`` (0..1) through the current stage (the whole job
+        outside :meth:`progress_span`), at ``stage`` (text, e.g. "Newton iteration 3 of 8").
+
+        Local and cheap: nothing is sent, and it reveals nothing (a computation's loop structure
+        is public, the same at every party). The job's fraction never decreases: a report below
+        the one before only updates the stage's text."""
+        f = float(fraction) if math.isfinite(float(fraction)) else 0.0
+        lo, hi = self._span
+        done = max(self._fraction, lo + (hi - lo) * min(1.0, max(0.0, f)))
+        self._fraction = min(1.0, done)
+        if stage:
+            self._stage = stage
+        for obs in self._progress_observers:
+            obs(self._fraction, self._stage)
+
+    @contextmanager
+    def progress_span(self, lo: float, hi: float, stage: str = "") -> Iterator[None]:
+        """Within the block, :meth:`progress` fractions are of the part ``lo..hi`` of the current
+        stage (spans nest): the block starts at ``lo`` and is at ``hi`` once it ends."""
+        outer = self._span
+        a, b = outer[0] + (outer[1] - outer[0]) * lo, outer[0] + (outer[1] - outer[0]) * hi
+        self.progress(lo, stage)
+        self._span = (a, b)
+        try:
+            yield
+        finally:
+            self._span = outer
+        self.progress(hi)
+
+    @property
+    def progress_now(self) -> tuple[float, str]:
+        """This party's fraction of the job done so far and the stage's text."""
+        return self._fraction, self._stage
+
+    def on_progress(self, observer: ProgressObserver) -> None:
+        """Call ``observer(fraction, stage)`` at every :meth:`progress` report."""
+        self._progress_observers.append(observer)
 
     def _absorb(self, record: dict[str, object]) -> None:
         data = json.dumps(record, sort_keys=True, separators=(",", ":")).encode()

@@ -77,7 +77,7 @@ class Client:
              raise_on_failure: bool = False) -> dict[str, Any]:
         """Follow the job until it reaches a final state (long-polling the node); calls
         ``on_progress(view)`` at every change of state or progress (a running job's rounds, bytes
-        and seconds so far, every few seconds). Returns the final view."""
+        and seconds so far, every 2 s or so). Returns the final view."""
         deadline = time.monotonic() + timeout
         job = self.status(job_id)
         if on_progress:
@@ -87,7 +87,7 @@ class Client:
             if left <= 0:
                 raise TimeoutError(f"job {job_id} is still {job['state']} after {timeout:g} s")
             # long-poll for a change of state; come back every few seconds to report progress
-            poll = min(5.0 if on_progress else 25.0, left)
+            poll = min(2.0 if on_progress else 25.0, left)
             nxt = self.http.request("GET", f"/v1/jobs/{job_id}/wait?timeout={poll:g}&since={job['state']}",
                                     timeout=poll + 30)
             changed = nxt["state"] != job["state"] or nxt.get("progress") != job.get("progress")
@@ -123,6 +123,12 @@ class Client:
                                     f"after {wait:g} s; every party's share is needed (try again later)")
         res["outputs"] = open_sealed(res["sealed"], key)
         return res
+
+    def cancel(self, job_id: str, reason: str = "") -> dict[str, Any]:
+        """Cancel the job (its analyst, or the coordinator's owner): withdrawn if it has not run,
+        aborted at every party if it is running (the view says ``running`` until each node has
+        ended its party process: follow it with :meth:`wait`); a job that has ended: HTTP 409."""
+        return self.http.request("POST", f"/v1/jobs/{job_id}/cancel", {"reason": reason})  # type: ignore[no-any-return]
 
     def node(self) -> dict[str, Any]:
         return self.http.request("GET", "/v1/node")  # type: ignore[no-any-return]

@@ -137,7 +137,8 @@ class Coordinator:
     def receive(self, kind: str, env: Any) -> dict[str, Any]:
         """Handle a signed message from a peer; returns the signed reply."""
         handlers = {"propose": self._on_propose, "decision": self._on_decision, "prepare": self._on_prepare,
-                    "start": self._on_start, "outcome": self._on_outcome, "query": self._on_query}
+                    "start": self._on_start, "outcome": self._on_outcome, "query": self._on_query,
+                    "cancel": self._on_cancel}
         assert tuple(handlers) == PEER_KINDS
         ctx = self.ctx
         if kind not in handlers:
@@ -315,6 +316,8 @@ class Coordinator:
             self.start(job_id, nonce, ports, release_slot=True)
             handed_over = True
         except TesseraError as e:
+            if self.job(job_id).state is S.CANCELLED:  # withdrawn while it was being started
+                return
             reasons = [f"could not start the job: {e}"]
             self.finish(job_id, S.FAILED, reasons)
             self.broadcast_outcome(job_id, S.FAILED, reasons)
@@ -345,6 +348,71 @@ class Coordinator:
                 self.later(self.reconcile, [job_id])  # keep reporting until the coordinator answers
         elif job.coordinator == ctx.name and job.state is S.RUNNING:
             self.converge(job_id)
+
+    # -- cancelling ------------------------------------------------------------------------------
+
+    def cancel(self, job_id: str, by: str, reason: str = "") -> None:
+        """Coordinator: withdraw a job that has not run (``cancelled`` here at once, then at every
+        party), or abort a running one at every party (each node ends its party process and
+        records ``aborted`` with the reason; :meth:`Runner.cancel`). 409 for a job that has ended,
+        or that another node coordinates."""
+        ctx = self.ctx
+        job = self.job(job_id)
+        if job.coordinator != ctx.name:
+            raise NodeError(409, f"job {job_id} is coordinated by node {job.coordinator}: cancel it there")
+        if job.final:
+            raise NodeError(409, f"job {job_id} has already ended ({job.state.value}): only a job that has not "
+                                 "ended can be cancelled")
+        why = f"cancelled by {by}" + (f": {reason}" if reason else "")
+        ctx.log(logging.WARNING, f"job {why}", job_id=job_id)
+        if job.state is S.RUNNING:
+            with self.runner.lock:  # recorded now: the view and the watcher know it is being cancelled
+                self.runner.cancelled[job_id] = why
+            self.later(self._abort_everywhere, job_id, why)
+        elif self.cancel_here(job_id, why) is S.RUNNING:  # it started meanwhile
+            self.later(self._abort_everywhere, job_id, why)
+        else:
+            self.later(self._tell_parties, job_id, why)
+
+    def cancel_here(self, job_id: str, why: str) -> JobState:
+        """This node's side of a cancel: a job not yet running is ``cancelled`` (its port
+        reservation freed); a running one's party process is ended (recorded ``aborted`` by its
+        watcher). Returns the state the job was found in (a final state: nothing was done)."""
+        ctx = self.ctx
+        for _ in range(3):  # the job may move on (accepted -> running) meanwhile: look again
+            job = self.job(job_id)
+            if job.final:
+                return job.state
+            if job.state is S.RUNNING:
+                self.runner.cancel(job_id, why)
+                return S.RUNNING
+            if ctx.store.transition(job_id, S.CANCELLED, why, reasons=[f"{ctx.name}: {why}"]):
+                self.runner.free_port(job_id)
+                ctx.audit.append("job_cancelled", {"job_id": job_id, "reasons": [f"{ctx.name}: {why}"]})
+                ctx.metrics.finished(S.CANCELLED.value, time.time() - job.created)
+                return job.state
+        return self.job(job_id).state
+
+    def _tell_parties(self, job_id: str, why: str) -> None:
+        """Send *cancel* to every other party of the job, in parallel (best effort: logged)."""
+        def tell(p: str) -> None:
+            try:
+                self.send(p, "cancel", {"job_id": job_id, "reason": why})
+            except TesseraError as e:
+                self.ctx.log(logging.WARNING, f"could not tell {p} the job was cancelled: {e}", job_id=job_id, peer=p)
+
+        threads = [threading.Thread(target=tell, args=(p,), daemon=True)
+                   for p in self.job(job_id).parties if p != self.ctx.name]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    def _abort_everywhere(self, job_id: str, why: str) -> None:
+        """A running job: the other parties first (so each records the cancel as the reason, not
+        the closed links), then this node's own party process."""
+        self._tell_parties(job_id, why)
+        self.cancel_here(job_id, why)
 
     # -- one outcome everywhere -------------------------------------------------------------------
 
@@ -547,6 +615,18 @@ class Coordinator:
         agreed = self.agreed(job_id)
         return {"ok": True} if agreed is None else {"ok": True, "agreed": {"state": agreed[0].value,
                                                                            "reasons": agreed[1]}}
+
+    def _on_cancel(self, sender: str, body: dict[str, Any]) -> dict[str, Any]:
+        """The coordinator cancels the job: withdrawn here, or its party process ended."""
+        job_id = check_job_id(body.get("job_id"))
+        job = self.job(job_id)
+        if job.coordinator != sender:
+            raise NodeError(403, f"only the coordinator of job {job_id} may cancel it")
+        reason = body.get("reason", "cancelled")
+        if not isinstance(reason, str) or not reason or len(reason) > 1000:
+            raise NodeError(422, "the reason of a cancel message is text (1 to 1000 characters)")
+        self.cancel_here(job_id, f"{reason} (told by the coordinator {sender})")
+        return {"state": self.job(job_id).state.value}
 
     def _on_query(self, sender: str, body: dict[str, Any]) -> dict[str, Any]:
         """A party of the job asks for this node's recorded state of it (after its restart)."""

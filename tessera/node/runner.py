@@ -30,7 +30,7 @@ from tessera.governance.ledger import pid_alive
 from tessera.jobs.model import JobReport, LedgerRef, PartyJob, PartyLaunch
 from tessera.node.context import NodeContext, NodeError
 from tessera.node.datasources import data_for_job
-from tessera.node.states import FINAL_STATES, JobState
+from tessera.node.states import FINAL_STATES, JobState, running_fraction
 from tessera.node.store import Job
 from tessera.runtime.config import EndpointSpec, PartyConfig
 from tessera.runtime.launcher import listen, read_report, start
@@ -72,6 +72,8 @@ class Runner:
         self.lock = threading.Lock()
         #: job id -> why its outcome is not recorded yet (the store refused the write)
         self.store_problems: dict[str, str] = {}
+        #: job id -> why it was cancelled while running (its party process is ended; settled aborted)
+        self.cancelled: dict[str, str] = {}
 
     # -- ports ---------------------------------------------------------------------------------
 
@@ -180,15 +182,25 @@ class Runner:
             self.free_port(job_id)
             self.finish(job_id, JobState.FAILED, reasons)
             raise NodeError(500, reasons[0]) from None
-        ctx.store.transition(job_id, JobState.RUNNING, f"session {session_id[:12]}... started",
-                             note="secure computation", nonce=nonce, session_id=session_id, ports=ports)
+        if not ctx.store.transition(job_id, JobState.RUNNING, f"session {session_id[:12]}... started",
+                                    note="secure computation", nonce=nonce, session_id=session_id, ports=ports):
+            if listener is not None:
+                listener.close()
+            self.free_port(job_id)
+            now = ctx.store.get(job_id)  # it moved meanwhile (cancelled)
+            raise NodeError(409, f"job {job_id} is {now.state.value if now else 'gone'} here, not accepted")
         ctx.audit.append("session_start", {"job_id": job_id, "session_id": session_id, "nonce": nonce,
                                            "contract_hash": ctx.contract.hash, "job_hash": job.job_hash,
-                                           "parties": job.party_job.roles.endpoints})
+                                           "parties": job.party_job.roles.endpoints,
+                                           "role": "compute" if ctx.name in job.party_job.roles.compute else "dealer"})
         env = {**os.environ, "TESSERA_PARENT_PID": str(os.getpid())}
         proc = start(PARTY_ENTRY, workdir / "party.json", workdir / "party.log", env, listener=listener)
         with self.lock:
             self.procs[job_id] = proc
+            cancelled = job_id in self.cancelled
+        if cancelled:  # cancelled while it was being started
+            with contextlib.suppress(ProcessLookupError):
+                proc.terminate()
         ctx.log(logging.INFO, "party process started", job_id=job_id, pid=proc.pid, port=ports[ctx.name])
         threading.Thread(target=self._watch, args=(job, proc, release_slot), daemon=True,
                          name=f"watch-{job_id}").start()
@@ -256,6 +268,8 @@ class Runner:
             return [_step(ctx.audit.append, f"budget_{st}", {"job_id": job_id, "dataset": dataset})
                     for dataset, st in ctx.ledger.state(job_id) if st in ("committed", "released")]
 
+        with self.lock:
+            cancelled = self.cancelled.pop(job_id, None)
         steps: list[Step] = [budgets]
         if report is not None and report.ok and report.result is not None:
             result = report.result
@@ -276,7 +290,9 @@ class Runner:
                                seconds=report.seconds))
             self._record(job_id, steps)
             return
-        if report is None or report.failure is None:
+        if cancelled is not None:
+            state, reasons = JobState.ABORTED, [f"{ctx.name}: {cancelled}"]
+        elif report is None or report.failure is None:
             why = "the node shut down during the job" if ctx.stopping.is_set() else \
                 f"the party process ended without a report (exit code {returncode})"
             state, reasons = JobState.ABORTED, [f"{ctx.name}: {why}"]
@@ -288,6 +304,18 @@ class Runner:
         steps.append(_step(ctx.audit.append, "session_end", {"job_id": job_id, "state": state.value}))
         steps.append(_step(self.finish, job_id, state, reasons))
         self._record(job_id, steps)
+
+    def cancel(self, job_id: str, why: str) -> None:
+        """End the party process of a running job (SIGTERM); its watcher records the job
+        ``aborted`` with ``why`` and settles the budget like any abort (released, or committed if
+        an output share had left). A process not started yet is ended as soon as it is."""
+        with self.lock:
+            self.cancelled[job_id] = why
+            proc = self.procs.get(job_id)
+        if proc is not None:
+            self.ctx.log(logging.WARNING, "ending the party process of a cancelled job", job_id=job_id, pid=proc.pid)
+            with contextlib.suppress(ProcessLookupError):
+                proc.terminate()
 
     def _record(self, job_id: str, steps: list[Step]) -> None:
         """Run ``steps`` in order (a step may return more steps, run next). A step that fails on
@@ -328,15 +356,19 @@ class Runner:
             return sorted(set(self.store_problems.values()))
 
     def progress(self, job_id: str, progress: dict[str, Any]) -> dict[str, Any]:
-        """A running job's progress with the party process's figures so far, if it wrote any."""
+        """A running job's progress with the party process's figures so far, if it wrote any:
+        its stage, rounds, bytes and seconds, and the job's fraction (:func:`running_fraction`
+        of the party's own: between the ``running`` state's and 1.0, which only release reaches)."""
         try:
             figures = json.loads((self.ctx.job_dir(job_id) / "progress.json").read_text())
-        except (OSError, ValueError):
+            rounds, sent, seconds = int(figures["rounds"]), int(figures["bytes_sent"]), float(figures["seconds"])
+            own = float(figures.get("fraction", 0.0))
+            stage = str(figures.get("stage") or "secure computation")
+        except (OSError, ValueError, KeyError, TypeError):
             return progress
-        detail = (f"secure computation: {figures['rounds']} rounds, {figures['bytes_sent'] / 1e6:.1f} MB sent, "
-                  f"{figures['seconds']:.0f} s")
-        return {**progress, "detail": detail, "rounds": figures["rounds"], "bytes_sent": figures["bytes_sent"],
-                "seconds": figures["seconds"]}
+        detail = f"{stage}: {rounds} rounds, {sent / 1e6:.1f} MB sent, {seconds:.0f} s"
+        return {**progress, "detail": detail, "stage": stage, "fraction": running_fraction(own), "rounds": rounds,
+                "bytes_sent": sent, "seconds": seconds}
 
     # -- budgets -------------------------------------------------------------------------------
 

@@ -272,6 +272,10 @@ class Node:
         out = view(job, self.store.events(job.id))
         if job.state is S.RUNNING:
             out["progress"] = self.runner.progress(job.id, out["progress"])
+            with self.runner.lock:
+                why = self.runner.cancelled.get(job.id)
+            if why is not None:  # its party processes are being ended
+                out["progress"] = {**out["progress"], "detail": f"stopping: {why}", "stage": f"stopping: {why}"}
         return out
 
     def result(self, job_id: str, viewer: str, admin: bool) -> dict[str, Any]:
@@ -304,6 +308,20 @@ class Node:
         boxes = {p: job.sealed[p][viewer] for p in parties if viewer in job.sealed.get(p, {})}
         return {"job_id": job.id, "sealed": boxes, "parties": parties,
                 "missing": [p for p in parties if p not in boxes], "revealed": job.revealed}
+
+    def cancel(self, job_id: str, viewer: str, admin: bool, reason: str = "") -> dict[str, Any]:
+        """Cancel job ``job_id`` (the analyst who submitted it, or this node's owner; at the
+        coordinator): withdrawn if it has not run, aborted at every party if it is running
+        (:meth:`Coordinator.cancel`); 409 once it has ended. Returns its view."""
+        job = self.coordinator.job(job_id)
+        analyst = job.spec_json.get("analyst")
+        if not admin and analyst != viewer:
+            raise NodeError(403, f"only the analyst who submitted job {job_id} ({analyst}) or the owner of node "
+                                 f"{self.cfg.name} may cancel it")
+        if len(reason) > 1000:
+            raise NodeError(422, "the reason for cancelling is at most 1000 characters")
+        self.coordinator.cancel(job_id, f"the owner of {self.cfg.name}" if admin else f"analyst {viewer}", reason)
+        return self.view(job_id)
 
     # -- the data owner ------------------------------------------------------------------------
 

@@ -2,7 +2,11 @@
 fraction each state stands for.
 
     submitted -> pending | awaiting_approval | accepted -> running -> released | aborted | failed
-    (any state before running) -> denied | failed | aborted
+    (any state before running) -> denied | failed | aborted | cancelled
+
+``cancelled``: withdrawn (``job cancel``) before it ran; a running job that is cancelled is
+``aborted`` at every party, with the reason (an outcome of a run job like any other, so the
+one-outcome rule below and the ledger's "output started means spent" still decide).
 
 A final state moves only by reconciliation (#15.13), upwards in :data:`OUTCOME_ORDER`
 (``aborted -> failed -> released``) to the outcome the parties agree on (:func:`agreed_outcome`):
@@ -17,7 +21,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 __all__ = ["JobState", "Vote", "FINAL_STATES", "STATES", "TRANSITIONS", "FRACTION", "OUTCOME_ORDER", "may_move",
-           "agreed_outcome", "outranks"]
+           "agreed_outcome", "outranks", "running_fraction"]
 
 
 class JobState(StrEnum):
@@ -30,6 +34,7 @@ class JobState(StrEnum):
     DENIED = "denied"
     FAILED = "failed"
     ABORTED = "aborted"
+    CANCELLED = "cancelled"
 
 
 class Vote(StrEnum):
@@ -44,8 +49,8 @@ class Vote(StrEnum):
 
 S = JobState
 STATES: tuple[str, ...] = tuple(s.value for s in JobState)
-FINAL_STATES: frozenset[JobState] = frozenset({S.RELEASED, S.DENIED, S.FAILED, S.ABORTED})
-_ENDS = {S.DENIED, S.FAILED, S.ABORTED}
+FINAL_STATES: frozenset[JobState] = frozenset({S.RELEASED, S.DENIED, S.FAILED, S.ABORTED, S.CANCELLED})
+_ENDS = {S.DENIED, S.FAILED, S.ABORTED, S.CANCELLED}
 
 #: state -> the states a job may move to from it
 TRANSITIONS: dict[JobState, frozenset[JobState]] = {
@@ -76,9 +81,19 @@ def agreed_outcome(states: list[JobState]) -> JobState | None:
     ranked = [s for s in states if s in OUTCOME_ORDER]
     return max(ranked, key=OUTCOME_ORDER.index) if ranked else None
 
-#: how far along a job in each state is (the progress bar of views and the dashboard)
+#: how far along a job in each state is (the progress bar of views and the dashboard); a job
+#: that ends without a release (denied, failed, aborted, cancelled) keeps the fraction it had
+#: reached (:meth:`tessera.node.store.JobStore.transition`): only a release is 1.0
 FRACTION: dict[JobState, float] = {S.SUBMITTED: 0.0, S.PENDING: 0.1, S.AWAITING_APPROVAL: 0.2, S.ACCEPTED: 0.3,
                                    S.RUNNING: 0.5, **{s: 1.0 for s in FINAL_STATES}}
+
+
+def running_fraction(party_fraction: float) -> float:
+    """A running job's fraction from its party process's own (0..1): from the ``running`` state's
+    to 0.99 (1.0 is the final state's), never below the state's, rounded to 0.1%."""
+    f = party_fraction if 0.0 <= party_fraction <= 1.0 else (1.0 if party_fraction > 1.0 else 0.0)
+    start = FRACTION[S.RUNNING]
+    return round(start + (0.99 - start) * f, 3)
 
 
 def may_move(src: JobState, dst: JobState) -> bool:

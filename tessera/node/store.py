@@ -198,13 +198,19 @@ class JobStore:
         the state's name for a final state), and set ``fields``. Returns whether it moved."""
         state = JobState(state)
         with self._tx() as db:
-            row = db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            row = db.execute("SELECT state, progress FROM jobs WHERE id = ?", (job_id,)).fetchone()
             if row is None or not may_move(JobState(row[0]), state):
                 return False
             now = time.time()
             if note is None:
                 note = state.value if state in FINAL_STATES else detail
-            progress = {"phase": state.value, "fraction": FRACTION[state], "detail": note}
+            fraction = FRACTION[state]
+            if state in FINAL_STATES and state is not JobState.RELEASED:  # it stopped where it was
+                try:
+                    fraction = float(json.loads(row[1] or "{}").get("fraction", 0.0))
+                except (ValueError, TypeError, AttributeError):
+                    fraction = 0.0
+            progress = {"phase": state.value, "fraction": fraction, "detail": note}
             self._set(db, job_id, state=state.value, updated=now, progress=progress, **fields)
             db.execute("INSERT INTO events VALUES (?, ?, ?, ?)", (job_id, now, state.value, detail))
             return True

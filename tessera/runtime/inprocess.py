@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from tessera.errors import ProtocolAbort, SessionError
-from tessera.mpc.session import Session
+from tessera.mpc.session import ProgressObserver, Session
 from tessera.net.channel import Channel
 from tessera.net.memory import memory_mesh
 from tessera.protocols import NEEDS_DEALER, PROTOCOLS, Dealer
@@ -33,11 +33,15 @@ def party_names(parties: int | Sequence[str]) -> list[str]:
 
 
 def run_party(
-    program: Callable[[Session], T], protocol: str, channel: Channel, parties: list[str], frac_bits: int
+    program: Callable[[Session], T], protocol: str, channel: Channel, parties: list[str], frac_bits: int,
+    progress: ProgressObserver | None = None,
 ) -> T:
-    """Run one party: start the session, run the program, close; abort the others on failure."""
+    """Run one party: start the session, run the program, close; abort the others on failure.
+    ``progress`` observes the session's progress reports (:meth:`Session.progress`)."""
     try:
         session = Session.start(protocol, channel, parties, frac_bits)
+        if progress is not None:
+            session.on_progress(progress)
         result = program(session)
         session.close()
         return result
@@ -64,8 +68,10 @@ def run_threads(
     protocol: str = "semi2k",
     frac_bits: int = 16,
     timeout: float = 120.0,
+    progress: Callable[[str, float, str], None] | None = None,
 ) -> RunResult:
-    """Run ``program(session)`` at every party, each in its own thread, and collect the results."""
+    """Run ``program(session)`` at every party, each in its own thread, and collect the results;
+    ``progress(party, fraction, stage)`` observes each party's progress reports."""
     if protocol not in PROTOCOLS:
         raise SessionError(f"unknown protocol {protocol!r}; choose one of {sorted(PROTOCOLS)}")
     names = party_names(parties)
@@ -77,7 +83,8 @@ def run_threads(
 
     def party(i: int) -> None:
         try:
-            results[names[i]] = run_party(program, protocol, mesh[i], names, frac_bits)
+            observer = None if progress is None else (lambda f, s: progress(names[i], f, s))
+            results[names[i]] = run_party(program, protocol, mesh[i], names, frac_bits, observer)
         except BaseException as e:
             errors.append((names[i], e))
 

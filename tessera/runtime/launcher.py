@@ -145,16 +145,21 @@ def serve(cfg: PartyConfig, program: Callable[[Session], Any] | None) -> Process
         channel = connect_mesh(cfg.index, endpoints, identity, bytes.fromhex(cfg.session_id), timeout=cfg.timeout,
                                connect_timeout=cfg.connect_timeout, max_frame=cfg.max_frame, listener=listener)
         done = threading.Event()
+        now = _Progress()
+        reporter = None
         if cfg.progress_path:
-            threading.Thread(target=_report_progress, args=(channel, cfg.progress_path, start_t, done), daemon=True,
-                             name="tessera-progress").start()
+            reporter = threading.Thread(target=_report_progress, args=(channel, now, cfg.progress_path, start_t, done),
+                                        daemon=True, name="tessera-progress")
+            reporter.start()
         try:
             if program is None:
                 result: Any = {"served": run_dealer(channel, len(cfg.parties))}
             else:
-                result = run_party(program, cfg.protocol, channel, cfg.parties, cfg.frac_bits)
+                result = run_party(program, cfg.protocol, channel, cfg.parties, cfg.frac_bits, now.report)
         finally:
             done.set()
+            if reporter is not None:
+                reporter.join(5.0)  # its last write has the final figures
             channel.close()
     except BaseException as e:
         print(f"{cfg.name}: {type(e).__name__}: {e}", file=sys.stderr)
@@ -163,15 +168,35 @@ def serve(cfg: PartyConfig, program: Callable[[Session], Any] | None) -> Process
                          seconds=time.perf_counter() - start_t)
 
 
-def _report_progress(channel: Channel, path: str, start_t: float, done: threading.Event, every: float = 0.5) -> None:
-    """Rewrite ``path`` with the session's figures so far (no values: counts of rounds and bytes)."""
+class _Progress:
+    """The session's latest progress report (fraction, stage), for the reporting thread."""
+
+    def __init__(self) -> None:
+        self.fraction, self.stage = 0.0, "starting the secure session"
+
+    def report(self, fraction: float, stage: str) -> None:
+        self.fraction, self.stage = fraction, stage
+
+
+def _report_progress(channel: Channel, now: _Progress, path: str, start_t: float, done: threading.Event,
+                     every: float = 0.5) -> None:
+    """Rewrite ``path`` every ``every`` seconds, and once more at the end, with the session's
+    figures so far: rounds, bytes sent, seconds, and the program's progress (``fraction``,
+    ``stage``). No values: counts, and the stage of a public computation."""
     target = Path(path)
     tmp = target.with_suffix(".tmp")
-    while not done.wait(every):
+    while True:
+        finished = done.wait(every)
         stats = channel.stats.as_dict()
-        tmp.write_text(jsonable.dumps({"rounds": stats["rounds"], "bytes_sent": stats["bytes_sent"],
-                                       "seconds": round(time.perf_counter() - start_t, 1)}))
-        tmp.replace(target)
+        try:
+            tmp.write_text(jsonable.dumps({"rounds": stats["rounds"], "bytes_sent": stats["bytes_sent"],
+                                           "seconds": round(time.perf_counter() - start_t, 1),
+                                           "fraction": round(now.fraction, 4), "stage": now.stage}))
+            tmp.replace(target)
+        except OSError:  # a progress file that cannot be written never stops the computation
+            pass
+        if finished:
+            return
 
 
 def die_with_parent() -> None:

@@ -56,7 +56,7 @@ def test_run_over_files(tmp_path):
         args += ["--party", f"{name}={tmp_path / f'{name}.csv'}"]
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
-    out = json.loads(res.output)["outputs"]
+    out = json.loads(res.stdout)["outputs"]  # progress goes to stderr
     assert out["count"] == 5 and out["amount"]["mean"] == pytest.approx(30.0, abs=1e-4)
     assert out["hour"]["max"] == pytest.approx(5.0, abs=1e-4)
 

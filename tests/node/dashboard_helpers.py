@@ -353,6 +353,32 @@ def _hostile_job() -> dict[str, Any]:
     }
 
 
+def _routed_api(answers: Mapping[str, tuple[int, Any]], seen_auth: list[str | None],
+                posts: list[tuple[str, Any]] | None = None) -> Callable[[Any], None]:
+    """A Playwright route handler: the dashboard's files from the package, ``/v1/...`` from
+    ``answers`` (path -> (status, JSON body)), each request's Authorization header noted (and,
+    given ``posts``, each POST's path and JSON body)."""
+    types = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
+
+    def handle(route: Any) -> None:
+        path = route.request.url[len(ROUTED_ORIGIN):].split("?")[0].split("#")[0]
+        if path.startswith("/v1/"):
+            seen_auth.append(route.request.headers.get("authorization"))
+            if posts is not None and route.request.method == "POST":
+                posts.append((path, json.loads(route.request.post_data or "null")))
+            status, body = answers.get(path, (404, {"detail": "not found"}))
+            route.fulfill(status=status, content_type="application/json", body=json.dumps(body))
+            return
+        name = "index.html" if path in ("", "/") else path.lstrip("/")
+        file = DASHBOARD_DIR / name
+        if "/" in name or not file.is_file():
+            route.fulfill(status=404, body="not found")
+            return
+        route.fulfill(status=200, content_type=types.get(file.suffix, "application/octet-stream"), body=file.read_bytes())
+
+    return handle
+
+
 def check_routed_page(browser: Any) -> None:
     """Serve the dashboard files and a made-up API through Playwright routing and check that
     analyst-controlled text stays text (no element, no script from it), that an API error is shown
@@ -370,25 +396,9 @@ def check_routed_page(browser: Any) -> None:
         "/v1/audit": (403, {"detail": "admin only"}),
     }
     seen_auth: list[str | None] = []
-    types = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
-
-    def handle(route: Any) -> None:
-        path = route.request.url[len(ROUTED_ORIGIN):].split("?")[0].split("#")[0]
-        if path.startswith("/v1/"):
-            seen_auth.append(route.request.headers.get("authorization"))
-            status, body = answers.get(path, (404, {"detail": "not found"}))
-            route.fulfill(status=status, content_type="application/json", body=json.dumps(body))
-            return
-        name = "index.html" if path in ("", "/") else path.lstrip("/")
-        file = DASHBOARD_DIR / name
-        if "/" in name or not file.is_file():
-            route.fulfill(status=404, body="not found")
-            return
-        route.fulfill(status=200, content_type=types.get(file.suffix, "application/octet-stream"), body=file.read_bytes())
-
     context = browser.new_context(viewport=VIEWPORT)
     try:
-        context.route(f"{ROUTED_ORIGIN}/**", handle)
+        context.route(f"{ROUTED_ORIGIN}/**", _routed_api(answers, seen_auth))
         page = context.new_page()
         page.set_default_timeout(UI_TIMEOUT_S * 1000)
         errors: list[str] = []
@@ -418,3 +428,141 @@ def check_routed_page(browser: Any) -> None:
         assert "token" not in page.url
     finally:
         context.close()
+
+
+# -- #16.7: a recipient's result, times with their zone, jobs that ended without a release ------
+
+
+def _job(job_id: str, state: str, fraction: float, **kw: Any) -> dict[str, Any]:
+    base = {k: v for k, v in _hostile_job().items()}
+    base.update({"id": job_id, "state": state, "analysis": "describe", "datasets": ["tx_alpha"], "columns": ["amount"],
+                 "params": {"columns": ["amount"]}, "recipients": ["analyst-1"], "analyst": "analyst-1",
+                 "reasons": [], "decisions": {}, "events": [], "plan": "plan", "revealed": ["mean[amount] -> analyst-1"],
+                 "progress": {"phase": state, "fraction": fraction, "detail": state}, "has_result": False,
+                 "created": "2026-11-30T02:30:00+00:00", "updated": "2026-11-30T02:31:05+00:00"})
+    base.update(kw)
+    return base
+
+
+def check_routed_recipient_page(browser: Any) -> None:
+    """A recipient analyst opens its released job and sees the outputs, named, with the values
+    the result API gave; times read as date, time and zone (in the browser's zone, here
+    Europe/Berlin, UTC+01:00 in November); a denied and a cancelled job say "not run" with an
+    empty bar, a failed one "stopped at 50%" (no "100%" anywhere)."""
+    from playwright.sync_api import expect
+
+    released = _job("00000000000000b1", "released", 1.0, has_result=True)
+    denied = _job("00000000000000b2", "denied", 0.1, reasons=["alpha: iterations=40 exceeds the contract's 25"])
+    rejected = _job("00000000000000b3", "denied", 0.2, reasons=["beta: rejected by the owner of beta: not now"])
+    failed = _job("00000000000000b4", "failed", 0.5, reasons=["alpha: DataError: column 'amount' has NULLs"])
+    cancelled = _job("00000000000000b5", "cancelled", 0.1, reasons=["alpha: cancelled by analyst analyst-1"])
+    other = _job("00000000000000b6", "released", 1.0, recipients=["beta"], has_result=False)
+    pending = _job("00000000000000b7", "pending", 0.1, coordinator="alpha")
+    elsewhere = _job("00000000000000b8", "pending", 0.1, coordinator="beta")
+    jobs = [released, denied, rejected, failed, cancelled, other, pending, elsewhere]
+    result = {"job_id": released["id"], "revealed": released["revealed"],
+              "outputs": {"n": 1834, "mean": {"__ndarray__": [41.523456789], "dtype": "<f8", "shape": [1]},
+                          "cov": {"__ndarray__": [[1.5, 0.25], [0.25, 2.0]], "dtype": "<f8", "shape": [2, 2]}}}
+    answers: dict[str, tuple[int, Any]] = {
+        "/v1/node": (200, {"name": "alpha", "role": "data_owner", "contract_id": "c-1", "contract_hash": "ab" * 32,
+                           "fingerprint": "cd" * 32, "parties": [], "viewer": {"kind": "analyst", "id": "analyst-1"}}),
+        "/v1/jobs": (200, {"jobs": jobs}),
+        "/v1/budget": (200, {"datasets": []}),
+        "/v1/audit": (403, {"detail": "only this node's owner (admin token) may do this"}),
+        f"/v1/jobs/{released['id']}/result": (200, result),
+        f"/v1/jobs/{other['id']}/result": (403, {"detail": "'analyst-1' is not a recipient"}),
+        f"/v1/jobs/{pending['id']}/cancel": (200, {**pending, "state": "cancelled",
+                                                   "reasons": ["alpha: cancelled by analyst analyst-1: typo"]}),
+        **{f"/v1/jobs/{j['id']}": (200, j) for j in jobs},
+    }
+    seen: list[str | None] = []
+    posts: list[tuple[str, Any]] = []
+    context = browser.new_context(viewport=VIEWPORT, timezone_id="Europe/Berlin", locale="en-US")
+    try:
+        context.route(f"{ROUTED_ORIGIN}/**", _routed_api(answers, seen, posts))
+        page = context.new_page()
+        page.set_default_timeout(UI_TIMEOUT_S * 1000)
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"{ROUTED_ORIGIN}/#token=analyst-token")
+
+        row = page.locator(f'#jobs tbody tr[data-job-id="{released["id"]}"]')
+        expect(row.locator(".state.state-released")).to_be_visible()
+        # created 02:30 UTC is 03:30 in Berlin in November: date, time and zone
+        expect(row.locator("td.time").first).to_have_text("2026-11-30 03:30:00 UTC+01:00")
+        expect(row.locator(".progress-label")).to_have_text("done")
+        row.click()
+        panel = page.locator("#job-detail")
+        expect(panel).to_have_attribute("data-job-id", released["id"])
+        box = panel.locator(f'.result[data-result-for="{released["id"]}"]')
+        expect(box.locator("h3")).to_have_text("Your result")
+        expect(box.locator('tr[data-output="n"] td.value')).to_have_text("1834")
+        expect(box.locator('tr[data-output="mean"] td.value')).to_have_text("41.5235")
+        expect(box.locator('tr[data-output="cov"] pre.value-matrix')).to_have_text("1.5\t0.25\n0.25\t2")
+        expect(box.locator("tr[data-output]")).to_have_count(3)
+
+        # a job whose result is someone else's: no result section, no request for it
+        page.locator(f'#jobs tbody tr[data-job-id="{other["id"]}"]').click()
+        expect(panel).to_have_attribute("data-job-id", other["id"])
+        expect(panel.locator(".result")).to_have_count(0)
+
+        for job, label in ((denied, "not run"), (rejected, "not run"), (cancelled, "not run"),
+                           (failed, "stopped at 50%")):
+            r = page.locator(f'#jobs tbody tr[data-job-id="{job["id"]}"]')
+            expect(r.locator(".progress-label")).to_have_text(label)
+            width = r.locator(".bar-fill").evaluate("e => parseFloat(e.style.width)")
+            assert width == (50.0 if job is failed else 0.0), (job["state"], width)
+        expect(page.locator("#jobs")).not_to_contain_text("100%")
+        page.locator(f'#jobs tbody tr[data-job-id="{rejected["id"]}"]').click()
+        expect(panel.locator(".reasons-box.reasons-denied h3")).to_have_text("Rejected by a data owner")
+        page.locator(f'#jobs tbody tr[data-job-id="{cancelled["id"]}"]').click()
+        expect(panel.locator(".reasons-box.reasons-cancelled h3")).to_have_text("Why it was cancelled")
+        # the analyst may cancel its own job at the coordinator (here): not an ended one, nor one coordinated elsewhere
+        expect(panel.locator(".cancel")).to_have_count(0)
+        page.locator(f'#jobs tbody tr[data-job-id="{elsewhere["id"]}"]').click()
+        expect(panel).to_have_attribute("data-job-id", elsewhere["id"])
+        expect(panel.locator(".cancel")).to_have_count(0)
+        page.locator(f'#jobs tbody tr[data-job-id="{pending["id"]}"]').click()
+        expect(panel).to_have_attribute("data-job-id", pending["id"])
+        panel.locator(".cancel input").fill("typo")
+        panel.locator(".cancel button").click()
+        expect(panel.locator(".cancel-status")).to_have_text("job cancelled")
+        assert posts == [(f"/v1/jobs/{pending['id']}/cancel", {"reason": "typo"})], posts
+        # denied is a decision, not an error: not the red of a failure
+        colours = page.evaluate("""() => Object.fromEntries(["denied", "failed"].map(s => [s,
+            getComputedStyle(document.querySelector(`#jobs .state.state-${s}`)).color]))""")
+        assert colours["denied"] != colours["failed"], colours
+        assert not errors, errors
+        assert f"/v1/jobs/{other['id']}/result" not in " ".join(str(x) for x in seen)
+    finally:
+        context.close()
+
+
+def check_recipient_dashboard(browser: Any, base_url: str, analyst_token: str, job_id: str) -> None:
+    """The analyst (a recipient) opens its released job on a real node and sees each output the
+    node's result API gives it, by name, with its value."""
+    from playwright.sync_api import expect
+
+    dash = Dashboard.open(browser, base_url, analyst_token)
+    try:
+        result = dash.api(f"/v1/jobs/{job_id}/result")
+        outputs = result["outputs"]
+        assert outputs, result
+        dash.wait_for_job(job_id, "released")
+        panel = dash.open_job(job_id)
+        box = panel.locator(f'.result[data-result-for="{job_id}"]')
+        expect(box.locator("h3")).to_have_text("Your result")
+        expect(box.locator("tr[data-output]")).to_have_count(len(outputs))
+        for name, value in outputs.items():
+            cell = box.locator(f'tr[data-output="{name}"] td.value')
+            expect(cell).to_be_visible()
+            flat = value["__ndarray__"] if isinstance(value, dict) and "__ndarray__" in value else value
+            if isinstance(flat, list) and flat and all(isinstance(x, (int, float)) for x in flat):
+                shown = [float(x) for x in cell.text_content().split(", ")]
+                assert len(shown) == len(flat) and all(abs(a - b) <= 1e-5 * max(1.0, abs(b))
+                                                       for a, b in zip(shown, flat)), (name, shown, flat)
+            elif isinstance(flat, (int, float)):
+                assert abs(float(cell.text_content()) - flat) <= 1e-5 * max(1.0, abs(flat)), (name, flat)
+        dash.assert_token_kept_private()
+    finally:
+        dash.close()

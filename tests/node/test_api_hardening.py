@@ -183,7 +183,8 @@ def test_bodies_are_read_after_the_token_and_bounded(cons: Consortium, node: Nod
         assert r.status_code == 413 and "exceeds this node's limit" in r.json()["detail"], path
     assert api.post("/v1/peer/nonsense", content=chunks()).status_code == 404
     paths = api.get("/openapi.json").json()["paths"]  # the bodies read by hand are still described
-    assert paths["/v1/jobs"]["post"]["requestBody"]["content"]["application/json"]["schema"] == {"type": "object"}
+    assert paths["/v1/jobs"]["post"]["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/JobSpec"}  # typed (#16.7), still read by the node itself
     assert paths["/v1/peer/{kind}"]["post"]["requestBody"]["required"] is True
 
     assert node.store.jobs() == []

@@ -13,7 +13,9 @@ from tessera.node.setup import read_profile
 from tests.node.dashboard_helpers import (
     check_admin_dashboard,
     check_bad_token,
+    check_recipient_dashboard,
     check_routed_page,
+    check_routed_recipient_page,
     chromium,
     missing_browser,
 )
@@ -33,6 +35,9 @@ TOO_MANY_ITERATIONS = {"analysis": "logistic_regression", "version": "1.0", "dat
                        "columns": ["amount", "merchant_risk", "is_fraud"],
                        "params": {"features": ["amount", "merchant_risk"], "target": "is_fraud", "iterations": 40},
                        "protocol": "rep3", "recipients": [ANALYST]}
+#: no budget: the analyst's own result, for the recipient's view
+DESCRIBE = {"analysis": "describe", "version": "1.0", "datasets": TX, "columns": ["amount"],
+            "params": {"columns": ["amount"]}, "protocol": "rep3", "recipients": [ANALYST]}
 #: long enough to be stopped while running
 LONG_LOGREG = {**TOO_MANY_ITERATIONS, "params": {**TOO_MANY_ITERATIONS["params"], "iterations": 25}}
 
@@ -100,3 +105,20 @@ def test_dashboard_rejects_a_bad_token_then_signs_in(node_cluster, browser):
 def test_dashboard_keeps_api_text_as_text_and_shows_errors(browser):
     """No node needed: the page's files and a made-up API are served by the browser's routing."""
     check_routed_page(browser)
+
+
+def test_a_recipient_sees_its_result_in_the_dashboard(node_cluster, browser):
+    """#16.7: the analyst, a recipient of a released job, opens the dashboard of its node with its
+    own token and finds the outputs there, named, with the values the result API gives."""
+    analyst = node_cluster.analyst()
+    job_id = analyst.submit(DESCRIBE)["id"]
+    view = analyst.wait(job_id, timeout=JOB_TIMEOUT_S)
+    assert view["state"] == "released", view["reasons"]
+    token = read_profile(node_cluster.cons.analyst_profile)["token"]
+    check_recipient_dashboard(browser, node_cluster.nodes[analyst_node(node_cluster)].url, token, job_id)
+
+
+def test_dashboard_shows_results_times_with_zone_and_jobs_that_did_not_release(browser):
+    """No node needed: a recipient's result table, dates with their time zone, and denied,
+    rejected, cancelled and failed jobs without a red "100%" bar."""
+    check_routed_recipient_page(browser)

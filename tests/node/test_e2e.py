@@ -314,3 +314,56 @@ def test_each_node_plans_each_job_once(node_cluster):
         m = re.search(rf'tessera_jobs_planned_total\{{node="{name}"\}} (\S+)', metrics)
         planned = float(m.group(1)) if m else 0.0
         assert planned == len(admin.jobs()), name
+
+
+def test_cancel_a_running_job_at_every_party_from_the_cli(node_cluster):
+    """#16.5 and #16.7 across real nodes: while a long fit runs, its view shows the real fraction
+    and the Newton iteration; ``tessera job cancel`` aborts it at every party (each node records
+    the cancel as the reason, its party process ended), a second cancel is one 409 line, ``job
+    wait`` and ``job status`` read well, and the ports are free for the next job."""
+    from typer.testing import CliRunner
+
+    from tessera.cli.main import app
+
+    cli = CliRunner()
+    profile = str(node_cluster.cons.analyst_profile)
+    analyst = node_cluster.analyst()
+    job_id = analyst.submit({**LOGREG, "params": {**LOGREG["params"], "iterations": 25}})["id"]
+    deadline = time.monotonic() + 240
+    seen: list[tuple[float, str]] = []
+    while time.monotonic() < deadline:
+        view = analyst.status(job_id)
+        p = view["progress"]
+        if view["state"] == "running" and str(p.get("stage", "")).startswith("Newton iteration"):
+            seen.append((p["fraction"], p["stage"]))
+            if len(seen) >= 2 and seen[-1][0] > seen[0][0]:
+                break
+        assert view["state"] in ("submitted", "pending", "accepted", "running"), view
+        time.sleep(0.3)
+    assert len(seen) >= 2 and 0.5 < seen[0][0] < seen[-1][0] < 1.0, seen  # the real, growing fraction
+
+    res = cli.invoke(app, ["job", "cancel", job_id, "--reason", "wrong features", "-p", profile])
+    assert res.exit_code == 0, res.output
+    assert res.stdout.strip().startswith(f"aborted: job {job_id} ("), res.stdout
+    assert "cancelled by analyst analyst-1: wrong features" in res.stdout
+    for o in ORGS:
+        view = node_cluster.admin(o).wait(job_id, timeout=60)
+        assert view["state"] == "aborted", (o, view["state"], view["reasons"])
+        assert any("cancelled by analyst analyst-1: wrong features" in r for r in view["reasons"]), (o, view)
+        assert view["progress"]["fraction"] < 1.0  # it stopped where it was: no "100%"
+        assert node_cluster.admin(o).health()["jobs_running"] == 0  # its party process was ended
+
+    again = cli.invoke(app, ["job", "cancel", job_id, "-p", profile])
+    assert again.exit_code == 1
+    assert again.stderr.strip() == (f"error: HTTP 409: job {job_id} has already ended (aborted): only a job that "
+                                    "has not ended can be cancelled")
+    waited = cli.invoke(app, ["job", "wait", job_id, "-p", profile])
+    assert waited.exit_code == 1 and waited.stdout.startswith(f"{job_id}  aborted"), waited.output
+    status = cli.invoke(app, ["job", "status", job_id, "-p", profile])
+    assert status.exit_code == 0
+    assert "state      aborted" in status.stdout and "reason     " in status.stdout
+    assert "Traceback" not in status.output + again.output + res.output
+
+    # the next job gets its ports and runs
+    after = analyst.wait(analyst.submit(DESCRIBE)["id"], timeout=240)
+    assert after["state"] == "released", after["reasons"]

@@ -62,7 +62,8 @@ DP_DESCRIBE = {"analysis": "dp_describe", "version": "1.0", "datasets": TX, "col
 
 #: the fixed job ids of the seeded store (16 hex digits, the node's own form)
 SEEDED = {"released": "00000000000000a1", "failed": "00000000000000a2", "awaiting": "00000000000000a3",
-          "beta_accepted": "00000000000000b1", "beta_running": "00000000000000b2", "beta_released": "00000000000000b3"}
+          "beta_accepted": "00000000000000b1", "beta_running": "00000000000000b2", "beta_released": "00000000000000b3",
+          "beta_pending": "00000000000000b4"}
 
 TESTCLIENT_CASES = 300
 TLS_CASES = 50
@@ -92,6 +93,7 @@ def seed_store(node: Node) -> None:
     make(SEEDED["beta_accepted"], spec, "beta", [S.ACCEPTED])
     make(SEEDED["beta_running"], dp, "beta", [S.ACCEPTED, S.RUNNING])
     make(SEEDED["beta_released"], spec, "beta", [S.ACCEPTED, S.RUNNING, S.RELEASED])
+    make(SEEDED["beta_pending"], spec, "beta", [S.PENDING])  # for *cancel* (it ends cancelled)
 
 
 @pytest.fixture(scope="module")
@@ -218,7 +220,8 @@ def raw_bodies() -> st.SearchStrategy[bytes]:
 PEER_JOBS = {"propose": ["00000000000000c1", SEEDED["beta_released"]], "decision": [SEEDED["awaiting"]],
              "prepare": [SEEDED["beta_accepted"], SEEDED["beta_running"]], "start": [SEEDED["beta_accepted"]],
              "outcome": [SEEDED["beta_running"], SEEDED["released"], SEEDED["beta_accepted"]],
-             "query": [SEEDED["failed"], SEEDED["beta_running"]]}
+             "query": [SEEDED["failed"], SEEDED["beta_running"]],
+             "cancel": [SEEDED["beta_pending"], SEEDED["beta_released"], SEEDED["awaiting"]]}
 
 
 @st.composite
@@ -238,6 +241,7 @@ def peer_body(draw: st.DrawFn, kind: str) -> dict[str, Any]:
         "outcome": st.fixed_dictionaries({"state": st.sampled_from(["aborted", "failed", "released"]),
                                           "reasons": st.lists(text, max_size=2), "final": st.booleans()}),
         "query": st.just({}),
+        "cancel": st.fixed_dictionaries({"reason": text}),
     }
     body: dict[str, Any] = {"job_id": draw(st.sampled_from(PEER_JOBS[kind])), **draw(well_formed[kind])}
     for _ in range(draw(st.integers(0, 3))):

@@ -11,10 +11,12 @@ const TOKEN_KEY = "tessera.node.token";
 const JOBS_EVERY_MS = 2000;
 const AUDIT_EVERY_MS = 10000;
 const NODE_EVERY_MS = 30000;
-const FINAL_STATES = new Set(["released", "denied", "failed", "aborted"]);
-const PROBLEM_STATES = new Set(["denied", "failed", "aborted"]);
+const FINAL_STATES = new Set(["released", "denied", "failed", "aborted", "cancelled"]);
+const PROBLEM_STATES = new Set(["denied", "failed", "aborted", "cancelled"]);
+// Jobs that ended without running at all: no progress to show.
+const NOT_RUN_STATES = new Set(["denied", "cancelled"]);
 const STATE_ORDER = ["submitted", "pending", "awaiting_approval", "accepted", "running",
-                     "released", "denied", "failed", "aborted"];
+                     "released", "denied", "failed", "aborted", "cancelled"];
 
 const $ = (id) => document.getElementById(id);
 
@@ -55,15 +57,31 @@ function stateBadge(state) {
 
 function pad(n) { return String(n).padStart(2, "0"); }
 
-/** "14:03:07" for today, "2026-11-29 14:03" otherwise (local time); "" for missing. */
+/** The browser's UTC offset at `d`: "UTC", "UTC+01:00", "UTC-05:30". */
+function fmtZone(d) {
+  const off = -d.getTimezoneOffset();
+  if (off === 0) return "UTC";
+  const a = Math.abs(off);
+  return `UTC${off > 0 ? "+" : "-"}${pad(Math.floor(a / 60))}:${pad(a % 60)}`;
+}
+
+/** "2026-11-29 14:03:07 UTC+01:00": date, time and zone, in the browser's time zone ("" for missing). */
 function fmtTime(iso) {
   if (!iso) return "";
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return String(iso);
-  const now = new Date();
-  const time = `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
-  if (d.toDateString() === now.toDateString()) return time;
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${time.slice(0, 5)}`;
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} `
+    + `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())} ${fmtZone(d)}`;
+}
+
+/** A table cell with a time: the date, then the time and zone below it (same text as fmtTime). */
+function timeCell(iso) {
+  const text = fmtTime(iso);
+  const cut = text.indexOf(" ");
+  if (cut < 0) return el("td", { className: "time", title: iso || "", text });
+  return el("td", { className: "time", title: iso || "" },
+    el("span", { className: "date", text: text.slice(0, cut + 1) }),
+    el("span", { className: "clock", text: text.slice(cut + 1) }));
 }
 
 function fmtBytes(n) {
@@ -82,9 +100,9 @@ function fmtNum(x) {
   return String(Number(n.toPrecision(12)));
 }
 
-function bar(fraction, label) {
+function bar(fraction, label, className = "") {
   const f = Number.isFinite(Number(fraction)) ? Math.min(1, Math.max(0, Number(fraction))) : 0;
-  const fill = el("div", { className: "bar-fill" });
+  const fill = el("div", { className: `bar-fill ${className}`.trim() });
   fill.style.width = `${(f * 100).toFixed(1)}%`;
   return el("div", {
     className: "bar",
@@ -178,6 +196,9 @@ const view = {
   selected: null,         // job id whose details are open
   detailSig: null,
   rejectDraft: null,      // {id, text}: the reject reason being typed
+  results: new Map(),     // job id -> {ok, res | message}: a recipient's result, fetched once
+  cancelDraft: null,      // {id, text}: the cancel reason being typed
+  cancelStatus: null,     // {id, text}: what the last cancel click said
   errors: new Map(),      // source -> message
 };
 
@@ -258,7 +279,17 @@ function jobProgress(job) {
   let fraction = Number(p.fraction);
   if (!Number.isFinite(fraction)) fraction = job.state === "released" ? 1 : 0;
   const phase = p.phase || job.state || "";
-  return { fraction, phase, detail: p.detail || "" };
+  return { fraction, phase, detail: p.stage || p.detail || "" };
+}
+
+/** What the progress cell says: "running · 42%", "released", "not run" (denied, cancelled),
+ *  "stopped at 50%" (failed, aborted). */
+function progressText(job, fraction, phase) {
+  const pct = `${Math.round(fraction * 100)}%`;
+  if (job.state === "released") return "done";
+  if (NOT_RUN_STATES.has(job.state)) return "not run";
+  if (PROBLEM_STATES.has(job.state)) return `stopped at ${pct}`;
+  return `${String(phase).replace(/_/g, " ")} · ${pct}`;
 }
 
 function rowSignature(job) {
@@ -269,7 +300,8 @@ function rowSignature(job) {
 function fillRow(tr, job) {
   clear(tr);
   const { fraction, phase, detail } = jobProgress(job);
-  const pct = `${Math.round(fraction * 100)}%`;
+  const label = progressText(job, fraction, phase);
+  const shown = NOT_RUN_STATES.has(job.state) ? 0 : fraction;
   tr.className = `job-row row-${String(job.state).replace(/[^a-z0-9_-]/gi, "")}`;
   tr.append(
     el("td", { className: "mono job-id", title: job.id, text: short(job.id, 8) }),
@@ -280,11 +312,11 @@ function fillRow(tr, job) {
     el("td", { className: "state-cell", title: Array.isArray(job.reasons) ? job.reasons.join("\n") : "" },
       stateBadge(job.state)),
     el("td", { className: "col-progress", title: detail },
-      el("div", { className: "progress" },
-        bar(fraction, `${phase} ${pct}`),
-        el("span", { className: "progress-label", text: FINAL_STATES.has(job.state) ? pct : `${phase} · ${pct}` }))),
-    el("td", { className: "time", title: job.created || "", text: fmtTime(job.created) }),
-    el("td", { className: "time", title: job.updated || "", text: fmtTime(job.updated) }),
+      el("div", { className: "progress", dataset: { fraction: shown } },
+        bar(shown, label),
+        el("span", { className: "progress-label", text: label }))),
+    timeCell(job.created),
+    timeCell(job.updated),
   );
   tr.classList.toggle("selected", job.id === view.selected);
 }
@@ -391,7 +423,8 @@ function list(items, className) {
 }
 
 function renderDetail(job) {
-  const sig = JSON.stringify(job);
+  // the viewer decides what is shown (approval, result): re-render once /v1/node has answered
+  const sig = JSON.stringify([job, view.node?.viewer ?? null]);
   if (sig === view.detailSig) return;
   view.detailSig = sig;
   const panel = $("job-detail");
@@ -410,11 +443,13 @@ function renderDetail(job) {
   if (PROBLEM_STATES.has(job.state) || (job.reasons && job.reasons.length)) {
     const reasons = Array.isArray(job.reasons) ? job.reasons : [];
     panel.append(el("div", { className: `reasons-box reasons-${job.state}` },
-      el("h3", { text: job.state === "denied" ? "Why it was denied" : job.state === "released" ? "Notes" : `Why it ${job.state === "failed" ? "failed" : "was aborted"}` }),
+      el("h3", { text: reasonsTitle(job, reasons) }),
       reasons.length ? list(reasons, "reasons") : el("p", { className: "muted", text: "no reason was given" })));
   }
 
   if (view.node?.viewer?.kind === "admin" && awaitingHere(job)) panel.append(approvalBox(job));
+  if (job.state === "released" && isRecipient(job)) panel.append(resultBox(job));
+  if (mayCancel(job)) panel.append(cancelBox(job));
 
   const facts = el("dl", { className: "facts facts-grid" });
   const fact = (label, value, opts = {}) => {
@@ -434,7 +469,7 @@ function renderDetail(job) {
   fact("Columns", (job.columns || []).join(", "));
   fact("Recipients", (job.recipients || []).join(", "));
   fact("Differential privacy", job.dp ? `ε ${fmtNum(job.dp.epsilon)}, δ ${fmtNum(job.dp.delta)}` : "none");
-  fact("Progress", `${phase} · ${Math.round(fraction * 100)}%${detail && detail !== phase ? ` · ${detail}` : ""}`);
+  fact("Progress", `${progressText(job, fraction, phase)}${detail && detail !== phase && !FINAL_STATES.has(job.state) ? ` · ${detail}` : ""}`);
   fact("Created", fmtTime(job.created), { title: job.created });
   fact("Updated", fmtTime(job.updated), { title: job.updated });
   fact("Seconds", job.seconds == null ? null : fmtNum(Number(job.seconds).toFixed(3)));
@@ -482,6 +517,136 @@ function renderDetail(job) {
   }
   const plan = panel.querySelector("pre.plan");
   if (plan) plan.scrollTop = keepScroll;
+}
+
+function reasonsTitle(job, reasons) {
+  switch (job.state) {
+    case "denied":
+      return reasons.some((r) => String(r).includes("rejected by the owner")) ? "Rejected by a data owner" : "Why it was denied";
+    case "failed": return "Why it failed";
+    case "aborted": return "Why it was aborted";
+    case "cancelled": return "Why it was cancelled";
+    case "released": return "Notes";
+    default: return "Notes";
+  }
+}
+
+// -- a recipient's result (an analyst named in the job's recipients, or this node's owner when
+//    this node is one); fetched once per job and kept for the tab's session
+
+function isRecipient(job) {
+  const v = view.node?.viewer;
+  const recipients = Array.isArray(job.recipients) ? job.recipients : [];
+  if (!v) return false;
+  return v.kind === "admin" ? recipients.includes(view.node.name) : recipients.includes(v.id);
+}
+
+/** A released value as text: numbers without float noise; arrays ({"__ndarray__": ...}) flat. */
+function plainValue(v) {
+  if (v && typeof v === "object" && "__ndarray__" in v) return plainValue(v.__ndarray__);
+  if (Array.isArray(v)) return v.map(plainValue);
+  if (typeof v === "number") return Number(v.toPrecision(6));
+  if (v && typeof v === "object") {
+    const out = {};
+    for (const [k, x] of Object.entries(v)) out[k] = plainValue(x);
+    return out;
+  }
+  return v;
+}
+
+function valueCell(v) {
+  const p = plainValue(v);
+  if (Array.isArray(p) && p.every((x) => !Array.isArray(x) && (x === null || typeof x !== "object"))) {
+    return el("td", { className: "mono value", text: p.join(", ") });
+  }
+  if (Array.isArray(p) && p.every((x) => Array.isArray(x))) {  // a matrix: one row per line
+    const pre = el("pre", { className: "value-matrix", text: p.map((r) => r.join("\t")).join("\n") });
+    return el("td", { className: "mono value" }, pre);
+  }
+  if (p !== null && typeof p === "object") return el("td", { className: "mono value", text: JSON.stringify(p) });
+  return el("td", { className: "mono value", text: p == null ? "—" : String(p) });
+}
+
+function resultBox(job) {
+  const box = el("section", { className: "detail-section result", dataset: { resultFor: job.id } },
+    el("h3", { text: "Your result" }));
+  const cached = view.results.get(job.id);
+  if (!cached) {
+    box.append(el("p", { className: "muted", text: "loading the result…" }));
+    const gen = view.generation;
+    api(`/v1/jobs/${encodeURIComponent(job.id)}/result`).then((res) => {
+      if (gen !== view.generation) return;
+      view.results.set(job.id, { ok: true, res });
+      view.detailSig = null;
+      if (view.selected === job.id) renderDetail(view.jobs.get(job.id) || job);
+    }).catch((err) => {
+      if (gen !== view.generation) return;
+      view.results.set(job.id, { ok: false, message: describeError(err) });
+      view.detailSig = null;
+      if (view.selected === job.id) renderDetail(view.jobs.get(job.id) || job);
+    });
+    return box;
+  }
+  if (!cached.ok) {
+    box.append(el("p", { className: "muted result-error", text: cached.message }));
+    return box;
+  }
+  const res = cached.res;
+  if (res.sealed) {
+    box.dataset.sealed = "true";
+    box.append(el("p", { text: "The outputs are sealed to your key: no node can read them. Open them with "
+      + `tessera.Client.result("${job.id}", box_key=...) or \`tessera job result ${job.id}\`.` }));
+    if (Array.isArray(res.missing) && res.missing.length) {
+      box.append(el("p", { className: "muted", text: `still on their way: ${res.missing.join(", ")}` }));
+    }
+    return box;
+  }
+  const outputs = res.outputs && typeof res.outputs === "object" ? Object.entries(res.outputs) : [];
+  const table = el("table", { className: "table outputs" },
+    el("thead", {}, el("tr", {}, el("th", { text: "Output" }), el("th", { text: "Value" }))));
+  const tbody = el("tbody");
+  for (const [name, value] of outputs) {
+    tbody.append(el("tr", { dataset: { output: name } }, el("td", { className: "output-name", text: name }), valueCell(value)));
+  }
+  table.append(tbody);
+  box.append(outputs.length ? table : el("p", { className: "muted", text: "no outputs" }));
+  return box;
+}
+
+// -- cancelling (the analyst who submitted the job, or the owner; at the job's coordinator)
+
+function mayCancel(job) {
+  const v = view.node?.viewer;
+  if (!v || FINAL_STATES.has(job.state) || job.coordinator !== view.node.name) return false;
+  return v.kind === "admin" || v.id === job.analyst;
+}
+
+function cancelBox(job) {
+  const reason = el("input", { className: "input", attrs: { type: "text", placeholder: "reason (optional)",
+                                                            "aria-label": "reason for cancelling", maxlength: 1000 },
+                               on: { input: (ev) => { view.cancelDraft = { id: job.id, text: ev.target.value }; } } });
+  // the panel re-renders as the job moves: keep what was typed, and what the last click said
+  if (view.cancelDraft && view.cancelDraft.id === job.id) reason.value = view.cancelDraft.text;
+  const status = el("span", { className: "muted cancel-status",
+                              text: view.cancelStatus && view.cancelStatus.id === job.id ? view.cancelStatus.text : "" });
+  const say = (text) => { view.cancelStatus = { id: job.id, text }; status.textContent = text; };
+  const go = async () => {
+    say("cancelling…");
+    try {
+      const out = await api(`/v1/jobs/${encodeURIComponent(job.id)}/cancel`, { method: "POST", body: { reason: reason.value } });
+      say(out.state === "running" ? "stopping the job at every party…" : `job ${out.state}`);
+      view.cancelDraft = null;
+      view.detailSig = null;
+      refreshJobs(view.generation);
+    } catch (err) {
+      say(describeError(err));
+    }
+  };
+  return el("div", { className: "approval cancel" },
+    el("div", { className: "approval-actions" },
+      el("button", { className: "btn btn-danger", text: job.state === "running" ? "Abort job" : "Cancel job",
+                     attrs: { type: "button" }, on: { click: go } }),
+      reason, status));
 }
 
 // -- the data owner's approval (admin only; shown while this node waits for its owner)
@@ -630,6 +795,7 @@ function resetView() {
   for (const tr of view.rows.values()) tr.remove();
   view.rows = new Map();
   view.rowSig = new Map();
+  view.results = new Map();
   view.errors = new Map();
   closeDetail();
   clear($("node"));
