@@ -127,6 +127,7 @@ print(f"bank_a AUC: {auc:.2f}")
 # 4000 rows
 # revealed: guard -> all recipients
 # revealed: coefficients -> all recipients
+# revealed: std_errors -> all recipients
 # revealed: n -> all recipients
 # note: feature 'channel' (categorical) is one-hot encoded as channel[pos], channel[atm]; reference level 'online' (the first declared level: its rows have every indicator 0)
 # intercept       -3.6297

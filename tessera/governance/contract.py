@@ -82,6 +82,11 @@ class AnalysisRule(_Model):
     max_outputs: int | None = None
     require_dp: bool = False
     max_epsilon: float | None = None
+    #: parameter values the contract fixes: a job must run with exactly these, e.g.
+    #: ``params = { inference = false }`` (logistic regression without standard errors) or
+    #: ``{ means = false }`` (a t-test without the group means): what a release may contain
+    params: dict[str, bool | int | float | str] = Field(
+        {}, description="parameter values a job must use exactly (e.g. inference = false)")
 
 
 class Analyst(_Model):

@@ -26,6 +26,7 @@ ITERATION_PARAMS = ("iterations", "max_iterations", "max_iter")
 #: The contract's leakage rule on releasing exact extremes (a column's min and max are single
 #: individuals' values): ``"none"`` (the default) or ``"exact"``.
 EXTREMES_RULE = "extremes"
+_UNSET = object()
 #: Parameters that ask an analysis to release exact extremes (``describe``).
 EXTREME_PARAMS = ("extremes",)
 
@@ -114,6 +115,13 @@ def check(contract: Contract, job: JobSpec, state: NodeState, now: dt.datetime |
         for key, v in sizes.items():
             if not isinstance(v, (int, float)) or v < rule.min_group_size:
                 reasons.append(f"{key}={v} is below the contract's minimum group size {rule.min_group_size}")
+    for key, fixed in rule.params.items():
+        given = job.params.get(key, _UNSET)
+        if given is _UNSET:
+            reasons.append(f"the contract fixes {key} = {fixed!r} for {job.analysis!r}; the job leaves it to the "
+                           "analysis's default")
+        elif type(given) is not type(fixed) or given != fixed:
+            reasons.append(f"{key}={given!r}: the contract fixes {key} = {fixed!r} for {job.analysis!r}")
     extremes_rule = contract.leakage.get(EXTREMES_RULE, "none")
     for key in EXTREME_PARAMS:
         asked = job.params.get(key, False)

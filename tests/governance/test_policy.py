@@ -67,3 +67,21 @@ def test_a_limit_is_never_skipped_for_a_value_of_another_type(signed):
     assert not d.allowed
     assert any("iterations must be a number" in r and "maximum of 20" in r for r in d.reasons)
     assert not check(signed, job(params={"iterations": True}), NodeState(party="bank_a")).allowed
+
+
+
+def test_a_contract_can_fix_what_a_release_contains(identities):
+    """#16: logistic regression's standard errors, a t-test's means, chi2's margins are parameters;
+    a rule's ``params`` fixes them (here: no standard errors) and anything else is denied."""
+    base = make_contract(identities)
+    rules = [r.model_copy(update={"params": {"inference": False}}) if r.name == "logistic_regression" else r
+             for r in base.analyses]
+    fixed = sign_all(base.model_copy(update={"analyses": rules}), identities)
+    state = NodeState(party="bank_a")
+    assert check(fixed, job(params={"iterations": 8, "inference": False}), state).allowed
+    for params, why in (({"iterations": 8, "inference": True}, "inference=True: the contract fixes inference = False"),
+                        ({"iterations": 8, "inference": 0}, "inference=0: the contract fixes"),
+                        ({"iterations": 8}, "the contract fixes inference = False for 'logistic_regression'; the job "
+                                            "leaves it")):
+        d = check(fixed, job(params=params), state)
+        assert not d.allowed and any(why in r for r in d.reasons), d.reasons
