@@ -206,7 +206,7 @@ class Chi2Independence(Analysis[Chi2Params]):
                     "a_ij = (p_ij - r_i c_j) / sqrt(r_i c_j) with secure inverse square roots of the margin "
                     "proportions (0 for a level that never occurs); phi^2 = sum a_ij^2"],
             release=[Release("n", "total rows (to every party)"),
-                     Release("levels", "the numbers of row and column levels that occur (they set the dof)"),
+                     Release("levels", "the numbers of row and column levels that occur (exact; they set the dof)"),
                      Release("chi2", f"the statistic, n * phi^2; accuracy: |error| <= {acc['rel']:.2g} x chi2 + "
                                      f"{2.0**-26:.2g} x n r c"),
                      Release("dof", "(occurring row levels - 1)(occurring column levels - 1), public"),

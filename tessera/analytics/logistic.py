@@ -126,10 +126,14 @@ class NewtonLogistic(Analysis[LP]):
             release=[*([Release("guard", "2 bits to every party before the coefficients: Newton converged (the last "
                                          f"step below {STEP_TOLERANCE:g} in scaled units; it does not when the classes "
                                          "are separable) and the last Hessian inverse converged")] if self.guarded else []),
-                     Release("coefficients", f"{k} coefficients (intercept first)"),
+                     Release("coefficients", f"{k} coefficients (intercept first)" + (
+                         f"; accuracy: each within the last Newton step of the maximum-likelihood estimate, at most "
+                         f"{STEP_TOLERANCE:g} / half-range of its feature (the guard checks it)" if self.guarded
+                         else "; accuracy: see the noise the release adds")),
                      *([Release("std_errors", f"{k} standard errors (diag of the inverse Hessian of the last Newton "
                                               "step, in original units; with C, of the penalised objective): z, "
-                                              "p-values and intervals are public functions of them")]
+                                              "p-values and intervals are public functions of them; accuracy: "
+                                              f"relative {INVERSE_TOLERANCE:g} (the guarded inverse)")]
                        if _inference(params) else []),
                      Release("n", "total training rows (to every party)")],
             frac_bits=frac, scaling=scaling_for(schema, cols),
