@@ -42,6 +42,7 @@ from tessera.protocols import NEEDS_DEALER
 from tessera.runtime.cluster import run_mesh
 from tessera.runtime.config import PartyConfig
 from tessera.runtime.inprocess import DEALER_NAME, party_names, run_threads
+from tessera.runtime.relay import Relay
 
 __all__ = ["run_local", "LocalResult", "local_job"]
 
@@ -124,6 +125,7 @@ def run_local(
     row_bounds: Mapping[str, RowBounds] | None = None,
     duplicate_keys: str = "refuse",
     analyst_key: BoxKey | None = None,
+    relay: Relay | None = None,
     **params: Any,
 ) -> LocalResult:
     """Run ``analysis`` over ``parties`` (name -> DataFrame or CSV/Parquet path).
@@ -151,6 +153,9 @@ def run_local(
     analyst ``"analyst"`` with this key's public half and opened to no party; ``outputs`` are what
     the analyst's client reconstructs from every party's box (``sealed``), ``per_party`` what each
     party saw (only what every party learns, such as a row count).
+
+    ``relay`` (processes only): the parties' links run through this
+    :class:`~tessera.runtime.relay.Relay`, a WAN emulator with a delay and a bandwidth cap.
     """
     if duplicate_keys not in ("refuse", "first"):
         raise PlanError(f"duplicate_keys is 'refuse' or 'first', not {duplicate_keys!r}")
@@ -158,6 +163,8 @@ def run_local(
     protocol = protocol or ("rep3" if len(names) == 3 else "semi2k")
     if runtime not in ("cluster", "threads"):
         raise SessionError(f"unknown runtime {runtime!r}; use 'cluster' or 'threads'")
+    if relay is not None and runtime != "cluster":
+        raise SessionError("a relay carries processes' links: use it with runtime='cluster'")
     if ledgers is not None and set(ledgers) != set(names):
         raise PlanError(f"give a ledger for every party ({', '.join(names)}), not {sorted(ledgers)}")
     tmp = Path(tempfile.mkdtemp(prefix="tessera-run-"))
@@ -172,7 +179,7 @@ def run_local(
                         sealed=None if analyst_key is None else {ANALYST_NAME: analyst_key.public})
         inputs = {n: PartyInputs(data[n], None if ledgers is None else ledgers[n]) for n in names}
         if runtime == "cluster":
-            reports = _run_processes(job, protocol, inputs, timeout, tmp)
+            reports = _run_processes(job, protocol, inputs, timeout, tmp, relay)
             seconds = max(reports[n].seconds for n in names)
             comm = {n: r.comm for n, r in reports.items()}
             results = {n: reports[n].result for n in names}
@@ -205,7 +212,7 @@ def run_local(
 
 
 def _run_processes(job: PartyJob, protocol: str, inputs: Mapping[str, PartyInputs], timeout: float,
-                   root: Path) -> dict[str, JobReport]:
+                   root: Path, relay: Relay | None = None) -> dict[str, JobReport]:
     def configure(cfg: PartyConfig, workdir: Path) -> Path:
         mine = inputs.get(cfg.name, PartyInputs())
         data = mine.data
@@ -216,5 +223,5 @@ def _run_processes(job: PartyJob, protocol: str, inputs: Mapping[str, PartyInput
 
     (root / "mesh").mkdir()
     reports = run_mesh(job.roles.compute, protocol=protocol, entry="tessera.jobs.party", configure=configure,
-                       frac_bits=job.frac_bits, timeout=timeout, workdir=root / "mesh")
+                       frac_bits=job.frac_bits, timeout=timeout, workdir=root / "mesh", relay=relay)
     return {n: JobReport.of(r) for n, r in reports.items()}
