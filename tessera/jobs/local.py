@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import pandas as pd
 
@@ -42,7 +42,9 @@ from tessera.protocols import NEEDS_DEALER
 from tessera.runtime.cluster import run_mesh
 from tessera.runtime.config import PartyConfig
 from tessera.runtime.inprocess import DEALER_NAME, party_names, run_threads
-from tessera.runtime.relay import Relay
+
+if TYPE_CHECKING:  # the relay is a benchmark tool: party processes need not import it
+    from tessera.runtime.relay import Relay
 
 __all__ = ["run_local", "LocalResult", "local_job"]
 

@@ -17,7 +17,7 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tessera.errors import SessionError, TransportError
 from tessera.net.identity import Identity
@@ -25,8 +25,10 @@ from tessera.protocols import NEEDS_DEALER, PROTOCOLS
 from tessera.runtime.config import EndpointSpec, PartyConfig
 from tessera.runtime.inprocess import DEALER_NAME, party_names
 from tessera.runtime.launcher import ProcessReport, listen, read_report, start
-from tessera.runtime.relay import Relay
 from tessera.runtime.result import RunResult
+
+if TYPE_CHECKING:  # the relay is a benchmark tool: party processes need not import it
+    from tessera.runtime.relay import Relay
 
 __all__ = ["run_cluster", "run_mesh"]
 
