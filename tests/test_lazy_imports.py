@@ -38,3 +38,11 @@ def test_run_local_and_client_are_still_exported():
 
     assert callable(tessera.run_local) and tessera.LocalResult.__name__ == "LocalResult"
     assert tessera.Client.__name__ == "Client"
+
+
+def test_a_party_process_loads_neither_the_node_service_nor_the_planner_nor_the_wan_relay():
+    probe = ("import json, sys\nimport tessera.jobs.party\n"
+             "print(json.dumps(sorted(m for m in sys.modules if m.startswith(('tessera.node', 'tessera.jobs.planner', "
+             "'tessera.runtime.relay', 'tessera.cli', 'httpx', 'fastapi', 'uvicorn')))))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []

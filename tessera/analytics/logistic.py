@@ -30,7 +30,7 @@ from tessera.data.local import LocalTable
 from tessera.data.schema import ColumnType, Schema
 from tessera.errors import GuardFailed, PlanError
 from tessera.mpc import approx
-from tessera.mpc.linalg import inv_spd, newton_schulz_steps
+from tessera.mpc.linalg import inv_spd, newton_schulz_steps, refine_inverse
 from tessera.mpc.session import Session
 from tessera.mpc.tensor import SecretTensor, concatenate
 
@@ -121,7 +121,8 @@ class NewtonLogistic(Analysis[LP]):
                    "secret-share the party's rows (horizontal) or columns (vertical; PSI aligned mode: "
                    "its whole list, then the secret-shared join keeps the common rows)"],
             secure=[f"{params.iterations} Newton iterations: z = X b, s = sigmoid(z), g = X'(s - y) / n, "
-                    f"H = X' diag(s(1-s)) X / n (+ L2), b -= H^-1 g with {steps} Newton-Schulz steps",
+                    f"H = X' diag(s(1-s)) X / n (+ L2), b -= H^-1 g with {steps} Newton-Schulz steps "
+                    f"({(steps + 1) // 2} in the middle iterations, from the first Hessian's inverse)",
                     "map the coefficients back to the original units (public)"],
             release=[*([Release("guard", "2 bits to every party before the coefficients: Newton converged (the last "
                                          f"step below {STEP_TOLERANCE:g} in scaled units; it does not when the classes "
@@ -179,13 +180,27 @@ class NewtonLogistic(Analysis[LP]):
         beta = (xi[0] * 0)  # secret zero vector of length k
         steps = newton_schulz_steps(k * 0.25 * params.max_inverse)
         xt = xi.T
+        eig_upper = 0.25 * k + float(penalty.sum())
+        start: SecretTensor | None = None
         for it in range(params.iterations):
             session.progress(it / params.iterations, f"Newton iteration {it + 1} of {params.iterations}")
-            s = approx.sigmoid(xi @ beta)
-            grad = (xt @ (s - y)).scale(1 / n, bound=float(n)) + beta * penalty
-            w = s * (1 - s)
-            hess = (xt @ (xi * w.reshape(n, 1))).scale(1 / n, bound=0.25 * n) + np.diag(penalty)
-            inv = inv_spd(hess, 0.25 * k + float(penalty.sum()), steps)
+            # the gradient and the Hessian in one matrix product: X' [s - y, diag(w) X] / n
+            if it == 0:
+                # beta = 0, so s = 1/2 and w = s(1 - s) = 1/4 exactly (public): no secure sigmoid
+                both = (xt @ concatenate([(2 - 4 * y).reshape(n, 1), xi], axis=1)).scale(0.25 / n, bound=2.0 * n)
+            else:
+                s = approx.sigmoid(xi @ beta)
+                w = s * (1 - s)
+                both = (xt @ concatenate([(s - y).reshape(n, 1), xi * w.reshape(n, 1)], axis=1)).scale(
+                    1 / n, bound=float(n))
+            grad = both[:, 0] + beta * penalty if penalty.any() else both[:, 0]
+            hess = both[:, 1:] + np.diag(penalty)
+            if start is None:
+                inv = start = inv_spd(hess, eig_upper, steps)
+            else:
+                # H_it <= H_0 (w <= 1/4 = w_0), so H_0^-1 is a convergent start at least as good as
+                # I / eig_upper; the middle iterations take half the steps, the last all of them
+                inv = refine_inverse(hess, start, steps if it == params.iterations - 1 else (steps + 1) // 2)
             step = inv @ grad
             beta = beta - step
         if self.guarded:

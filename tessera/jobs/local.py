@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import pandas as pd
 
@@ -46,6 +46,9 @@ from tessera.protocols import NEEDS_DEALER
 from tessera.runtime.cluster import run_mesh
 from tessera.runtime.config import PartyConfig
 from tessera.runtime.inprocess import DEALER_NAME, party_names, run_threads
+
+if TYPE_CHECKING:  # the relay is a benchmark tool: party processes need not import it
+    from tessera.runtime.relay import Relay
 
 __all__ = ["run_local", "LocalResult", "local_job", "ProgressCallback"]
 
@@ -177,6 +180,7 @@ def run_local(
     duplicate_keys: str = "refuse",
     analyst_key: BoxKey | None = None,
     progress: ProgressCallback | None = None,
+    relay: Relay | None = None,
     **params: Any,
 ) -> LocalResult:
     """Run ``analysis`` over ``parties`` (name -> DataFrame or CSV/Parquet path).
@@ -207,6 +211,9 @@ def run_local(
 
     ``progress(fraction, stage)`` is called as the job goes (both runtimes): the fraction of the
     least advanced party (monotone, 1.0 at release) and its stage's text.
+
+    ``relay`` (processes only): the parties' links run through this
+    :class:`~tessera.runtime.relay.Relay`, a WAN emulator with a delay and a bandwidth cap.
     """
     if duplicate_keys not in ("refuse", "first"):
         raise PlanError(f"duplicate_keys is 'refuse' or 'first', not {duplicate_keys!r}")
@@ -214,6 +221,8 @@ def run_local(
     protocol = protocol or ("rep3" if len(names) == 3 else "semi2k")
     if runtime not in ("cluster", "threads"):
         raise SessionError(f"unknown runtime {runtime!r}; use 'cluster' or 'threads'")
+    if relay is not None and runtime != "cluster":
+        raise SessionError("a relay carries processes' links: use it with runtime='cluster'")
     if ledgers is not None and set(ledgers) != set(names):
         raise PlanError(f"give a ledger for every party ({', '.join(names)}), not {sorted(ledgers)}")
     tmp = Path(tempfile.mkdtemp(prefix="tessera-run-"))
@@ -229,7 +238,7 @@ def run_local(
         inputs = {n: PartyInputs(data[n], None if ledgers is None else ledgers[n]) for n in names}
         watch = None if progress is None else _JobProgress(names, progress)
         if runtime == "cluster":
-            reports = _run_processes(job, protocol, inputs, timeout, tmp, watch)
+            reports = _run_processes(job, protocol, inputs, timeout, tmp, watch, relay)
             seconds = max(reports[n].seconds for n in names)
             comm = {n: r.comm for n, r in reports.items()}
             results = {n: reports[n].result for n in names}
@@ -314,7 +323,7 @@ class _JobProgress:
 
 
 def _run_processes(job: PartyJob, protocol: str, inputs: Mapping[str, PartyInputs], timeout: float,
-                   root: Path, watch: _JobProgress | None = None) -> dict[str, JobReport]:
+                   root: Path, watch: _JobProgress | None = None, relay: Relay | None = None) -> dict[str, JobReport]:
     mesh = root / "mesh"
     files = {n: mesh / f"{n}.progress.json" for n in job.roles.compute}
 
@@ -336,7 +345,7 @@ def _run_processes(job: PartyJob, protocol: str, inputs: Mapping[str, PartyInput
         poller.start()
     try:
         reports = run_mesh(job.roles.compute, protocol=protocol, entry="tessera.jobs.party", configure=configure,
-                           frac_bits=job.frac_bits, timeout=timeout, workdir=mesh)
+                           frac_bits=job.frac_bits, timeout=timeout, workdir=mesh, relay=relay)
     finally:
         done.set()
         if poller is not None:

@@ -72,6 +72,18 @@ def _horner(z: SecretTensor, coeffs: tuple[float, ...]) -> SecretTensor:
     return p
 
 
+def _estrin5(z: SecretTensor, c: tuple[float, ...]) -> SecretTensor:
+    """``sum c_i z^i`` of degree 5 in three product rounds instead of Horner's five (Estrin 1960):
+    ``(c0 + c1 z) + z^2 (c2 + c3 z) + z^4 (c4 + c5 z)``, each level one batched product (the
+    public coefficients ride as trivially shared constants). Each product rounds once, as in
+    Horner's scheme."""
+    zero = z * 0
+    lin = stack([z, z, z, z]) * stack([z, zero + c[1], zero + c[3], zero + c[5]])
+    z2, a, b, cc = lin[0], lin[1] + c[0], lin[2] + c[2], lin[3] + c[4]
+    sq = stack([z2, z2]) * stack([z2, b])
+    return a + sq[1] + sq[0] * cc
+
+
 def times_power(w: SecretTensor, e: SecretTensor, exps: npt.NDArray[np.int64], j: int | None = None) -> SecretTensor:
     """``w * 2^exps[k]`` for the position ``k`` of the one-hot ``e``, at ``w``'s scale, exact up
     to one ULP (``|w| < 2``, or any ``w`` whose result the caller knows stays in range, with
@@ -138,8 +150,8 @@ def reciprocal(x: SecretTensor) -> SecretTensor:
     """``1 / x`` for ``2^-f <= |x| < 2^(61-f)`` (either sign), ``f <= 30``.
 
     Relative error <= 2^-(f-2) plus 1 ULP, at every ``f``. ``x = 0`` (outside the domain)
-    returns 0. Rounds: a comparison, normalisation, 4 Newton steps (8 products), a product and a
-    truncation.
+    returns 0. Rounds: a comparison, normalisation, 5 (6 above 26 bits) dependent products
+    (Goldschmidt steps and a Newton step), a product and a truncation.
     """
     f = x.frac_bits or x.session.frac_bits
     _in_domain(x, 2.0 ** (61 - f), "reciprocal")
@@ -147,9 +159,24 @@ def reciprocal(x: SecretTensor) -> SecretTensor:
     sign = _sign(x)
     u, e = normalize(x * sign)
     w = 2.9142 - 2 * u  # max relative error 0.086 on [0.5, 1)
-    for _ in range(3 if f <= 26 else 4):  # 0.086 -> 7.4e-3 -> 5.5e-5 -> 3e-9 (-> 9e-18)
-        w = w * (2 - u * w)
+    w = _inverse_steps(u, w, 2 if f <= 26 else 3)  # 0.086 -> 5.5e-5 -> 3e-9 (or -> 3e-9 -> 9e-18)
     return times_power(w, e, (f - 1 - _POS).astype(np.int64)) * sign  # w 2^(f-1-k)
+
+
+def _inverse_steps(d: SecretTensor, w: SecretTensor, goldschmidt: int) -> SecretTensor:
+    """``1 / d`` from a first guess ``w`` of relative error ``e0``: ``goldschmidt`` Goldschmidt
+    steps (``w <- w (1 + e)`` and ``e <- e^2``, one batched product each; Goldschmidt 1964) reach
+    ``e0^(2^goldschmidt)``, then one self-correcting Newton step ``w (2 - d w)`` squares it and the
+    rounding of the steps before. Product levels: ``goldschmidt + 3`` (Newton alone: two per
+    squaring)."""
+    e = 1 - d * w
+    for i in range(goldschmidt):
+        if i == goldschmidt - 1:
+            w = w * (1 + e)
+        else:
+            g = stack([w, e]) * stack([1 + e, e])
+            w, e = g[0], g[1]
+    return w * (2 - d * w)
 
 
 def divide(a: SecretTensor, b: SecretTensor) -> SecretTensor:
@@ -208,14 +235,15 @@ def _exp2(t: SecretTensor, lo: int, hi: int) -> SecretTensor:
     while len(factors) > 1:
         pairs = [factors[i] * factors[i + 1] for i in range(0, len(factors) - 1, 2)]
         factors = pairs + ([factors[-1]] if len(factors) % 2 else [])
-    p2 = _horner(frac_part, _EXP2)  # 2^frac in [1, 2)
+    p2 = _estrin5(frac_part, _EXP2)  # 2^frac in [1, 2)
     return _mul_to(p2, factors[0]._relabel(-lo), f) if lo else p2 * factors[0]
 
 
 def exp(x: SecretTensor) -> SecretTensor:
     """``e^x`` for ``x < (58 - 2f) ln 2`` (18.0 at f = 16; above it the input is clipped there); below ``-(f+1) ln 2`` it saturates
     to within one ULP of 0 (the true value is under one ULP). Relative error <= 2^-(f-4) plus 1 ULP.
-    Rounds: a batched clip, one product, a2b and bit conversion, ~8 products.
+    Rounds: a batched clip, one product, a2b and bit conversion, 3 levels of products for the
+    integer power and 3 for the polynomial (Estrin's scheme).
     """
     f = x.frac_bits or x.session.frac_bits
     hi = 59 - 2 * f - 1
@@ -250,25 +278,26 @@ def log(x: SecretTensor) -> SecretTensor:
 
 
 def sigmoid(x: SecretTensor) -> SecretTensor:
-    """``1 / (1 + e^-x)`` on the whole real line; absolute error <= 4 ULP; saturates to
+    """``1 / (1 + e^-x)`` on the whole real line; absolute error <= 4 ULP for ``f <= 20`` (at more
+    bits the 2^t polynomial's 1.1e-7 adds up to 2^-25: 12 ULP at 28 bits); saturates to
     exactly 0 or 1 beyond ``|x| >= (f+1) ln 2``... more precisely it returns the value for
     ``|x|`` clipped to ``f + 2``, which is within one ULP of 0 or 1.
 
-    Rounds: one batched comparison, exp of a non-positive argument, 3 Newton steps on [1, 2].
+    Rounds: one batched comparison, one product, exp of a non-positive argument, then 1 / (1 + e^-|x|)
+    in five dependent products (two Goldschmidt steps and a Newton step).
     """
     f = x.frac_bits or x.session.frac_bits
     x = at_scale(x, f)
     cap = float(min(f + 2, int((60 - f) / math.log2(math.e)) - 1))  # keeps 2^-cap*log2(e) exact enough
     neg, below, above = x._sign_bits(x, x + cap, -(x - cap))
-    a = x * (1 - 2 * neg)
-    a = a + (below + above) * (cap - a)  # |x| clipped to cap
+    # |x| clipped to cap in one product: below implies neg and above implies not neg, so the
+    # sign-and-clip factor (1 - 2 neg)(1 - below - above) is linear in the bits
+    a = x * (1 - 2 * neg - above + below) + (below + above) * cap
     t = a.scale(-math.log2(math.e), cap)  # in [-(f+2) log2 e, 0]
     lo = -math.ceil(cap * math.log2(math.e))
     ex = _exp2(t, lo, 1)  # e^-|x| in (0, 1]
     d = 1 + ex  # [1, 2]
-    w = 1.4571 - 0.5 * d
-    for _ in range(3):
-        w = w * (2 - d * w)
+    w = _inverse_steps(d, 1.4571 - 0.5 * d, 2)  # from relative error 0.086 to 0.086^8
     out = w + neg * (1 - 2 * w)
     out.bound = 1.0 + 2.0**-f
     return out

@@ -16,7 +16,7 @@ import numpy as np
 from tessera.errors import ShapeError
 from tessera.mpc.tensor import SecretTensor
 
-__all__ = ["inv_spd", "solve_spd", "newton_schulz_steps"]
+__all__ = ["inv_spd", "refine_inverse", "solve_spd", "newton_schulz_steps"]
 
 
 def newton_schulz_steps(condition_bound: float, tol: float = 1e-7) -> int:
@@ -38,6 +38,25 @@ def inv_spd(a: SecretTensor, eig_upper: float, steps: int) -> SecretTensor:
     p = a.shape[0]
     eye = np.eye(p)
     x = (a * 0) + eye / eig_upper  # a secret zero plus the public start
+    for _ in range(steps):
+        x = x @ (2 * eye - a @ x)
+    return x
+
+
+def refine_inverse(a: SecretTensor, start: SecretTensor, steps: int) -> SecretTensor:
+    """Newton–Schulz iteration for ``A^{-1}`` from a secret start ``X_0`` (e.g. the inverse of a
+    nearby matrix), ``steps`` steps of two matrix products each.
+
+    The residual ``I - A X_k`` is ``(I - A X_0)^(2^k)``: it converges when every eigenvalue of
+    ``A X_0`` lies in (0, 2). For SPD ``A`` and ``X_0 = B^{-1}`` with ``0 < A <= B`` (Loewner
+    order) they lie in (0, 1], and the start is at least as good as ``I / u`` for any ``u >=
+    λ_max(B)``: ``λ_min(B^{-1} A) >= λ_min(A) / u``, so :func:`newton_schulz_steps` of
+    ``u / λ_min(A)`` steps suffice here too, and far fewer when ``A`` is close to ``B``.
+    """
+    if a.ndim != 2 or a.shape[0] != a.shape[1] or start.shape != a.shape:
+        raise ShapeError(f"refine_inverse needs square matrices of one shape, got {a.shape} and {start.shape}")
+    eye = np.eye(a.shape[0])
+    x = start
     for _ in range(steps):
         x = x @ (2 * eye - a @ x)
     return x

@@ -4,13 +4,14 @@
 the seeds each party shares with its neighbours (Araki et al. 2016). A product is local up to
 one resharing message. Truncation is exact up to one unit in the last place: for each call one
 party acts as the helper that knows the TruncPr mask ``r`` (drawn from the seeds it shares with
-the two others) and hands them shares of ``r``'s top bit and middle bits; the two others open
-``x + r`` between themselves and send masked shares back, so the result is again replicated.
-The helper role rotates between calls to balance traffic.
+the two others) and hands them shares of ``r``'s top bit and middle bits together with its part
+of ``x``; the two others open ``x + r`` between themselves in the same round and send masked
+shares back, so the result is again replicated (two rounds). The helper role rotates between
+calls to balance traffic.
 
 Costs per element: an input, 16 bytes from the owner, 1 round; an opening, 8 bytes per party,
 1 round; a multiplication, 8 bytes per party, 1 round; a multiplication with truncation or a
-truncation, 7/3 x 8 bytes per party on average, 3 rounds; a one-party oblivious permutation
+truncation, 8/3 x 8 bytes per party on average, 2 rounds; a one-party oblivious permutation
 (:meth:`Rep3.permute`), 32 bytes in all plus 8 bytes per row, 2 rounds.
 """
 
@@ -147,11 +148,19 @@ class Rep3(Protocol):
     def _trunc_additive(self, z: RingArray, f: int) -> RingArray:
         """Replicated shares of ``z >> f`` from a masked 3-out-of-3 additive sharing of ``z``.
 
-        Roles for this call: helper ``d`` knows the mask ``r = r_a + r_b`` and sends party ``a``
-        its shares of ``r``'s top bit and middle bits (party ``b`` draws its own from the seed
-        it shares with ``d``) and sends party ``b`` its part of ``z``; ``a`` and ``b`` open
-        ``c = z + 2^62 + r`` to each other (TruncPr, as in semi2k), then send ``d`` their
-        result parts masked with randomness they share.
+        TruncPr in two rounds (as in semi2k: after Catrina-Saxena 2010 with the top-bit
+        correction of Escudero et al. 2020), with a rotating helper ``d`` in place of a dealer.
+        ``d`` knows the mask ``r = r_a + r_b`` (drawn from the seeds it shares with ``a`` and
+        ``b``). Round 1, all at once: ``d`` sends ``a`` its shares of ``r``'s top bit and middle
+        bits (``b`` draws its own from the seed it shares with ``d``) and sends its part ``z_d``
+        to both; ``a`` and ``b`` send each other ``z_a + r_a + 2^62`` and ``z_b + r_b``; both now
+        know ``c = z + 2^62 + r``. Round 2: they send ``d`` their result parts masked with
+        randomness they share, so the result is again replicated.
+
+        Views (semi-honest, one corrupted party): ``a`` sees ``z_d`` and ``z_b + r_b``, each
+        padded by a distinct output of the seed of ``d`` and ``b`` that ``a`` lacks (``z_d`` and
+        ``z_b`` are masked by the zero-sharing), and ``c``, padded by ``r``; ``b`` likewise;
+        ``d`` sees two result parts padded by ``rho`` and ``sigma`` (seed of ``a`` and ``b``).
         """
         d = self._trunc_calls % 3
         self._trunc_calls += 1
@@ -163,9 +172,8 @@ class Rep3(Protocol):
             m_b, mid_b = self.pair_prg[b].ring(shape), self.pair_prg[b].ring(shape)
             m_a = (r >> _TOP) - m_b
             mid_a = ((r & _LOW63) >> np.uint64(f)) - mid_b
-            self.ch.send(a, concat_flat([m_a, mid_a]).data)
+            self.ch.send(a, concat_flat([m_a, mid_a, z]).data)
             self.ch.send(b, np.ascontiguousarray(z).data)
-            self.ch.round()
             self.ch.round()
             self.ch.round()
             comps[_pair_comp(a, d)] = np.frombuffer(self.ch.recv(a), dtype=np.uint64).reshape(shape)
@@ -173,16 +181,15 @@ class Rep3(Protocol):
         else:
             other = b if self.me == a else a
             r_own = self.pair_prg[d].ring(shape)
+            u = z + r_own + const(1 << 62) if self.me == a else z + r_own
+            self.ch.send(other, np.ascontiguousarray(u).data)
+            self.ch.round()
             if self.me == a:
-                m, mid = split_flat(np.frombuffer(self.ch.recv(d), dtype=np.uint64), [shape, shape])
-                u = z + r_own + const(1 << 62)
+                m, mid, z_d = split_flat(np.frombuffer(self.ch.recv(d), dtype=np.uint64), [shape, shape, shape])
             else:
                 m, mid = self.pair_prg[d].ring(shape), self.pair_prg[d].ring(shape)
-                u = z + r_own + np.frombuffer(self.ch.recv(d), dtype=np.uint64).reshape(shape)
-            self.ch.round()
-            self.ch.send(other, u.data)
-            self.ch.round()
-            c = u + np.frombuffer(self.ch.recv(other), dtype=np.uint64).reshape(shape)
+                z_d = np.frombuffer(self.ch.recv(d), dtype=np.uint64).reshape(shape)
+            c = u + z_d + np.frombuffer(self.ch.recv(other), dtype=np.uint64).reshape(shape)
             public, factor = trunc_public_part(c, f)
             t = m * factor - mid
             rho, sigma = self.pair_prg[other].ring(shape), self.pair_prg[other].ring(shape)

@@ -17,7 +17,7 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tessera.errors import SessionError, TransportError
 from tessera.net.identity import Identity
@@ -26,6 +26,9 @@ from tessera.runtime.config import EndpointSpec, PartyConfig
 from tessera.runtime.inprocess import DEALER_NAME, party_names
 from tessera.runtime.launcher import ProcessReport, listen, read_report, start
 from tessera.runtime.result import RunResult
+
+if TYPE_CHECKING:  # the relay is a benchmark tool: party processes need not import it
+    from tessera.runtime.relay import Relay
 
 __all__ = ["run_cluster", "run_mesh"]
 
@@ -43,9 +46,14 @@ def run_mesh(
     timeout: float = 120.0,
     recv_timeout: float = 60.0,
     workdir: str | os.PathLike[str] | None = None,
+    relay: Relay | None = None,
 ) -> dict[str, ProcessReport]:
     """Start every endpoint as ``python -m entry CONFIG`` (``configure`` writes each config from
     its :class:`PartyConfig`), wait, and return every endpoint's report.
+
+    ``relay``: every endpoint reaches each peer through a route of this
+    :class:`~tessera.runtime.relay.Relay` (a WAN emulator) instead of directly; the caller owns
+    and closes the relay.
 
     Raises the root cause if any endpoint fails (an endpoint's own error before the aborts it
     caused elsewhere); every process is ended before returning.
@@ -67,8 +75,11 @@ def run_mesh(
             for n in endpoints
         ]
         session_id = secrets.token_hex(16)
+        routed = {s.name: relay.route((s.host, s.port)) for s in specs} if relay is not None else {}
         for n in endpoints:
-            cfg = PartyConfig(name=n, endpoints=specs, parties=names, protocol=protocol, identity_dir=str(keys),
+            seen = [s if s.name == n or s.name not in routed else s.model_copy(update={"port": routed[s.name]})
+                    for s in specs]
+            cfg = PartyConfig(name=n, endpoints=seen, parties=names, protocol=protocol, identity_dir=str(keys),
                               session_id=session_id, frac_bits=frac_bits, timeout=recv_timeout,
                               result_path=str(root / f"{n}.result.json"), listen_fd=listeners[n].fileno())
             procs[n] = start(entry, configure(cfg, root), root / f"{n}.log", listener=listeners.pop(n))
@@ -101,10 +112,11 @@ def run_cluster(
     timeout: float = 120.0,
     recv_timeout: float = 60.0,
     workdir: str | os.PathLike[str] | None = None,
+    relay: Relay | None = None,
 ) -> RunResult:
     """Run a diagnostics or benchmark ``program`` (``tessera.module:function``, called as
     ``program(session, **args)``) at every party, each in its own process, over mutual TLS on
-    127.0.0.1. ``party_args`` adds per-party keyword arguments."""
+    127.0.0.1. ``party_args`` adds per-party keyword arguments; ``relay`` as in :func:`run_mesh`."""
 
     def configure(cfg: PartyConfig, root: Path) -> Path:
         cfg = cfg.model_copy(update={
@@ -117,7 +129,8 @@ def run_cluster(
 
     names = party_names(parties)
     reports = run_mesh(names, protocol=protocol, entry="tessera.runtime.party", configure=configure,
-                       frac_bits=frac_bits, timeout=timeout, recv_timeout=recv_timeout, workdir=workdir)
+                       frac_bits=frac_bits, timeout=timeout, recv_timeout=recv_timeout, workdir=workdir,
+                       relay=relay)
     return RunResult({n: reports[n].result for n in names}, {n: r.comm for n, r in reports.items()},
                      max(reports[n].seconds for n in names))
 

@@ -137,3 +137,26 @@ def test_sqrt_and_rsqrt_at_every_precision(config, f, rng):
     sq = evaluate_at(config, approx.sqrt, x, f)
     assert np.all(np.abs(rs - 1 / np.sqrt(x)) <= 2.0 ** -(f - 3) / np.sqrt(x) + ulp)
     assert np.all(np.abs(sq - np.sqrt(x)) <= 2.0 ** -(f - 3) * np.sqrt(x) + ulp)
+
+
+@pytest.mark.parametrize("f", [20, 28])
+@pytest.mark.parametrize("config", [("semi2k", 2), ("rep3", 3)])
+def test_sigmoid_at_the_documented_precisions(config, f, rng):
+    """4 ULP at 20 bits (logistic regression's); at 28 bits the 2^t polynomial's 1.1e-7 adds up
+    to 2^-25 (the docstring's bound)."""
+    ulp = 2.0**-f
+    x = q(np.concatenate([rng.uniform(-30, 30, 300), rng.uniform(-3, 3, 300), [0.0, 1e6, -1e6, ulp, -ulp]]), f)
+    got = evaluate_at(config, approx.sigmoid, x, f)
+    assert np.max(np.abs(got - 1 / (1 + np.exp(-x)))) <= 4 * ulp + (2.0**-25 if f > 20 else 0.0)
+    assert abs(got[-4] - 1.0) <= ulp and abs(got[-3]) <= ulp  # saturated: within one ULP of 1 and 0
+
+
+@pytest.mark.parametrize("f", [20, 24])
+@pytest.mark.parametrize("config", [("rep3", 3)])
+def test_exp_at_the_documented_precisions(config, f, rng):
+    ulp = 2.0**-f
+    hi = (58 - 2 * f) * math.log(2)
+    x = q(np.concatenate([rng.uniform(-(f + 1) * math.log(2), hi - 2**-6, 400), [0.0]]), f)
+    got = evaluate_at(config, approx.exp, x, f)
+    want = np.exp(x)
+    assert np.all(np.abs(got - want) <= 2.0 ** -(f - 4) * want + ulp)
