@@ -21,4 +21,4 @@ def _rounds(iterations: int) -> int:
 
 def test_logistic_regression_rounds_per_iteration():
     four, five = _rounds(4), _rounds(5)
-    assert (four, five - four) == (462, 103)
+    assert (four, five - four) == (466, 103)  # 4 of them release the standard errors (inference=True)

@@ -7,8 +7,8 @@ from tests.conftest import run
 
 def _rounds_of(step, protocol="rep3", n=3):
     def prog(s):
-        x = s.input(0, np.full(8, 1.5) if s.me == 0 else None, shape=(8,))
-        y = s.input(1, np.full(8, -0.25) if s.me == 1 else None, shape=(8,))
+        x = s.input(0, np.full(8, 1.5) if s.me == 0 else None, shape=(8,), bound=1.5)
+        y = s.input(1, np.full(8, -0.25) if s.me == 1 else None, shape=(8,), bound=0.25)
         before = s.stats.rounds
         out = step(s, x, y)
         return s.stats.rounds - before, out.reveal()
