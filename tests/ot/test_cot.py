@@ -8,6 +8,7 @@ import pytest
 from tessera.errors import SessionError
 from tessera.net.memory import memory_mesh
 from tessera.ot import Cot, OtMesh
+from tessera.ot.cot import POOL
 from tessera.ot.iknp import CrHash
 
 M = 5_000  # not a multiple of 64: the last extension block is padded
@@ -57,10 +58,11 @@ def test_ring_bits_and_random_ot_satisfy_their_relations():
     assert ((a2 + b2) == cd * delta[:, :1]).all()
     rows = np.arange(M)
     assert (hc == h[rows, c]).all() and (hc != h[rows, 1 - c]).all(axis=1).all()
-    # traffic: 16 bytes per OT from the receiver (u), the sender's corrections, 3 + 1 messages
+    # traffic from P1: base OTs (A, the B_i), one pool of random OTs extended ahead (16 bytes
+    # each) that serves its three requests as receiver, a bit per chosen OT, one ring correction
     sent = mesh[1].stats.bytes_sent[0]
-    per_batch = 16 * ((M + 63) // 64 * 64)
-    assert sent == 32 * (1 + 128) + 3 * per_batch + 8 * M  # base OTs (A, the B_i) + three u + one ring d
+    assert 3 * M <= POOL
+    assert sent == 32 * (1 + 128) + 16 * POOL + 3 * (M // 8) + 8 * M
 
 
 def test_three_parties_every_ordered_pair_at_once():
