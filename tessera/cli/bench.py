@@ -12,9 +12,22 @@ import pandas as pd
 import typer
 
 from tessera.data.schema import Column, ColumnType, Schema
+from tessera.data.synthetic import hospital_trials
 from tessera.jobs.local import run_local
+from tessera.mpc.session import Session
+from tessera.protocols import session_protocol
 from tessera.runtime.cluster import run_cluster
-from tessera.runtime.workloads import WORKLOADS
+from tessera.runtime.workloads import WORKLOADS, timed
+
+
+def prep(s: Session, n: int, repeat: int = 3) -> dict[str, Any]:
+    """Preprocessing alone (``--workload prep``): ``n`` Beaver triples over Z_2^64, then ``n``
+    binary AND triples (``n / 64`` words), from the session's provider (dealer or OT)."""
+    provider = s.protocol.provider  # type: ignore[attr-defined]
+    words = max(1, n // 64)
+    triples = timed(s, repeat, lambda: provider.get("mul", [(n,), (n,)]).derived())
+    ands = timed(s, repeat, lambda: provider.get("and", [(words,)]).derived())
+    return {**triples, "and_times": ands["times"], "and_bytes": ands["bytes"], "and_count": 64 * words}
 
 
 def _frames(n: int, parties: int, p: int, vertical: bool, label: bool) -> tuple[dict[str, pd.DataFrame], Schema]:
@@ -39,24 +52,35 @@ def _frames(n: int, parties: int, p: int, vertical: bool, label: bool) -> tuple[
     return {nm: df.iloc[bounds[i] : bounds[i + 1]] for i, nm in enumerate(names)}, schema
 
 
-def _analysis_workloads() -> dict[str, Callable[[int, int, str], Any]]:
+def _analysis_workloads() -> dict[str, Callable[..., Any]]:
     p = 10
 
-    def describe(n: int, parties: int, protocol: str) -> Any:
+    def describe(n: int, parties: int, protocol: str, pre: str | None = None) -> Any:
         frames, schema = _frames(n, parties, p, vertical=False, label=False)
-        return run_local("describe", frames, schema, protocol=protocol, columns=[f"x{j}" for j in range(p)])
+        return run_local("describe", frames, schema, protocol=protocol, columns=[f"x{j}" for j in range(p)],
+                         preprocessing=pre)
 
-    def linreg(n: int, parties: int, protocol: str) -> Any:
+    def correlation(n: int, parties: int, protocol: str, pre: str | None = None) -> Any:
+        frames, schema = _frames(n, parties, p, vertical=False, label=False)
+        return run_local("correlation", frames, schema, protocol=protocol, columns=[f"x{j}" for j in range(p)],
+                         preprocessing=pre)
+
+    def linreg(n: int, parties: int, protocol: str, pre: str | None = None) -> Any:
         frames, schema = _frames(n, parties, p, vertical=False, label=False)
         return run_local("linear_regression", frames, schema, protocol=protocol,
-                         features=[f"x{j}" for j in range(p)], target="y")
+                         features=[f"x{j}" for j in range(p)], target="y", preprocessing=pre)
 
-    def logreg(n: int, parties: int, protocol: str) -> Any:
+    def meta(n: int, parties: int, protocol: str, pre: str | None = None) -> Any:
+        trials, schema, _ = hospital_trials({f"P{i}": max(50, n // parties) for i in range(parties)})
+        return run_local("meta_analysis", trials, schema, protocol=protocol, outcome="outcome", treatment="treatment",
+                         preprocessing=pre)
+
+    def logreg(n: int, parties: int, protocol: str, pre: str | None = None) -> Any:
         frames, schema = _frames(n, parties, p, vertical=True, label=True)
         return run_local("logistic_regression", frames, schema, protocol=protocol, partition="vertical",
-                         features=[f"x{j}" for j in range(p)], target="y", iterations=10)
+                         features=[f"x{j}" for j in range(p)], target="y", iterations=10, preprocessing=pre)
 
-    return {"describe": describe, "linreg": linreg, "logreg": logreg}
+    return {"describe": describe, "correlation": correlation, "linreg": linreg, "meta": meta, "logreg": logreg}
 
 
 ANALYSES = _analysis_workloads()
@@ -70,35 +94,49 @@ def bench(
     protocol: list[str] = typer.Option(["rep3", "semi2k"], "--protocol", "-p", help="Protocols; repeatable."),
     parties: int = typer.Option(3, "--parties", help="Number of parties (rep3 needs 3)."),
     repeat: int = typer.Option(3, "--repeat", help="Timed repetitions; the median is reported."),
+    preprocessing: list[str] = typer.Option(
+        ["dealer"], "--preprocessing", help="semi2k's correlations: dealer, ot (no dealer); repeatable."),
 ) -> None:
     """Run each workload under each protocol as separate processes over mutual TLS on loopback."""
+    names = sorted(WORKLOADS) + sorted(ANALYSES) + ["prep"]
     for w in workload:
-        if w not in WORKLOADS and w not in ANALYSES:
-            typer.echo(f"error: unknown workload {w!r}; choose from {sorted(WORKLOADS) + sorted(ANALYSES)}", err=True)
+        if w not in names:
+            typer.echo(f"error: unknown workload {w!r}; choose from {names}", err=True)
             raise typer.Exit(2)
-        for proto in protocol:
+        for proto, pre in [(p, q) for p in protocol for q in (preprocessing if p == "semi2k" else ["none"])]:
             if proto == "rep3" and parties != 3:
                 continue
+            label = {"preprocessing": pre} if proto == "semi2k" else {}
             if w in ANALYSES:
-                runs = [ANALYSES[w](n, parties, proto) for _ in range(repeat)]
+                runs = [ANALYSES[w](n, parties, proto, None if pre == "none" else pre) for _ in range(repeat)]
                 seconds = statistics.median(r.seconds for r in runs)
                 typer.echo(json.dumps({
-                    "workload": w, "protocol": proto, "parties": parties, "n": n, "seconds": round(seconds, 3),
+                    "workload": w, "protocol": proto, **label, "parties": parties, "n": n,
+                    "seconds": round(seconds, 3),
                     "bytes_sent": {q: c["bytes_sent"] for q, c in runs[0].comm.items()},
                     "rounds": max(c["rounds"] for c in runs[0].comm.values()),
                     "throughput_per_s": round(n / seconds, 1), "note": "rows; includes process start, TLS, local scan",
                 }))
                 continue
-            res = run_cluster(f"tessera.runtime.workloads:{w}", parties, protocol=proto,
-                              args={"n": n, "repeat": repeat}, timeout=1800)
+            program = "tessera.cli.bench:prep" if w == "prep" else f"tessera.runtime.workloads:{w}"
+            res = run_cluster(program, parties, protocol=session_protocol(proto, pre),
+                              args={"n": n, "repeat": repeat}, timeout=3600)
             per_run = [max(r["times"][i] for r in res.results.values()) for i in range(repeat)]
             seconds = statistics.median(per_run)
             units = n * n * n if w == "matmul" else n
             out = {
-                "workload": w, "protocol": proto, "parties": parties, "n": n, "seconds": round(seconds, 4),
+                "workload": w, "protocol": proto, **label, "parties": parties, "n": n, "seconds": round(seconds, 4),
                 "bytes_sent": {p: r["bytes"] for p, r in res.results.items()},
                 "bytes_per_element": {p: round(r["bytes"] / n, 2) for p, r in res.results.items()},
                 "rounds": max(r["rounds"] for r in res.results.values()),
                 "throughput_per_s": round((1 if w == "matmul" else units) / seconds, 1),
             }
+            if w == "prep":  # bytes the parties send per correlation; the dealer's (whole session) apart
+                total = sum(r["bytes"] for r in res.results.values())
+                and_s = statistics.median([max(r["and_times"][i] for r in res.results.values()) for i in range(repeat)])
+                count = next(iter(res.results.values()))["and_count"]
+                out |= {"triples_per_s": round(n / seconds, 1), "bytes_per_triple": round(total / n, 1),
+                        "and_triples_per_s": round(count / and_s, 1),
+                        "bytes_per_and_triple": round(sum(r["and_bytes"] for r in res.results.values()) / count, 2),
+                        "dealer_bytes_sent": int(res.comm.get("dealer", {}).get("bytes_sent", 0))}
             typer.echo(json.dumps(out))

@@ -78,7 +78,7 @@ def test_every_correlation_satisfies_its_relation(protocol, case):
             assert stats.chisquare(top_byte_hist(v.reshape(-1))).pvalue > ALPHA
 
 
-@pytest.mark.parametrize("case", ["mul-bcast-trunc", "matmul-vec-trunc", "and", "edabit", "dabit", "perm"])
+@pytest.mark.parametrize("case", ["mul-bcast-trunc", "matmul-vec-trunc", "and", "perm"])
 def test_three_parties_ot_relations(case):
     shapes, params = CASES[case]
     shapes = [tuple(min(d, 40) for d in s) for s in shapes]  # smaller: n - 1 sequential bit conversions
