@@ -100,9 +100,8 @@ def test_preprocessing_is_refused_where_it_does_not_apply(data):
 def test_two_processes_over_tls_with_no_dealer(data):
     frames, schema = data["bank"]
     two = dict(list(frames.items())[:2])
-    params = {"features": ["merchant_risk", "hour"], "target": "amount"}
-    dealer = run_local("linear_regression", two, schema, protocol="semi2k", runtime="threads", **params)
-    ot = run_local("linear_regression", two, schema, protocol="semi2k", preprocessing="ot", runtime="cluster",
-                   **params)
+    params = {"columns": ["amount", "merchant_risk", "hour"]}
+    dealer = run_local("correlation", two, schema, protocol="semi2k", runtime="threads", **params)
+    ot = run_local("correlation", two, schema, protocol="semi2k", preprocessing="ot", runtime="cluster", **params)
     assert set(ot.reports) == set(two)  # two processes, no dealer
     close(dealer.outputs, ot.outputs, 1e-3)
