@@ -78,7 +78,8 @@ def _analysis_workloads() -> dict[str, Callable[..., Any]]:
     def logreg(n: int, parties: int, protocol: str, pre: str | None = None) -> Any:
         frames, schema = _frames(n, parties, p, vertical=True, label=True)
         return run_local("logistic_regression", frames, schema, protocol=protocol, partition="vertical",
-                         features=[f"x{j}" for j in range(p)], target="y", iterations=10, preprocessing=pre)
+                         features=[f"x{j}" for j in range(p)], target="y", iterations=10, preprocessing=pre,
+                         timeout=3600)
 
     return {"describe": describe, "correlation": correlation, "linreg": linreg, "meta": meta, "logreg": logreg}
 
