@@ -39,8 +39,6 @@ import numpy.typing as npt
 
 from tessera.errors import SessionError
 from tessera.net.channel import Channel
-from tessera.ot.base import BaseOtReceiver, BaseOtSender
-from tessera.ot.groups import BadPoints, Engine, get_group, ristretto255_available
 from tessera.ot.iknp import KAPPA, CrHash, IknpReceiver, IknpSender, padded
 
 __all__ = ["Cot", "OtMesh", "CHUNK_WORDS", "POOL"]
@@ -106,6 +104,11 @@ class OtMesh:
 
     def setup(self) -> None:
         """Base OTs with every peer, both directions (Chou–Orlandi, 128 each)."""
+        # imported here: every party process imports the protocols, and PyNaCl/libsodium only
+        # serve this set-up (see "Import cost" in docs/architecture.md)
+        from tessera.ot.base import BaseOtReceiver, BaseOtSender
+        from tessera.ot.groups import BadPoints, Engine, get_group, ristretto255_available
+
         peers = [j for j in range(self.n) if j != self.me]
         group = get_group("ristretto255" if ristretto255_available() else "edwards25519")
         with ThreadPoolExecutor(max_workers=1) as pool:

@@ -116,3 +116,12 @@ def test_run_before_setup_is_refused():
     mesh = memory_mesh(["P0", "P1"])
     with pytest.raises(SessionError, match="setup"):
         OtMesh(mesh[0], 2).run([Cot(1, "send", "ring", np.zeros((1, 1), np.uint64))])
+
+
+def test_importing_the_protocols_does_not_load_libsodium():
+    import subprocess
+    import sys
+
+    code = "import sys, tessera.protocols; print('nacl' in sys.modules, 'tessera.ot.groups' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
