@@ -40,8 +40,8 @@ from typing import Any
 from tessera.net.identity import Identity
 from tessera.net.memory import memory_mesh
 from tessera.net.tls import Endpoint, connect_mesh
+from tessera.ot.groups import Engine, default_workers, get_group
 from tessera.psi import PsiResult, PsiSpec, run_psi
-from tessera.psi._groups import Engine, default_workers, get_group
 
 
 def bench_rates(group_name: str, n: int) -> list[dict[str, object]]:

@@ -21,7 +21,8 @@ def demo(
     rows: int = typer.Option(30_000, "--rows", help="Transactions in total, split 40/35/25 across banks."),
     protocol: str = typer.Option("rep3", "--protocol", help="rep3 or semi2k."),
     scenario: str = typer.Option(
-        "fraud", "--scenario", help="fraud (horizontal, three banks) or vertical-fraud (two banks, PSI + model)."
+        "fraud", "--scenario", help="fraud (horizontal, three banks), two-banks (horizontal, two banks, no "
+        "dealer: semi2k with OT preprocessing) or vertical-fraud (two banks, PSI + model)."
     ),
 ) -> None:
     """Three banks, each with its own transactions, compute the row count, mean and standard
@@ -31,21 +32,29 @@ def demo(
     if scenario == "vertical-fraud":
         _vertical(console, rows)
         return
-    if scenario != "fraud":
+    if scenario not in ("fraud", "two-banks"):
         console.print(f"[red]unknown scenario {scenario!r}[/red]")
         raise typer.Exit(2)
-    frames, schema, _ = bank_transactions(rows)
+    preprocessing = None
+    if scenario == "two-banks":  # two organisations and no third machine: no dealer
+        frames, schema, _ = bank_transactions(rows, banks=("bank_a", "bank_b"), weights=(0.55, 0.45))
+        protocol, preprocessing = "semi2k", "ot"
+    else:
+        frames, schema, _ = bank_transactions(rows)
     pooled = pd.concat(frames.values(), ignore_index=True)
-    console.print(f"[bold]Tessera demo[/bold]: {len(frames)} banks, protocol {protocol}, parties as separate "
+    how = ", no dealer: the two make every correlation by oblivious transfer" if preprocessing == "ot" else ""
+    console.print(f"[bold]Tessera demo[/bold]: {len(frames)} banks, protocol {protocol}{how}; parties as separate "
                   "processes over mutual TLS 1.3 with pinned certificates")
     for bank, df in frames.items():
         console.print(f"  {bank}: {len(df):,} transactions (stay at the bank)")
     start = time.perf_counter()
     try:
         with console.status("describe(amount): local reductions, secure sums, secure sqrt ..."):
-            desc = run_local("describe", frames, schema, protocol=protocol, columns=["amount"])
+            desc = run_local("describe", frames, schema, protocol=protocol, preprocessing=preprocessing,
+                             columns=["amount"])
         with console.status("correlation(amount, is_fraud): secure covariance and inverse sqrt ..."):
-            corr = run_local("correlation", frames, schema, protocol=protocol, columns=["amount", "is_fraud"])
+            corr = run_local("correlation", frames, schema, protocol=protocol, preprocessing=preprocessing,
+                             columns=["amount", "is_fraud"])
     except TesseraError as e:
         console.print(f"[red]failed: {e}[/red]")
         raise typer.Exit(1) from None

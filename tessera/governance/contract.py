@@ -75,6 +75,10 @@ class AnalysisRule(_Model):
     datasets: list[str]
     columns: list[str]
     protocols: list[str] = ["semi2k", "rep3"]
+    #: semi2k's correlated randomness this rule allows: ``dealer`` (a dealer node), ``ot`` (the
+    #: parties by oblivious transfer, no third machine); ``["ot"]`` requires dealer-free jobs.
+    #: Unset: either.
+    preprocessing: list[Literal["dealer", "ot"]] | None = None
     recipients: list[str] = Field(min_length=1)
     max_iterations: int | None = None
     min_rows_per_party: int = 0
@@ -165,6 +169,16 @@ class Contract(_Model):
             if p.name == name:
                 return p
         raise ContractError(f"no party {name!r} in contract {self.contract_id!r}")
+
+    def preprocessing_for(self, protocol: str, requested: str | None = None) -> str:
+        """Where a job's correlated randomness comes from under this contract: semi2k takes the
+        requested source, else the dealer if the contract names one, else OT by the parties;
+        other protocols need none."""
+        if protocol != "semi2k":
+            return "none"
+        if requested is not None:
+            return requested
+        return "dealer" if any(p.role == "dealer" for p in self.parties) else "ot"
 
     def dataset(self, name: str) -> DatasetSpec | None:
         return next((d for d in self.datasets if d.name == name), None)

@@ -29,6 +29,9 @@ class JobSpec(BaseModel):
     columns: list[str] = Field(min_length=1)
     params: dict[str, Any] = {}
     protocol: str = "rep3"
+    #: semi2k's correlated randomness: ``dealer`` or ``ot`` (unset: the contract's dealer if it
+    #: names one, else ``ot``; see :meth:`Contract.preprocessing_for`)
+    preprocessing: Literal["dealer", "ot"] | None = None
     partition: Literal["horizontal", "vertical"] = "horizontal"
     #: vertical jobs: the identifier column the parties' rows are aligned on (by PSI)
     join_key: str | None = None
@@ -38,7 +41,9 @@ class JobSpec(BaseModel):
     idempotency_key: str | None = None
 
     def canonical_bytes(self) -> bytes:
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":")).encode()
+        # an unset preprocessing is left out, so jobs written before the field hash as before
+        body = self.model_dump(mode="json", exclude={"preprocessing"} if self.preprocessing is None else None)
+        return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
     @property
     def hash(self) -> str:

@@ -95,6 +95,9 @@ def check(contract: Contract, job: JobSpec, state: NodeState, now: dt.datetime |
         reasons.append(f"columns {forbidden} are not allowed for {job.analysis!r}")
     if job.protocol not in rule.protocols:
         reasons.append(f"protocol {job.protocol!r} is not allowed (allowed: {rule.protocols})")
+    pre = contract.preprocessing_for(job.protocol, job.preprocessing)
+    if rule.preprocessing is not None and job.protocol == "semi2k" and pre not in rule.preprocessing:
+        reasons.append(f"preprocessing {pre!r} is not allowed for {job.analysis!r} (allowed: {rule.preprocessing})")
     bad_recipients = [r for r in job.recipients if r not in rule.recipients]
     if bad_recipients:
         reasons.append(f"recipients {bad_recipients} may not receive {job.analysis!r} results")

@@ -14,7 +14,7 @@ from tessera.governance.contract import Contract, DatasetSpec
 from tessera.governance.job import JobSpec
 from tessera.jobs.model import Preprocessing, Recipients, Roles, RowBounds
 from tessera.jobs.planner import JobRequest
-from tessera.protocols import NEEDS_DEALER, PROTOCOLS
+from tessera.protocols import JOB_PROTOCOLS, NEEDS_DEALER
 
 __all__ = ["roles_for", "request_for"]
 
@@ -36,14 +36,18 @@ def roles_for(contract: Contract, spec: JobSpec, coordinator: str) -> Roles:
     needs, and the recipients. Analysts receive through the coordinator, unless every recipient is
     an analyst with a box key in the contract: then the outputs are sealed to those keys and no
     node sees them (:mod:`tessera.jobs.sealed`). PlanError if none fit."""
-    if spec.protocol not in PROTOCOLS:
-        raise PlanError(f"unknown protocol {spec.protocol!r}; choose one of {sorted(PROTOCOLS)}")
+    if spec.protocol not in JOB_PROTOCOLS:
+        raise PlanError(f"unknown protocol {spec.protocol!r}; choose one of {sorted(JOB_PROTOCOLS)}")
     owners = [o for o, _ in _datasets(contract, spec)]
     pre = Preprocessing(source="none")
-    if NEEDS_DEALER[spec.protocol]:
+    source = contract.preprocessing_for(spec.protocol, spec.preprocessing)
+    if source == "ot":
+        pre = Preprocessing(source="ot")  # the compute parties make it: no dealer endpoint
+    elif NEEDS_DEALER[spec.protocol]:
         dealers = [p.name for p in contract.parties if p.role == "dealer"]
         if not dealers:
-            raise PlanError(f"protocol {spec.protocol} needs a dealer, and the contract names none")
+            raise PlanError(f"protocol {spec.protocol} with preprocessing 'dealer' needs a dealer, and the contract "
+                            "names none (use preprocessing 'ot')")
         pre = Preprocessing(source="dealer", party=dealers[0])
     elif spec.protocol == "rep3" and len(owners) != 3:
         raise PlanError(f"rep3 runs between exactly three parties; this job has {len(owners)}")

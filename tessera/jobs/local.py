@@ -42,7 +42,7 @@ from tessera.jobs.model import (
 from tessera.jobs.party import run_party_job
 from tessera.jobs.planner import JobRequest, plan_job
 from tessera.jobs.sealed import BoxKey, open_sealed
-from tessera.protocols import NEEDS_DEALER
+from tessera.protocols import JOB_PROTOCOLS, NEEDS_DEALER, PREPROCESSING, session_protocol
 from tessera.runtime.cluster import run_mesh
 from tessera.runtime.config import PartyConfig
 from tessera.runtime.inprocess import DEALER_NAME, party_names, run_threads
@@ -132,7 +132,7 @@ def local_job(
     recipients: list[str] | None = None, version: str | None = None, psi_mode: str | None = None,
     join_key: str | None = None, ledgers: Mapping[str, LedgerRef] | None = None, job_id: str | None = None,
     params: Mapping[str, Any] | None = None, row_bounds: Mapping[str, RowBounds] | None = None,
-    duplicate_keys: str = "refuse", sealed: Mapping[str, str] | None = None,
+    duplicate_keys: str = "refuse", sealed: Mapping[str, str] | None = None, preprocessing: str | None = None,
 ) -> PartyJob:
     """The typed job ``run_local`` runs (planned here, once); with ``sealed`` (analyst -> X25519
     public key, hex) its outputs are sealed to those analysts and opened to no party."""
@@ -143,9 +143,18 @@ def local_job(
         to = Recipients(parties=[], analysts=list(sealed), sealed=dict(sealed))
     else:
         to = Recipients(parties=list(recipients or names))
-    roles = Roles(data_owners=names, compute=names,
-                  preprocessing=Preprocessing(source="dealer", party=DEALER_NAME) if NEEDS_DEALER.get(protocol)
-                  else Preprocessing(source="none"),
+    if protocol not in JOB_PROTOCOLS:
+        raise PlanError(f"unknown protocol {protocol!r}; choose one of {sorted(JOB_PROTOCOLS)}")
+    if preprocessing is not None and (protocol != "semi2k" or preprocessing not in PREPROCESSING):
+        raise PlanError(f"preprocessing is {' or '.join(map(repr, PREPROCESSING))} for semi2k, not {preprocessing!r} "
+                        f"for {protocol}")
+    if preprocessing == "ot":
+        pre = Preprocessing(source="ot")
+    elif NEEDS_DEALER.get(protocol):
+        pre = Preprocessing(source="dealer", party=DEALER_NAME)
+    else:
+        pre = Preprocessing(source="none")
+    roles = Roles(data_owners=names, compute=names, preprocessing=pre,
                   recipients=to,
                   datasets={n: r.dataset for n, r in (ledgers or {}).items()})
     holders = None
@@ -181,6 +190,7 @@ def run_local(
     analyst_key: BoxKey | None = None,
     progress: ProgressCallback | None = None,
     relay: Relay | None = None,
+    preprocessing: str | None = None,
     **params: Any,
 ) -> LocalResult:
     """Run ``analysis`` over ``parties`` (name -> DataFrame or CSV/Parquet path).
@@ -214,6 +224,10 @@ def run_local(
 
     ``relay`` (processes only): the parties' links run through this
     :class:`~tessera.runtime.relay.Relay`, a WAN emulator with a delay and a bandwidth cap.
+
+    ``preprocessing`` (semi2k): ``"dealer"`` (default: a dealer process makes the correlated
+    randomness) or ``"ot"`` (the parties make it themselves by oblivious transfer; no third
+    process — :mod:`tessera.protocols.otprep`).
     """
     if duplicate_keys not in ("refuse", "first"):
         raise PlanError(f"duplicate_keys is 'refuse' or 'first', not {duplicate_keys!r}")
@@ -234,7 +248,9 @@ def run_local(
         job = local_job(analysis, data, schema, protocol=protocol, partition=partition, recipients=recipients,
                         version=version, psi_mode=psi_mode, join_key=join_key, ledgers=ledgers, job_id=job_id,
                         params=params, row_bounds=row_bounds, duplicate_keys=duplicate_keys,
-                        sealed=None if analyst_key is None else {ANALYST_NAME: analyst_key.public})
+                        sealed=None if analyst_key is None else {ANALYST_NAME: analyst_key.public},
+                        preprocessing=preprocessing)
+        protocol = session_protocol(job.protocol, job.roles.preprocessing.source)
         inputs = {n: PartyInputs(data[n], None if ledgers is None else ledgers[n]) for n in names}
         watch = None if progress is None else _JobProgress(names, progress)
         if runtime == "cluster":

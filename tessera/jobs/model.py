@@ -37,10 +37,11 @@ class _Record(BaseModel):
 
 
 class Preprocessing(_Record):
-    """Where the session's correlated randomness comes from: a ``dealer`` endpoint (semi2k), or
-    ``none`` (rep3 needs none). OT-based preprocessing by the parties is the next source."""
+    """Where the session's correlated randomness comes from: a ``dealer`` endpoint (semi2k),
+    ``ot`` (semi2k: the compute parties make it themselves by oblivious transfer, no third
+    machine), or ``none`` (rep3 needs none)."""
 
-    source: Literal["dealer", "none"]
+    source: Literal["dealer", "none", "ot"]
     #: the dealer endpoint's party name (``source == "dealer"``)
     party: str | None = None
 

@@ -1,7 +1,8 @@
 """A three-organisation consortium on this machine, for the walkthrough, demos and tests.
 
 Three organisations (``alpha``, ``beta``, ``gamma``) each hold synthetic bank transactions and a
-synthetic clinical trial; a fourth node is the semi2k dealer. :func:`build_consortium` writes
+synthetic clinical trial; a fourth node is the semi2k dealer (optional: without it, semi2k jobs
+make their correlated randomness by oblivious transfer between the parties). :func:`build_consortium` writes
 the data, creates every node directory (``tessera node init``), writes the contract with the
 terms below (``tessera contract init --node ... --terms ...``), has every party sign it, gives
 the analyst ``analyst-1`` a token at ``alpha`` and returns where everything is. The nodes are
@@ -111,14 +112,15 @@ def write_data(root: str | Path, rows: int = 30_000, seed: int = 7) -> dict[str,
 
 def build_consortium(root: str | Path, *, rows: int = 30_000, base_port: int = 18400,
                      approval: dict[str, str] | None = None, seed: int = 7,
-                     psi_reveal: str = "intersection") -> Consortium:
+                     psi_reveal: str = "intersection", dealer: bool = True) -> Consortium:
     """Write everything for a local consortium under ``root`` (see the module docstring).
-    Node ``i`` serves its API on ``base_port + 40 i`` and runs MPC on the 32 ports after it."""
+    Node ``i`` serves its API on ``base_port + 40 i`` and runs MPC on the 32 ports after it.
+    ``dealer=False``: no dealer node; semi2k jobs then make their correlations by OT."""
     root = Path(root)
     data = write_data(root, rows, seed)
     nodes: dict[str, Path] = {}
     admin: dict[str, Path] = {}
-    for i, name in enumerate([*ORGS, DEALER]):
+    for i, name in enumerate([*ORGS, DEALER] if dealer else ORGS):
         d = root / name
         if d.exists():
             shutil.rmtree(d)

@@ -32,6 +32,7 @@ from tessera.node.context import NodeContext, NodeError
 from tessera.node.datasources import data_for_job
 from tessera.node.states import FINAL_STATES, JobState, running_fraction
 from tessera.node.store import Job
+from tessera.protocols import session_protocol
 from tessera.runtime.config import EndpointSpec, PartyConfig
 from tessera.runtime.launcher import listen, read_report, start
 
@@ -217,7 +218,8 @@ class Runner:
             data = data_for_job(ctx.cfg, dataset, workdir)
             if job.dp is not None:
                 ledger = LedgerRef(path=str(ctx.ledger_path), dataset=dataset)
-        endpoint = PartyConfig(name=ctx.name, endpoints=endpoints, parties=roles.compute, protocol=job.protocol,
+        endpoint = PartyConfig(name=ctx.name, endpoints=endpoints, parties=roles.compute,
+                               protocol=session_protocol(job.protocol, roles.preprocessing.source),
                                identity_dir=str(ctx.cfg.path(ctx.cfg.identity_dir)), session_id=session_id,
                                frac_bits=job.frac_bits, timeout=ctx.cfg.recv_timeout,
                                result_path=str(workdir / "result.json"), progress_path=str(workdir / "progress.json"),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections import deque
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -21,6 +22,7 @@ from tessera.net.channel import Channel
 from tessera.prg import PRG, fresh_seed
 from tessera.protocols.base import concat_flat, split_flat
 from tessera.protocols.correlations import Correlation, build, draw
+from tessera.protocols.preprocessing import Provider
 from tessera.ring.ring import RingArray, ring_op
 
 __all__ = ["Dealer", "DealerClient", "Pending"]
@@ -55,7 +57,7 @@ class Pending:
         return self._derived
 
 
-class DealerClient:
+class DealerClient(Provider):
     """A party's access to the dealer: shares from the dealer seed, corrections if last."""
 
     def __init__(self, channel: Channel, dealer: int, seed: bytes, me: int, n_parties: int) -> None:
@@ -67,7 +69,7 @@ class DealerClient:
         self._is_last = me == n_parties - 1
         self._waiting: deque[Pending] = deque()
 
-    def get(self, kind: str, shapes: list[tuple[int, ...]], params: dict[str, int] | None = None) -> Pending:
+    def get(self, kind: str, shapes: Sequence[tuple[int, ...]], params: dict[str, int] | None = None) -> Pending:
         """Shares of a fresh correlation; the request goes out at once so it overlaps the caller's work."""
         corr = build(kind, shapes, params)
         if self._is_last:

@@ -1,7 +1,8 @@
 """semi2k: n >= 2 parties, additive shares over Z_2^64, semi-honest, dishonest majority.
 
-Multiplications use Beaver triples and truncations use TruncPr masks, both from the dealer
-(:mod:`tessera.protocols.dealer`). Inputs are shared without communication: every other party
+Multiplications use Beaver triples and truncations use TruncPr masks, both from the session's
+preprocessing provider (:mod:`tessera.protocols.preprocessing`): the dealer
+(:mod:`tessera.protocols.dealer`) here, the parties' own OTs in :class:`~tessera.protocols.otprep.Semi2kOt`. Inputs are shared without communication: every other party
 draws its share from the seed it shares with the owner, and the owner keeps the difference.
 
 Costs per element (n parties): an input, 0 bytes; an opening, 8(n-1) bytes per party, 1 round;
@@ -28,6 +29,7 @@ from tessera.protocols.base import (
     split_flat,
 )
 from tessera.protocols.dealer import DealerClient
+from tessera.protocols.preprocessing import Provider
 from tessera.ring.ring import RingArray, const, ring_op
 
 __all__ = ["Semi2k", "trunc_public_part"]
@@ -51,29 +53,35 @@ def trunc_public_part(c: RingArray, f: int) -> tuple[RingArray, RingArray]:
 
 
 class Semi2k(Protocol):
-    """One party's side of semi2k. Endpoint ``n_parties`` of the channel is the dealer."""
+    """One party's side of semi2k with a dealer: endpoint ``n_parties`` of the channel."""
 
     name = "semi2k"
     components = 1
+    #: where correlations come from (:data:`~tessera.protocols.preprocessing.PREPROCESSING`)
+    preprocessing = "dealer"
 
     def __init__(self, channel: Channel, n_parties: int) -> None:
         super().__init__(channel, n_parties)
         self.dealer_index = n_parties
-        self.dealer: DealerClient | None = None
+        self.provider: Provider | None = None
 
     def setup(self) -> None:
         super().setup()
+        self.provider = self._make_provider()
+
+    def _make_provider(self) -> Provider:
+        """The session's correlation source (here: the dealer, whose seed arrives first)."""
         seed = bytes(self.ch.recv(self.dealer_index))
-        self.dealer = DealerClient(self.ch, self.dealer_index, seed, self.me, self.n)
+        return DealerClient(self.ch, self.dealer_index, seed, self.me, self.n)
 
     def close(self) -> None:
-        if self.dealer is not None:
-            self.dealer.close()
-            self.dealer = None
+        if self.provider is not None:
+            self.provider.close()
+            self.provider = None
 
-    def _dealer(self) -> DealerClient:
-        assert self.dealer is not None, "setup() has not run"
-        return self.dealer
+    def _provider(self) -> Provider:
+        assert self.provider is not None, "setup() has not run"
+        return self.provider
 
     # -- local -------------------------------------------------------------------------------
 
@@ -130,7 +138,7 @@ class Semi2k(Protocol):
                 trunc: int) -> RingArray:
         # Beaver 1991: open d = x - a and e = y - b, then xy = c + d b + a e + d e. With
         # truncation, the same dealer request carries the output's TruncPr mask.
-        pending = self._dealer().get(kind, [x.shape[1:], y.shape[1:]], {"f": trunc} if trunc else None)
+        pending = self._provider().get(kind, [x.shape[1:], y.shape[1:]], {"f": trunc} if trunc else None)
         a, b = pending.random[:2]
         d, e = self._open_all([x - a[None], y - b[None]])
         c = pending.derived()[0]
@@ -145,7 +153,7 @@ class Semi2k(Protocol):
     def truncate(self, x: RingArray, bits: int) -> RingArray:
         if bits == 0:
             return x
-        pending = self._dealer().get("trunc", [x.shape[1:]], {"f": bits})
+        pending = self._provider().get("trunc", [x.shape[1:]], {"f": bits})
         return self._truncpr(x[0], bits, pending.random[0], pending.derived)
 
     @ring_op
@@ -173,7 +181,7 @@ class Semi2k(Protocol):
         if not shape:
             raise ShapeError("permute needs a tensor of at least one dimension")
         m = shape[0]
-        pending = self._dealer().get("perm", [shape], {"owner": owner})
+        pending = self._provider().get("perm", [shape], {"owner": owner})
         a = pending.random[0]
         if self.me != owner:
             self.ch.send(owner, np.ascontiguousarray(x[0] - a).data)
@@ -238,7 +246,7 @@ class Semi2k(Protocol):
     @ring_op
     def and_(self, x: RingArray, y: RingArray) -> RingArray:
         # Beaver's trick over GF(2)^64: open d = x ^ a, e = y ^ b; xy = c ^ db ^ ae ^ de.
-        pending = self._dealer().get("and", [x.shape[1:]])
+        pending = self._provider().get("and", [x.shape[1:]])
         a, b = pending.random
         d, e = self.open_binary([x ^ a[None], y ^ b[None]])
         (c,) = pending.derived()
@@ -250,7 +258,7 @@ class Semi2k(Protocol):
     @ring_op
     def a2b_addends(self, x: RingArray) -> tuple[RingArray, RingArray, bool]:
         # edaBit: r shared arithmetically and as bits; x = (x - r) + r with x - r opened.
-        pending = self._dealer().get("edabit", [x.shape[1:]])
+        pending = self._provider().get("edabit", [x.shape[1:]])
         (r,) = pending.random
         (c,) = self._open_all([x - r[None]])
         (r_bits,) = pending.derived()
@@ -259,7 +267,7 @@ class Semi2k(Protocol):
     @ring_op
     def b2a_bit(self, x: RingArray) -> RingArray:
         # daBit: a random bit b both XOR- and additively shared; open c = x ^ b, x = c + b - 2cb.
-        pending = self._dealer().get("dabit", [x.shape[1:]])
+        pending = self._provider().get("dabit", [x.shape[1:]])
         (b_bin,) = pending.random
         (c,) = self.open_binary([(x & np.uint64(1)) ^ b_bin[None]])
         (b_arith,) = pending.derived()

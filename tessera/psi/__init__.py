@@ -5,12 +5,12 @@ OPRF PSI from OT extension (KKRT) for two parties (``PsiSpec(protocol="oprf")``)
 intersection, the intersection revealed to named parties (as row indices in a common order), or
 a plan for a secret-shared join (:class:`Alignment`). Module docstrings state the protocol and
 what each party learns: ``_two.py``, ``_three.py``, ``_oprf.py``; identifiers: ``_ids.py``;
-keys: ``_keys.py``; groups and throughput: ``_groups.py``; OT: ``_ot.py``; cuckoo hashing:
-``_cuckoo.py``; AES-based primitives: ``_aes.py``.
+keys: ``_keys.py``; groups and throughput: ``tessera.ot.groups``; OT: ``tessera.ot``; cuckoo hashing:
+``_cuckoo.py``; AES-based primitives: ``tessera.ot.aes``.
 """
 
+from tessera.ot.groups import GROUPS, ristretto255_available
 from tessera.psi._api import run_psi
-from tessera.psi._groups import GROUPS, ristretto255_available
 from tessera.psi._ids import Normalisation
 from tessera.psi._keys import KeyLog, MemoryKeyLog, PsiKey
 from tessera.psi._result import MODES, PROTOCOLS, Alignment, PsiResult, PsiSpec

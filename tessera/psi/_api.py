@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from tessera.errors import ProtocolAbort, SessionError
 from tessera.net.channel import Channel
-from tessera.psi._groups import Engine, default_workers, get_group
+from tessera.ot.groups import Engine, default_workers, get_group
 from tessera.psi._ids import prepare_ids
 from tessera.psi._job import Job, check_spec, role_order
 from tessera.psi._keys import KeyLog, PsiKey

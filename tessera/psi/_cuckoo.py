@@ -27,7 +27,7 @@ import os
 
 import numpy as np
 
-from tessera.psi._aes import FixedKeyAes
+from tessera.ot.aes import FixedKeyAes
 
 __all__ = ["bins", "positions", "insert", "MAX_ROUNDS", "ATTEMPTS", "HASHES"]
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from tessera.errors import ProtocolAbort, SessionError
 from tessera.net.channel import Channel
-from tessera.psi._groups import POINT_BYTES, SCALAR_BYTES, BadPoints, Engine
+from tessera.ot.groups import POINT_BYTES, SCALAR_BYTES, BadPoints, Engine
 from tessera.psi._ids import PreparedIds
 from tessera.psi._keys import KeyLog
 from tessera.psi._match import Duplicates, as_rows, drop, match, random_permutation, take

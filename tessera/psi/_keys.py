@@ -26,7 +26,7 @@ import threading
 from typing import Protocol
 
 from tessera.errors import SessionError
-from tessera.psi._groups import Group, get_group
+from tessera.ot.groups import Group, get_group
 
 __all__ = ["PsiKey", "KeyLog", "MemoryKeyLog"]
 

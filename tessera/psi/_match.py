@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 
-from tessera.psi._groups import POINT_BYTES
+from tessera.ot.groups import POINT_BYTES
 
 __all__ = ["random_permutation", "take", "drop", "match", "Duplicates", "as_rows"]
 

@@ -11,17 +11,17 @@ Roles: the *receiver* R (role 0: the first recipient, so R always receives an ou
 
 1. hello (``_job.py``): agreement on the job (``protocol`` says OPRF), set sizes, salt. The salt
    keys every hash below, so nothing computed here is reusable in another job.
-2. Base OTs (``_ot.py``; R is the base-OT *sender* of 512 seed pairs, S the receiver with 512
+2. Base OTs (``tessera.ot.base``; R is the base-OT *sender* of 512 seed pairs, S the receiver with 512
    secret random bits ``s``): R sends ``A``, S sends ``B_1..B_512``.
 3. R places its digests with cuckoo hashing into ``m = bins(n_R)`` bins (``_cuckoo.py``: 3 hash
    functions, ~1.27 n_R bins, no stash), each item ``x`` in bin ``j = h_i(x)`` for one ``i``.
    The code row of bin ``j`` is ``C(x, i)`` (empty bins: zero; any value would do). ``C`` is a pseudorandom code of
    512 bits: four fixed-key-AES MMO blocks of ``x`` with ``i`` and the block number in its low 4
    bits. R runs the OT extension and sends the ``512 x m`` bit matrix ``U`` and the number of
-   the cuckoo attempt that succeeded (``_ot.py``). S obtains ``q_j = t_j XOR (C_j AND s)``.
+   the cuckoo attempt that succeeded (``tessera.ot.kkrt``). S obtains ``q_j = t_j XOR (C_j AND s)``.
 4. The OPRF of bin ``j`` is ``F_j(y, i) = H(j, q_j XOR (C(y, i) AND s))`` (``H``: chained
    fixed-key-AES MMO over the 512-bit row with tweak ``j``, truncated to ``L`` bytes;
-   ``_aes.py``). R knows ``F_j`` at its own item only: ``F_j(x, i) = H(j, t_j)``. S evaluates
+   ``tessera.ot.aes``). R knows ``F_j`` at its own item only: ``F_j(x, i) = H(j, t_j)``. S evaluates
    ``F_{h_i(y)}(y, i)`` for each of its items ``y`` and ``i = 0, 1, 2`` and sends these
    ``3 n_S`` values *sorted* (the sorted order is a function of the set of values alone, so it
    hides S's row order like a shuffle, and lets R match by binary search).
@@ -80,21 +80,12 @@ import time
 import numpy as np
 
 from tessera.errors import ProtocolAbort
-from tessera.psi._aes import FixedKeyAes
+from tessera.ot.aes import FixedKeyAes
+from tessera.ot.base import BaseOtReceiver, BaseOtSender
+from tessera.ot.groups import POINT_BYTES, BadPoints
+from tessera.ot.kkrt import BIN_CHUNK, WIDTH, choice_mask, extend_receiver, extend_sender, receiver_rows, split
 from tessera.psi._cuckoo import ATTEMPTS, HASHES, bins, insert, positions
-from tessera.psi._groups import POINT_BYTES, BadPoints
 from tessera.psi._job import Job
-from tessera.psi._ot import (
-    BIN_CHUNK,
-    WIDTH,
-    BaseOtReceiver,
-    BaseOtSender,
-    choice_mask,
-    extend_receiver,
-    extend_sender,
-    receiver_rows,
-    split,
-)
 from tessera.psi._result import Alignment
 from tessera.psi._wire import Kind, WireError, decode_positions, encode_positions, message
 

@@ -32,7 +32,7 @@ class PsiSpec:
     ``job_id``
         The job's identifier from the contract; mixed into the salt and checked to be equal.
     ``group``
-        ``"ristretto255"`` (default) or ``"edwards25519"`` (see ``_groups.py``).
+        ``"ristretto255"`` (default) or ``"edwards25519"`` (see ``tessera.ot.groups``).
     ``probes``
         Random probe points each list carries to check that peers use their announced keys.
     ``protocol``

@@ -2,7 +2,7 @@
 
 Roles A, B, C (0, 1, 2, the order of ``parties``) with keys ``a``, ``b``, ``c``. Each list
 travels the ring owner -> next -> next-but-one, picking up every key; the last party to apply
-a key *finishes* the list. ``H`` hashes with the job's salt (``_groups.py``).
+a key *finishes* the list. ``H`` hashes with the job's salt (``tessera.ot.groups``).
 
 1. hello (``_job.py``).
 2. Every party sends its list ``shuffle(k*H(id), probes r_j*G)`` to the next party

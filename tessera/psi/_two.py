@@ -3,7 +3,7 @@ Cristofaro–Gasti–Tsudik 2012, "Fast and private computation of cardinality o
 
 Roles: the *matcher* M (role 0; in ``size`` and ``intersection`` mode the first recipient) with
 key ``a``, and the *other* party O (role 1) with key ``b``. ``H`` hashes a normalised identifier
-with the job's salt into the group (``_groups.py``).
+with the job's salt into the group (``tessera.ot.groups``).
 
 1. hello (``_job.py``): agreement on the job, salt, public keys ``aG``, ``bG``, set sizes.
 2. M sends ``X = shuffle(a*H(m) for m in M's ids, plus probes r_j*G)``;

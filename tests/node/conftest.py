@@ -93,8 +93,9 @@ class Cluster:
 
 
 def make_cluster(root: Path, approval: dict[str, str] | None = None, rows: int = 6000,
-                 psi_reveal: str = "intersection") -> Cluster:
-    cons = build_consortium(root, rows=rows, base_port=_free_block(), approval=approval, psi_reveal=psi_reveal)
+                 psi_reveal: str = "intersection", dealer: bool = True) -> Cluster:
+    cons = build_consortium(root, rows=rows, base_port=_free_block(), approval=approval, psi_reveal=psi_reveal,
+                            dealer=dealer)
     cluster = Cluster(cons)
     cluster.start_all()
     return cluster

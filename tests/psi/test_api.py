@@ -15,7 +15,7 @@ def test_exported_members_exist_and_are_documented():
 
 def test_import_loads_no_library_and_starts_no_thread():
     code = (
-        "import threading, tessera.psi, tessera.psi._groups as g; "
+        "import threading, tessera.psi, tessera.ot.groups as g; "
         "print(threading.active_count(), g._libsodium.cache_info().currsize)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -10,8 +10,8 @@ import time
 import pytest
 
 from tessera.errors import ProtocolAbort, SessionError, TransportError
+from tessera.ot.groups import get_group
 from tessera.psi import MemoryKeyLog, Normalisation, PsiKey, PsiSpec
-from tessera.psi._groups import get_group
 from tessera.psi._keys import PsiKey as _PsiKey
 from tessera.psi._wire import Kind, pack, unpack
 

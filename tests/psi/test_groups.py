@@ -4,8 +4,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from tessera.ot.groups import POINT_BYTES, BadPoints, Engine, get_group
 from tessera.psi import ristretto255_available
-from tessera.psi._groups import POINT_BYTES, BadPoints, Engine, get_group
 from tessera.psi._match import random_permutation
 
 GROUPS = [

@@ -10,8 +10,8 @@ import random
 
 import pytest
 
+from tessera.ot.groups import Engine, get_group
 from tessera.psi import PsiKey, PsiSpec
-from tessera.psi._groups import Engine, get_group
 from tessera.psi._ids import Normalisation, prepare_ids
 from tessera.psi._job import Job
 

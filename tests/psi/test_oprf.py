@@ -17,19 +17,11 @@ import pytest
 
 from tessera.errors import ProtocolAbort, SessionError, TransportError
 from tessera.net.memory import memory_mesh
+from tessera.ot.aes import FixedKeyAes, transpose
+from tessera.ot.base import BaseOtReceiver, BaseOtSender
+from tessera.ot.groups import BadPoints, Engine, get_group
+from tessera.ot.kkrt import WIDTH, choice_mask, extend_receiver, extend_sender, receiver_rows, split
 from tessera.psi import PsiSpec, _cuckoo, _oprf, run_psi
-from tessera.psi._aes import FixedKeyAes, transpose
-from tessera.psi._groups import BadPoints, Engine, get_group
-from tessera.psi._ot import (
-    WIDTH,
-    BaseOtReceiver,
-    BaseOtSender,
-    choice_mask,
-    extend_receiver,
-    extend_sender,
-    receiver_rows,
-    split,
-)
 from tessera.psi._wire import Kind, pack, unpack
 
 from .helpers import Wrapped, ok, run_parties
