@@ -101,7 +101,7 @@ def _program(w: str, n: int, parties: int, proto: str, pre: str, repeat: int,
              relay: Relay | None) -> dict[str, Any]:
     program = "tessera.cli.bench:prep" if w == "prep" else f"tessera.runtime.workloads:{w}"
     res = run_cluster(program, parties, protocol=session_protocol(proto, pre),
-                      args={"n": n, "repeat": repeat}, timeout=3600, relay=relay, preprocessing=pre)
+                      args={"n": n, "repeat": repeat}, timeout=3600, relay=relay)
     per_run = [max(r["times"][i] for r in res.results.values()) for i in range(repeat)]
     out: dict[str, Any] = {"seconds": statistics.median(per_run),
                            "bytes_sent": {p: r["bytes"] for p, r in res.results.items()},
