@@ -222,14 +222,10 @@ class NewtonLogistic(Analysis[LP]):
     def _share_rows(self, session: Session, local: Local, params: LP, plan: Plan,
                     holders: dict[str, list[str]]) -> tuple[SecretTensor, SecretTensor]:
         """Horizontal: each party shares its own training rows."""
-        train = ~local["holdout"]
-        parts = []
-        for p in range(session.n_parties):
-            mine = p == session.me
-            block = (np.column_stack([local[c][train] for c in [*params.features, params.target]])
-                     if mine else None)
-            parts.append(session.input(p, block))
-        rows = concatenate(parts, axis=0)
+        train = ~local["holdout"] if session.owns else None
+        block = (np.column_stack([local[c][train] for c in [*params.features, params.target]])
+                 if session.owns else None)
+        rows = concatenate(session.owner_inputs(block), axis=0)
         return rows[:, : len(params.features)], rows[:, len(params.features)]
 
     @staticmethod

@@ -12,7 +12,7 @@ import os
 import secrets
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -30,14 +30,16 @@ from tessera.jobs.model import (
     PartyInputs,
     PartyJob,
     PartyLaunch,
+    PartyResult,
     Preprocessing,
     Recipients,
     Roles,
     RowBounds,
 )
-from tessera.jobs.party import run_party_job
+from tessera.jobs.party import run_owner_job, run_party_job
 from tessera.jobs.planner import JobRequest, plan_job
 from tessera.jobs.sealed import BoxKey, open_sealed
+from tessera.net.channel import Channel
 from tessera.protocols import NEEDS_DEALER
 from tessera.runtime.cluster import run_mesh
 from tessera.runtime.config import PartyConfig
@@ -78,17 +80,21 @@ def local_job(
     join_key: str | None = None, ledgers: Mapping[str, LedgerRef] | None = None, job_id: str | None = None,
     params: Mapping[str, Any] | None = None, row_bounds: Mapping[str, RowBounds] | None = None,
     duplicate_keys: str = "refuse", sealed: Mapping[str, str] | None = None,
+    compute: Sequence[str] | None = None,
 ) -> PartyJob:
     """The typed job ``run_local`` runs (planned here, once); with ``sealed`` (analyst -> X25519
-    public key, hex) its outputs are sealed to those analysts and opened to no party."""
+    public key, hex) its outputs are sealed to those analysts and opened to no party; with
+    ``compute`` those parties compute (``parties`` are the data owners)."""
     names = party_names(list(parties))
+    workers = names if compute is None else party_names(list(compute))
     if sealed:
         if recipients:
             raise PlanError("a job sealed to analysts has no party recipients; leave out recipients")
         to = Recipients(parties=[], analysts=list(sealed), sealed=dict(sealed))
     else:
-        to = Recipients(parties=list(recipients or names))
-    roles = Roles(data_owners=names, compute=names,
+        to = Recipients(parties=list(recipients or workers))
+    _check_compute(protocol, workers)
+    roles = Roles(data_owners=names, compute=workers,
                   preprocessing=Preprocessing(source="dealer", party=DEALER_NAME) if NEEDS_DEALER.get(protocol)
                   else Preprocessing(source="none"),
                   recipients=to,
@@ -104,6 +110,13 @@ def local_job(
                                holders=holders, psi_mode=psi_mode, join_key=join_key, charged=ledgers is not None,
                                row_bounds=dict(row_bounds or {}),
                                keep_first=list(names) if duplicate_keys == "first" else []))
+
+
+def _check_compute(protocol: str, compute: Sequence[str]) -> None:
+    if protocol == "rep3" and len(compute) != 3:
+        raise PlanError(f"rep3 runs on exactly three compute parties, not {len(compute)}: {list(compute)}")
+    if len(compute) < 2:
+        raise PlanError(f"{protocol} needs at least two compute parties, not {list(compute)}")
 
 
 def run_local(
@@ -124,6 +137,7 @@ def run_local(
     row_bounds: Mapping[str, RowBounds] | None = None,
     duplicate_keys: str = "refuse",
     analyst_key: BoxKey | None = None,
+    compute: Sequence[str] | None = None,
     **params: Any,
 ) -> LocalResult:
     """Run ``analysis`` over ``parties`` (name -> DataFrame or CSV/Parquet path).
@@ -151,11 +165,18 @@ def run_local(
     analyst ``"analyst"`` with this key's public half and opened to no party; ``outputs`` are what
     the analyst's client reconstructs from every party's box (``sealed``), ``per_party`` what each
     party saw (only what every party learns, such as a row count).
+
+    ``compute`` (e.g. ``["c1", "c2", "c3"]``): the compute parties (rep3: exactly three; semi2k:
+    two or more, with its dealer); ``parties`` are then the data owners, any number of them. An
+    owner named among ``compute`` computes too; any other owner runs its local stage, secret-shares
+    what the secure stage needs of it to the compute parties and leaves (its result is empty).
+    Recipients default to the compute parties.
     """
     if duplicate_keys not in ("refuse", "first"):
         raise PlanError(f"duplicate_keys is 'refuse' or 'first', not {duplicate_keys!r}")
     names = list(parties)
-    protocol = protocol or ("rep3" if len(names) == 3 else "semi2k")
+    workers = names if compute is None else list(compute)
+    protocol = protocol or ("rep3" if len(workers) == 3 else "semi2k")
     if runtime not in ("cluster", "threads"):
         raise SessionError(f"unknown runtime {runtime!r}; use 'cluster' or 'threads'")
     if ledgers is not None and set(ledgers) != set(names):
@@ -169,20 +190,23 @@ def run_local(
         job = local_job(analysis, data, schema, protocol=protocol, partition=partition, recipients=recipients,
                         version=version, psi_mode=psi_mode, join_key=join_key, ledgers=ledgers, job_id=job_id,
                         params=params, row_bounds=row_bounds, duplicate_keys=duplicate_keys,
-                        sealed=None if analyst_key is None else {ANALYST_NAME: analyst_key.public})
+                        sealed=None if analyst_key is None else {ANALYST_NAME: analyst_key.public},
+                        compute=compute)
         inputs = {n: PartyInputs(data[n], None if ledgers is None else ledgers[n]) for n in names}
+        ends = list(dict.fromkeys([*workers, *names]))  # compute parties, then owners that only input
         if runtime == "cluster":
             reports = _run_processes(job, protocol, inputs, timeout, tmp)
-            seconds = max(reports[n].seconds for n in names)
+            seconds = max(reports[n].seconds for n in workers)
             comm = {n: r.comm for n, r in reports.items()}
-            results = {n: reports[n].result for n in names}
+            results = {n: reports[n].result for n in ends}
         else:
-            res = run_threads(lambda s: run_party_job(s, job, inputs[s.party]), names, protocol=protocol,
-                              frac_bits=job.frac_bits)
+            res = run_threads(lambda s: run_party_job(s, job, inputs.get(s.party, PartyInputs())), workers,
+                              protocol=protocol, frac_bits=job.frac_bits,
+                              inputs={o: _owner_program(job, inputs[o]) for o in job.roles.input_only})
             results, comm, seconds = dict(res.results), res.comm, res.seconds
             reports = {n: JobReport(party=n, result=results[n], bytes_sent=int(comm[n].get("bytes_sent", 0)),
                                     rounds=int(comm[n].get("rounds", 0)), comm=comm[n], seconds=seconds)
-                       for n in names}
+                       for n in ends}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     typed = {n: r for n, r in results.items() if r is not None}
@@ -204,6 +228,10 @@ def run_local(
     )
 
 
+def _owner_program(job: PartyJob, inputs: PartyInputs) -> Callable[[Channel], PartyResult]:
+    return lambda channel: run_owner_job(channel, job, inputs)
+
+
 def _run_processes(job: PartyJob, protocol: str, inputs: Mapping[str, PartyInputs], timeout: float,
                    root: Path) -> dict[str, JobReport]:
     def configure(cfg: PartyConfig, workdir: Path) -> Path:
@@ -216,5 +244,6 @@ def _run_processes(job: PartyJob, protocol: str, inputs: Mapping[str, PartyInput
 
     (root / "mesh").mkdir()
     reports = run_mesh(job.roles.compute, protocol=protocol, entry="tessera.jobs.party", configure=configure,
-                       frac_bits=job.frac_bits, timeout=timeout, workdir=root / "mesh")
+                       frac_bits=job.frac_bits, timeout=timeout, workdir=root / "mesh",
+                       input_parties=job.roles.input_only)
     return {n: JobReport.of(r) for n, r in reports.items()}

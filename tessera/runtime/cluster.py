@@ -43,9 +43,13 @@ def run_mesh(
     timeout: float = 120.0,
     recv_timeout: float = 60.0,
     workdir: str | os.PathLike[str] | None = None,
+    input_parties: Sequence[str] = (),
 ) -> dict[str, ProcessReport]:
     """Start every endpoint as ``python -m entry CONFIG`` (``configure`` writes each config from
     its :class:`PartyConfig`), wait, and return every endpoint's report.
+
+    ``input_parties`` (data owners that do not compute) are endpoints linked to the parties only
+    (not to the dealer nor to each other): each one's config lists the parties and itself.
 
     Raises the root cause if any endpoint fails (an endpoint's own error before the aborts it
     caused elsewhere); every process is ended before returning.
@@ -53,7 +57,7 @@ def run_mesh(
     if protocol not in PROTOCOLS:
         raise SessionError(f"unknown protocol {protocol!r}; choose one of {sorted(PROTOCOLS)}")
     names = party_names(parties)
-    endpoints = names + ([DEALER_NAME] if NEEDS_DEALER[protocol] else [])
+    endpoints = names + ([DEALER_NAME] if NEEDS_DEALER[protocol] else []) + list(input_parties)
     root = Path(tempfile.mkdtemp(prefix="tessera-cluster-")) if workdir is None else Path(workdir)
     procs: dict[str, subprocess.Popen[bytes]] = {}
     # every endpoint's port is bound here and handed to its process: no other process can take it
@@ -67,8 +71,11 @@ def run_mesh(
             for n in endpoints
         ]
         session_id = secrets.token_hex(16)
+        outside = set(input_parties)
         for n in endpoints:
-            cfg = PartyConfig(name=n, endpoints=specs, parties=names, protocol=protocol, identity_dir=str(keys),
+            mine = (specs[:len(names)] + [s for s in specs if s.name == n] if n in outside else
+                    specs if n in names else [s for s in specs if s.name not in outside])
+            cfg = PartyConfig(name=n, endpoints=mine, parties=names, protocol=protocol, identity_dir=str(keys),
                               session_id=session_id, frac_bits=frac_bits, timeout=recv_timeout,
                               result_path=str(root / f"{n}.result.json"), listen_fd=listeners[n].fileno())
             procs[n] = start(entry, configure(cfg, root), root / f"{n}.log", listener=listeners.pop(n))
