@@ -109,6 +109,7 @@ class Quantiles(Analysis[QuantileParams]):
     name = "quantiles"
     version = "1.0"
     params_model = QuantileParams
+    owner_contributions = "rows"  # each bisection step needs the owners' counts (no row-level stage yet)
     description = "quantiles (median and others) to a stated precision"
 
     def plan(self, schema: Schema, params: QuantileParams, partition: str, parties: list[str]) -> Plan:

@@ -54,6 +54,7 @@ class WelchTTest(Analysis[TTestParams]):
     name = "ttest"
     version = "1.0"
     params_model = TTestParams
+    owner_contributions = "rows"  # pooled moments need the revealed group counts first (no row-level stage yet)
     description = "Welch two-sample t-test: t statistic, degrees of freedom, p-value"
 
     def plan(self, schema: Schema, params: TTestParams, partition: str, parties: list[str]) -> Plan:

@@ -175,7 +175,7 @@ class NewtonLogistic(Analysis[LP]):
         cen = np.array([plan.scaling[c][0] for c in feats])
         coef = np.concatenate([[b[0] - float(np.sum(b[1:] * cen / h))], b[1:] / h])
         out["coefficients"] = coef
-        if local is not None:
+        if local:  # a compute party that owns no data has no holdout rows
             out.update(self._evaluate_holdout(local, params, coef, plan))
         return out
 

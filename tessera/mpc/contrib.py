@@ -4,7 +4,9 @@ A data owner that does not compute never joins the session. It runs its local st
 engine, then finds out which inputs the secure stage asks of it by *rehearsing* the secure stage
 alone (:func:`rehearse`): a session whose protocol computes nothing (every share is zero) and
 that records each :meth:`~tessera.mpc.session.Session.owner_inputs` value of this owner until the
-first value would be revealed. The owner secret-shares those inputs to the compute parties
+first interactive step (a product, a truncation, an opening). An analysis's owners' inputs must
+all come before it (``Analysis.owner_contributions = "inputs"``); analyses whose inputs depend on
+a revealed value combine the owners' rows instead (``"rows"``). The owner secret-shares those inputs to the compute parties
 (:func:`send_inputs`) and may go offline; the compute parties receive them (:func:`receive_inputs`)
 and hand them to their session (:meth:`~tessera.mpc.session.Session.set_owners`), where the
 secure stage finds them in the same order.
@@ -42,7 +44,7 @@ _SEED = 16
 
 
 class _Revealed(Exception):
-    """The rehearsal reached the first opening: the owner's inputs are all recorded."""
+    """The rehearsal reached the first interactive step: the owner's inputs are all recorded."""
 
 
 class _NoChannel(Channel):
@@ -62,8 +64,8 @@ class _NoChannel(Channel):
 
 
 class _Rehearsal(Protocol):
-    """A protocol that computes nothing: every result is zeros of the right shape, and any
-    opening ends the rehearsal."""
+    """A protocol that computes nothing: local steps give zeros of the right shape, and the
+    first interactive step (a product, truncation, permutation or opening) ends the rehearsal."""
 
     name = "rehearsal"
 
@@ -84,16 +86,16 @@ class _Rehearsal(Protocol):
         return self._zeros((self.components, *shape))
 
     def mul(self, x: RingArray, y: RingArray, trunc: int = 0) -> RingArray:
-        return self._zeros(np.broadcast_shapes(x.shape, y.shape))
+        raise _Revealed
 
     def matmul(self, x: RingArray, y: RingArray, trunc: int = 0) -> RingArray:
-        return np.matmul(x, y)
+        raise _Revealed
 
     def truncate(self, x: RingArray, bits: int) -> RingArray:
-        return self._zeros(x.shape)
+        raise _Revealed
 
     def permute(self, x: RingArray, owner: int, pi: Any) -> RingArray:
-        return self._zeros(x.shape)
+        raise _Revealed
 
     def _open_raw(self, xs: list[RingArray], recipients: tuple[int, ...]) -> list[RingArray | None]:
         raise _Revealed
@@ -102,7 +104,7 @@ class _Rehearsal(Protocol):
         return self._zeros(np.broadcast_shapes(x.shape, np.asarray(p)[None].shape))
 
     def and_(self, x: RingArray, y: RingArray) -> RingArray:
-        return self._zeros(x.shape)
+        raise _Revealed
 
     def open_binary(self, xs: Sequence[RingArray]) -> list[RingArray]:
         raise _Revealed
@@ -111,7 +113,7 @@ class _Rehearsal(Protocol):
         return self._zeros(x.shape), self._zeros(x.shape), False
 
     def b2a_bit(self, x: RingArray) -> RingArray:
-        return self._zeros(x.shape)
+        raise _Revealed
 
 
 def _stop(_: list[str]) -> None:
@@ -121,7 +123,7 @@ def _stop(_: list[str]) -> None:
 def rehearse(protocol: Protocol | int, compute: Sequence[str], owners: Sequence[str], owner: str, frac_bits: int,
              stage: Callable[[Session], object]) -> list[Contribution]:
     """The inputs ``owner`` (a data owner that does not compute) makes in ``stage`` (a secure
-    stage, a function of a session among ``compute``) before its first opening, encoded.
+    stage, a function of a session among ``compute``) before its first interactive step, encoded.
 
     ``protocol``: the number of share components of the job's protocol (or the protocol).
     Runs alone, sends nothing; the values computed are zeros and are thrown away.

@@ -275,8 +275,8 @@ class Session:
                     bound: float | None) -> SecretTensor:
         queue = self._received[owner]
         if not queue:
-            raise SessionError(f"data owner {owner!r} sent no further input: this analysis needs its data owners' "
-                               "inputs after a value was revealed, so every data owner must compute")
+            raise SessionError(f"data owner {owner!r} sent no further input: this analysis asks its data owners for "
+                               "inputs after an interactive step, so every data owner must compute")
         r = queue.popleft()
         want_f = r.frac_bits if shape is None and frac_bits is None else (
             self.frac_bits if frac_bits is None else frac_bits)
