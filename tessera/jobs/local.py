@@ -36,6 +36,7 @@ from tessera.jobs.model import (
     Roles,
     RowBounds,
 )
+from tessera.jobs.outcome import BarrierRecord, StatementKey, settle_owner, sign_abort
 from tessera.jobs.party import run_owner_job, run_party_job
 from tessera.jobs.planner import JobRequest, plan_job
 from tessera.jobs.sealed import BoxKey, open_sealed
@@ -192,21 +193,17 @@ def run_local(
                         params=params, row_bounds=row_bounds, duplicate_keys=duplicate_keys,
                         sealed=None if analyst_key is None else {ANALYST_NAME: analyst_key.public},
                         compute=compute)
-        inputs = {n: PartyInputs(data[n], None if ledgers is None else ledgers[n]) for n in names}
+        # input-only owners' charges: each compute party keeps a durable barrier record
+        records = {c: str(tmp / f"{c}.barrier") for c in workers} if ledgers and job.roles.input_only else {}
+        inputs = {n: PartyInputs(data.get(n), None if ledgers is None or n not in ledgers else ledgers[n],
+                                 records.get(n)) for n in dict.fromkeys([*names, *workers])}
         ends = list(dict.fromkeys([*workers, *names]))  # compute parties, then owners that only input
-        if runtime == "cluster":
-            reports = _run_processes(job, protocol, inputs, timeout, tmp)
-            seconds = max(reports[n].seconds for n in workers)
-            comm = {n: r.comm for n, r in reports.items()}
-            results = {n: reports[n].result for n in ends}
-        else:
-            res = run_threads(lambda s: run_party_job(s, job, inputs.get(s.party, PartyInputs())), workers,
-                              protocol=protocol, frac_bits=job.frac_bits,
-                              inputs={o: _owner_program(job, inputs[o]) for o in job.roles.input_only})
-            results, comm, seconds = dict(res.results), res.comm, res.seconds
-            reports = {n: JobReport(party=n, result=results[n], bytes_sent=int(comm[n].get("bytes_sent", 0)),
-                                    rounds=int(comm[n].get("rounds", 0)), comm=comm[n], seconds=seconds)
-                       for n in ends}
+        try:
+            reports, results, comm, seconds = _run(job, protocol, inputs, runtime, timeout, tmp, workers, ends)
+        except BaseException:
+            if records and ledgers is not None:
+                _settle_owners(job, ledgers, records)
+            raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     typed = {n: r for n, r in results.items() if r is not None}
@@ -228,6 +225,38 @@ def run_local(
     )
 
 
+def _run(job: PartyJob, protocol: str, inputs: Mapping[str, PartyInputs], runtime: str, timeout: float, tmp: Path,
+         workers: list[str], ends: list[str]) -> tuple[dict[str, JobReport], dict[str, PartyResult | None],
+                                                     dict[str, dict[str, Any]], float]:
+    """Run every endpoint of ``job``; its reports, results, communication figures and wall time."""
+    results: dict[str, PartyResult | None]
+    if runtime == "cluster":
+        reports = _run_processes(job, protocol, inputs, timeout, tmp)
+        seconds = max(reports[n].seconds for n in workers)
+        comm = {n: r.comm for n, r in reports.items()}
+        results = {n: reports[n].result for n in ends}
+    else:
+        res = run_threads(lambda s: run_party_job(s, job, inputs.get(s.party, PartyInputs())), workers,
+                          protocol=protocol, frac_bits=job.frac_bits,
+                          inputs={o: _owner_program(job, inputs[o]) for o in job.roles.input_only})
+        results, comm, seconds = dict(res.results), res.comm, res.seconds
+        reports = {n: JobReport(party=n, result=results[n], bytes_sent=int(comm[n].get("bytes_sent", 0)),
+                                rounds=int(comm[n].get("rounds", 0)), comm=comm[n], seconds=seconds)
+                   for n in ends}
+    return reports, results, comm, seconds
+
+
+def _settle_owners(job: PartyJob, ledgers: Mapping[str, LedgerRef], records: Mapping[str, str]) -> None:
+    """The job failed: settle every input-only owner's charge by the compute parties' signed
+    statements (:mod:`tessera.jobs.outcome`; here each compute party's key is made for the job,
+    as its node's identity key would sign)."""
+    keys = {c: StatementKey() for c in records}
+    statements = {c: sign_abort(BarrierRecord(path), keys[c], job.job_id, c) for c, path in records.items()}
+    for o in job.roles.input_only:
+        if o in ledgers:
+            settle_owner(ledgers[o], job.job_id, statements, {c: k.public for c, k in keys.items()})
+
+
 def _owner_program(job: PartyJob, inputs: PartyInputs) -> Callable[[Channel], PartyResult]:
     return lambda channel: run_owner_job(channel, job, inputs)
 
@@ -239,7 +268,8 @@ def _run_processes(job: PartyJob, protocol: str, inputs: Mapping[str, PartyInput
         data = mine.data
         if data is not None and not isinstance(data, (str, os.PathLike)):
             raise SessionError("party processes read their data from files; give paths or DataFrames")
-        launch = PartyLaunch(endpoint=cfg, job=job, data=None if data is None else str(data), ledger=mine.ledger)
+        launch = PartyLaunch(endpoint=cfg, job=job, data=None if data is None else str(data), ledger=mine.ledger,
+                             barrier_record=mine.barrier_record)
         return launch.save(workdir / f"{cfg.name}.launch.json")
 
     (root / "mesh").mkdir()

@@ -214,6 +214,8 @@ class PartyInputs:
     #: a DataFrame, CSV or Parquet path, or SQL source (:data:`tessera.data.sources.Source`)
     data: Source | None = None
     ledger: LedgerRef | None = None
+    #: a compute party's durable output-barrier record (:class:`tessera.jobs.outcome.BarrierRecord`)
+    barrier_record: str | None = None
 
 
 class PartyLaunch(_Record):
@@ -225,6 +227,8 @@ class PartyLaunch(_Record):
     job: PartyJob | None = None
     data: str | SqlData | None = None
     ledger: LedgerRef | None = None
+    #: this compute party's durable output-barrier record (jobs with input-only data owners)
+    barrier_record: str | None = None
 
     def save(self, path: str | Path) -> Path:
         Path(path).write_text(self.model_dump_json(by_alias=True, indent=2))

@@ -34,6 +34,7 @@ from tessera.execution.psi import align
 from tessera.execution.steps import RowLimits, check_row_count, local_stage, parse_params, secure_stage
 from tessera.jobs.budget import BudgetHook, OutputBarrier, crash_point_for_tests
 from tessera.jobs.model import PartyInputs, PartyJob, PartyLaunch, PartyResult, SqlData
+from tessera.jobs.outcome import BarrierRecord
 from tessera.jobs.sealed import seal_shares
 from tessera.mpc.contrib import receive_inputs, rehearse, send_inputs
 from tessera.mpc.session import Session
@@ -61,7 +62,7 @@ def run_party_job(session: Session, job: PartyJob, inputs: PartyInputs) -> Party
     if inputs.data is None and owns:
         raise DataError(f"party {session.party!r} of job {job.job_id} has no data for it")
     if not owns:
-        inputs = PartyInputs(None, None)  # a compute party that owns no data is charged nothing
+        inputs = PartyInputs(None, None, inputs.barrier_record)  # a compute party that owns no data is charged nothing
     received = {o: receive_inputs(session.protocol.ch, job.protocol, session.me, session.n_parties, o)
                 for o in job.roles.input_only}
     session.set_owners(job.roles.data_owners, received)
@@ -69,7 +70,11 @@ def run_party_job(session: Session, job: PartyJob, inputs: PartyInputs) -> Party
     if job.dp is not None and inputs.ledger is not None:
         budget = BudgetHook(job.job_id, job.dp, inputs.ledger)
         budget.reserve()
-    OutputBarrier(None if budget is None else budget.output_started).attach(session)
+    record = None if inputs.barrier_record is None else BarrierRecord(inputs.barrier_record)
+    if record is not None:
+        record.start()
+    OutputBarrier(_marks(None if budget is None else budget.output_started,
+                         None if record is None else record.mark)).attach(session)
     analysts = job.roles.recipients.sealed
     reveals = session.seal_outputs() if analysts else None
     try:
@@ -85,6 +90,16 @@ def run_party_job(session: Session, job: PartyJob, inputs: PartyInputs) -> Party
                                          for a in analysts}
     return PartyResult(outputs=outputs, revealed=list(job.revealed), transcript=transcript, budget_left=left,
                        sealed=sealed)
+
+
+def _marks(*marks: Callable[[], None] | None) -> Callable[[], None] | None:
+    """One mark for the output barrier that makes each of ``marks`` (None: none at all)."""
+    todo = [m for m in marks if m is not None]
+
+    def mark() -> None:
+        for m in todo:
+            m()
+    return mark if todo else None
 
 
 def run_owner_job(channel: Channel, job: PartyJob, inputs: PartyInputs) -> PartyResult:
@@ -115,9 +130,11 @@ def run_owner_job(channel: Channel, job: PartyJob, inputs: PartyInputs) -> Party
         if budget is not None:
             budget.release()  # nothing was sent
         raise
+    if budget is not None:
+        budget.output_started()  # spent from here on, unless every compute party signs an abort
     send_inputs(channel, job.protocol, job.roles.compute, mine)
     return PartyResult(outputs={}, revealed=list(job.revealed), transcript="",
-                       budget_left=None if budget is None else budget.remaining())
+                       budget_left=None if budget is None else budget.commit())
 
 
 def _stage_of(job: PartyJob) -> tuple[Any, Any, Any, bool]:
@@ -179,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
             write_report(report, launch.endpoint.result_path)
         return 0 if report.ok else 1
     if launch.job is not None and not launch.endpoint.is_dealer:
-        program = program_for(launch.job, PartyInputs(source_of(launch.data), launch.ledger))
+        program = program_for(launch.job, PartyInputs(source_of(launch.data), launch.ledger, launch.barrier_record))
     report = serve(launch.endpoint, program)
     if launch.endpoint.result_path:
         write_report(report, launch.endpoint.result_path)

@@ -295,7 +295,7 @@ class Session:
         assert self._recording is not None
         k = self.protocol.components
         if not mine:
-            own = np.shape(value)
+            own = np.asarray(value).shape
             shp = tuple(shape) if shape is not None else (0, *own[1:])
             f = self.frac_bits if frac_bits is None else frac_bits
             return SecretTensor(self, np.zeros((k, *shp), dtype=np.uint64), f, bound)
