@@ -36,9 +36,16 @@ class JobSpec(BaseModel):
     dp: DPRequest | None = None
     analyst: str
     idempotency_key: str | None = None
+    #: the compute parties (in session order); unset: every data owner computes, unless some data
+    #: owner's contract role is ``owner`` (it only inputs): then the contract's ``compute`` and
+    #: ``both`` parties compute
+    compute: list[str] | None = None
 
     def canonical_bytes(self) -> bytes:
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":")).encode()
+        data = self.model_dump(mode="json")
+        if data.get("compute") is None:
+            data.pop("compute", None)  # jobs without roles keep the hash they always had
+        return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
 
     @property
     def hash(self) -> str:
