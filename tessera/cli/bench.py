@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import typer
 
+from tessera.cli.bench_outsourced import OUTSOURCED
 from tessera.data.schema import Column, ColumnType, Schema
 from tessera.jobs.local import run_local
 from tessera.runtime.cluster import run_cluster
@@ -56,7 +57,7 @@ def _analysis_workloads() -> dict[str, Callable[[int, int, str], Any]]:
         return run_local("logistic_regression", frames, schema, protocol=protocol, partition="vertical",
                          features=[f"x{j}" for j in range(p)], target="y", iterations=10)
 
-    return {"describe": describe, "linreg": linreg, "logreg": logreg}
+    return {"describe": describe, "linreg": linreg, "logreg": logreg, **OUTSOURCED}
 
 
 ANALYSES = _analysis_workloads()

@@ -110,6 +110,12 @@ class Roles(_Record):
         return self.compute + ([self.preprocessing.party] if self.preprocessing.party else [])
 
     @property
+    def participants(self) -> list[str]:
+        """Every node that takes part: the session's endpoints, then the input-only owners (they
+        decide on the job for their own data, send their shares and leave)."""
+        return self.endpoints + self.input_only
+
+    @property
     def input_only(self) -> list[str]:
         """The data owners that do not compute (in input order)."""
         return [o for o in self.data_owners if o not in self.compute]
