@@ -63,16 +63,16 @@ def run_party_job(session: Session, job: PartyJob, inputs: PartyInputs) -> Party
         raise DataError(f"party {session.party!r} of job {job.job_id} has no data for it")
     if not owns:
         inputs = PartyInputs(None, None, inputs.barrier_record)  # a compute party that owns no data is charged nothing
-    received = {o: receive_inputs(session.protocol.ch, job.protocol, session.me, session.n_parties, o)
-                for o in job.roles.input_only}
-    session.set_owners(job.roles.data_owners, received)
+    record = None if inputs.barrier_record is None else BarrierRecord(inputs.barrier_record)
+    if record is not None:
+        record.start()  # first: a party lost from here on can still say whether it marked
     budget = None
     if job.dp is not None and inputs.ledger is not None:
         budget = BudgetHook(job.job_id, job.dp, inputs.ledger)
         budget.reserve()
-    record = None if inputs.barrier_record is None else BarrierRecord(inputs.barrier_record)
-    if record is not None:
-        record.start()
+    received = {o: receive_inputs(session.protocol.ch, job.protocol, session.me, session.n_parties, o)
+                for o in job.roles.input_only}
+    session.set_owners(job.roles.data_owners, received)
     OutputBarrier(_marks(None if budget is None else budget.output_started,
                          None if record is None else record.mark)).attach(session)
     analysts = job.roles.recipients.sealed

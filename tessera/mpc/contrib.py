@@ -120,21 +120,17 @@ def _stop(_: list[str]) -> None:
     raise _Revealed
 
 
-def rehearse(protocol: Protocol | int, compute: Sequence[str], owners: Sequence[str], owner: str, frac_bits: int,
+def rehearse(components: int, compute: Sequence[str], owners: Sequence[str], owner: str, frac_bits: int,
              stage: Callable[[Session], object]) -> list[Contribution]:
     """The inputs ``owner`` (a data owner that does not compute) makes in ``stage`` (a secure
     stage, a function of a session among ``compute``) before its first interactive step, encoded.
 
-    ``protocol``: the number of share components of the job's protocol (or the protocol).
+    ``components``: the number of share components of the job's protocol (``Protocol.components``).
     Runs alone, sends nothing; the values computed are zeros and are thrown away.
     """
-    k = protocol if isinstance(protocol, int) else protocol.components
-    proto = _Rehearsal(_NoChannel(0, list(compute)), len(compute), k)
+    proto = _Rehearsal(_NoChannel(0, list(compute)), len(compute), components)
     session = Session(proto, list(compute), frac_bits, session_id=b"rehearsal")
-    session.owners = list(owners)
-    session._acting_as = owner
-    recorded: list[Contribution] = []
-    session._recording = recorded
+    recorded = session.rehearse_as(owner, owners)
     session.before_reveal(_stop)
     with contextlib.suppress(_Revealed):
         stage(session)

@@ -236,6 +236,15 @@ class Session:
             self._absorb({"kind": "owner-inputs", "owner": o,
                           "shapes": [[list(r.shape), r.frac_bits] for r in self._received[o]]})
 
+    def rehearse_as(self, owner: str, owners: Sequence[str]) -> list[Contribution]:
+        """Make this session a rehearsal for data owner ``owner`` (one that does not compute, see
+        :mod:`tessera.mpc.contrib`): :meth:`owner_inputs` records its inputs in the list returned
+        and stands in zeros for every input. Only for a session whose protocol computes nothing."""
+        self.owners = list(owners)
+        self._acting_as = owner
+        self._recording = []
+        return self._recording
+
     @property
     def owns(self) -> bool:
         """Whether this party inputs data of its own (it is a data owner)."""

@@ -75,8 +75,9 @@ def run_mesh(
         for n in endpoints:
             mine = (specs[:len(names)] + [s for s in specs if s.name == n] if n in outside else
                     specs if n in names else [s for s in specs if s.name not in outside])
-            cfg = PartyConfig(name=n, endpoints=mine, parties=names, protocol=protocol, identity_dir=str(keys),
-                              session_id=session_id, frac_bits=frac_bits, timeout=recv_timeout,
+            # many endpoints start on one machine at once: give the set-up time for each to start
+            cfg = PartyConfig(name=n, endpoints=mine, parties=names, connect_timeout=30.0 + 1.5 * len(endpoints),
+                              protocol=protocol, identity_dir=str(keys), session_id=session_id, frac_bits=frac_bits, timeout=recv_timeout,
                               result_path=str(root / f"{n}.result.json"), listen_fd=listeners[n].fileno())
             procs[n] = start(entry, configure(cfg, root), root / f"{n}.log", listener=listeners.pop(n))
         deadline = time.monotonic() + timeout
