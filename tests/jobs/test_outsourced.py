@@ -73,7 +73,11 @@ def test_logistic_regression_on_10_banks_rows_matches_sklearn():
                     holdout_fraction=0.0, runtime="threads")
     pooled = pd.concat(frames.values(), ignore_index=True)
     sk = LogisticRegression(C=np.inf, max_iter=10_000, tol=1e-10).fit(pooled[feats].astype(float), pooled["is_fraud"])
-    np.testing.assert_allclose(res["coefficients"], np.concatenate([sk.intercept_, sk.coef_[0]]), rtol=5e-3)
+    # in the units of the features' declared half-widths (the fit's scaled units)
+    half = np.array([1.0, 5000.0, 0.5, 11.5, 1825.0])
+    np.testing.assert_allclose(res["coefficients"] * half, np.concatenate([sk.intercept_, sk.coef_[0]]) * half,
+                               rtol=5e-3, atol=2e-3)
+    assert res["n"] == len(pooled)
 
 
 def test_an_owner_may_also_compute(hospitals30):
