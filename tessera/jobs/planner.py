@@ -52,9 +52,10 @@ class JobRequest:
     row_bounds: Mapping[str, RowBounds] = field(default_factory=dict)
 
 
-def _outsourced(r: JobRequest, planned: Planned) -> Planned:
+def _outsourced(r: JobRequest) -> Planned:
     """The plan of a job whose data owners do not all compute: checked, and saying who does what."""
-    roles, a = r.roles, planned.analysis
+    roles, a = r.roles, get(r.analysis, r.version)
+    to = [SEALED] if roles.recipients.sealed else list(roles.recipients.parties)
     if r.partition != "horizontal" or r.psi_mode is not None:
         raise PlanError("a vertical job needs every data owner to compute (the PSI among owners that only input "
                         "is not built yet); make the owners compute parties, or partition horizontally")
@@ -63,12 +64,12 @@ def _outsourced(r: JobRequest, planned: Planned) -> Planned:
     if a.owner_contributions == "rows":
         if not a.takes_shared_rows():
             raise PlanError(f"{a.name} needs its data owners online after a reveal; every data owner must compute")
-        # the owners' rows, concatenated, run as shared rows: the analysis's row-level plan
-        planned = plan_analysis(r.analysis, r.version, r.params, r.schema, "vertical", list(roles.data_owners),
-                                [SEALED] if roles.recipients.sealed else list(roles.recipients.parties))
-        what = "its scaled rows of " + ", ".join(planned.plan.columns) + " (its row count is public)"
+        # the owners' rows, concatenated, are shared rows among the compute parties: the row-level plan
+        planned = plan_analysis(r.analysis, r.version, r.params, r.schema, "vertical", list(roles.compute), to)
+        what = "their scaled rows of " + ", ".join(planned.plan.columns) + " (each owner's row count is public)"
     else:
-        what = "the inputs of its local results the secure stage makes (the local stage's aggregates or rows)"
+        planned = plan_analysis(r.analysis, r.version, r.params, r.schema, r.partition, list(roles.data_owners), to)
+        what = "what the secure stage takes of their local results (aggregates, or rows for row-level analyses)"
     planned.plan.notes.append(
         f"roles: compute parties {', '.join(roles.compute)} run the secure stage and see only secret shares; data "
         f"owners that only input ({', '.join(roles.input_only)}) run the local stage on their own rows, secret-share "
@@ -83,10 +84,9 @@ def plan_job(request: JobRequest) -> PartyJob:
         raise PlanError(f"unknown partition {r.partition!r}; use 'horizontal' or 'vertical'")
     sealed = r.roles.recipients.sealed
     outside = r.roles.input_only
-    planned = plan_analysis(r.analysis, r.version, r.params, r.schema, r.partition, list(r.roles.data_owners),
-                            [SEALED] if sealed else list(r.roles.recipients.parties), psi_mode=r.psi_mode)
-    if outside:
-        planned = _outsourced(r, planned)
+    planned = _outsourced(r) if outside else plan_analysis(
+        r.analysis, r.version, r.params, r.schema, r.partition, list(r.roles.data_owners),
+        [SEALED] if sealed else list(r.roles.recipients.parties), psi_mode=r.psi_mode)
     plan = planned.plan
     if sealed:
         if not planned.analysis.seals():

@@ -97,7 +97,7 @@ def test_the_plan_says_who_computes_and_what_owners_send(hospitals12):
     assert "compute parties c1, c2, c3 run the secure stage" in job.plan_text
     assert "hospital_01" in job.plan_text and "leave" in job.plan_text
     rows = local_job("describe", frames, schema, protocol="rep3", compute=C3, params={"columns": ["age"]})
-    assert "its scaled rows of age (its row count is public)" in rows.plan_text
+    assert "their scaled rows of age (each owner's row count is public)" in rows.plan_text
 
 
 def test_compute_parties_are_checked():
