@@ -123,3 +123,18 @@ def test_an_owner_that_ran_another_job_is_refused(hospitals12):
 
     with pytest.raises(SessionError, match=r"data owner 'x' sent an input of shape \(2,\)"):
         run_threads(program, ["a", "b", "c"], protocol="rep3")
+
+
+@pytest.mark.slow
+def test_over_processes_the_owners_leave_after_sending_and_the_job_goes_on(hospitals30):
+    """Real processes over mutual TLS: every hospital process exits once its shares are sent
+    (its links to the compute parties close), and the compute parties finish without it."""
+    frames, schema, _ = hospitals30
+    few = dict(list(frames.items())[:4])
+    res = run_local("meta_analysis", few, schema, outcome="outcome", treatment="treatment", compute=C3,
+                    runtime="cluster", timeout=300)
+    assert res["fixed_effect"] == pytest.approx(reference(few).mean_effect_fe, abs=1e-6)
+    for h in few:
+        report = res.reports[h]
+        assert report.ok and report.bytes_sent == 205
+        assert report.seconds < min(res.reports[c].seconds for c in C3)  # gone before the computation ended
