@@ -21,7 +21,7 @@ import abc
 import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -144,6 +144,12 @@ class Analysis(abc.ABC, Generic[P]):
     description: ClassVar[str] = ""
     #: the class of :meth:`result` (:mod:`tessera.analytics.results`; the generic one by default)
     result_type: ClassVar[type[Result]] = Result
+    #: how the compute parties combine the contributions of data owners that do not compute:
+    #: ``"inputs"``, the inputs each owner makes in :meth:`secure` (all before its first reveal;
+    #: the secure stage sums or concatenates them as it does for parties); ``"rows"``, the
+    #: owners' scaled rows, concatenated, through :meth:`secure_rows` (analyses whose owners'
+    #: inputs depend on a revealed value, such as pooled moments that need the total count)
+    owner_contributions: ClassVar[Literal["inputs", "rows"]] = "inputs"
 
     def parse_params(self, raw: Mapping[str, Any]) -> P:
         """The job's raw parameters validated against :attr:`params_model`.

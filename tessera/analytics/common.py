@@ -18,7 +18,7 @@ from tessera.mpc.tensor import SecretTensor, concatenate
 
 __all__ = ["scaling_for", "scale_columns", "check_magnitude", "secure_sum", "numeric_columns", "DEFAULT_MAX_ROWS",
            "local_gram", "normalized_gram", "first_holders", "vertical_local", "share_columns", "shared_gram",
-           "received"]
+           "received", "owner_rows"]
 
 #: Rows assumed per dataset when the job does not declare a bound (contracts declare one).
 DEFAULT_MAX_ROWS = 10**9
@@ -71,17 +71,27 @@ def check_magnitude(quantity: str, bound: float, frac_bits: int, fix: str) -> No
         )
 
 
-def secure_sum(session: Session, local: npt.NDArray[Any], shape: Sequence[int]) -> SecretTensor:
-    """The sum over all parties of each party's ``local`` array (every party inputs its own).
+def secure_sum(session: Session, local: npt.NDArray[Any] | None, shape: Sequence[int]) -> SecretTensor:
+    """The sum over all data owners of each owner's ``local`` array (every owner inputs its own;
+    a compute party that owns no data passes None).
 
-    Reveals nothing; every party must pass an array of the same public ``shape``.
+    Reveals nothing; every owner must pass an array of the same public ``shape``.
     """
     total: SecretTensor | None = None
-    for p in range(session.n_parties):
-        part = session.input(p, local if p == session.me else None, shape=tuple(shape), bound=None)
+    for part in session.owner_inputs(local, shape=tuple(shape)):
         total = part if total is None else total + part
     assert total is not None
     return total
+
+
+def owner_rows(session: Session, local: Local, plan: Plan) -> SharedRows:
+    """The data owners' rows, concatenated, as shared rows (each owner inputs its
+    :func:`vertical_local` rows of ``plan.columns``; a party that owns none passes ``{}``).
+    How analyses that pool after a reveal (``owner_contributions = "rows"``) combine the
+    contributions of owners that do not compute. Reveals every owner's row count."""
+    block = np.column_stack([local[c] for c in plan.columns]) if session.owns else None
+    rows = concatenate(session.owner_inputs(block), axis=0)
+    return {c: rows[:, j] for j, c in enumerate(plan.columns)}
 
 
 def received(values: Sequence[Opened | None]) -> list[Opened] | None:
@@ -167,7 +177,7 @@ def normalized_gram(
     """
     k1 = len(plan.columns) + 1
     if plan.partition == "horizontal":
-        totals = secure_sum(session, local["gram"].reshape(-1), (k1 * k1,))
+        totals = secure_sum(session, local["gram"].reshape(-1) if session.owns else None, (k1 * k1,))
         n = round(float(session.reveal(totals[0])[0]))
         return n, totals.reshape(k1, k1).scale(1 / max(n, 1), bound=float(max(n, 1)))
     return shared_gram(share_columns(session, local, plan, holders), plan)

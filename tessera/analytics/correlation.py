@@ -125,6 +125,7 @@ class _MomentAnalysis(Analysis[MatrixParams]):
 
     params_model = MatrixParams
     partitions = ("horizontal", "vertical")
+    owner_contributions = "rows"  # pooled moments need the revealed total count first
 
     def local(self, columns: LocalTable, params: MatrixParams, plan: Plan) -> Local:
         if plan.partition == "vertical":

@@ -65,6 +65,7 @@ class Describe(Analysis[DescribeParams]):
     version = "1.0"
     params_model = DescribeParams
     partitions = ("horizontal", "vertical")
+    owner_contributions = "rows"  # its pooled moments need the revealed total count first
     description = "count, sum, mean, variance, standard deviation per column (min and max where the contract allows)"
     result_type = DescribeResult
 
@@ -177,8 +178,7 @@ class Describe(Analysis[DescribeParams]):
         mean, m2 = pool(session, local, np.full(p, count, dtype=np.int64), full=False)
         if not params.extremes:
             return self._finish(session, plan, params, count, mean, m2, None, None)
-        ext = [session.input(i, local["extremes"] if i == session.me else None, shape=(2 * p,), frac_bits=0, bound=None)
-               for i in range(session.n_parties)]
+        ext = session.owner_inputs(local["extremes"] if session.owns else None, shape=(2 * p,), frac_bits=0)
         allext = stack(ext)
         lo = fn.min(allext[:, :p], axis=0)
         hi = fn.max(allext[:, p:], axis=0)

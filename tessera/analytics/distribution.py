@@ -70,7 +70,7 @@ class Histogram(Analysis[HistParams]):
     def secure(self, session: Session, local: Local, params: HistParams, plan: Plan,
                holders: dict[str, list[str]]) -> dict[str, Any]:
         bins = len(params.edges) - 1
-        total = secure_sum(session, local["counts"], (bins,))
+        total = secure_sum(session, local["counts"] if session.owns else None, (bins,))
         if params.min_bin_count:
             small = total < params.min_bin_count
             got = received(session.reveal(total * (1 - small), small, to=plan.recipients))
@@ -111,6 +111,7 @@ class Quantiles(Analysis[QuantileParams]):
     name = "quantiles"
     version = "1.0"
     params_model = QuantileParams
+    owner_contributions = "rows"  # each bisection step needs the owners' counts (no row-level stage yet)
     description = "quantiles (median and others) to a stated precision"
     result_type = QuantilesResult
 

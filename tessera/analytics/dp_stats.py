@@ -137,8 +137,7 @@ class DPDescribe(Analysis[DPDescribeParams]):
         p = len(plan.columns)
         bounds = [(math.floor(lo * res), math.ceil(hi * res)) for lo, hi in
                   (plan.meta["bounds"][c] for c in plan.columns)]
-        parts = [session.input(i, local["stats"] if i == session.me else None, shape=(1 + p,), frac_bits=0, bound=None)
-                 for i in range(session.n_parties)]
+        parts = session.owner_inputs(local["stats"] if session.owns else None, shape=(1 + p,), frac_bits=0)
         count = None
         sums = None
         for part in parts:
@@ -210,8 +209,7 @@ class DPHistogram(Analysis[DPHistParams]):
                holders: dict[str, list[str]]) -> dict[str, Any]:
         bins = len(params.edges) - 1
         total = None
-        for i in range(session.n_parties):
-            part = session.input(i, local["counts"] if i == session.me else None, shape=(bins,), frac_bits=0, bound=None)
+        for part in session.owner_inputs(local["counts"] if session.owns else None, shape=(bins,), frac_bits=0):
             part = fn.clip(part, 0, params.max_rows)
             total = part if total is None else total + part
         assert total is not None
@@ -272,8 +270,7 @@ class DPLinearRegression(Analysis[DPLinRegParams]):
         k1 = len(plan.columns) + 1
         t = k1 * (k1 + 1) // 2
         total = None
-        for i in range(session.n_parties):
-            part = session.input(i, local["triangle"] if i == session.me else None, shape=(t,), frac_bits=0, bound=None)
+        for part in session.owner_inputs(local["triangle"] if session.owns else None, shape=(t,), frac_bits=0):
             bound = _clip_party(part[0], 0, params.max_rows * params.grid**2)  # n_i * grid^2
             part = _clip_party(part, -bound, bound)
             total = part if total is None else total + part

@@ -58,6 +58,7 @@ class WelchTTest(Analysis[TTestParams]):
     name = "ttest"
     version = "1.0"
     params_model = TTestParams
+    owner_contributions = "rows"  # pooled moments need the revealed group counts first (no row-level stage yet)
     description = "Welch two-sample t-test: t statistic, degrees of freedom, p-value"
     result_type = TTestResult
 
@@ -227,12 +228,9 @@ class Chi2Independence(Analysis[Chi2Params]):
 
     def secure(self, session: Session, local: Local, params: Chi2Params, plan: Plan,
                holders: dict[str, list[str]]) -> dict[str, Any]:
-        table = local["table"]
-        r, c = table.shape
+        r, c = plan.meta["levels"]
         obs = None
-        for p in range(session.n_parties):
-            part = session.input(p, table if p == session.me else None, shape=(r, c), frac_bits=0,
-                                 bound=float(params.max_rows))
+        for part in session.owner_inputs(local["table"] if session.owns else None, shape=(r, c), frac_bits=0):
             obs = part if obs is None else obs + part
         assert obs is not None
         rows, cols = obs.sum(axis=1), obs.sum(axis=0)

@@ -219,7 +219,7 @@ class NewtonLogistic(Analysis[LP]):
         if len(got) > 1:  # Var = diag(T H^-1 T') / n, T the public map from scaled to original units
             var = np.asarray(got[1], dtype=np.float64).reshape(-1)
             out["std_errors"] = np.sqrt(np.maximum(var, 0.0) / n) / np.concatenate([[1.0], h])
-        if local is not None:
+        if local:  # a compute party that owns no data has no holdout rows
             out.update(self._evaluate_holdout(local, params, coef, plan))
         return out
 
@@ -277,14 +277,10 @@ class NewtonLogistic(Analysis[LP]):
     def _share_rows(self, session: Session, local: Local, params: LP, plan: Plan,
                     holders: dict[str, list[str]]) -> tuple[SecretTensor, SecretTensor]:
         """Horizontal: each party shares its own training rows."""
-        train = ~local["holdout"]
-        parts = []
-        for p in range(session.n_parties):
-            mine = p == session.me
-            block = (np.column_stack([local[c][train] for c in [*params.features, params.target]])
-                     if mine else None)
-            parts.append(session.input(p, block, bound=None))
-        rows = concatenate(parts, axis=0)
+        train = ~local["holdout"] if session.owns else None
+        block = (np.column_stack([local[c][train] for c in [*params.features, params.target]])
+                 if session.owns else None)
+        rows = concatenate(session.owner_inputs(block), axis=0)
         return rows[:, : len(params.features)], rows[:, len(params.features)]
 
     @staticmethod

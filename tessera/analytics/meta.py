@@ -138,9 +138,9 @@ class MetaAnalysis(Analysis[MetaParams]):
 
     def secure(self, session: Session, local: Local, params: MetaParams, plan: Plan,
                holders: dict[str, list[str]]) -> dict[str, Any]:
-        k = session.n_parties
-        rows = concatenate([session.input(p, local["study"].reshape(1, 3) if p == session.me else None, shape=(1, 3),
-                                          frac_bits=0, bound=None) for p in range(k)])
+        k = len(session.owners)
+        rows = concatenate(session.owner_inputs(local["study"].reshape(1, 3) if session.owns else None, shape=(1, 3),
+                                                frac_bits=0))
         w, eps, var = rows[:, 0]._relabel(_WEIGHT_BITS), rows[:, 1]._relabel(WIDE), rows[:, 2]._relabel(WIDE)
         # W = u 2^E_W; w_hat = w / 2^E_W sums to u (raw: w 2^(60 - k_W), truncated to 58 bits)
         total = w.sum().reshape(1)

@@ -123,8 +123,7 @@ def pooled_counts(session: Session, local: Local) -> npt.NDArray[np.int64]:
     """The total count of every variable, revealed to every party (the counts are outputs)."""
     k = len(local["count"])
     total: SecretTensor | None = None
-    for p in range(session.n_parties):
-        part = session.input(p, local["count"] if p == session.me else None, shape=(k,), frac_bits=0, bound=None)
+    for part in session.owner_inputs(local["count"] if session.owns else None, shape=(k,), frac_bits=0):
         total = part if total is None else total + part
     assert total is not None
     return np.asarray(session.reveal(total)[0], dtype=np.int64)
@@ -164,17 +163,16 @@ def pool(session: Session, local: Local, counts: npt.NDArray[np.int64], full: bo
     k = len(counts)
     c = np.ones(k) if weights is None else np.asarray(weights, dtype=np.float64)
     nk = np.maximum(counts, 1).astype(np.float64)
-    w = np.asarray(local["count"], dtype=np.float64) / nk
-    mu = w * local["mean"]
-    r = np.sqrt(c * w)
-    a = r * local["mean"]
-    q = local["m2"] / nk[0] if full else c * local["m2"] / nk
-    mine = np.concatenate([mu, r, a, np.ravel(q)])
-    width = len(mine)
-    parts = [session.input(p, mine if p == session.me else None, shape=(width,), frac_bits=WIDE, bound=None)
-             for p in range(session.n_parties)]
+    width = 3 * k + (k * k if full else k)
+    mine = None
+    if session.owns:
+        w = np.asarray(local["count"], dtype=np.float64) / nk
+        r = np.sqrt(c * w)
+        q = local["m2"] / nk[0] if full else c * local["m2"] / nk
+        mine = np.concatenate([w * local["mean"], r, r * local["mean"], np.ravel(q)])
+    parts = session.owner_inputs(mine, shape=(width,), frac_bits=WIDE)
     x = stack(parts)  # (P, width)
-    n_p = session.n_parties
+    n_p = len(session.owners)
     mean = x[:, :k].sum(axis=0)
     rr, aa, qq = x[:, k:2 * k], x[:, 2 * k:3 * k], x[:, 3 * k:]
     e = aa - wide_mul(rr, stack([mean] * n_p))  # (P, k): sqrt(c n_i / N) (m_i - mean)

@@ -142,6 +142,7 @@ class LinearRegression(Analysis[LinRegParams]):
     version = "1.0"
     params_model = LinRegParams
     partitions = ("horizontal", "vertical")
+    owner_contributions = "rows"  # pooled moments need the revealed total count first
     description = "OLS or ridge regression: coefficients, standard errors, t, p-values, R^2"
     result_type = RegressionResult
 

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import typer
 
+from tessera.cli.bench_outsourced import OUTSOURCED
 from tessera.data.schema import Column, ColumnType, Schema
 from tessera.data.synthetic import hospital_trials
 from tessera.errors import TesseraError
@@ -83,7 +84,8 @@ def _analysis_workloads() -> dict[str, Callable[[int, int, str, Relay | None, st
         return run_local("meta_analysis", trials, schema, protocol=protocol, outcome="outcome", treatment="treatment",
                          relay=relay, preprocessing=pre)
 
-    return {"describe": describe, "linreg": linreg, "correlation": correlation, "logreg": logreg, "meta": meta}
+    return {"describe": describe, "linreg": linreg, "correlation": correlation, "logreg": logreg, "meta": meta,
+            **OUTSOURCED}
 
 
 ANALYSES = _analysis_workloads()

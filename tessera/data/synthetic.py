@@ -25,7 +25,8 @@ import pandas as pd
 from tessera.data.schema import Column, ColumnType, Schema
 
 __all__ = ["FraudTruth", "TRUE_FRAUD_MODEL", "bank_transactions", "BANK_SCHEMA", "split_sizes", "TrialTruth",
-           "hospital_trials", "HOSPITAL_SCHEMA", "vertical_fraud", "DEFAULT_BANK_WEIGHTS"]
+           "hospital_trials", "HOSPITAL_SCHEMA", "vertical_fraud", "DEFAULT_BANK_WEIGHTS", "hospital_sizes",
+           "many_hospitals", "many_banks"]
 
 BANK_SCHEMA = Schema(
     columns=(
@@ -257,3 +258,23 @@ def vertical_fraud(
     b = pd.concat([full.loc[common, ["customer_id", "is_fraud"]], extra]).sample(frac=1.0, random_state=seed + 2)
     join = full.loc[common].reset_index(drop=True)
     return {"bank_a": a.reset_index(drop=True), "bank_b": b.reset_index(drop=True)}, schema, truth, join
+
+
+def hospital_sizes(n: int, rows: tuple[int, int] = (60, 400), seed: int = 5) -> dict[str, int]:
+    """Rows per hospital for ``n`` hospitals (``hospital_01`` ...), unequal: uniform in ``rows``."""
+    if n < 1 or rows[0] < 2 or rows[1] < rows[0]:
+        raise ValueError("at least one hospital, and at least 2 rows each")
+    rng = np.random.default_rng(seed)
+    return {f"hospital_{i + 1:02d}": int(v) for i, v in enumerate(rng.integers(rows[0], rows[1] + 1, n))}
+
+
+def many_hospitals(n: int = 30, rows: tuple[int, int] = (60, 400), effect: float = -4.0, tau2: float = 2.0,
+                   seed: int = 11) -> tuple[dict[str, pd.DataFrame], Schema, TrialTruth]:
+    """:func:`hospital_trials` for ``n`` hospitals (default 30) of :func:`hospital_sizes` rows: a
+    consortium of many small studies (input-only data owners of an outsourced meta-analysis)."""
+    return hospital_trials(hospital_sizes(n, rows, seed), effect=effect, tau2=tau2, seed=seed)
+
+
+def many_banks(n: int = 10, n_rows: int = 5000, seed: int = 7) -> tuple[dict[str, pd.DataFrame], Schema, FraudTruth]:
+    """:func:`bank_transactions` split across ``n`` banks (default 10, ``bank_01`` ...), unequal sizes."""
+    return bank_transactions(n_rows, banks=tuple(f"bank_{i + 1:02d}" for i in range(n)), seed=seed)

@@ -18,6 +18,7 @@ import numpy as np
 
 from tessera import analytics
 from tessera.analytics.base import Params, Plan, Release
+from tessera.analytics.common import owner_rows, vertical_local
 from tessera.data.checks import row_count_problem
 from tessera.data.local import load
 from tessera.data.schema import Schema
@@ -119,21 +120,28 @@ def check_row_count(n_rows: int, limits: RowLimits | None) -> None:
 
 
 def local_stage(analysis: analytics.Analysis[Any], source: Source, schema: Schema, columns: Sequence[str],
-                params: Params, plan: Plan, limits: RowLimits | None = None) -> dict[str, np.ndarray]:
+                params: Params, plan: Plan, limits: RowLimits | None = None,
+                rows: bool = False) -> dict[str, np.ndarray]:
     """Load this party's ``columns`` from ``source`` checked against ``schema`` (every violation is
     refused, by column and count, never by value; with ``limits``, a row count outside the
-    contract's bounds too) and run the analysis's local stage on them."""
+    contract's bounds too) and run the analysis's local stage on them (with ``rows``: the scaled
+    rows, :func:`~tessera.analytics.common.vertical_local`, that owners who do not compute share
+    for an analysis that combines their rows)."""
     table = load(source, schema, list(columns))
     try:
         check_row_count(table.n_rows, limits)
-        return analysis.local(table, params, plan)
+        return vertical_local(table, plan) if rows else analysis.local(table, params, plan)
     finally:
         table.close()
 
 
 def secure_stage(session: Session, analysis: analytics.Analysis[Any], local: dict[str, np.ndarray], params: Params,
-                 plan: Plan, holders: dict[str, list[str]], alignment: Alignment | None = None) -> dict[str, Any]:
-    """The secure stage; with an ``alignment`` (PSI aligned mode) over the secret-shared join."""
+                 plan: Plan, holders: dict[str, list[str]], alignment: Alignment | None = None,
+                 rows: bool = False) -> dict[str, Any]:
+    """The secure stage; with an ``alignment`` (PSI aligned mode) over the secret-shared join;
+    with ``rows`` over the data owners' rows, concatenated (:func:`~tessera.analytics.common.owner_rows`)."""
+    if rows:
+        return analysis.secure_rows(session, owner_rows(session, local, plan), params, plan)
     if alignment is None:
         return analysis.secure(session, local, params, plan, holders)
     return analysis.secure_rows(session, shared_rows(session, alignment, local, plan, holders), params, plan)

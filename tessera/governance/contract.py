@@ -47,7 +47,10 @@ class PartySpec(_Model):
     address: str = Field(description="host:port of the party's MPC endpoint")
     fingerprint: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
     public_key: str = Field(pattern=r"^[0-9a-f]{64}$", description="Ed25519 public key, hex")
-    role: Literal["party", "dealer"] = "party"
+    #: ``party`` (the default) and ``both``: owns data and computes; ``owner``: owns data and only
+    #: inputs it (it secret-shares to the compute parties and leaves); ``compute``: computes on
+    #: the owners' shares and owns no data; ``dealer``: semi2k's correlated randomness
+    role: Literal["party", "dealer", "owner", "compute", "both"] = "party"
     api: str | None = Field(None, description="https://host:port of the party's node API")
     api_fingerprint: str | None = Field(None, pattern=r"^sha256:[0-9a-f]{64}$",
                                         description="pinned fingerprint of the node API's TLS certificate")
@@ -143,9 +146,13 @@ class Contract(_Model):
         if self.not_after <= self.not_before:
             raise ValueError("not_after must be later than not_before")
         ds = {d.name for d in self.datasets}
+        roles = {p.name: p.role for p in self.parties}
         for spec in self.datasets:
             if spec.owner not in names:
                 raise ValueError(f"dataset {spec.name!r} is owned by unknown party {spec.owner!r}")
+            if roles[spec.owner] in ("compute", "dealer"):
+                raise ValueError(f"dataset {spec.name!r} is owned by {spec.owner!r}, whose role "
+                                 f"{roles[spec.owner]!r} owns no data")
         for b in self.budgets:
             if b.dataset not in ds:
                 raise ValueError(f"budget for unknown dataset {b.dataset!r}")
@@ -179,6 +186,9 @@ class Contract(_Model):
         if requested is not None:
             return requested
         return "dealer" if any(p.role == "dealer" for p in self.parties) else "ot"
+    def computes(self, name: str) -> bool:
+        """Whether party ``name`` may compute in jobs (role ``party``, ``both`` or ``compute``)."""
+        return any(p.name == name and p.role in ("party", "both", "compute") for p in self.parties)
 
     def dataset(self, name: str) -> DatasetSpec | None:
         return next((d for d in self.datasets if d.name == name), None)

@@ -39,11 +39,18 @@ class JobSpec(BaseModel):
     dp: DPRequest | None = None
     analyst: str
     idempotency_key: str | None = None
+    #: the compute parties (in session order); unset: every data owner computes, unless some data
+    #: owner's contract role is ``owner`` (it only inputs): then the contract's ``compute`` and
+    #: ``both`` parties compute
+    compute: list[str] | None = None
 
     def canonical_bytes(self) -> bytes:
-        # an unset preprocessing is left out, so jobs written before the field hash as before
-        body = self.model_dump(mode="json", exclude={"preprocessing"} if self.preprocessing is None else None)
-        return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+        data = self.model_dump(mode="json")
+        # unset fields added later are left out, so jobs written before them hash as before
+        for late in ("preprocessing", "compute"):
+            if data.get(late) is None:
+                data.pop(late, None)
+        return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
 
     @property
     def hash(self) -> str:

@@ -156,6 +156,15 @@ class SqliteLedger:
                        (state, time.time(), job_id))
             return state
 
+    def refund(self, job_id: str) -> str:
+        """Give back a spent charge of an input-only data owner, on the signed word of every compute
+        party that the job aborted before any output share left (checked by the caller:
+        :func:`tessera.jobs.outcome.settle_owner`). Returns the resulting state."""
+        with self._tx() as db:
+            n = db.execute("UPDATE reservations SET state = 'released', updated = ? WHERE job_id = ? "
+                           "AND state != 'released'", (time.time(), job_id)).rowcount
+        return "released" if n else "none"
+
     def remaining(self, dataset: str) -> tuple[float, float]:
         with self._tx() as db:
             row = db.execute("SELECT epsilon, delta FROM budgets WHERE dataset = ?", (dataset,)).fetchone()

@@ -72,6 +72,11 @@ class BudgetHook:
         left = self.book.remaining(self.ref.dataset)
         return float(left[0]), float(left[1])
 
+    def remaining(self) -> tuple[float, float]:
+        """The budget left for the dataset (a reservation counts as spent)."""
+        left = self.book.remaining(self.ref.dataset)
+        return float(left[0]), float(left[1])
+
     def release(self) -> None:
         """The job failed: give the reservation back unless an output share had left."""
         self.book.release(self.job_id)

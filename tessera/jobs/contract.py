@@ -31,14 +31,37 @@ def _datasets(contract: Contract, spec: JobSpec) -> list[tuple[str, DatasetSpec]
     return out
 
 
+def _compute_parties(contract: Contract, spec: JobSpec, owners: list[str]) -> list[str]:
+    """The job's compute parties (see :attr:`JobSpec.compute`), each checked against the contract."""
+    if spec.compute is not None:
+        compute = list(spec.compute)
+    elif all(contract.computes(o) for o in owners):
+        compute = list(owners)
+    else:
+        compute = [p.name for p in contract.parties if p.role in ("compute", "both")]
+    if len(set(compute)) != len(compute) or not compute:
+        raise PlanError(f"the job's compute parties must be distinct and at least one: {compute}")
+    names = {p.name for p in contract.parties}
+    for c in compute:
+        if c not in names:
+            raise PlanError(f"compute party {c!r} is not a party of contract {contract.contract_id!r}; a job computes "
+                            "only on the contract's parties")
+        if not contract.computes(c):
+            raise PlanError(f"party {c!r} may not compute: its role in the contract is "
+                            f"{contract.party(c).role!r}")
+    return compute
+
+
 def roles_for(contract: Contract, spec: JobSpec, coordinator: str) -> Roles:
-    """The job's roles: data owners in dataset order (each computes), the dealer the protocol
+    """The job's roles: data owners in dataset order, the compute parties (every data owner, or
+    those the job or the contract's roles name, :func:`_compute_parties`), the dealer the protocol
     needs, and the recipients. Analysts receive through the coordinator, unless every recipient is
     an analyst with a box key in the contract: then the outputs are sealed to those keys and no
     node sees them (:mod:`tessera.jobs.sealed`). PlanError if none fit."""
     if spec.protocol not in JOB_PROTOCOLS:
         raise PlanError(f"unknown protocol {spec.protocol!r}; choose one of {sorted(JOB_PROTOCOLS)}")
     owners = [o for o, _ in _datasets(contract, spec)]
+    compute = _compute_parties(contract, spec, owners)
     pre = Preprocessing(source="none")
     source = contract.preprocessing_for(spec.protocol, spec.preprocessing)
     if source == "ot":
@@ -49,23 +72,25 @@ def roles_for(contract: Contract, spec: JobSpec, coordinator: str) -> Roles:
             raise PlanError(f"protocol {spec.protocol} with preprocessing 'dealer' needs a dealer, and the contract "
                             "names none (use preprocessing 'ot')")
         pre = Preprocessing(source="dealer", party=dealers[0])
-    elif spec.protocol == "rep3" and len(owners) != 3:
-        raise PlanError(f"rep3 runs between exactly three parties; this job has {len(owners)}")
-    if coordinator not in owners:
-        raise PlanError(f"submit the job to the node of one of its data owners ({', '.join(owners)}), "
-                        f"not {coordinator!r}")
+    elif spec.protocol == "rep3" and len(compute) != 3:
+        raise PlanError(f"rep3 runs between exactly three compute parties; this job has {len(compute)}")
+    if coordinator not in owners + compute:
+        raise PlanError(f"submit the job to the node of one of its data owners or compute parties "
+                        f"({', '.join(dict.fromkeys(owners + compute))}), not {coordinator!r}")
     names = {p.name for p in contract.parties}
     party_recipients = [r for r in spec.recipients if r in names]
-    if any(r not in owners for r in party_recipients):
-        raise PlanError("a party that receives results must take part in the job")
+    if any(r not in compute for r in party_recipients):
+        raise PlanError("a party that receives results must compute in the job (a data owner that only inputs is "
+                        "gone before any output)")
     analysts = [r for r in spec.recipients if r not in names]
     keys = {a: entry.box_key for a in analysts if (entry := contract.analyst(a)) is not None and entry.box_key}
     if analysts and not party_recipients and len(keys) == len(analysts):
         recipients = Recipients(parties=[], analysts=analysts, sealed=keys)  # no node sees the outputs
     else:
-        receivers = party_recipients + ([coordinator] if analysts and coordinator not in party_recipients else [])
+        via = coordinator if coordinator in compute else compute[0]  # analysts receive through a compute node
+        receivers = party_recipients + ([via] if analysts and via not in party_recipients else [])
         recipients = Recipients(parties=receivers, analysts=analysts)
-    return Roles(data_owners=owners, compute=owners, preprocessing=pre,
+    return Roles(data_owners=owners, compute=compute, preprocessing=pre,
                  recipients=recipients,
                  datasets={o: ds.name for o, ds in _datasets(contract, spec)})
 

@@ -14,7 +14,7 @@ import secrets
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -34,14 +34,17 @@ from tessera.jobs.model import (
     PartyInputs,
     PartyJob,
     PartyLaunch,
+    PartyResult,
     Preprocessing,
     Recipients,
     Roles,
     RowBounds,
 )
-from tessera.jobs.party import run_party_job
+from tessera.jobs.outcome import BarrierRecord, StatementKey, settle_owner, sign_abort
+from tessera.jobs.party import run_owner_job, run_party_job
 from tessera.jobs.planner import JobRequest, plan_job
 from tessera.jobs.sealed import BoxKey, open_sealed
+from tessera.net.channel import Channel
 from tessera.protocols import JOB_PROTOCOLS, NEEDS_DEALER, PREPROCESSING, session_protocol
 from tessera.runtime.cluster import run_mesh
 from tessera.runtime.config import PartyConfig
@@ -133,18 +136,22 @@ def local_job(
     join_key: str | None = None, ledgers: Mapping[str, LedgerRef] | None = None, job_id: str | None = None,
     params: Mapping[str, Any] | None = None, row_bounds: Mapping[str, RowBounds] | None = None,
     duplicate_keys: str = "refuse", sealed: Mapping[str, str] | None = None, preprocessing: str | None = None,
+    compute: Sequence[str] | None = None,
 ) -> PartyJob:
     """The typed job ``run_local`` runs (planned here, once); with ``sealed`` (analyst -> X25519
-    public key, hex) its outputs are sealed to those analysts and opened to no party."""
+    public key, hex) its outputs are sealed to those analysts and opened to no party; with
+    ``compute`` those parties compute (``parties`` are the data owners)."""
     names = party_names(list(parties))
+    workers = names if compute is None else party_names(list(compute))
     if sealed:
         if recipients:
             raise PlanError("a job sealed to analysts has no party recipients; leave out recipients")
         to = Recipients(parties=[], analysts=list(sealed), sealed=dict(sealed))
     else:
-        to = Recipients(parties=list(recipients or names))
+        to = Recipients(parties=list(recipients or workers))
     if protocol not in JOB_PROTOCOLS:
         raise PlanError(f"unknown protocol {protocol!r}; choose one of {sorted(JOB_PROTOCOLS)}")
+    _check_compute(protocol, workers)
     if preprocessing is not None and (protocol != "semi2k" or preprocessing not in PREPROCESSING):
         raise PlanError(f"preprocessing is {' or '.join(map(repr, PREPROCESSING))} for semi2k, not {preprocessing!r} "
                         f"for {protocol}")
@@ -154,7 +161,7 @@ def local_job(
         pre = Preprocessing(source="dealer", party=DEALER_NAME)
     else:
         pre = Preprocessing(source="none")
-    roles = Roles(data_owners=names, compute=names, preprocessing=pre,
+    roles = Roles(data_owners=names, compute=workers, preprocessing=pre,
                   recipients=to,
                   datasets={n: r.dataset for n, r in (ledgers or {}).items()})
     holders = None
@@ -168,6 +175,13 @@ def local_job(
                                holders=holders, psi_mode=psi_mode, join_key=join_key, charged=ledgers is not None,
                                row_bounds=dict(row_bounds or {}),
                                keep_first=list(names) if duplicate_keys == "first" else []))
+
+
+def _check_compute(protocol: str, compute: Sequence[str]) -> None:
+    if protocol == "rep3" and len(compute) != 3:
+        raise PlanError(f"rep3 runs on exactly three compute parties, not {len(compute)}: {list(compute)}")
+    if len(compute) < 2:
+        raise PlanError(f"{protocol} needs at least two compute parties, not {list(compute)}")
 
 
 def run_local(
@@ -191,6 +205,7 @@ def run_local(
     progress: ProgressCallback | None = None,
     relay: Relay | None = None,
     preprocessing: str | None = None,
+    compute: Sequence[str] | None = None,
     **params: Any,
 ) -> LocalResult:
     """Run ``analysis`` over ``parties`` (name -> DataFrame or CSV/Parquet path).
@@ -228,11 +243,18 @@ def run_local(
     ``preprocessing`` (semi2k): ``"dealer"`` (default: a dealer process makes the correlated
     randomness) or ``"ot"`` (the parties make it themselves by oblivious transfer; no third
     process — :mod:`tessera.protocols.otprep`).
+
+    ``compute`` (e.g. ``["c1", "c2", "c3"]``): the compute parties (rep3: exactly three; semi2k:
+    two or more, with its dealer); ``parties`` are then the data owners, any number of them. An
+    owner named among ``compute`` computes too; any other owner runs its local stage, secret-shares
+    what the secure stage needs of it to the compute parties and leaves (its result is empty).
+    Recipients default to the compute parties.
     """
     if duplicate_keys not in ("refuse", "first"):
         raise PlanError(f"duplicate_keys is 'refuse' or 'first', not {duplicate_keys!r}")
     names = list(parties)
-    protocol = protocol or ("rep3" if len(names) == 3 else "semi2k")
+    workers = names if compute is None else list(compute)
+    protocol = protocol or ("rep3" if len(workers) == 3 else "semi2k")
     if runtime not in ("cluster", "threads"):
         raise SessionError(f"unknown runtime {runtime!r}; use 'cluster' or 'threads'")
     if relay is not None and runtime != "cluster":
@@ -249,22 +271,21 @@ def run_local(
                         version=version, psi_mode=psi_mode, join_key=join_key, ledgers=ledgers, job_id=job_id,
                         params=params, row_bounds=row_bounds, duplicate_keys=duplicate_keys,
                         sealed=None if analyst_key is None else {ANALYST_NAME: analyst_key.public},
-                        preprocessing=preprocessing)
+                        preprocessing=preprocessing, compute=compute)
         protocol = session_protocol(job.protocol, job.roles.preprocessing.source)
-        inputs = {n: PartyInputs(data[n], None if ledgers is None else ledgers[n]) for n in names}
-        watch = None if progress is None else _JobProgress(names, progress)
-        if runtime == "cluster":
-            reports = _run_processes(job, protocol, inputs, timeout, tmp, watch, relay)
-            seconds = max(reports[n].seconds for n in names)
-            comm = {n: r.comm for n, r in reports.items()}
-            results = {n: reports[n].result for n in names}
-        else:
-            res = run_threads(lambda s: run_party_job(s, job, inputs[s.party]), names, protocol=protocol,
-                              frac_bits=job.frac_bits, progress=None if watch is None else watch.party)
-            results, comm, seconds = dict(res.results), res.comm, res.seconds
-            reports = {n: JobReport(party=n, result=results[n], bytes_sent=int(comm[n].get("bytes_sent", 0)),
-                                    rounds=int(comm[n].get("rounds", 0)), comm=comm[n], seconds=seconds)
-                       for n in names}
+        # input-only owners' charges: each compute party keeps a durable barrier record
+        records = {c: str(tmp / f"{c}.barrier") for c in workers} if ledgers and job.roles.input_only else {}
+        inputs = {n: PartyInputs(data.get(n), None if ledgers is None or n not in ledgers else ledgers[n],
+                                 records.get(n)) for n in dict.fromkeys([*names, *workers])}
+        ends = list(dict.fromkeys([*workers, *names]))  # compute parties, then owners that only input
+        watch = None if progress is None else _JobProgress(workers, progress)
+        try:
+            reports, results, comm, seconds = _run(job, protocol, inputs, runtime, timeout, tmp, workers, ends,
+                                                   watch, relay)
+        except BaseException:
+            if records and ledgers is not None:
+                _settle_owners(job, ledgers, records)
+            raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     typed = {n: r for n, r in results.items() if r is not None}
@@ -338,6 +359,44 @@ class _JobProgress:
                 return
 
 
+def _run(job: PartyJob, protocol: str, inputs: Mapping[str, PartyInputs], runtime: str, timeout: float, tmp: Path,
+         workers: list[str], ends: list[str], watch: _JobProgress | None = None,
+         relay: Relay | None = None) -> tuple[dict[str, JobReport], dict[str, PartyResult | None],
+                                              dict[str, dict[str, Any]], float]:
+    """Run every endpoint of ``job``; its reports, results, communication figures and wall time."""
+    results: dict[str, PartyResult | None]
+    if runtime == "cluster":
+        reports = _run_processes(job, protocol, inputs, timeout, tmp, watch, relay)
+        seconds = max(reports[n].seconds for n in workers)
+        comm = {n: r.comm for n, r in reports.items()}
+        results = {n: reports[n].result for n in ends}
+    else:
+        res = run_threads(lambda s: run_party_job(s, job, inputs.get(s.party, PartyInputs())), workers,
+                          protocol=protocol, frac_bits=job.frac_bits,
+                          inputs={o: _owner_program(job, inputs[o]) for o in job.roles.input_only},
+                          progress=None if watch is None else watch.party)
+        results, comm, seconds = dict(res.results), res.comm, res.seconds
+        reports = {n: JobReport(party=n, result=results[n], bytes_sent=int(comm[n].get("bytes_sent", 0)),
+                                rounds=int(comm[n].get("rounds", 0)), comm=comm[n], seconds=seconds)
+                   for n in ends}
+    return reports, results, comm, seconds
+
+
+def _settle_owners(job: PartyJob, ledgers: Mapping[str, LedgerRef], records: Mapping[str, str]) -> None:
+    """The job failed: settle every input-only owner's charge by the compute parties' signed
+    statements (:mod:`tessera.jobs.outcome`; here each compute party's key is made for the job,
+    as its node's identity key would sign)."""
+    keys = {c: StatementKey() for c in records}
+    statements = {c: sign_abort(BarrierRecord(path), keys[c], job.job_id, c) for c, path in records.items()}
+    for o in job.roles.input_only:
+        if o in ledgers:
+            settle_owner(ledgers[o], job.job_id, statements, {c: k.public for c, k in keys.items()})
+
+
+def _owner_program(job: PartyJob, inputs: PartyInputs) -> Callable[[Channel], PartyResult]:
+    return lambda channel: run_owner_job(channel, job, inputs)
+
+
 def _run_processes(job: PartyJob, protocol: str, inputs: Mapping[str, PartyInputs], timeout: float,
                    root: Path, watch: _JobProgress | None = None, relay: Relay | None = None) -> dict[str, JobReport]:
     mesh = root / "mesh"
@@ -350,7 +409,8 @@ def _run_processes(job: PartyJob, protocol: str, inputs: Mapping[str, PartyInput
             raise SessionError("party processes read their data from files; give paths or DataFrames")
         if watch is not None and cfg.name in files:
             cfg = cfg.model_copy(update={"progress_path": str(files[cfg.name])})
-        launch = PartyLaunch(endpoint=cfg, job=job, data=None if data is None else str(data), ledger=mine.ledger)
+        launch = PartyLaunch(endpoint=cfg, job=job, data=None if data is None else str(data), ledger=mine.ledger,
+                             barrier_record=mine.barrier_record)
         return launch.save(workdir / f"{cfg.name}.launch.json")
 
     mesh.mkdir()
@@ -361,7 +421,8 @@ def _run_processes(job: PartyJob, protocol: str, inputs: Mapping[str, PartyInput
         poller.start()
     try:
         reports = run_mesh(job.roles.compute, protocol=protocol, entry="tessera.jobs.party", configure=configure,
-                           frac_bits=job.frac_bits, timeout=timeout, workdir=mesh, relay=relay)
+                           frac_bits=job.frac_bits, timeout=timeout, workdir=mesh, relay=relay,
+                           input_parties=job.roles.input_only)
     finally:
         done.set()
         if poller is not None:

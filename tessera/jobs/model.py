@@ -78,10 +78,13 @@ class Recipients(_Record):
 class Roles(_Record):
     """Who does what in a job.
 
-    ``data_owners`` input rows; ``compute`` run the secure computation (in session order; today
-    every data owner computes, and an input-only owner is the next step); ``preprocessing`` says
-    where correlated randomness comes from; ``recipients`` who gets the outputs; ``datasets``
-    which dataset each data owner inputs (names of the contract, or of the caller's ledgers).
+    ``data_owners`` input rows (any number, in input order); ``compute`` run the secure
+    computation (in session order). A party may hold both roles; a data owner that does not
+    compute (:attr:`input_only`) runs its local stage, secret-shares what the secure stage needs
+    of it to the compute parties and leaves (:mod:`tessera.mpc.contrib`). ``preprocessing`` says
+    where correlated randomness comes from; ``recipients`` who gets the outputs (compute parties:
+    an input-only owner is gone before any output); ``datasets`` which dataset each data owner
+    inputs (names of the contract, or of the caller's ledgers).
     """
 
     data_owners: list[str] = Field(min_length=1)
@@ -94,18 +97,34 @@ class Roles(_Record):
     def _consistent(self) -> Roles:
         if len(set(self.compute)) != len(self.compute):
             raise ValueError(f"compute parties must be distinct: {self.compute}")
-        if any(o not in self.compute for o in self.data_owners):
-            raise ValueError("every data owner computes (input-only owners are not supported yet)")
-        if self.preprocessing.party is not None and self.preprocessing.party in self.compute:
-            raise ValueError("the dealer cannot be a compute party")
+        if len(set(self.data_owners)) != len(self.data_owners):
+            raise ValueError(f"data owners must be distinct: {self.data_owners}")
+        if self.preprocessing.party is not None and self.preprocessing.party in self.compute + self.data_owners:
+            raise ValueError("the dealer can be neither a compute party nor a data owner")
         if any(r not in self.compute for r in self.recipients.parties):
-            raise ValueError("a party that receives results must take part in the job")
+            raise ValueError("a party that receives results must compute (an input-only data owner is gone by then)")
         return self
 
     @property
     def endpoints(self) -> list[str]:
         """Every process of the session: the compute parties, then the dealer if there is one."""
         return self.compute + ([self.preprocessing.party] if self.preprocessing.party else [])
+
+    @property
+    def participants(self) -> list[str]:
+        """Every node that takes part: the session's endpoints, then the input-only owners (they
+        decide on the job for their own data, send their shares and leave)."""
+        return self.endpoints + self.input_only
+
+    @property
+    def input_only(self) -> list[str]:
+        """The data owners that do not compute (in input order)."""
+        return [o for o in self.data_owners if o not in self.compute]
+
+    @property
+    def compute_only(self) -> list[str]:
+        """The compute parties that own no data of the job."""
+        return [c for c in self.compute if c not in self.data_owners]
 
 
 class PsiStep(_Record):
@@ -202,6 +221,8 @@ class PartyInputs:
     #: a DataFrame, CSV or Parquet path, or SQL source (:data:`tessera.data.sources.Source`)
     data: Source | None = None
     ledger: LedgerRef | None = None
+    #: a compute party's durable output-barrier record (:class:`tessera.jobs.outcome.BarrierRecord`)
+    barrier_record: str | None = None
 
 
 class PartyLaunch(_Record):
@@ -213,6 +234,8 @@ class PartyLaunch(_Record):
     job: PartyJob | None = None
     data: str | SqlData | None = None
     ledger: LedgerRef | None = None
+    #: this compute party's durable output-barrier record (jobs with input-only data owners)
+    barrier_record: str | None = None
 
     def save(self, path: str | Path) -> Path:
         Path(path).write_text(self.model_dump_json(by_alias=True, indent=2))

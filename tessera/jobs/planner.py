@@ -17,7 +17,7 @@ from tessera.data.onehot import base_columns
 from tessera.data.schema import Schema
 from tessera.errors import PlanError
 from tessera.execution.psi import duplicate_keys_note
-from tessera.execution.steps import plan_analysis, plan_to_dict
+from tessera.execution.steps import Planned, plan_analysis, plan_to_dict
 from tessera.jobs.model import DpCharge, PartyJob, PsiStep, Roles, RowBounds
 from tessera.mpc.session import SEALED
 from tessera.runtime import jsonable
@@ -53,14 +53,41 @@ class JobRequest:
     row_bounds: Mapping[str, RowBounds] = field(default_factory=dict)
 
 
+def _outsourced(r: JobRequest) -> Planned:
+    """The plan of a job whose data owners do not all compute: checked, and saying who does what."""
+    roles, a = r.roles, get(r.analysis, r.version)
+    to = [SEALED] if roles.recipients.sealed else list(roles.recipients.parties)
+    if r.partition != "horizontal" or r.psi_mode is not None:
+        raise PlanError("a vertical job needs every data owner to compute (the PSI among owners that only input "
+                        "is not built yet); make the owners compute parties, or partition horizontally")
+    if r.protocol not in ("rep3", "semi2k"):
+        raise PlanError(f"data owners that do not compute cannot send inputs under {r.protocol!r}")
+    if a.owner_contributions == "rows":
+        if not a.takes_shared_rows():
+            raise PlanError(f"{a.name} needs its data owners online after a reveal; every data owner must compute")
+        # the owners' rows, concatenated, are shared rows among the compute parties: the row-level plan
+        planned = plan_analysis(r.analysis, r.version, r.params, r.schema, "vertical", list(roles.compute), to)
+        what = "their scaled rows of " + ", ".join(planned.plan.columns) + " (each owner's row count is public)"
+    else:
+        planned = plan_analysis(r.analysis, r.version, r.params, r.schema, r.partition, list(roles.data_owners), to)
+        what = "what the secure stage takes of their local results (aggregates, or rows for row-level analyses)"
+    planned.plan.notes.append(
+        f"roles: compute parties {', '.join(roles.compute)} run the secure stage and see only secret shares; data "
+        f"owners that only input ({', '.join(roles.input_only)}) run the local stage on their own rows, secret-share "
+        f"{what} to the compute parties with PRG seeds, and leave; none of them sees another's data or any output")
+    return planned
+
+
 def plan_job(request: JobRequest) -> PartyJob:
     """The typed job, or PlanError naming why it cannot run (unsafe, or inconsistent)."""
     r = request
     if r.partition not in ("horizontal", "vertical"):
         raise PlanError(f"unknown partition {r.partition!r}; use 'horizontal' or 'vertical'")
     sealed = r.roles.recipients.sealed
-    planned = plan_analysis(r.analysis, r.version, r.params, r.schema, r.partition, list(r.roles.compute),
-                            [SEALED] if sealed else list(r.roles.recipients.parties), psi_mode=r.psi_mode)
+    outside = r.roles.input_only
+    planned = _outsourced(r) if outside else plan_analysis(
+        r.analysis, r.version, r.params, r.schema, r.partition, list(r.roles.data_owners),
+        [SEALED] if sealed else list(r.roles.recipients.parties), psi_mode=r.psi_mode)
     plan = planned.plan
     if sealed:
         if not planned.analysis.seals():

@@ -9,7 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import overload
@@ -31,7 +32,8 @@ class _Default:
 #: ``Session.input``'s default ``bound``: :func:`~tessera.mpc.tensor.default_bound` of the encoding
 DEFAULT_BOUND = _Default()
 
-__all__ = ["Session", "RevealObserver", "ProgressObserver", "Opened", "SEALED", "SealedShares"]
+__all__ = ["Session", "RevealObserver", "ProgressObserver", "Opened", "SEALED", "SealedShares", "Contribution",
+           "Received"]
 
 #: Called after each reveal with the party names that received the values.
 RevealObserver = Callable[[list[str]], None]
@@ -57,6 +59,34 @@ class SealedShares:
     @property
     def shape(self) -> tuple[int, ...]:
         return tuple(int(d) for d in self.shares.shape[1:])
+
+
+@dataclass(frozen=True)
+class Contribution:
+    """One input of a data owner that does not compute, as the owner encoded it (its ring
+    elements, secret, never sent as they are), with the public encoding and bound."""
+
+    ring: np.ndarray
+    frac_bits: int
+    bound: float | None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(int(d) for d in self.ring.shape)
+
+
+@dataclass(frozen=True)
+class Received:
+    """A compute party's shares of one input of a data owner that does not compute."""
+
+    shares: np.ndarray
+    frac_bits: int
+    bound: float | None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(int(d) for d in self.shares.shape[1:])
+
 
 _TRANSCRIPT_TAG = b"tessera-transcript-v2\0"
 
@@ -86,6 +116,14 @@ class Session:
         self._progress_observers: list[ProgressObserver] = []
         self._fraction, self._stage = 0.0, ""
         self._span = (0.0, 1.0)  # the part of the whole job the current stage stands for
+        #: the data owners, in input order (by default the parties: every owner computes)
+        self.owners: list[str] = list(parties)
+        #: the inputs received from each owner that does not compute, in the order it made them
+        self._received: dict[str, deque[Received]] = {}
+        #: at an owner that does not compute, the rehearsal of the secure stage (see
+        #: :mod:`tessera.mpc.contrib`): the owner it stands for, and the inputs it made
+        self._acting_as: str | None = None
+        self._recording: list[Contribution] | None = None
         protocol.open_observers.append(self._record_opening)
 
     @classmethod
@@ -205,6 +243,109 @@ class Session:
         b = default_bound(f) if isinstance(bound, _Default) else bound
         check_bound(b, f, "a declared input bound")
         return SecretTensor(self, self.protocol.input(o, ring, shp), f, b)
+
+    # -- data owners -------------------------------------------------------------------------
+
+    def set_owners(self, owners: Sequence[str], received: Mapping[str, Sequence[Received]] | None = None) -> None:
+        """Declare the job's data owners (in input order) and what each owner that does not
+        compute has sent (its inputs, in order, as this party's shares). Every party passes the
+        same owners; the shapes and encodings of the received inputs enter the transcript."""
+        if len(set(owners)) != len(owners) or not owners:
+            raise SessionError(f"data owners must be distinct and at least one: {list(owners)}")
+        received = dict(received or {})
+        outside = [o for o in owners if o not in self.parties]
+        if sorted(received) != sorted(outside):
+            raise SessionError(f"inputs received from {sorted(received)}, but the owners that do not compute are "
+                               f"{sorted(outside)}")
+        self.owners = list(owners)
+        self._received = {o: deque(received[o]) for o in outside}
+        for o in outside:
+            self._absorb({"kind": "owner-inputs", "owner": o,
+                          "shapes": [[list(r.shape), r.frac_bits] for r in self._received[o]]})
+
+    def rehearse_as(self, owner: str, owners: Sequence[str]) -> list[Contribution]:
+        """Make this session a rehearsal for data owner ``owner`` (one that does not compute, see
+        :mod:`tessera.mpc.contrib`): :meth:`owner_inputs` records its inputs in the list returned
+        and stands in zeros for every input. Only for a session whose protocol computes nothing."""
+        self.owners = list(owners)
+        self._acting_as = owner
+        self._recording = []
+        return self._recording
+
+    @property
+    def owns(self) -> bool:
+        """Whether this party inputs data of its own (it is a data owner)."""
+        return (self._acting_as or self.party) in self.owners
+
+    def owner_inputs(self, value: object = None, *, shape: Sequence[int] | None = None,
+                     frac_bits: int | None = None, bound: float | None = None) -> list[SecretTensor]:
+        """One secret tensor per data owner (in :attr:`owners` order): each owner's ``value``.
+
+        Every party calls it alike; a data owner passes its value, any other party None. An
+        owner that computes inputs it here (:meth:`input`, same arguments); the input of an owner
+        that does not compute is the next one it sent before the job (its shape, encoding and
+        bound are checked against these). Reveals the shapes (public) and nothing else.
+        """
+        me = self._acting_as or self.party
+        if (value is None) == (me in self.owners):
+            raise SessionError(f"party {me!r} {'owns data but passed no value' if value is None else 'owns no data'}"
+                               " for an input of the data owners")
+        out: list[SecretTensor] = []
+        for o in self.owners:
+            if self._recording is not None:
+                out.append(self._rehearse(o == me, value, shape, frac_bits, bound))
+            elif o in self.parties:
+                out.append(self.input(o, value if o == self.party else None, shape=shape, frac_bits=frac_bits,
+                                      bound=bound))
+            else:
+                out.append(self._from_owner(o, shape, frac_bits, bound))
+        return out
+
+    def check_owner_inputs_used(self) -> None:
+        """Refuse a secure stage that left inputs of an owner unused (owner and parties disagree)."""
+        left = {o: len(q) for o, q in self._received.items() if q}
+        if left:
+            raise SessionError(f"inputs sent by data owners were not used: {left}; the owners ran another job")
+
+    def _from_owner(self, owner: str, shape: Sequence[int] | None, frac_bits: int | None,
+                    bound: float | None) -> SecretTensor:
+        queue = self._received[owner]
+        if not queue:
+            raise SessionError(f"data owner {owner!r} sent no further input: this analysis asks its data owners for "
+                               "inputs after an interactive step, so every data owner must compute")
+        r = queue.popleft()
+        want_f = r.frac_bits if shape is None and frac_bits is None else (
+            self.frac_bits if frac_bits is None else frac_bits)
+        if (shape is not None and tuple(shape) != r.shape) or r.frac_bits != want_f or r.bound != bound:
+            raise SessionError(f"data owner {owner!r} sent an input of shape {r.shape} at {r.frac_bits} fractional "
+                               f"bits (bound {r.bound}); the job expects {None if shape is None else tuple(shape)} "
+                               f"at {want_f} (bound {bound}): the owner ran another job")
+        if bound is not None:
+            check_bound(bound, r.frac_bits, "a declared input bound")
+        return SecretTensor(self, r.shares, r.frac_bits, bound)
+
+    def _rehearse(self, mine: bool, value: object, shape: Sequence[int] | None, frac_bits: int | None,
+                  bound: float | None) -> SecretTensor:
+        """At an owner that does not compute: record its own input (encoded as :meth:`input`
+        encodes it) and stand in zeros for every input (no values are computed here)."""
+        assert self._recording is not None
+        k = self.protocol.components
+        if not mine:
+            own = np.asarray(value).shape
+            shp = tuple(shape) if shape is not None else (0, *own[1:])
+            f = self.frac_bits if frac_bits is None else frac_bits
+            return SecretTensor(self, np.zeros((k, *shp), dtype=np.uint64), f, bound)
+        arr = np.asarray(value)
+        if shape is not None and tuple(arr.shape) != tuple(shape):
+            raise SessionError(f"input has shape {arr.shape}, declared {tuple(shape)}")
+        if shape is None:
+            f = frac_bits if frac_bits is not None else (0 if arr.dtype.kind in "biu" else self.frac_bits)
+        else:
+            f = self.frac_bits if frac_bits is None else frac_bits
+        if bound is not None and arr.size and not float(np.max(np.abs(arr.astype(np.float64)))) <= bound:
+            raise EncodingError(f"party {self._acting_as!r}'s input has values beyond its declared bound {bound:g}")
+        self._recording.append(Contribution(np.asarray(encode(arr, f), dtype=np.uint64), f, bound))
+        return SecretTensor(self, np.zeros((k, *arr.shape), dtype=np.uint64), f, bound)
 
     @overload
     def reveal(self, *tensors: SecretTensor, to: None = None) -> list[Opened]: ...

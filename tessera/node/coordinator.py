@@ -170,7 +170,7 @@ class Coordinator:
         ctx.audit.append("policy_decision", {"job_id": job_id, "allowed": d.state is not Vote.DENIED, "reasons": d.reasons,
                                              "by": "policy"})
         if d.job is not None:
-            ctx.store.update(job_id, plan=d.job.plan_text, revealed=d.job.revealed, parties=d.job.roles.endpoints,
+            ctx.store.update(job_id, plan=d.job.plan_text, revealed=d.job.revealed, parties=d.job.roles.participants,
                              party_job=d.job)
         elif coordinator == ctx.name:
             ctx.store.update(job_id, parties=[ctx.name])

@@ -50,7 +50,7 @@ def decide(ctx: NodeContext, spec: JobSpec, coordinator: str, job_id: str) -> De
     checked = spec if job is None else spec.model_copy(update={"params": dict(job.params)})
     decision = check(ctx.contract, checked, NodeState(ctx.name, rows, lambda d: ctx.ledger.remaining(d)[0]))
     reasons = list(decision.reasons) + plan_reasons
-    if job is not None and ctx.name not in job.roles.endpoints:
+    if job is not None and ctx.name not in job.roles.participants:
         reasons.append(f"node {ctx.name!r} has no part in this job")
     if job is not None and ctx.name in job.roles.data_owners:
         ds = job.roles.datasets[ctx.name]

@@ -193,7 +193,9 @@ class Runner:
         ctx.audit.append("session_start", {"job_id": job_id, "session_id": session_id, "nonce": nonce,
                                            "contract_hash": ctx.contract.hash, "job_hash": job.job_hash,
                                            "parties": job.party_job.roles.endpoints,
-                                           "role": "compute" if ctx.name in job.party_job.roles.compute else "dealer"})
+                                           "role": "compute" if ctx.name in job.party_job.roles.compute
+                                           else "owner" if ctx.name in job.party_job.roles.input_only else "dealer",
+                                           "input_only": job.party_job.roles.input_only})
         env = {**os.environ, "TESSERA_PARENT_PID": str(os.getpid())}
         proc = start(PARTY_ENTRY, workdir / "party.json", workdir / "party.log", env, listener=listener)
         with self.lock:
@@ -210,8 +212,11 @@ class Runner:
                      listen_fd: int | None) -> PartyLaunch:
         ctx = self.ctx
         roles = job.roles
+        # an input-only owner links to the compute parties only; they to it; the dealer to neither
+        linked = ([*roles.compute, ctx.name] if ctx.name in roles.input_only else
+                  roles.participants if ctx.name in roles.compute else roles.endpoints)
         endpoints = [EndpointSpec(name=p, host=self.mpc_host(p), port=ports[p],
-                                  fingerprint=ctx.contract.party(p).fingerprint) for p in roles.endpoints]
+                                  fingerprint=ctx.contract.party(p).fingerprint) for p in linked]
         data, ledger = None, None
         if ctx.name in roles.data_owners:
             dataset = roles.datasets[ctx.name]

@@ -262,7 +262,7 @@ class Node:
             raise NodeError(422, f"the job cannot be planned: {e}") from None
         except (TesseraError, ValueError):  # decided, and denied with its reasons, by every party
             return [self.cfg.name]
-        return list(planned.roles.endpoints)
+        return list(planned.roles.participants)
 
     def view(self, job_id: str) -> dict[str, Any]:
         return self.render(self.coordinator.job(job_id))

@@ -326,6 +326,9 @@ def view(job: Job, events: list[dict[str, Any]]) -> dict[str, Any]:
         "idempotency_key": spec.get("idempotency_key"),
         "coordinator": job.coordinator,
         "parties": job.parties,
+        #: who computes and who only inputs (from the planned job; None before it is planned here)
+        "roles": None if job.party_job is None else {"compute": job.party_job.roles.compute,
+                                                     "input_only": job.party_job.roles.input_only},
         "created": _iso(job.created),
         "updated": _iso(job.updated),
         "reasons": job.reasons,

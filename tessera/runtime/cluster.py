@@ -47,6 +47,7 @@ def run_mesh(
     recv_timeout: float = 60.0,
     workdir: str | os.PathLike[str] | None = None,
     relay: Relay | None = None,
+    input_parties: Sequence[str] = (),
 ) -> dict[str, ProcessReport]:
     """Start every endpoint as ``python -m entry CONFIG`` (``configure`` writes each config from
     its :class:`PartyConfig`), wait, and return every endpoint's report.
@@ -55,13 +56,16 @@ def run_mesh(
     :class:`~tessera.runtime.relay.Relay` (a WAN emulator) instead of directly; the caller owns
     and closes the relay.
 
+    ``input_parties`` (data owners that do not compute) are endpoints linked to the parties only
+    (not to the dealer nor to each other): each one's config lists the parties and itself.
+
     Raises the root cause if any endpoint fails (an endpoint's own error before the aborts it
     caused elsewhere); every process is ended before returning.
     """
     if protocol not in PROTOCOLS:
         raise SessionError(f"unknown protocol {protocol!r}; choose one of {sorted(PROTOCOLS)}")
     names = party_names(parties)
-    endpoints = names + ([DEALER_NAME] if NEEDS_DEALER[protocol] else [])
+    endpoints = names + ([DEALER_NAME] if NEEDS_DEALER[protocol] else []) + list(input_parties)
     root = Path(tempfile.mkdtemp(prefix="tessera-cluster-")) if workdir is None else Path(workdir)
     procs: dict[str, subprocess.Popen[bytes]] = {}
     # every endpoint's port is bound here and handed to its process: no other process can take it
@@ -76,11 +80,16 @@ def run_mesh(
         ]
         session_id = secrets.token_hex(16)
         routed = {s.name: relay.route((s.host, s.port)) for s in specs} if relay is not None else {}
+        outside = set(input_parties)
         for n in endpoints:
+            mine = (specs[:len(names)] + [s for s in specs if s.name == n] if n in outside else
+                    specs if n in names else [s for s in specs if s.name not in outside])
             seen = [s if s.name == n or s.name not in routed else s.model_copy(update={"port": routed[s.name]})
-                    for s in specs]
-            cfg = PartyConfig(name=n, endpoints=seen, parties=names, protocol=protocol, identity_dir=str(keys),
-                              session_id=session_id, frac_bits=frac_bits, timeout=recv_timeout,
+                    for s in mine]
+            # many endpoints start on one machine at once: give the set-up time for each to start
+            cfg = PartyConfig(name=n, endpoints=seen, parties=names, connect_timeout=30.0 + 1.5 * len(endpoints),
+                              protocol=protocol, identity_dir=str(keys), session_id=session_id, frac_bits=frac_bits,
+                              timeout=recv_timeout,
                               result_path=str(root / f"{n}.result.json"), listen_fd=listeners[n].fileno())
             procs[n] = start(entry, configure(cfg, root), root / f"{n}.log", listener=listeners.pop(n))
         deadline = time.monotonic() + timeout

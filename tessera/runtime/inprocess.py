@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from tessera.errors import ProtocolAbort, SessionError
@@ -18,7 +18,7 @@ from tessera.net.memory import memory_mesh
 from tessera.protocols import NEEDS_DEALER, PROTOCOLS, Dealer
 from tessera.runtime.result import RunResult
 
-__all__ = ["run_threads", "party_names", "DEALER_NAME"]
+__all__ = ["run_threads", "run_input", "party_names", "DEALER_NAME"]
 
 T = TypeVar("T")
 DEALER_NAME = "dealer"
@@ -61,6 +61,17 @@ def run_dealer(channel: Channel, n_parties: int) -> int:
         raise
 
 
+def run_input(program: Callable[[Channel], T], channel: Channel) -> T:
+    """Run an input party (a data owner that does not compute): ``program(channel)`` sends its
+    inputs to the compute parties and returns; it aborts the others on failure."""
+    try:
+        return program(channel)
+    except BaseException as e:
+        if not isinstance(e, ProtocolAbort):
+            channel.abort(f"{type(e).__name__}: {e}")
+        raise
+
+
 def run_threads(
     program: Callable[[Session], T],
     parties: int | Sequence[str] = 3,
@@ -69,14 +80,21 @@ def run_threads(
     frac_bits: int = 16,
     timeout: float = 120.0,
     progress: Callable[[str, float, str], None] | None = None,
+    inputs: Mapping[str, Callable[[Channel], Any]] | None = None,
 ) -> RunResult:
     """Run ``program(session)`` at every party, each in its own thread, and collect the results;
-    ``progress(party, fraction, stage)`` observes each party's progress reports."""
+    ``progress(party, fraction, stage)`` observes each party's progress reports.
+
+    ``inputs``: input parties (name -> program of its channel), endpoints after the parties and
+    the dealer that join no session (data owners that do not compute, :mod:`tessera.mpc.contrib`)."""
     if protocol not in PROTOCOLS:
         raise SessionError(f"unknown protocol {protocol!r}; choose one of {sorted(PROTOCOLS)}")
     names = party_names(parties)
     dealer = NEEDS_DEALER[protocol]
-    endpoints = names + ([DEALER_NAME] if dealer else [])
+    extra = dict(inputs or {})
+    if set(extra) & set(names) or DEALER_NAME in extra:
+        raise SessionError(f"input parties must be neither parties nor the dealer: {sorted(extra)}")
+    endpoints = names + ([DEALER_NAME] if dealer else []) + list(extra)
     mesh = memory_mesh(endpoints, timeout=timeout)
     results: dict[str, Any] = {}
     errors: list[tuple[str, BaseException]] = []
@@ -90,13 +108,22 @@ def run_threads(
 
     def dealer_loop() -> None:
         try:
-            run_dealer(mesh[-1], len(names))
+            run_dealer(mesh[len(names)], len(names))
         except BaseException as e:
             errors.append((DEALER_NAME, e))
+
+    def input_party(i: int) -> None:
+        name = endpoints[i]
+        try:
+            results[name] = run_input(extra[name], mesh[i])
+        except BaseException as e:
+            errors.append((name, e))
 
     threads = [threading.Thread(target=party, args=(i,), name=f"tessera-{n}") for i, n in enumerate(names)]
     if dealer:
         threads.append(threading.Thread(target=dealer_loop, name="tessera-dealer"))
+    threads += [threading.Thread(target=input_party, args=(i,), name=f"tessera-{endpoints[i]}")
+                for i in range(len(endpoints) - len(extra), len(endpoints))]
     start = time.perf_counter()
     for t in threads:
         t.start()

@@ -31,9 +31,9 @@ from tessera.net.identity import Identity
 from tessera.net.tls import Endpoint, connect_mesh
 from tessera.runtime import jsonable
 from tessera.runtime.config import PartyConfig
-from tessera.runtime.inprocess import run_dealer, run_party
+from tessera.runtime.inprocess import run_dealer, run_input, run_party
 
-__all__ = ["ABORT_ERRORS", "Failure", "ProcessReport", "start", "read_report", "serve", "write_report",
+__all__ = ["ABORT_ERRORS", "Failure", "ProcessReport", "start", "read_report", "serve", "serve_input", "write_report",
            "die_with_parent"]
 
 #: Errors that mean the session was stopped from outside this endpoint (a peer aborted, a link
@@ -176,6 +176,27 @@ class _Progress:
 
     def report(self, fraction: float, stage: str) -> None:
         self.fraction, self.stage = fraction, stage
+
+
+def serve_input(cfg: PartyConfig, program: Callable[[Channel], Any]) -> ProcessReport:
+    """As an input party (a data owner that does not compute): link to the parties over mutual
+    TLS, run ``program(channel)`` (it sends this owner's inputs) and leave; never raises."""
+    start_t = time.perf_counter()
+    try:
+        identity = Identity.load(cfg.identity_dir, cfg.name)
+        endpoints = [Endpoint(e.name, e.host, e.port, e.fingerprint, e.certificate) for e in cfg.endpoints]
+        listener = None if cfg.listen_fd is None else socket.socket(fileno=cfg.listen_fd)
+        channel = connect_mesh(cfg.index, endpoints, identity, bytes.fromhex(cfg.session_id), timeout=cfg.timeout,
+                               connect_timeout=cfg.connect_timeout, max_frame=cfg.max_frame, listener=listener)
+        try:
+            result = run_input(program, channel)
+        finally:
+            channel.close()
+    except BaseException as e:
+        print(f"{cfg.name}: {type(e).__name__}: {e}", file=sys.stderr)
+        return ProcessReport(party=cfg.name, ok=False, failure=Failure.of(e))
+    return ProcessReport(party=cfg.name, ok=True, result=jsonable.to_plain(result), comm=channel.stats.as_dict(),
+                         seconds=time.perf_counter() - start_t)
 
 
 def _report_progress(channel: Channel, now: _Progress, path: str, start_t: float, done: threading.Event,

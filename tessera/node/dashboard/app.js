@@ -465,6 +465,10 @@ function renderDetail(job) {
   fact("Analyst", job.analyst);
   fact("Coordinator", job.coordinator);
   fact("Parties", (job.parties || []).join(", "));
+  if (job.roles) {
+    fact("Compute parties", (job.roles.compute || []).join(", "));
+    if ((job.roles.input_only || []).length) fact("Input-only owners", job.roles.input_only.join(", "));
+  }
   fact("Datasets", (job.datasets || []).join(", "));
   fact("Columns", (job.columns || []).join(", "));
   fact("Recipients", (job.recipients || []).join(", "));
