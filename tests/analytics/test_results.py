@@ -86,7 +86,7 @@ def test_logistic_regression_standard_errors_match_statsmodels_logit(banks, logi
     assert "std_errors" in res.plan_text and "diag of the inverse Hessian" in res.plan_text
     logit = sm.Logit(pooled["is_fraud"].astype(float), sm.add_constant(pooled[FEATS].astype(float))).fit(disp=0)
     assert list(r.params.index) == list(logit.params.index) == [INTERCEPT, *FEATS]
-    np.testing.assert_allclose(r.params, logit.params, rtol=2e-3)
+    np.testing.assert_allclose(r.params, logit.params, rtol=5e-3)  # as tests/analytics/test_logistic.py
     np.testing.assert_allclose(r.bse, logit.bse, rtol=1e-2)  # the last Newton step's Hessian, at 20 bits
     np.testing.assert_allclose(r.tvalues, logit.tvalues, rtol=1e-2)
     np.testing.assert_allclose(r.pvalues, logit.pvalues, rtol=0.1, atol=1e-4)
