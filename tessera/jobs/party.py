@@ -31,7 +31,14 @@ from tessera.analytics import get as get_analysis
 from tessera.data.sources import Source, SqlSource
 from tessera.errors import DataError
 from tessera.execution.psi import align
-from tessera.execution.steps import RowLimits, check_row_count, local_stage, parse_params, secure_stage
+from tessera.execution.steps import (
+    RowLimits,
+    check_row_count,
+    local_stage,
+    parse_params,
+    secure_stage,
+    table_stage,
+)
 from tessera.jobs.budget import BudgetHook, OutputBarrier, crash_point_for_tests
 from tessera.jobs.model import PartyInputs, PartyJob, PartyLaunch, PartyResult, SqlData
 from tessera.jobs.sealed import seal_shares
@@ -91,8 +98,12 @@ def _compute(session: Session, job: PartyJob, source: Source) -> dict[str, Any]:
                         else f"the data of {session.party!r}", keep_first=session.party in job.psi.keep_first)
         source, alignment, psi_size = aligned.rows, aligned.alignment, aligned.size
         limits = None  # checked on the whole dataset, before the PSI
-    local = local_stage(analysis, source, job.schema_, job.columns_of(session.party), params, plan, limits)
-    outputs = secure_stage(session, analysis, local, params, plan, holders, alignment)
+    if analysis.reads_table() and alignment is None:  # the secure stage reads the rows at every iterate
+        outputs = table_stage(session, analysis, source, job.schema_, job.columns_of(session.party), params, plan,
+                              holders, limits)
+    else:
+        local = local_stage(analysis, source, job.schema_, job.columns_of(session.party), params, plan, limits)
+        outputs = secure_stage(session, analysis, local, params, plan, holders, alignment)
     if psi_size is not None:
         outputs["psi_size"] = psi_size  # every party learns it, in both modes
     return outputs
