@@ -35,7 +35,7 @@ from tessera.data.schema import Schema
 from tessera.data.sources import SparkSource
 from tessera.errors import DataError
 
-__all__ = ["SparkEngine", "load_spark", "spark_session", "spark_rows"]
+__all__ = ["SparkEngine", "load_spark", "spark_session", "spark_rows", "spark_columns"]
 
 _LOCK = threading.Lock()
 #: Spark type names -> the DuckDB names :func:`tessera.data.checks.column_sql` knows
@@ -43,7 +43,8 @@ _TYPES = {"tinyint": "TINYINT", "smallint": "SMALLINT", "int": "INTEGER", "bigin
           "double": "DOUBLE", "boolean": "BOOLEAN", "string": "VARCHAR"}
 _SETTINGS = {"spark.sql.ansi.enabled": "true", "spark.sql.ansi.doubleQuotedIdentifiers": "true"}
 #: defaults for a session this process starts (a source's ``conf`` overrides them)
-_DEFAULTS = {"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "8"}
+_DEFAULTS = {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false",
+             "spark.sql.shuffle.partitions": "8"}
 
 
 def _pyspark() -> Any:
@@ -193,5 +194,14 @@ def spark_rows(source: SparkSource) -> int:
     spark = spark_session(source)
     try:
         return int(_frame(spark, source).count())
+    except Exception as e:
+        raise _spark_error(source.label, e) from None
+
+
+def spark_columns(source: SparkSource) -> list[str]:
+    """The column names of a Spark source (public metadata, read without the rows)."""
+    spark = spark_session(source)
+    try:
+        return [str(c) for c in _frame(spark, source).columns]
     except Exception as e:
         raise _spark_error(source.label, e) from None

@@ -22,7 +22,7 @@ import pandas as pd
 from tessera.data.frames import columns_of
 from tessera.data.local import write_parquet
 from tessera.data.schema import Schema
-from tessera.data.sources import Source
+from tessera.data.sources import Source, SparkSource
 from tessera.errors import PlanError, SessionError
 from tessera.jobs.model import (
     JobReport,
@@ -35,7 +35,7 @@ from tessera.jobs.model import (
     Roles,
     RowBounds,
 )
-from tessera.jobs.party import run_party_job
+from tessera.jobs.party import run_party_job, spark_data
 from tessera.jobs.planner import JobRequest, plan_job
 from tessera.jobs.sealed import BoxKey, open_sealed
 from tessera.protocols import NEEDS_DEALER
@@ -45,7 +45,7 @@ from tessera.runtime.inprocess import DEALER_NAME, party_names, run_threads
 
 __all__ = ["run_local", "LocalResult", "local_job"]
 
-PartyData: TypeAlias = pd.DataFrame | str | os.PathLike[str]
+PartyData: TypeAlias = pd.DataFrame | str | os.PathLike[str] | SparkSource
 
 #: the analyst of a ``run_local`` job sealed to an analyst key
 ANALYST_NAME = "analyst"
@@ -164,8 +164,8 @@ def run_local(
     try:
         data: dict[str, Source] = dict(parties)
         if runtime == "cluster":  # processes read files; DataFrames are written once
-            data = {n: write_parquet(d, tmp / f"{n}.parquet") if isinstance(d, pd.DataFrame) else str(d)
-                    for n, d in parties.items()}
+            data = {n: write_parquet(d, tmp / f"{n}.parquet") if isinstance(d, pd.DataFrame)
+                    else d if isinstance(d, SparkSource) else str(d) for n, d in parties.items()}
         job = local_job(analysis, data, schema, protocol=protocol, partition=partition, recipients=recipients,
                         version=version, psi_mode=psi_mode, join_key=join_key, ledgers=ledgers, job_id=job_id,
                         params=params, row_bounds=row_bounds, duplicate_keys=duplicate_keys,
@@ -209,9 +209,11 @@ def _run_processes(job: PartyJob, protocol: str, inputs: Mapping[str, PartyInput
     def configure(cfg: PartyConfig, workdir: Path) -> Path:
         mine = inputs.get(cfg.name, PartyInputs())
         data = mine.data
-        if data is not None and not isinstance(data, (str, os.PathLike)):
-            raise SessionError("party processes read their data from files; give paths or DataFrames")
-        launch = PartyLaunch(endpoint=cfg, job=job, data=None if data is None else str(data), ledger=mine.ledger)
+        if data is not None and not isinstance(data, (str, os.PathLike, SparkSource)):
+            raise SessionError("party processes read their data from files or Spark; give paths, DataFrames "
+                               "or SparkSources")
+        ref = None if data is None else spark_data(data) if isinstance(data, SparkSource) else str(data)
+        launch = PartyLaunch(endpoint=cfg, job=job, data=ref, ledger=mine.ledger)
         return launch.save(workdir / f"{cfg.name}.launch.json")
 
     (root / "mesh").mkdir()

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tessera.analytics import get as get_analysis
-from tessera.data.sources import Source, SqlSource
+from tessera.data.sources import Source, SparkSource, SqlSource
 from tessera.errors import DataError
 from tessera.execution.psi import align
 from tessera.execution.steps import (
@@ -40,19 +40,27 @@ from tessera.execution.steps import (
     table_stage,
 )
 from tessera.jobs.budget import BudgetHook, OutputBarrier, crash_point_for_tests
-from tessera.jobs.model import PartyInputs, PartyJob, PartyLaunch, PartyResult, SqlData
+from tessera.jobs.model import PartyInputs, PartyJob, PartyLaunch, PartyResult, SparkData, SqlData
 from tessera.jobs.sealed import seal_shares
 from tessera.mpc.session import Session
 from tessera.runtime.launcher import die_with_parent, serve, write_report
 
-__all__ = ["run_party_job", "program_for", "source_of", "main"]
+__all__ = ["run_party_job", "program_for", "source_of", "spark_data", "main"]
 
 
-def source_of(data: str | SqlData | None) -> Source | None:
+def source_of(data: str | SqlData | SparkData | None) -> Source | None:
     """A launch file's data reference as a source of the data layer."""
     if isinstance(data, SqlData):
         return SqlSource(data.query, dict(data.tables))
+    if isinstance(data, SparkData):
+        return SparkSource(data.path, data.table, data.master, data.format, dict(data.conf), data.cache)
     return data
+
+
+def spark_data(source: SparkSource) -> SparkData:
+    """A Spark source as a launch file carries it (the inverse of :func:`source_of`)."""
+    return SparkData(path=source.path, table=source.table, master=source.master, format=source.format,
+                     conf=dict(source.conf), cache=source.cache)
 
 
 def run_party_job(session: Session, job: PartyJob, inputs: PartyInputs) -> PartyResult:

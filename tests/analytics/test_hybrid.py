@@ -8,7 +8,11 @@ from sklearn.linear_model import LogisticRegression
 
 from tessera.data.schema import Schema
 from tessera.errors import GuardFailed, PlanError
+from tessera.governance.contract import AnalysisRule, Contract
+from tessera.governance.job import JobSpec
+from tessera.governance.policy import NodeState, check
 from tessera.jobs.local import run_local
+from tests.governance.conftest import NAMES, identities, make_contract, sign_all  # noqa: F401 - fixture
 
 P = 4
 FEATS = [f"x{j}" for j in range(P)]
@@ -81,3 +85,31 @@ def test_hybrid_plan_refuses_a_target_that_is_not_a_count(data):
     with pytest.raises(PlanError, match="beyond the ring's range"):
         run_local("logistic_regression_hybrid", frames, schema, features=FEATS, target="y", max_inverse=1e5,
                   runtime="threads")
+
+
+def _hybrid_job(analysis: str = "logistic_regression_hybrid") -> JobSpec:
+    return JobSpec(analysis=analysis, version="1.0", datasets=["tx_bank_a", "tx_bank_b"],
+                   columns=["amount", "hour", "is_fraud"], protocol="rep3", recipients=["analyst-1"],
+                   analyst="analyst-1", params={"features": ["amount", "hour"], "target": "is_fraud"})
+
+
+def _contract(identities, leakage: dict[str, str]) -> Contract:  # noqa: F811 - the fixture's value
+    rules = [AnalysisRule(name=a, datasets=[f"tx_{n}" for n in NAMES], columns=["amount", "hour", "is_fraud"],
+                          recipients=["analyst-1"]) for a in ("logistic_regression_hybrid", "poisson_regression_hybrid")]
+    return sign_all(make_contract(identities, analyses=rules, leakage=leakage), identities)
+
+
+def test_policy_denies_a_hybrid_job_unless_the_contract_reveals_iterates_to_owners(identities):  # noqa: F811
+    default = _contract(identities, {"psi_reveal": "size"})
+    for analysis in ("logistic_regression_hybrid", "poisson_regression_hybrid"):
+        d = check(default, _hybrid_job(analysis), NodeState("bank_a"))
+        assert not d.allowed
+        assert d.reasons == [f"{analysis} reveals its Newton iterates to every data owner; the contract's leakage "
+                             "rule iterates='none' does not allow it (it takes iterates = 'owners')"]
+    allowed = _contract(identities, {"psi_reveal": "size", "iterates": "owners"})
+    assert check(allowed, _hybrid_job(), NodeState("bank_a")).allowed
+
+
+def test_an_unknown_iterates_rule_is_refused(identities):  # noqa: F811
+    with pytest.raises(ValueError, match="leakage rule iterates = 'everyone'; use one of none, owners"):
+        _contract(identities, {"iterates": "everyone"})
