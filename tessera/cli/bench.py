@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import typer
 
+from tessera.cli.bench_hybrid import HYBRID_WORKLOADS
 from tessera.data.schema import Column, ColumnType, Schema
 from tessera.jobs.local import run_local
 from tessera.runtime.cluster import run_cluster
@@ -59,7 +60,7 @@ def _analysis_workloads() -> dict[str, Callable[[int, int, str], Any]]:
     return {"describe": describe, "linreg": linreg, "logreg": logreg}
 
 
-ANALYSES = _analysis_workloads()
+ANALYSES = _analysis_workloads() | HYBRID_WORKLOADS
 
 
 def bench(

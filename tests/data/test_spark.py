@@ -10,11 +10,14 @@ import pytest
 
 from tessera.data import Schema, SparkSource, load
 from tessera.data.local import write_parquet
+from tessera.data.spark import spark_session
 from tessera.errors import DataError
 from tessera.jobs.local import run_local
+from tessera.jobs.model import SparkData
+from tessera.node.config import DatasetSource, NodeConfig
+from tessera.node.datasources import data_for_job, source_for
 
-pytestmark = pytest.mark.slow
-pytest.importorskip("pyspark")
+slow = pytest.mark.slow
 
 SCHEMA = Schema.from_dict({
     "a": {"type": "float", "min": -10, "max": 10}, "b": {"type": "int", "min": 0, "max": 4}, "y": {"type": "bool"},
@@ -40,12 +43,11 @@ def files(tmp_path_factory):
 @pytest.fixture(scope="module")
 def spark():
     """The module's one Spark session (every SparkSource in this process shares it)."""
-    from tessera.data.spark import spark_session
-
-    session = spark_session(SparkSource(path="unused", master="local[2]"))
-    yield session
+    pytest.importorskip("pyspark")
+    return spark_session(SparkSource(path="unused", master="local[2]"))
 
 
+@slow
 def test_spark_reductions_equal_duckdb(files, spark):
     path = files["bank_a"]
     duck, sp = load(path, SCHEMA), load(SparkSource(path), SCHEMA)
@@ -76,6 +78,7 @@ def test_spark_reductions_equal_duckdb(files, spark):
     duck.close()
 
 
+@slow
 def test_spark_checks_name_the_same_violations(tmp_path, spark):
     bad = pd.DataFrame({"a": [1.0, 50.0, np.nan], "b": [1.5, 2, 3], "y": [True, False, True], "g": ["u", "x", "v"],
                         "h": ["p", "q", "p"], "k": [1, 2, 3]})
@@ -92,6 +95,7 @@ def test_spark_checks_name_the_same_violations(tmp_path, spark):
         load(SparkSource(str(tmp_path / "missing.parquet")), SCHEMA)
 
 
+@slow
 @pytest.mark.parametrize("analysis, params", [
     ("logistic_regression_hybrid", {"features": ["a", "b"], "target": "y"}),
     ("histogram", {"column": "a", "edges": [-10, -1, 0, 1, 10]}),
@@ -122,3 +126,23 @@ def test_the_core_imports_and_refuses_spark_without_pyspark(tmp_path):
             "    print(type(e).__name__, e)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "DataError a Spark source needs pyspark: pip install 'tessera[spark]'"
+
+
+def test_a_node_dataset_with_engine_spark_is_a_spark_source(tmp_path):
+    cfg = NodeConfig(name="a", api_port=8443, mpc_ports=(9000, 9010), admin_token_sha256="0" * 64, datasets={
+        "tx": DatasetSource(engine="spark", path="data/tx.parquet", master="spark://bank:7077",
+                            conf={"spark.executor.memory": "8g"}),
+        "hdfs": DatasetSource(engine="spark", path="hdfs://bank/tx"),
+        "cat": DatasetSource(engine="spark", table="risk.transactions", cache=True)})
+    cfg.save(tmp_path / "node.toml")
+    cfg = NodeConfig.load(tmp_path / "node.toml")
+    assert source_for(cfg, "tx") == SparkSource(str(tmp_path / "data/tx.parquet"), None, "spark://bank:7077",
+                                                "parquet", {"spark.executor.memory": "8g"})
+    assert source_for(cfg, "hdfs") == SparkSource("hdfs://bank/tx")
+    assert data_for_job(cfg, "cat", tmp_path) == SparkData(table="risk.transactions", cache=True)
+    with pytest.raises(ValueError, match="a Spark dataset source needs exactly one of 'path' or 'table'"):
+        DatasetSource(engine="spark")
+    with pytest.raises(ValueError, match="a Spark dataset source reads a 'path' or a 'table', not 'sql'"):
+        DatasetSource(engine="spark", sql="SELECT 1")
+    with pytest.raises(ValueError, match="'table', 'master' and 'conf' are for engine"):
+        DatasetSource(path="x.parquet", master="local[2]")
