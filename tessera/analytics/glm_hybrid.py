@@ -171,8 +171,9 @@ class HybridGLM(Analysis[HP]):
         feats = params.features
         k = len(feats) + 1
         ts = float(plan.meta["target_scale"])
-        n_mine = table.count([*feats, params.target])
-        y_mine = float(table.sums([params.target]).sum[0]) / ts if n_mine else 0.0
+        used = table.sums([*feats, params.target])  # the rows complete in every column used
+        n_mine = used.count
+        y_mine = float(used.sum[-1]) / ts
         counts = [session.input(p, np.array([n_mine]) if p == session.me else None, shape=(1,), frac_bits=0)
                   for p in range(session.n_parties)]
         n = round(float(session.reveal(sum(counts[1:], counts[0]))[0][0]))
@@ -197,7 +198,8 @@ class HybridGLM(Analysis[HP]):
             d = table.glm_derivatives(feats, params.target, beta.tolist(), self.family, scaling=plan.scaling,
                                       target_scale=ts, offset=offset)
             mine = np.concatenate([d.gradient, d.hessian.ravel()]) / n
-            if not np.all(np.abs(mine) <= bound):  # all(): NaN and infinity too
+            # per row at most `bound` on average, so the parties' sum stays within `bound` too
+            if not np.all(np.abs(mine) <= bound * (n_mine / n) * (1 + 1e-12)):  # all(): NaN and infinity too
                 raise DataError(f"{self.name}: at iterate {it - 1} the derivatives of {session.party!r}'s rows exceed "
                                 f"their declared bound {bound:g} (the fitted means grew too large); raise max_ratio, "
                                 "declare tighter bounds of the target, or check the features' bounds")

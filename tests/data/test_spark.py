@@ -13,9 +13,11 @@ from tessera.data.local import write_parquet
 from tessera.data.spark import spark_session
 from tessera.errors import DataError
 from tessera.jobs.local import run_local
-from tessera.jobs.model import SparkData
+from tessera.jobs.model import PartyLaunch, SparkData
+from tessera.jobs.party import source_of, spark_data
 from tessera.node.config import DatasetSource, NodeConfig
 from tessera.node.datasources import data_for_job, source_for
+from tessera.runtime.config import PartyConfig
 
 slow = pytest.mark.slow
 
@@ -146,3 +148,11 @@ def test_a_node_dataset_with_engine_spark_is_a_spark_source(tmp_path):
         DatasetSource(engine="spark", sql="SELECT 1")
     with pytest.raises(ValueError, match="'table', 'master' and 'conf' are for engine"):
         DatasetSource(path="x.parquet", master="local[2]")
+
+
+def test_a_launch_file_carries_a_spark_source(tmp_path):
+    src = SparkSource("hdfs://bank/tx", master="yarn", conf={"spark.executor.cores": "4"}, cache=True)
+    ref = spark_data(src)
+    assert source_of(PartyLaunch.model_validate_json(
+        PartyLaunch(endpoint=PartyConfig(name="a", endpoints=[], parties=["a"], protocol="semi2k", identity_dir="k", session_id="0" * 32), data=ref).model_dump_json()).data) == src
+    assert source_of("x.parquet") == "x.parquet"
