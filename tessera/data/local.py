@@ -1,5 +1,9 @@
 """The local engine: a party's own rows, loaded and checked in DuckDB, reduced in place.
 
+(Or in a Spark cluster: :func:`load` of a :class:`~tessera.data.sources.SparkSource` runs the same
+checks and reductions there, :mod:`tessera.data.spark`; a :class:`LocalTable` runs its SQL on an
+:class:`~tessera.data.engine.Engine`, and :mod:`tessera.data.reductions` writes it once for both.)
+
 ``load(source, schema)`` reads a :data:`~tessera.data.sources.Source` (DataFrame, CSV or
 Parquet path, or :class:`~tessera.data.sources.SqlSource`), keeps the schema's columns (and an
 optional key column of identifiers), checks every row against the schema in one DuckDB scan, and
@@ -406,14 +410,19 @@ class LocalTable(Mapping[str, Values]):
         (row,) = self._fetch(histogram_sql(self._relation, col, edges, self._where([col])))
         return np.array([int(v or 0) for v in row], dtype=np.int64)
 
+    def _levels(self, column: str) -> int:
+        col = self.schema.column(column)
+        if col.type is ColumnType.BOOL:
+            return 2
+        if col.type is ColumnType.CATEGORY and col.levels is not None:
+            return len(col.levels)
+        raise DataError(f"{self.name}: a contingency table needs category or bool columns, not {column!r}")
+
     def contingency(self, a: str, b: str) -> npt.NDArray[np.int64]:
-        """Rows per pair of levels of the category columns ``a`` and ``b`` (levels x levels, in
-        declared order; rows with a NULL in either left out), inside the engine."""
+        """Rows per pair of levels of the category (or bool: 0, 1) columns ``a`` and ``b`` (levels x
+        levels, in declared order; rows with a NULL in either left out), inside the engine."""
         ca, cb = self._cols([a, b])
-        la, lb = self.schema.column(ca).levels, self.schema.column(cb).levels
-        if la is None or lb is None:
-            raise DataError(f"{self.name}: a contingency table needs two category columns, not {ca!r} and {cb!r}")
-        out = np.zeros((len(la), len(lb)), dtype=np.int64)
+        out = np.zeros((self._levels(ca), self._levels(cb)), dtype=np.int64)
         for i, j, k in self._fetch(contingency_sql(self._relation, ca, cb, self._where([ca, cb]))):
             out[int(i), int(j)] = int(k)
         return out

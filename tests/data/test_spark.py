@@ -101,7 +101,7 @@ def test_spark_checks_name_the_same_violations(tmp_path, spark):
 @pytest.mark.parametrize("analysis, params", [
     ("logistic_regression_hybrid", {"features": ["a", "b"], "target": "y"}),
     ("histogram", {"column": "a", "edges": [-10, -1, 0, 1, 10]}),
-    ("describe", {"columns": ["a", "b"]}),
+    ("chi2", {"row": "g", "column": "h"}),
 ])
 def test_analyses_through_spark_equal_duckdb(files, spark, analysis, params):
     """Equal to the fixed-point resolution: the owners' float sums differ in their last bits, and a
