@@ -1,6 +1,16 @@
 """The analysis library. Importing this package registers every analysis by name and version."""
 
-from tessera.analytics import correlation, describe, distribution, dp_stats, hypothesis, logistic, meta, regression  # noqa: F401 - registration
+from tessera.analytics import (  # noqa: F401 - registration
+    correlation,
+    describe,
+    distribution,
+    dp_stats,
+    glm_hybrid,
+    hypothesis,
+    logistic,
+    meta,
+    regression,
+)
 from tessera.analytics.base import Analysis, Plan, Release
 from tessera.analytics.registry import available, get
 

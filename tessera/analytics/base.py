@@ -254,6 +254,18 @@ class Analysis(abc.ABC, Generic[P]):
                                 plan=plan_text or (plan.explain() if plan is not None else ""), plan_object=plan,
                                 schema=schema)
 
+    def secure_table(self, session: Session, table: LocalTable, params: P, plan: Plan,
+                     holders: Holders) -> dict[str, Any]:
+        """A secure stage that reads the party's checked rows again while it runs (the hybrid GLMs
+        compute derivatives at each revealed iterate): replaces :meth:`local` and :meth:`secure`
+        for analyses that implement it (:meth:`reads_table`); returns what this party received."""
+        raise PlanError(f"{self.name} has no secure stage over the party's table")
+
+    @classmethod
+    def reads_table(cls) -> bool:
+        """Whether :meth:`secure_table` is implemented (the secure stage reads the party's rows)."""
+        return cls.secure_table is not Analysis.secure_table
+
     @classmethod
     def seals(cls) -> bool:
         """Whether :meth:`finish` is implemented (results can be sealed to analysts)."""

@@ -28,9 +28,9 @@ def check_edges(v: list[float]) -> list[float]:
 
 
 def bin_counts(columns: LocalTable, column: str, edges: list[float]) -> Local:
-    """The local stage of ``histogram`` and ``dp_histogram``: this party's rows per public bin."""
-    counts, _ = np.histogram(columns[column], bins=np.asarray(edges, dtype=float))
-    return {"counts": counts.astype(np.int64)}
+    """The local stage of ``histogram`` and ``dp_histogram``: this party's rows per public bin
+    (counted in the party's engine, as ``numpy.histogram``)."""
+    return {"counts": columns.histogram(column, edges)}
 
 
 class HistParams(Params):

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import typer
 
+from tessera.cli.bench_hybrid import HYBRID_WORKLOADS
 from tessera.cli.bench_outsourced import OUTSOURCED
 from tessera.data.schema import Column, ColumnType, Schema
 from tessera.data.synthetic import hospital_trials
@@ -88,7 +89,7 @@ def _analysis_workloads() -> dict[str, Callable[[int, int, str, Relay | None, st
             **OUTSOURCED}
 
 
-ANALYSES = _analysis_workloads()
+ANALYSES = _analysis_workloads() | HYBRID_WORKLOADS
 
 
 def _analysis(w: str, n: int, parties: int, proto: str, pre: str, repeat: int,

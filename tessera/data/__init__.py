@@ -4,6 +4,8 @@
 * :mod:`tessera.data.local` — :func:`load` a DataFrame, CSV, Parquet or SQL source into a checked
   :class:`LocalTable` (numpy arrays, sums in DuckDB); :func:`validate` without loading;
 * :mod:`tessera.data.draft` — :func:`draft_schema`: a schema proposed from data, for review;
+* :mod:`tessera.data.spark` — the same checks and reductions in a Spark cluster
+  (:class:`SparkSource`, the ``spark`` extra); :mod:`tessera.data.reductions` writes their SQL once;
 * :mod:`tessera.data.synthetic` — generators with known ground truth (banks, hospitals).
 
 Imports only :mod:`tessera.errors` from the rest of Tessera.
@@ -14,7 +16,7 @@ from tessera.data.draft import SchemaDraft, draft_schema
 from tessera.data.local import LocalTable, load, validate, write_parquet
 from tessera.data.results import Sums, ValidationReport
 from tessera.data.schema import Column, ColumnType, Schema
-from tessera.data.sources import Source, SqlSource
+from tessera.data.sources import Source, SparkSource, SqlSource
 
 __all__ = [
     "Schema",
@@ -22,6 +24,7 @@ __all__ = [
     "ColumnType",
     "Source",
     "SqlSource",
+    "SparkSource",
     "load",
     "validate",
     "write_parquet",

@@ -39,7 +39,15 @@ import duckdb
 
 from tessera.data._sql import ident
 from tessera.data.schema import Column, ColumnType, Schema
-from tessera.data.sources import Source, SqlSource, _file_relation, attach, describe_source, is_frame
+from tessera.data.sources import (
+    Source,
+    SparkSource,
+    SqlSource,
+    _file_relation,
+    attach,
+    describe_source,
+    is_frame,
+)
 from tessera.errors import DataError
 
 __all__ = ["SchemaDraft", "draft", "draft_schema", "round_bounds", "DRAFT_HEADER"]
@@ -268,10 +276,14 @@ def draft(sources: Source | Sequence[Source] | Mapping[str, Source], *, max_leve
         raise DataError(f"max_levels must be at least 2, not {max_levels}")
     if isinstance(sources, Mapping):
         items = [(str(k), v) for k, v in sources.items()]
-    elif is_frame(sources) or isinstance(sources, (str, os.PathLike, SqlSource)):
+    elif is_frame(sources) or isinstance(sources, (str, os.PathLike, SqlSource, SparkSource)):
         items = [(describe_source(sources), sources)]
     else:
         items = [(describe_source(s), s) for s in sources]
+    spark = [label for label, s in items if isinstance(s, SparkSource)]
+    if spark:
+        raise DataError(f"a schema is drafted from DataFrames or files, not a Spark source ({', '.join(spark)}): "
+                        "export a sample of the table to Parquet and draft from that")
     if not items:
         raise DataError("no data to draft a schema from")
     seen: dict[str, _Seen] = {}

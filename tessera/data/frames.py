@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from tessera.data._sql import ident, text
-from tessera.data.sources import Source, SqlSource, _file_relation, attach, is_frame
+from tessera.data.sources import Source, SparkSource, SqlSource, _file_relation, attach, is_frame
+from tessera.data.spark import spark_columns, spark_rows
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -43,6 +44,8 @@ def columns_of(source: Source) -> list[str]:
     """The source's column names (public metadata, read without the rows)."""
     if is_frame(source):
         return [str(c) for c in source.columns]
+    if isinstance(source, SparkSource):
+        return spark_columns(source)
     con = _open(source)
     try:
         return [str(r[0]) for r in con.execute(f"DESCRIBE SELECT * FROM {ident(_VIEW)}").fetchall()]
@@ -54,6 +57,8 @@ def count_rows(source: Source) -> int:
     """The number of rows of the source."""
     if is_frame(source):
         return len(source)
+    if isinstance(source, SparkSource):
+        return spark_rows(source)
     con = _open(source)
     try:
         row = con.execute(f"SELECT count(*) FROM {ident(_VIEW)}").fetchone()

@@ -1,5 +1,9 @@
 """The local engine: a party's own rows, loaded and checked in DuckDB, reduced in place.
 
+(Or in a Spark cluster: :func:`load` of a :class:`~tessera.data.sources.SparkSource` runs the same
+checks and reductions there, :mod:`tessera.data.spark`; a :class:`LocalTable` runs its SQL on an
+:class:`~tessera.data.engine.Engine`, and :mod:`tessera.data.reductions` writes it once for both.)
+
 ``load(source, schema)`` reads a :data:`~tessera.data.sources.Source` (DataFrame, CSV or
 Parquet path, or :class:`~tessera.data.sources.SqlSource`), keeps the schema's columns (and an
 optional key column of identifiers), checks every row against the schema in one DuckDB scan, and
@@ -44,13 +48,53 @@ import numpy.typing as npt
 
 from tessera.data._sql import ident, number, text
 from tessera.data.checks import ColumnSql, Violation, column_sql, key_sql, violation_detail
+from tessera.data.engine import Engine
 from tessera.data.onehot import base_columns, indicator_of, with_indicators
+from tessera.data.reductions import (
+    Family,
+    GlmDerivatives,
+    contingency_sql,
+    cross_products_sql,
+    glm_result,
+    glm_sql,
+    gram_result,
+    histogram_sql,
+)
 from tessera.data.results import Sums, ValidationReport
 from tessera.data.schema import ColumnType, Schema
-from tessera.data.sources import Source, attach, describe_source
+from tessera.data.sources import Source, SparkSource, attach, describe_source
+from tessera.data.spark import load_spark
 from tessera.errors import DataError
 
-__all__ = ["LocalTable", "Values", "load", "validate", "write_parquet"]
+__all__ = ["LocalTable", "Values", "load", "validate", "write_parquet", "glm_blocks", "GLM_MEMORY"]
+
+#: Above this many bytes of design matrix, :meth:`LocalTable.glm_derivatives` scans in SQL
+#: at every iterate instead of keeping the matrix in memory.
+GLM_MEMORY = 4 * 2**30
+_BLOCK = 1 << 20
+
+
+def glm_blocks(design: npt.NDArray[np.float64], beta: npt.NDArray[np.float64], family: Family,
+               offset: float = 0.0) -> GlmDerivatives:
+    """:func:`tessera.data.reductions.glm_sql`'s sums over a design matrix ``[1, x, y]`` in numpy,
+    in blocks of 2^20 rows (float64; BLAS for ``X' W X``)."""
+    k = design.shape[1] - 1
+    grad, hess = np.zeros(k), np.zeros((k, k))
+    for s in range(0, design.shape[0], _BLOCK):
+        blk = design[s:s + _BLOCK]
+        x, y = blk[:, :k], blk[:, k]
+        eta = x @ beta
+        if family == "logistic":
+            e = np.exp(-np.abs(eta))
+            m = np.where(eta >= 0, 1 / (1 + e), e / (1 + e))
+            r, w = m - y, m * (1 - m)
+        else:
+            with np.errstate(over="ignore"):  # an infinite mean is refused when it is shared
+                m = np.exp(eta - offset)
+            r, w = m - y * np.exp(-offset), m
+        grad += x.T @ r
+        hess += (x * w[:, None]).T @ x
+    return GlmDerivatives(int(design.shape[0]), grad, hess)
 
 #: A loaded column: float64 values (float, int, bool columns) or int64 level indices (category).
 Values = npt.NDArray[np.float64] | npt.NDArray[np.int64]
@@ -140,6 +184,10 @@ def validate(
     it; the report lists every violation. Raises DataError only if the source cannot be read."""
     cols = base_columns(schema, _columns_of(schema, columns, key))
     label = name or describe_source(source)
+    if isinstance(source, SparkSource):
+        engine, spark_report, _ = load_spark(source, schema, cols, key, max_rows, label)
+        engine.close()
+        return spark_report
     con = _connect()
     try:
         report, _, _, _ = _check(con, source, schema, cols, key, max_rows, label, materialize=False)
@@ -167,6 +215,12 @@ def load(
     """
     cols = _columns_of(schema, columns, key)
     label = name or describe_source(source)
+    if isinstance(source, SparkSource):  # checked and reduced in the cluster
+        engine, spark_report, relation = load_spark(source, schema, cols, key, max_rows, label, materialize)
+        if not spark_report.ok:
+            engine.close()
+            spark_report.raise_for_violations()
+        return LocalTable(engine, label, schema.select(cols), key, spark_report.n_rows, relation=relation)
     stamp = _stamp(source)  # before the checks, so a change during them is noticed too
     con = _connect()
     try:
@@ -200,6 +254,28 @@ def _value(schema: Schema, sql: Mapping[str, ColumnSql], name: str) -> str:
     return f"CAST(({sql[column].value}) = {index} AS DOUBLE)"
 
 
+class DuckEngine:
+    """The embedded engine: one DuckDB connection per table (:class:`~tessera.data.engine.Engine`)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+
+    def fetch(self, sql: str, label: str) -> list[tuple[Any, ...]]:
+        try:  # fetchall, not fetchone: DuckDB 2 refuses new work while a result is unfinished
+            return self.con.execute(sql).fetchall()
+        except duckdb.Error as e:
+            raise _engine_error(label, e) from None
+
+    def numpy(self, sql: str, label: str) -> dict[str, Any]:
+        try:  # a relation's fetchnumpy is ~2x faster than a DB-API cursor's (no extra copy)
+            return dict(self.con.sql(sql).fetchnumpy())
+        except duckdb.Error as e:
+            raise _engine_error(label, e) from None
+
+    def close(self) -> None:
+        self.con.close()
+
+
 class LocalTable(Mapping[str, Values]):
     """A party's checked rows in its local engine (made by :func:`load`; close it when done,
     or use it as a context manager). One thread at a time.
@@ -209,9 +285,10 @@ class LocalTable(Mapping[str, Values]):
     count is :attr:`n_rows`.
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, name: str, schema: Schema, key: str | None,
-                 n_rows: int, source: Source | None = None, stamp: tuple[str, int, int] | None = None) -> None:
-        self._con = con
+    def __init__(self, con: duckdb.DuckDBPyConnection | Engine, name: str, schema: Schema, key: str | None,
+                 n_rows: int, source: Source | None = None, stamp: tuple[str, int, int] | None = None,
+                 relation: str | None = None) -> None:
+        self._engine: Engine = DuckEngine(con) if isinstance(con, duckdb.DuckDBPyConnection) else con
         self._source = source  # a registered DataFrame must outlive the connection's scans
         self._stamp = stamp  # a file scanned in place: its size and time when it was checked
         self.name = name
@@ -219,6 +296,9 @@ class LocalTable(Mapping[str, Values]):
         self.key = key
         self.n_rows = n_rows
         self._cache: dict[str, Values] | None = None
+        #: the checked rows as the engine names them in SQL
+        self._relation = relation or ident(_DATA)
+        self._design: tuple[tuple[object, ...], npt.NDArray[np.float64]] | None = None
 
     # -- metadata ---------------------------------------------------------------------------
     @property
@@ -241,24 +321,18 @@ class LocalTable(Mapping[str, Values]):
 
     def _fetch(self, sql: str) -> list[tuple[Any, ...]]:
         self._guard()
-        try:  # fetchall, not fetchone: DuckDB 2 refuses new work while a result is unfinished
-            return self._con.execute(sql).fetchall()
-        except duckdb.Error as e:
-            raise _engine_error(self.name, e) from None
+        return self._engine.fetch(sql, self.name)
 
     def _numpy(self, sql: str) -> dict[str, Any]:
         self._guard()
-        try:  # a relation's fetchnumpy is ~2x faster than a DB-API cursor's (no extra copy)
-            return dict(self._con.sql(sql).fetchnumpy())
-        except duckdb.Error as e:
-            raise _engine_error(self.name, e) from None
+        return self._engine.numpy(sql, self.name)
 
     def _where(self, cols: Sequence[str]) -> str:
         # only nullable columns can hold a NULL once the table is checked
         return " AND ".join(f"{ident(c)} IS NOT NULL" for c in cols if self.schema.column(c).nullable) or "TRUE"
 
     def _one(self, exprs: Sequence[str], cols: Sequence[str]) -> tuple[Any, ...]:
-        (row,) = self._fetch(f"SELECT {', '.join(exprs)} FROM {ident(_DATA)} WHERE {self._where(cols)}")
+        (row,) = self._fetch(f"SELECT {', '.join(exprs)} FROM {self._relation} WHERE {self._where(cols)}")
         return row
 
     def count(self, columns: Sequence[str] | None = None) -> int:
@@ -276,7 +350,7 @@ class LocalTable(Mapping[str, Values]):
             return {}
         where = self._where(cols) if nulls == "drop" else "TRUE"
         sel = ", ".join(ident(c) for c in cols)
-        data = self._numpy(f"SELECT {sel} FROM {ident(_DATA)} WHERE {where}")
+        data = self._numpy(f"SELECT {sel} FROM {self._relation} WHERE {where}")
         out: dict[str, Values] = {}
         for c in cols:
             a = data[c]
@@ -291,7 +365,7 @@ class LocalTable(Mapping[str, Values]):
     def mask(self, columns: Sequence[str] | None = None) -> npt.NDArray[np.bool_]:
         """Per row (in order), whether it is complete in ``columns``: the rows ``arrays`` keeps."""
         cols = self._cols(columns)
-        res = self._numpy(f"SELECT ({self._where(cols)}) AS ok FROM {ident(_DATA)}")
+        res = self._numpy(f"SELECT ({self._where(cols)}) AS ok FROM {self._relation}")
         return np.asarray(res["ok"], dtype=bool)
 
     def ids(self, complete_in: Sequence[str] = ()) -> npt.NDArray[np.object_]:
@@ -301,7 +375,7 @@ class LocalTable(Mapping[str, Values]):
         if self.key is None:
             raise DataError(f"{self.name}: no key column was loaded; pass key= to load()")
         cols = self._cols(complete_in) if complete_in else []
-        res = self._numpy(f"SELECT {ident(self.key)} FROM {ident(_DATA)} WHERE {self._where(cols)}")
+        res = self._numpy(f"SELECT {ident(self.key)} FROM {self._relation} WHERE {self._where(cols)}")
         return np.asarray(res[self.key], dtype=object)
 
     def __getitem__(self, name: str) -> Values:
@@ -336,11 +410,80 @@ class LocalTable(Mapping[str, Values]):
         v = np.array([np.nan if x is None else float(x) for x in row[1:]], dtype=np.float64).reshape(4, p)
         return Sums(tuple(cols), n, np.nan_to_num(v[0]), np.nan_to_num(v[1]), v[2], v[3], self.n_rows - n)
 
+    def cross_products(self, columns: Sequence[str] | None = None, *,
+                       scaling: Mapping[str, tuple[float, float]] | None = None) -> tuple[int, npt.NDArray[np.float64]]:
+        """``(n, Z'Z)`` for ``Z = [1, columns]`` (scaled by ``scaling`` where it names a column) over
+        the rows complete in ``columns``, in one scan inside the engine (``Z'Z[0, 0] = n``)."""
+        cols = self._cols(columns)
+        (row,) = self._fetch(cross_products_sql(self._relation, cols, scaling, self._where(cols)))
+        return gram_result(row, len(cols) + 1)
+
+    def histogram(self, column: str, edges: Sequence[float]) -> npt.NDArray[np.int64]:
+        """Rows of ``column`` per public bin, as ``numpy.histogram(values, bins=edges)`` (the last
+        bin closed; values outside the edges and NULLs are not counted), inside the engine."""
+        (col,) = self._cols(column)
+        (row,) = self._fetch(histogram_sql(self._relation, col, edges, self._where([col])))
+        return np.array([int(v or 0) for v in row], dtype=np.int64)
+
+    def _levels(self, column: str) -> int:
+        col = self.schema.column(column)
+        if col.type is ColumnType.BOOL:
+            return 2
+        if col.type is ColumnType.CATEGORY and col.levels is not None:
+            return len(col.levels)
+        raise DataError(f"{self.name}: a contingency table needs category or bool columns, not {column!r}")
+
+    def contingency(self, a: str, b: str) -> npt.NDArray[np.int64]:
+        """Rows per pair of levels of the category (or bool: 0, 1) columns ``a`` and ``b`` (levels x
+        levels, in declared order; rows with a NULL in either left out), inside the engine."""
+        ca, cb = self._cols([a, b])
+        out = np.zeros((self._levels(ca), self._levels(cb)), dtype=np.int64)
+        for i, j, k in self._fetch(contingency_sql(self._relation, ca, cb, self._where([ca, cb]))):
+            out[int(i), int(j)] = int(k)
+        return out
+
+    def glm_derivatives(self, features: Sequence[str], target: str, beta: Sequence[float], family: Family, *,
+                        scaling: Mapping[str, tuple[float, float]] | None = None, target_scale: float = 1.0,
+                        offset: float = 0.0) -> GlmDerivatives:
+        """A GLM's gradient and Hessian over this party's rows at the public iterate ``beta``
+        (:func:`tessera.data.reductions.glm_sql` says what is summed). DuckDB: the scaled design
+        matrix is read into numpy once (8 bytes x rows x (features + 2), kept for the next iterates)
+        and reduced in blocks of 2^20 rows; above :data:`GLM_MEMORY` bytes, and in any other engine
+        (Spark), every iterate is one SQL scan instead."""
+        cols = self._cols([*features, target])
+        k = len(features) + 1
+        if not isinstance(self._engine, DuckEngine) or 8 * self.n_rows * (k + 1) > GLM_MEMORY:
+            sql = glm_sql(self._relation, features, target, beta, family, scaling, target_scale, offset,
+                          self._where(cols))
+            (row,) = self._fetch(sql)
+            return glm_result(row, k)
+        design = self._design_matrix(list(features), target, scaling, target_scale)
+        return glm_blocks(design, np.asarray(beta, dtype=np.float64), family, offset)
+
+    def _design_matrix(self, features: list[str], target: str, scaling: Mapping[str, tuple[float, float]] | None,
+                       target_scale: float) -> npt.NDArray[np.float64]:
+        key = (tuple(features), target, tuple(sorted((scaling or {}).items())), target_scale)
+        if self._design is None or self._design[0] != key:
+            self._design = None
+            data = self.arrays(list(dict.fromkeys([*features, target])))
+            n = len(data[target])
+            m = np.empty((n, len(features) + 2))
+            m[:, 0] = 1.0
+            for j, c in enumerate(features):
+                center, half = (scaling or {}).get(c, (0.0, 1.0))
+                np.subtract(data[c], center, out=m[:, j + 1])
+                m[:, j + 1] /= half
+            m[:, -1] = data[target] / target_scale
+            del data
+            self._design = (key, m)
+        return self._design[1]
+
     # -- lifetime -------------------------------------------------------------------------------
     def close(self) -> None:
-        """Release the DuckDB connection (and the values kept in it)."""
-        self._con.close()
+        """Release the engine's connection (and the values kept in it)."""
+        self._engine.close()
         self._cache = None
+        self._design = None
 
     def __enter__(self) -> LocalTable:
         return self

@@ -9,6 +9,8 @@
     by the schema check, so a stray word in a numeric column is counted as a type error rather
     than failing the read, and identifiers keep their leading zeros;
 
+* :class:`SparkSource` — a file or table in a Spark cluster; the checks and every reduction run
+  there as Spark SQL (:mod:`tessera.data.spark`);
 * :class:`SqlSource` — a DuckDB SQL query over named tables, each a DataFrame or a path as above
   (CSV tables inside a query are read with DuckDB's type detection, for the query to compute on).
 
@@ -36,7 +38,7 @@ from tessera.errors import DataError
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Source", "SqlSource", "PARQUET_SUFFIXES", "CSV_SUFFIXES", "describe_source", "is_frame"]
+__all__ = ["Source", "SqlSource", "SparkSource", "PARQUET_SUFFIXES", "CSV_SUFFIXES", "describe_source", "is_frame"]
 
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 CSV_SUFFIXES = (".csv", ".tsv", ".txt")
@@ -61,7 +63,33 @@ class SqlSource:
     tables: Mapping[str, TableSource] = field(default_factory=dict)
 
 
-Source = Union["pd.DataFrame", str, "os.PathLike[str]", SqlSource]
+@dataclass(frozen=True)
+class SparkSource:
+    """Rows in a Spark cluster, reduced there (:mod:`tessera.data.spark`; needs the ``spark``
+    extra): a file or directory the cluster reads (``path``, in ``format``: ``parquet``, ``orc``,
+    ``csv`` with a header, ...) or a table of its catalog (``table``). ``master`` is the cluster
+    (``spark://host:7077``, ``yarn``, ``local[4]``; None: whatever the process's Spark
+    configuration says, ``local[*]`` without one); ``conf`` more Spark settings for the session
+    this process starts. ``cache`` keeps the checked rows in the cluster's memory (iterative
+    analyses rescan them)."""
+
+    path: str | None = None
+    table: str | None = None
+    master: str | None = None
+    format: str = "parquet"
+    conf: Mapping[str, str] = field(default_factory=dict)
+    cache: bool = False
+
+    def __post_init__(self) -> None:
+        if (self.path is None) == (self.table is None):
+            raise DataError("a Spark source needs exactly one of path= or table=")
+
+    @property
+    def label(self) -> str:
+        return f"Spark table {self.table}" if self.table is not None else Path(str(self.path)).name
+
+
+Source = Union["pd.DataFrame", str, "os.PathLike[str]", SqlSource, SparkSource]
 
 
 def describe_source(source: Source) -> str:
@@ -70,6 +98,8 @@ def describe_source(source: Source) -> str:
         return "DataFrame"
     if isinstance(source, SqlSource):
         return "SQL source"
+    if isinstance(source, SparkSource):
+        return source.label
     if isinstance(source, (str, os.PathLike)):
         return Path(source).name
     return type(source).__name__

@@ -31,7 +31,7 @@ from tessera.psi import Alignment
 from tessera.runtime import jsonable
 
 __all__ = ["Planned", "RowLimits", "plan_analysis", "parse_params", "plan_to_dict", "plan_from_dict",
-           "check_row_count", "local_stage", "secure_stage"]
+           "check_row_count", "local_stage", "secure_stage", "table_stage"]
 
 
 class Planned(NamedTuple):
@@ -131,6 +131,19 @@ def local_stage(analysis: analytics.Analysis[Any], source: Source, schema: Schem
     try:
         check_row_count(table.n_rows, limits)
         return vertical_local(table, plan) if rows else analysis.local(table, params, plan)
+    finally:
+        table.close()
+
+
+def table_stage(session: Session, analysis: analytics.Analysis[Any], source: Source, schema: Schema,
+                columns: Sequence[str], params: Params, plan: Plan, holders: dict[str, list[str]],
+                limits: RowLimits | None = None) -> dict[str, Any]:
+    """Load this party's ``columns`` checked as :func:`local_stage` does and run a secure stage that
+    reads them while it runs (``Analysis.secure_table``); the table is closed afterwards."""
+    table = load(source, schema, list(columns))
+    try:
+        check_row_count(table.n_rows, limits)
+        return analysis.secure_table(session, table, params, plan, holders)
     finally:
         table.close()
 

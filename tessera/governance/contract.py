@@ -34,8 +34,10 @@ FORMAT_VERSION: Literal[1] = 1
 #: Leakage rules (``leakage`` in the TOML) whose values are checked here. ``psi_reveal`` (what a
 #: vertical job's PSI may reveal: ``size``, the default, or ``intersection``; any other value
 #: allows no PSI) is judged by policy; ``extremes``: whether a job may release a column's exact
-#: min and max, single individuals' values (``none``, the default, or ``exact``).
-_LEAKAGE_VALUES: dict[str, tuple[str, ...]] = {"extremes": ("none", "exact")}
+#: min and max, single individuals' values (``none``, the default, or ``exact``); ``iterates``:
+#: whether a hybrid GLM may reveal its Newton iterates to the data owners (``none``, the default,
+#: or ``owners``).
+_LEAKAGE_VALUES: dict[str, tuple[str, ...]] = {"extremes": ("none", "exact"), "iterates": ("none", "owners")}
 
 
 class _Model(BaseModel):

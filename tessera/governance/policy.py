@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from tessera.analytics.glm_hybrid import HYBRID_ANALYSES, ITERATES_LEAKAGE
 from tessera.execution.psi import MODE_FOR_LEAKAGE
 from tessera.governance.contract import Contract
 from tessera.governance.job import JobSpec
 
-__all__ = ["Decision", "NodeState", "check", "EXTREMES_RULE", "EXTREME_PARAMS"]
+__all__ = ["Decision", "NodeState", "check", "EXTREMES_RULE", "EXTREME_PARAMS", "ITERATES_RULE"]
 
 #: Parameters that set a minimum group, bin or cell size in the library's analyses.
 GROUP_PARAMS = ("min_group_rows", "min_bin_count", "min_arm_rows", "min_cell_count")
@@ -29,6 +30,10 @@ EXTREMES_RULE = "extremes"
 _UNSET = object()
 #: Parameters that ask an analysis to release exact extremes (``describe``).
 EXTREME_PARAMS = ("extremes",)
+#: The contract's leakage rule on revealing an iterative model's iterates to the data owners (the
+#: hybrid GLMs, :data:`tessera.analytics.glm_hybrid.HYBRID_ANALYSES`): ``"none"`` (the default) or
+#: ``"owners"``.
+ITERATES_RULE = "iterates"
 
 
 @dataclass
@@ -132,6 +137,11 @@ def check(contract: Contract, job: JobSpec, state: NodeState, now: dt.datetime |
             reasons.append(f"{key}={asked!r} releases each column's exact min and max (single individuals' values); "
                            f"the contract's leakage rule {EXTREMES_RULE}={extremes_rule!r} does not allow it "
                            f"(it takes {EXTREMES_RULE} = 'exact')")
+    iterates_rule = contract.leakage.get(ITERATES_RULE, "none")
+    if job.analysis in HYBRID_ANALYSES and iterates_rule != ITERATES_LEAKAGE:
+        reasons.append(f"{job.analysis} reveals its Newton iterates to every data owner; the contract's leakage rule "
+                       f"{ITERATES_RULE}={iterates_rule!r} does not allow it (it takes {ITERATES_RULE} = "
+                       f"{ITERATES_LEAKAGE!r})")
     if rule.max_outputs is not None and len(job.columns) > rule.max_outputs:
         reasons.append(f"{len(job.columns)} output columns exceed the maximum of {rule.max_outputs}")
     if rule.require_dp and job.dp is None:

@@ -26,7 +26,7 @@ from tessera.analytics.results import Result, Summary
 from tessera.data.frames import columns_of
 from tessera.data.local import write_parquet
 from tessera.data.schema import Schema
-from tessera.data.sources import Source
+from tessera.data.sources import Source, SparkSource
 from tessera.errors import PlanError, SessionError
 from tessera.jobs.model import (
     JobReport,
@@ -41,7 +41,7 @@ from tessera.jobs.model import (
     RowBounds,
 )
 from tessera.jobs.outcome import BarrierRecord, StatementKey, settle_owner, sign_abort
-from tessera.jobs.party import run_owner_job, run_party_job
+from tessera.jobs.party import run_owner_job, run_party_job, spark_data
 from tessera.jobs.planner import JobRequest, plan_job
 from tessera.jobs.sealed import BoxKey, open_sealed
 from tessera.net.channel import Channel
@@ -55,7 +55,7 @@ if TYPE_CHECKING:  # the relay is a benchmark tool: party processes need not imp
 
 __all__ = ["run_local", "LocalResult", "local_job", "ProgressCallback"]
 
-PartyData: TypeAlias = pd.DataFrame | str | os.PathLike[str]
+PartyData: TypeAlias = pd.DataFrame | str | os.PathLike[str] | SparkSource
 
 #: ``progress(fraction, stage)``: the job's fraction done (0..1, never decreasing; 1.0 once the
 #: outputs are released) and the stage's text ("Newton iteration 3 of 8")
@@ -265,8 +265,8 @@ def run_local(
     try:
         data: dict[str, Source] = dict(parties)
         if runtime == "cluster":  # processes read files; DataFrames are written once
-            data = {n: write_parquet(d, tmp / f"{n}.parquet") if isinstance(d, pd.DataFrame) else str(d)
-                    for n, d in parties.items()}
+            data = {n: write_parquet(d, tmp / f"{n}.parquet") if isinstance(d, pd.DataFrame)
+                    else d if isinstance(d, SparkSource) else str(d) for n, d in parties.items()}
         job = local_job(analysis, data, schema, protocol=protocol, partition=partition, recipients=recipients,
                         version=version, psi_mode=psi_mode, join_key=join_key, ledgers=ledgers, job_id=job_id,
                         params=params, row_bounds=row_bounds, duplicate_keys=duplicate_keys,
@@ -405,12 +405,13 @@ def _run_processes(job: PartyJob, protocol: str, inputs: Mapping[str, PartyInput
     def configure(cfg: PartyConfig, workdir: Path) -> Path:
         mine = inputs.get(cfg.name, PartyInputs())
         data = mine.data
-        if data is not None and not isinstance(data, (str, os.PathLike)):
-            raise SessionError("party processes read their data from files; give paths or DataFrames")
+        if data is not None and not isinstance(data, (str, os.PathLike, SparkSource)):
+            raise SessionError("party processes read their data from files or Spark; give paths, DataFrames "
+                               "or SparkSources")
         if watch is not None and cfg.name in files:
             cfg = cfg.model_copy(update={"progress_path": str(files[cfg.name])})
-        launch = PartyLaunch(endpoint=cfg, job=job, data=None if data is None else str(data), ledger=mine.ledger,
-                             barrier_record=mine.barrier_record)
+        ref = None if data is None else spark_data(data) if isinstance(data, SparkSource) else str(data)
+        launch = PartyLaunch(endpoint=cfg, job=job, data=ref, ledger=mine.ledger, barrier_record=mine.barrier_record)
         return launch.save(workdir / f"{cfg.name}.launch.json")
 
     mesh.mkdir()

@@ -213,6 +213,18 @@ class SqlData(_Record):
     tables: dict[str, str] = {}
 
 
+class SparkData(_Record):
+    """A file or table in a Spark cluster (a node's ``engine = "spark"`` dataset source): the
+    party's checks and reductions run in the cluster (:class:`tessera.data.sources.SparkSource`)."""
+
+    path: str | None = None
+    table: str | None = None
+    master: str | None = None
+    format: str = "parquet"
+    conf: dict[str, str] = {}
+    cache: bool = False
+
+
 @dataclass(frozen=True)
 class PartyInputs:
     """What one party brings to a job, beside the job itself: its rows and its ledger. Local to the
@@ -232,7 +244,7 @@ class PartyLaunch(_Record):
     format_version: Literal[1] = FORMAT_VERSION
     endpoint: PartyConfig
     job: PartyJob | None = None
-    data: str | SqlData | None = None
+    data: str | SqlData | SparkData | None = None
     ledger: LedgerRef | None = None
     #: this compute party's durable output-barrier record (jobs with input-only data owners)
     barrier_record: str | None = None

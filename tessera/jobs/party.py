@@ -28,12 +28,19 @@ from collections.abc import Callable
 from typing import Any
 
 from tessera.analytics import get as get_analysis
-from tessera.data.sources import Source, SqlSource
+from tessera.data.sources import Source, SparkSource, SqlSource
 from tessera.errors import DataError
 from tessera.execution.psi import align
-from tessera.execution.steps import RowLimits, check_row_count, local_stage, parse_params, secure_stage
+from tessera.execution.steps import (
+    RowLimits,
+    check_row_count,
+    local_stage,
+    parse_params,
+    secure_stage,
+    table_stage,
+)
 from tessera.jobs.budget import BudgetHook, OutputBarrier, crash_point_for_tests
-from tessera.jobs.model import PartyInputs, PartyJob, PartyLaunch, PartyResult, SqlData
+from tessera.jobs.model import PartyInputs, PartyJob, PartyLaunch, PartyResult, SparkData, SqlData
 from tessera.jobs.outcome import BarrierRecord
 from tessera.jobs.sealed import seal_shares
 from tessera.mpc.contrib import receive_inputs, rehearse, send_inputs
@@ -42,14 +49,22 @@ from tessera.net.channel import Channel
 from tessera.protocols import PROTOCOLS
 from tessera.runtime.launcher import die_with_parent, serve, serve_input, write_report
 
-__all__ = ["run_party_job", "run_owner_job", "program_for", "source_of", "main"]
+__all__ = ["run_party_job", "run_owner_job", "program_for", "source_of", "spark_data", "main"]
 
 
-def source_of(data: str | SqlData | None) -> Source | None:
+def source_of(data: str | SqlData | SparkData | None) -> Source | None:
     """A launch file's data reference as a source of the data layer."""
     if isinstance(data, SqlData):
         return SqlSource(data.query, dict(data.tables))
+    if isinstance(data, SparkData):
+        return SparkSource(data.path, data.table, data.master, data.format, dict(data.conf), data.cache)
     return data
+
+
+def spark_data(source: SparkSource) -> SparkData:
+    """A Spark source as a launch file carries it (the inverse of :func:`source_of`)."""
+    return SparkData(path=source.path, table=source.table, master=source.master, format=source.format,
+                     conf=dict(source.conf), cache=source.cache)
 
 
 def run_party_job(session: Session, job: PartyJob, inputs: PartyInputs) -> PartyResult:
@@ -172,9 +187,14 @@ def _compute(session: Session, job: PartyJob, source: Source | None) -> dict[str
         limits = None  # checked on the whole dataset, before the PSI
     session.progress(0.25, "local stage on this party's rows")
     rows = bool(job.roles.input_only) and analysis.owner_contributions == "rows"
-    local = local_stage(analysis, source, job.schema_, job.columns_of(session.party), params, plan, limits, rows=rows)
     with session.progress_span(0.3, 0.95, "secure computation"):
-        outputs = secure_stage(session, analysis, local, params, plan, holders, alignment, rows=rows)
+        if analysis.reads_table() and alignment is None:  # the secure stage reads the rows at every iterate
+            outputs = table_stage(session, analysis, source, job.schema_, job.columns_of(session.party), params,
+                                  plan, holders, limits)
+        else:
+            local = local_stage(analysis, source, job.schema_, job.columns_of(session.party), params, plan, limits,
+                                rows=rows)
+            outputs = secure_stage(session, analysis, local, params, plan, holders, alignment, rows=rows)
     session.check_owner_inputs_used()
     session.progress(0.95, "releasing the outputs")
     if psi_size is not None:

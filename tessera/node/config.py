@@ -38,16 +38,34 @@ def hash_token(token: str) -> str:
 
 
 class DatasetSource(BaseModel):
-    """Where a dataset's rows are: a CSV or Parquet file, or a DuckDB query over named files."""
+    """Where a dataset's rows are: a CSV or Parquet file, or a DuckDB query over named files
+    (``engine = "duckdb"``, the default); or, with ``engine = "spark"``, a file (``path``, any URL
+    the cluster reads: ``hdfs://``, ``s3a://``, a local path) or catalog ``table`` in the Spark
+    cluster ``master``, where the checks and the local stage's reductions then run."""
 
     model_config = ConfigDict(extra="forbid")
 
+    engine: Literal["duckdb", "spark"] = "duckdb"
     path: str | None = None
     sql: str | None = None
     tables: dict[str, str] = {}
+    #: Spark only: a table of the cluster's catalog, the cluster, the file format, more settings
+    table: str | None = None
+    master: str | None = None
+    format: str = "parquet"
+    conf: dict[str, str] = {}
+    cache: bool = False
 
     @model_validator(mode="after")
     def _one_kind(self) -> DatasetSource:
+        if self.engine == "spark":
+            if self.sql is not None or self.tables:
+                raise ValueError("a Spark dataset source reads a 'path' or a 'table', not 'sql'")
+            if (self.path is None) == (self.table is None):
+                raise ValueError("a Spark dataset source needs exactly one of 'path' or 'table'")
+            return self
+        if self.table is not None or self.master is not None or self.conf:
+            raise ValueError("'table', 'master' and 'conf' are for engine = \"spark\" dataset sources")
         if (self.path is None) == (self.sql is None):
             raise ValueError("a dataset source needs exactly one of 'path' or 'sql'")
         return self

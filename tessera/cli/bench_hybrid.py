@@ -1,0 +1,71 @@
+"""``tessera bench`` workloads of the hybrid GLMs on large horizontal data read from Parquet.
+
+``hybrid_logreg`` (DuckDB) and ``hybrid_logreg_spark`` (the same files through a Spark source,
+``local[2]`` per party process): ``n`` rows in total, split evenly across the parties, 10 features
+uniform in [-5, 5] and a Bernoulli target from a logistic model. Each party's file is written once
+by DuckDB (no row passes through Python) to ``$TMPDIR/tessera-bench`` and reused; the timing is
+``run_local`` end to end (process start, TLS, checked load, every iterate's local scan and the MPC).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+
+from tessera.data._sql import number, text
+from tessera.data.schema import Column, ColumnType, Schema
+from tessera.data.sources import SparkSource
+from tessera.jobs.local import run_local
+
+__all__ = ["HYBRID_WORKLOADS", "hybrid_files", "FEATURES", "TRUE_BETA"]
+
+FEATURES = [f"x{j}" for j in range(10)]
+#: the model the files are drawn from (intercept first), in original units
+TRUE_BETA = np.concatenate([[-0.3], np.linspace(-0.5, 0.5, len(FEATURES))])
+SCHEMA = Schema(columns=tuple([Column(name=f, type=ColumnType.FLOAT, min=-5, max=5) for f in FEATURES]
+                              + [Column(name="y", type=ColumnType.BOOL)]))
+
+
+def hybrid_files(n: int, parties: int, root: Path | None = None) -> dict[str, str]:
+    """Party name -> its Parquet file of ``n // parties`` rows (written by DuckDB once, then reused)."""
+    root = root or Path(tempfile.gettempdir()) / "tessera-bench"
+    root.mkdir(parents=True, exist_ok=True)
+    rows = n // parties
+    out = {}
+    for i in range(parties):
+        path = root / f"hybrid-{rows}-{i}.parquet"
+        if not path.exists():
+            xs = ", ".join(f"(random() * 10 - 5) AS {f}" for f in FEATURES)
+            eta = " + ".join([number(TRUE_BETA[0])] + [f"{number(b)} * {f}" for b, f in zip(TRUE_BETA[1:], FEATURES)])
+            con = duckdb.connect()
+            try:
+                con.execute(f"SELECT setseed({number(0.1 + i / 10)})")
+                tmp = path.with_suffix(".tmp.parquet")
+                con.execute(f"COPY (SELECT {', '.join(FEATURES)}, random() < 1 / (1 + exp(-({eta}))) AS y FROM "
+                            f"(SELECT {xs} FROM range({rows}))) TO {text(str(tmp))} (FORMAT PARQUET)")
+                tmp.rename(path)
+            finally:
+                con.close()
+        out[f"P{i}"] = str(path)
+    return out
+
+
+def _hybrid(spark: bool) -> Callable[[int, int, str, Any, str | None], Any]:
+    def run(n: int, parties: int, protocol: str, relay: Any = None, pre: str | None = None) -> Any:
+        files = hybrid_files(n, parties)
+        data: dict[str, Any] = ({p: SparkSource(f, master="local[2]") for p, f in files.items()} if spark
+                                else dict(files))
+        return run_local("logistic_regression_hybrid", data, SCHEMA, protocol=protocol, features=FEATURES,
+                         target="y", timeout=3600, relay=relay, preprocessing=pre)
+    return run
+
+
+HYBRID_WORKLOADS: dict[str, Callable[[int, int, str, Any, str | None], Any]] = {
+    "hybrid_logreg": _hybrid(spark=False),
+    "hybrid_logreg_spark": _hybrid(spark=True),
+}
