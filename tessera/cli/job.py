@@ -125,14 +125,15 @@ def submit(
     wait: bool = typer.Option(False, "--wait", help="Follow the job until it ends."),
     profile: Path = _PROFILE,
 ) -> None:
-    """Submit a job; prints its id (and follows it with --wait)."""
+    """Submit a job; prints its id, alone on stdout (with --wait it follows the job, its progress
+    and final state on stderr, and exits 0 only if the job was released)."""
     c = _client(profile)
     job = _call(c.submit, _job_file(job_file), idempotency_key=key)
     typer.echo(job["id"])
     if wait:
         with JobProgress(f"job {job['id'][:8]}") as bar:
             final = _call(c.wait, job["id"], on_progress=bar.job)
-        _ended(final)
+        _ended(final, err=True)
 
 
 @app.command("status")
@@ -156,9 +157,10 @@ def wait(job_id: str, timeout: float = typer.Option(900.0, "--timeout"), profile
     _ended(final)
 
 
-def _ended(final: dict[str, Any]) -> None:
-    """The final state of a followed job on stdout (reasons included); exit 1 unless released."""
-    typer.echo(_line(final))
+def _ended(final: dict[str, Any], err: bool = False) -> None:
+    """The final state of a followed job on stdout (``err``: on stderr, where ``submit --wait``
+    keeps it so that stdout holds the job id alone); reasons included; exit 1 unless released."""
+    typer.echo(_line(final), err=err)
     if final["state"] != "released":
         raise typer.Exit(1)
 

@@ -104,17 +104,18 @@ def test_spark_checks_name_the_same_violations(tmp_path, spark):
     ("chi2", {"row": "g", "column": "h"}),
 ])
 def test_analyses_through_spark_equal_duckdb(files, spark, analysis, params):
-    """Equal to the fixed-point resolution: the owners' float sums differ in their last bits, and a
-    secure truncation's last unit is random anyway."""
+    """Equal within the analyses' stated accuracy: the owners' float sums differ in their last bits,
+    and each secure run's truncations round at random (chi2's statistic is stated to a relative
+    few 1e-6, so two runs may differ by twice that)."""
     duck = run_local(analysis, files, SCHEMA, runtime="threads", **params).outputs
     sp = run_local(analysis, {n: SparkSource(p) for n, p in files.items()}, SCHEMA, runtime="threads", **params).outputs
     assert duck.keys() == sp.keys()
     for key, value in duck.items():
         if isinstance(value, dict):
             for k2, v2 in value.items():
-                np.testing.assert_allclose(sp[key][k2], v2, rtol=1e-6, atol=1e-6, err_msg=f"{key}.{k2}")
+                np.testing.assert_allclose(sp[key][k2], v2, rtol=2e-5, atol=1e-6, err_msg=f"{key}.{k2}")
         else:
-            np.testing.assert_allclose(np.asarray(sp[key], dtype=float), np.asarray(value, dtype=float), rtol=1e-6,
+            np.testing.assert_allclose(np.asarray(sp[key], dtype=float), np.asarray(value, dtype=float), rtol=2e-5,
                                        atol=1e-6, err_msg=key)
 
 
