@@ -1,6 +1,6 @@
 """Rounds of logistic regression's secure loop (each one an RTT between organisations).
 
-Per Newton iteration (rep3, 3 features): a product X b, a sigmoid, the gradient and the Hessian
+Per Newton iteration (rep3, 3 features; 106 rounds): a product X b, a sigmoid, the gradient and the Hessian
 in one matrix product with one public scaling, half of the Newton-Schulz steps from the first
 Hessian's inverse, and the step. The first iteration has no sigmoid (s = 1/2 at b = 0). Before:
 902 rounds for 4 iterations, 217 per further iteration."""
@@ -21,4 +21,4 @@ def _rounds(iterations: int) -> int:
 
 def test_logistic_regression_rounds_per_iteration():
     four, five = _rounds(4), _rounds(5)
-    assert (four, five - four) == (466, 103)  # 4 of them release the standard errors (inference=True)
+    assert (four, five - four) == (475, 106)  # 4 of them release the standard errors (inference=True)
