@@ -49,9 +49,9 @@ for _ in $(seq 100); do tessera job list > /dev/null 2>&1 && break; sleep 0.2; d
 
 # 6. the analyst's jobs
 MODEL=$(tessera job submit "$HERE/jobs/fraud-model.toml" --wait)
-tessera job result "$MODEL"
+tessera job result "$MODEL" --json   # without --json: statsmodels-like tables
 META=$(tessera job submit "$HERE/jobs/meta-analysis.toml" --wait)
-tessera job result "$META"
+tessera job result "$META" --json
 VERTICAL=$(tessera job submit "$HERE/jobs/vertical-fraud-model.toml" --wait)
 tessera job result "$VERTICAL"
 DENIED=$(tessera job submit "$HERE/jobs/forbidden.toml")
