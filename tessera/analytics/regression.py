@@ -183,7 +183,8 @@ class LinearRegression(Analysis[LinRegParams]):
         if params.ridge == 0:
             release += [Release("std_errors", f"standard errors; accuracy: relative {4 * eps:.2g} + "
                                               f"{2.0**-(frac - 4):.2g} / (1 - R^2)"),
-                        Release("t", f"t statistics; accuracy: relative {4 * eps:.2g}"),
+                        Release("t", f"t statistics; accuracy: relative {4 * eps:.2g} + the coefficient's error "
+                                     "over its standard error"),
                         Release("p_values", "two-sided p-values (computed from t and n, public)"),
                         Release("r2", f"coefficient of determination; accuracy: |error| <= {2.0**-(frac - 4):.2g}")]
         return Plan(
