@@ -135,15 +135,20 @@ def write_report(report: ProcessReport, path: str | Path) -> None:
     Path(path).write_text(jsonable.dumps(report.model_dump()))
 
 
+def _connect(cfg: PartyConfig) -> Channel:
+    """This endpoint's links to the others of ``cfg``, over mutual TLS (on its inherited listener)."""
+    identity = Identity.load(cfg.identity_dir, cfg.name)
+    endpoints = [Endpoint(e.name, e.host, e.port, e.fingerprint, e.certificate) for e in cfg.endpoints]
+    listener = None if cfg.listen_fd is None else socket.socket(fileno=cfg.listen_fd)
+    return connect_mesh(cfg.index, endpoints, identity, bytes.fromhex(cfg.session_id), timeout=cfg.timeout,
+                        connect_timeout=cfg.connect_timeout, max_frame=cfg.max_frame, listener=listener)
+
+
 def serve(cfg: PartyConfig, program: Callable[[Session], Any] | None) -> ProcessReport:
     """Join the mesh over mutual TLS and run ``program`` (None: serve as the dealer); never raises."""
     start_t = time.perf_counter()
     try:
-        identity = Identity.load(cfg.identity_dir, cfg.name)
-        endpoints = [Endpoint(e.name, e.host, e.port, e.fingerprint, e.certificate) for e in cfg.endpoints]
-        listener = None if cfg.listen_fd is None else socket.socket(fileno=cfg.listen_fd)
-        channel = connect_mesh(cfg.index, endpoints, identity, bytes.fromhex(cfg.session_id), timeout=cfg.timeout,
-                               connect_timeout=cfg.connect_timeout, max_frame=cfg.max_frame, listener=listener)
+        channel = _connect(cfg)
         done = threading.Event()
         now = _Progress()
         reporter = None
@@ -183,11 +188,7 @@ def serve_input(cfg: PartyConfig, program: Callable[[Channel], Any]) -> ProcessR
     TLS, run ``program(channel)`` (it sends this owner's inputs) and leave; never raises."""
     start_t = time.perf_counter()
     try:
-        identity = Identity.load(cfg.identity_dir, cfg.name)
-        endpoints = [Endpoint(e.name, e.host, e.port, e.fingerprint, e.certificate) for e in cfg.endpoints]
-        listener = None if cfg.listen_fd is None else socket.socket(fileno=cfg.listen_fd)
-        channel = connect_mesh(cfg.index, endpoints, identity, bytes.fromhex(cfg.session_id), timeout=cfg.timeout,
-                               connect_timeout=cfg.connect_timeout, max_frame=cfg.max_frame, listener=listener)
+        channel = _connect(cfg)
         try:
             result = run_input(program, channel)
         finally:
