@@ -8,6 +8,7 @@ import statsmodels.api as sm
 from sklearn.linear_model import LogisticRegression
 
 from tessera.data.synthetic import many_banks, many_hospitals
+from tessera.analytics.logistic import STEP_TOLERANCE
 from tessera.errors import PlanError, SessionError
 from tessera.jobs.local import local_job, run_local
 from tests.analytics.test_meta import reference
@@ -73,10 +74,14 @@ def test_logistic_regression_on_10_banks_rows_matches_sklearn():
                     holdout_fraction=0.0, runtime="threads")
     pooled = pd.concat(frames.values(), ignore_index=True)
     sk = LogisticRegression(C=np.inf, max_iter=10_000, tol=1e-10).fit(pooled[feats].astype(float), pooled["is_fraud"])
-    # in the units of the features' declared half-widths (the fit's scaled units)
-    half = np.array([1.0, 5000.0, 0.5, 11.5, 1825.0])
-    np.testing.assert_allclose(res["coefficients"] * half, np.concatenate([sk.intercept_, sk.coef_[0]]) * half,
-                               rtol=5e-3, atol=2e-3)
+    ref = np.concatenate([sk.intercept_, sk.coef_[0]])
+    half = np.array([1.0, 5000.0, 0.5, 11.5, 1825.0])  # the features' declared half-widths
+    # the stated accuracy: within STEP_TOLERANCE in the fit's scaled units
+    np.testing.assert_array_less(np.abs(res["coefficients"] - ref) * half, STEP_TOLERANCE)
+    # and far inside the statistical uncertainty: the fixed-point error grows with the inverse
+    # Hessian just as the standard error does (amount's skewed column: up to 0.5% relative, yet
+    # under 0.005 standard errors in repeated runs), so it is measured in standard errors
+    np.testing.assert_array_less(np.abs(res["coefficients"] - ref) / res["std_errors"], 0.02)
     assert res["n"] == len(pooled)
 
 

@@ -12,6 +12,7 @@ import dataclasses
 import os
 import socket
 import threading
+import time
 
 import numpy as np
 
@@ -28,6 +29,19 @@ def _pump(src: socket.socket, dst: socket.socket) -> None:
         pass
 
 
+def _dial_when_listening(target: int, within: float = 20.0) -> socket.socket | None:
+    """The gate may be dialled before its target listens (the endpoints start together), so
+    it retries a refused connection, as the endpoints themselves do."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return socket.create_connection((HOST, target))
+        except ConnectionRefusedError:
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.05)
+
+
 def _gate(target: int, opened: threading.Event, wait_for: threading.Event | None) -> int:
     """A forwarder to ``target`` that sets ``opened`` when dialled and forwards only once
     ``wait_for`` is set."""
@@ -40,7 +54,10 @@ def _gate(target: int, opened: threading.Event, wait_for: threading.Event | None
         if wait_for is not None and not wait_for.wait(20):
             inbound.close()
             return
-        outbound = socket.create_connection((HOST, target))
+        outbound = _dial_when_listening(target)
+        if outbound is None:
+            inbound.close()
+            return
         threading.Thread(target=_pump, args=(inbound, outbound), daemon=True).start()
         threading.Thread(target=_pump, args=(outbound, inbound), daemon=True).start()
 
