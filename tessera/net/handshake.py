@@ -262,11 +262,7 @@ def dial(
             answer, failure = None, e
         except BaseException as e:
             raw.close()
-            if isinstance(e, OSError):
-                raise TransportError(
-                    f"set-up of the connection from {me!r} to {peer.name!r} failed ({_tls_failure(e)})"
-                ) from None
-            raise
+            raise _dial_failure(me, peer.name, e) from None
         else:
             failure = None
         if answer is not None:
@@ -312,11 +308,15 @@ def dial(
         return Established(peer.name, sock, reader)
     except BaseException as e:
         raw.close()
-        if isinstance(e, OSError):
-            raise TransportError(
-                f"set-up of the connection from {me!r} to {peer.name!r} failed ({_tls_failure(e)})"
-            ) from None
-        raise
+        raise _dial_failure(me, peer.name, e) from None
+
+
+def _dial_failure(me: str, peer: str, e: BaseException) -> BaseException:
+    """What a failed dial raises once its socket is closed: a socket error as a
+    :class:`TransportError` naming the link, anything else as it is."""
+    if isinstance(e, OSError):
+        return TransportError(f"set-up of the connection from {me!r} to {peer!r} failed ({_tls_failure(e)})")
+    return e
 
 
 # -- listening side --------------------------------------------------------------------------------
