@@ -423,7 +423,7 @@ def _run_processes(job: PartyJob, protocol: str, inputs: Mapping[str, PartyInput
     try:
         reports = run_mesh(job.roles.compute, protocol=protocol, entry="tessera.jobs.party", configure=configure,
                            frac_bits=job.frac_bits, timeout=timeout, workdir=mesh, relay=relay,
-                           input_parties=job.roles.input_only)
+                           input_parties=job.roles.input_only, linked_inputs=job.partition == "vertical")
     finally:
         done.set()
         if poller is not None:

@@ -48,6 +48,7 @@ def run_mesh(
     workdir: str | os.PathLike[str] | None = None,
     relay: Relay | None = None,
     input_parties: Sequence[str] = (),
+    linked_inputs: bool = False,
 ) -> dict[str, ProcessReport]:
     """Start every endpoint as ``python -m entry CONFIG`` (``configure`` writes each config from
     its :class:`PartyConfig`), wait, and return every endpoint's report.
@@ -57,7 +58,8 @@ def run_mesh(
     and closes the relay.
 
     ``input_parties`` (data owners that do not compute) are endpoints linked to the parties only
-    (not to the dealer nor to each other): each one's config lists the parties and itself.
+    (not to the dealer nor to each other): each one's config lists the parties and itself; with
+    ``linked_inputs`` also the other input parties (the owners of a vertical job run their PSI).
 
     Raises the root cause if any endpoint fails (an endpoint's own error before the aborts it
     caused elsewhere); every process is ended before returning.
@@ -82,7 +84,8 @@ def run_mesh(
         routed = {s.name: relay.route((s.host, s.port)) for s in specs} if relay is not None else {}
         outside = set(input_parties)
         for n in endpoints:
-            mine = (specs[:len(names)] + [s for s in specs if s.name == n] if n in outside else
+            mine = (specs[:len(names)] + [s for s in specs if s.name == n or (linked_inputs and s.name in outside)]
+                    if n in outside else
                     specs if n in names else [s for s in specs if s.name not in outside])
             seen = [s if s.name == n or s.name not in routed else s.model_copy(update={"port": routed[s.name]})
                     for s in mine]
