@@ -173,6 +173,7 @@ def run_owner_job(channel: Channel, job: PartyJob, inputs: PartyInputs) -> Party
     if budget is not None:
         budget.output_started()  # spent from here on, unless every compute party signs an abort
     send_inputs(channel, job.protocol, job.roles.compute, mine)
+    crash_point_for_tests(me, "sent")  # tests: an owner whose process ends right after sending
     return PartyResult(outputs={} if psi_size is None else {"psi_size": psi_size}, revealed=list(job.revealed),
                        transcript="",
                        budget_left=None if budget is None else budget.commit())

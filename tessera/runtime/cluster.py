@@ -101,7 +101,7 @@ def run_mesh(
                 p.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 break
-        return _collect(root, endpoints, procs, timeout)
+        return _collect(root, endpoints, procs, timeout, gone=set(input_parties))
     finally:
         for sock in listeners.values():
             sock.close()
@@ -148,10 +148,15 @@ def run_cluster(
 
 
 def _collect(root: Path, endpoints: list[str], procs: dict[str, subprocess.Popen[bytes]],
-             timeout: float) -> dict[str, ProcessReport]:
+             timeout: float, gone: set[str] | None = None) -> dict[str, ProcessReport]:
+    """Every endpoint's report, or the root cause of a failure. An endpoint of ``gone`` (input
+    parties: data owners that may go offline once they have sent their inputs) whose process
+    ended without a report is left out when every other endpoint finished well."""
     reports = {n: r for n in endpoints if (r := read_report(root / f"{n}.result.json")) is not None}
     failures = [r for r in reports.values() if r.failure is not None]
     missing = [n for n in endpoints if n not in reports]
+    if not failures and all(n in (gone or set()) and procs[n].poll() is not None for n in missing):
+        return reports
     if failures or missing:
         roots = [r for r in failures if r.failure is not None and r.failure.kind == "failed"]
         if roots:
