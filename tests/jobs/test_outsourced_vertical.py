@@ -19,7 +19,7 @@ FEATS = ["amount", "merchant_risk", "hour", "account_age_days"]
 
 @pytest.fixture(scope="module")
 def banks():
-    frames, schema, _, join = vertical_fraud(2_000, overlap=0.6, seed=3)
+    frames, schema, _, join = vertical_fraud(1_200, overlap=0.6, seed=3)
     return frames, schema, join
 
 
