@@ -256,7 +256,7 @@ def _compute(session: Session, job: PartyJob, source: Source | None) -> dict[str
         analysis, params, plan, _ = _stage_of(job)
         with session.progress_span(0.3, 0.95, "secure computation"):
             rows_ = owner_columns(session, plan, {c: list(h) for c, h in job.holders.items()})
-            outputs = analysis.secure_rows(session, rows_, params, plan)
+            outputs: dict[str, Any] = analysis.secure_rows(session, rows_, params, plan)
         session.check_owner_inputs_used()
         if job.psi is not None:
             outputs["psi_size"] = len(next(iter(rows_.values())))

@@ -8,8 +8,8 @@ import statsmodels.api as sm
 from scipy import stats
 from sklearn.linear_model import LogisticRegression
 
-from tessera.data.synthetic import many_banks, many_hospitals
 from tessera.analytics.logistic import STEP_TOLERANCE
+from tessera.data.synthetic import many_banks, many_hospitals
 from tessera.errors import PlanError, SessionError
 from tessera.jobs.local import local_job, run_local
 from tests.analytics.test_meta import reference
