@@ -104,7 +104,8 @@ class WelchTTest(Analysis[TTestParams]):
                    if vertical else "per group: row count, mean and centred sum of squares (float64, locally centred)"],
             secure=[*(["over the shared rows at 28 bits: the group count n_true = sum g (revealed: an output), "
                        "each group's sum and sum of squares (x g, x^2 g: two products per row), its mean and "
-                       "population variance; b_g = var_g (sample) * n_other / n"] if vertical else
+                       "population variance; b_g = var_g (sample) * n_other / n (s = b_0 + b_1 below 2^-20 in "
+                       "scaled units is not resolved at 28 bits: t and df are NaN)"] if vertical else
                       ["add the parties' group counts (revealed: outputs)",
                        "pool each group's locally centred moments at 58 fractional bits (Chan et al. 1979), with "
                        "the public factors n_g / (n_g - 1) * n_other / n folded in: b_g = n0 n1 / n * var_g / n_g"]),
