@@ -9,13 +9,15 @@ from typing import Any
 import numpy as np
 from pydantic import Field, field_validator
 
-from tessera.analytics.base import Analysis, Local, Params, Plan, Release
-from tessera.analytics.common import numeric_columns, received, secure_sum
+from tessera.analytics.base import Analysis, Local, Params, Plan, Release, SharedRows
+from tessera.analytics.common import numeric_columns, received, secure_sum, share_columns, vertical_local
 from tessera.analytics.registry import register
 from tessera.analytics.results import HistogramResult, QuantilesResult
 from tessera.data.local import LocalTable
 from tessera.data.schema import Schema
+from tessera.errors import PlanError
 from tessera.mpc.session import Session
+from tessera.mpc.tensor import stack
 
 __all__ = ["Histogram", "Quantiles", "check_edges", "bin_counts"]
 
@@ -106,12 +108,18 @@ class Quantiles(Analysis[QuantileParams]):
 
     What it reveals: the total row count and, for each level, one comparison bit per bisection
     step — exactly the binary expansion of the released quantile, nothing more.
+
+    Over shared rows (:meth:`secure_rows`: data owners that do not compute, vertical jobs, PSI
+    aligned mode) each row is shared once as its position on the bisection grid, ``t = (x - lo)
+    / step`` at a few fractional bits, and every bisection step compares the rows with the public
+    midpoint securely (the same revealed bits).
     """
 
     name = "quantiles"
     version = "1.0"
     params_model = QuantileParams
-    owner_contributions = "rows"  # each bisection step needs the owners' counts (no row-level stage yet)
+    partitions = ("horizontal", "vertical")
+    owner_contributions = "rows"  # each bisection step needs the owners' counts: owners share rows once
     description = "quantiles (median and others) to a stated precision"
     result_type = QuantilesResult
 
@@ -120,6 +128,26 @@ class Quantiles(Analysis[QuantileParams]):
         lo, hi = schema.column(params.column).bounds
         precision = params.precision or (hi - lo) / 2**16
         steps = max(1, math.ceil(math.log2(max((hi - lo) / precision, 1.0))))
+        if partition == "vertical":
+            # a row's grid position t <= 2^steps at `frac` bits; secure comparisons need |t| < 2^(62 - frac - 2)
+            frac = min(8, 58 - steps)
+            if frac < 4:
+                raise PlanError(f"quantiles to a precision of {precision:g} over a range of {hi - lo:g} need "
+                                f"{steps} bisection steps, more than shared rows hold (at most 54); ask for a "
+                                "coarser precision")
+            step = (hi - lo) / 2**steps
+            return Plan(
+                analysis=self.name, version=self.version, partition=partition, columns=[params.column],
+                local=[f"each row's position on the bisection grid, t = (x - lo) / {step:g}, secret-shared row-wise "
+                       f"at {frac} fractional bits (its holder; or the data owners' rows)"],
+                secure=[f"{steps} bisection steps: compare every shared row with the public midpoint and add "
+                        "(exact comparisons), compare the count with q * n"],
+                release=[Release("n", "total row count (public: the number of shared rows)"),
+                         Release("quantiles", f"each level to within {precision:g}; the comparison bits of the "
+                                              "bisection are its binary expansion (a value within "
+                                              f"2^-{frac + 1} of a grid step above a midpoint counts as at it)")],
+                frac_bits=frac, scaling={params.column: (lo, step)}, meta={"range": (lo, hi), "steps": steps},
+            )
         return Plan(
             analysis=self.name, version=self.version, partition=partition, columns=[params.column],
             local=["count the party's rows at or below each public bisection point"],
@@ -131,10 +159,40 @@ class Quantiles(Analysis[QuantileParams]):
         )
 
     def local(self, columns: LocalTable, params: QuantileParams, plan: Plan) -> Local:
+        if plan.partition == "vertical":  # the holder's grid positions, secret-shared in the secure stage
+            return vertical_local(columns, plan)
         return {"values": np.sort(np.asarray(columns[params.column], dtype=np.float64))}
+
+    def secure_rows(self, session: Session, rows: SharedRows, params: QuantileParams, plan: Plan) -> dict[str, Any]:
+        """Bisection over shared grid positions ``t`` (:meth:`plan`, vertical): at each step the
+        rows at or below each level's public midpoint are counted securely and only whether the
+        count reaches ``ceil(q n)`` is revealed. ``n`` is the public number of rows."""
+        t = rows[params.column]
+        n = len(t)
+        m = len(params.q)
+        lo, hi = plan.meta["range"]
+        steps = plan.meta["steps"]
+        below = np.zeros(m, dtype=np.int64)  # grid indices: the quantile lies in (below, above]
+        above = np.full(m, 2**steps, dtype=np.int64)
+        ranks = np.ceil(np.asarray(params.q) * n).astype(np.int64)
+        every = stack([t] * m) if n else None  # (m, n)
+        for step in range(steps):
+            session.progress(step / steps, f"bisection step {step + 1} of {steps}")
+            mid = (below + above) // 2
+            if every is None:
+                enough = np.ones(m, dtype=np.int64)  # no rows: every rank (0) is reached
+            else:
+                count = (every <= mid.reshape(m, 1).astype(np.float64)).sum(axis=1)
+                enough = np.asarray((count >= ranks).reveal(), dtype=np.int64).reshape(m)
+            above = np.where(enough == 1, mid, above)
+            below = np.where(enough == 1, below, mid)
+        width = (hi - lo) / 2**steps
+        return {"n": n, "q": params.q, "quantiles": [float(lo + width * a) for a in above]}
 
     def secure(self, session: Session, local: Local, params: QuantileParams, plan: Plan,
                holders: dict[str, list[str]]) -> dict[str, Any]:
+        if plan.partition == "vertical":
+            return self.secure_rows(session, share_columns(session, local, plan, holders), params, plan)
         values = local["values"]
         n = int(secure_sum(session, np.array([len(values)]), (1,)).reveal()[0])
         m = len(params.q)

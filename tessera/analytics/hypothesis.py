@@ -8,21 +8,25 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from tessera.analytics.base import Analysis, Local, Params, Plan, Release
+from tessera.analytics.base import Analysis, Local, Params, Plan, Release, SharedRows
 from tessera.analytics.common import (
     DEFAULT_MAX_ROWS,
     check_magnitude,
     numeric_columns,
     received,
     scaling_for,
+    share_columns,
+    vertical_local,
 )
 from tessera.analytics.moments import (
     MEAN_ERROR,
     RELATIVE,
+    WIDE,
     accuracy_text,
     check_parties,
     local_moments,
     moment_error,
+    normaliser,
     pool,
     pooled_counts,
     power_of_two_normaliser,
@@ -36,7 +40,7 @@ from tessera.data.schema import ColumnType, Schema
 from tessera.errors import PlanError
 from tessera.mpc import approx
 from tessera.mpc.session import Session
-from tessera.mpc.tensor import concatenate, stack
+from tessera.mpc.tensor import SecretTensor, concatenate, stack
 
 __all__ = ["WelchTTest", "Chi2Independence"]
 
@@ -53,12 +57,18 @@ class TTestParams(Params):
 @register
 class WelchTTest(Analysis[TTestParams]):
     """Welch's unequal-variance t-test of ``value`` between the two groups of ``group``
-    (``scipy.stats.ttest_ind(x[group], x[~group], equal_var=False)``)."""
+    (``scipy.stats.ttest_ind(x[group], x[~group], equal_var=False)``).
+
+    Horizontally the parties pool their groups' locally centred moments (58 bits); over shared
+    rows (:meth:`secure_rows`: data owners that do not compute, vertical jobs, PSI aligned mode)
+    the group moments are sums over the rows at 28 bits, with the accuracy the plan states for
+    that path."""
 
     name = "ttest"
     version = "1.0"
     params_model = TTestParams
-    owner_contributions = "rows"  # pooled moments need the revealed group counts first (no row-level stage yet)
+    partitions = ("horizontal", "vertical")
+    owner_contributions = "rows"  # pooled moments need the revealed group counts first: owners share rows
     description = "Welch two-sample t-test: t statistic, degrees of freedom, p-value"
     result_type = TTestResult
 
@@ -68,20 +78,37 @@ class WelchTTest(Analysis[TTestParams]):
             raise PlanError(f"the group column {params.group!r} must be boolean")
         check_parties(parties, partition)
         frac = 28
-        e = moment_error(len(parties))
-        # s = (v_1 n_0 + v_0 n_1) / n / h^2 (the groups' variances relative to the squared half-range);
-        # t's error: relative 2^-22 + 2^-36 + 4 e / s, plus 2^-49 sqrt(n0 n1 / n) / sqrt(s) from the means
-        acc = {"t": {"rel": 2.0**-22 + 2 * RELATIVE, "rel_per_s": 4 * e,
-                     "abs_per_sqrt_s": 2.0**-49 * math.sqrt(params.max_rows) / 2},
-               "df": {"abs": 0.0, "rel": 2.0**-19 + 8 * RELATIVE, "rel_per_s": 16 * e},
-               "means": {"abs": MEAN_ERROR * scaling_for(schema, [params.value])[params.value][1], "rel": 2.0**-52}}
+        half = scaling_for(schema, [params.value])[params.value][1]
+        if partition == "vertical":  # shared rows at 28 bits (one product per value and group)
+            check_magnitude("the sum of scaled squares (at most one per row)", params.max_rows, frac,
+                            "declare a smaller row-count bound")
+            # each group's mean within 2^-26, its variance within 2^-24, so s within 2^-22: t's
+            # error relative 2^-21 / s (half of s's, doubled) and 2^-25 sqrt(n0 n1 / n) / sqrt(s)
+            acc = {"t": {"rel": 2.0**-20, "rel_per_s": 2.0**-20,
+                         "abs_per_sqrt_s": 2.0**-25 * math.sqrt(params.max_rows) / 2},
+                   "df": {"abs": 0.0, "rel": 2.0**-18, "rel_per_s": 2.0**-18},
+                   "means": {"abs": half * 2.0**-25, "rel": 0.0}}
+        else:
+            e = moment_error(len(parties))
+            # s = (v_1 n_0 + v_0 n_1) / n / h^2 (the groups' variances relative to the squared half-range);
+            # t's error: relative 2^-22 + 2^-36 + 4 e / s, plus 2^-49 sqrt(n0 n1 / n) / sqrt(s) from the means
+            acc = {"t": {"rel": 2.0**-22 + 2 * RELATIVE, "rel_per_s": 4 * e,
+                         "abs_per_sqrt_s": 2.0**-49 * math.sqrt(params.max_rows) / 2},
+                   "df": {"abs": 0.0, "rel": 2.0**-19 + 8 * RELATIVE, "rel_per_s": 16 * e},
+                   "means": {"abs": MEAN_ERROR * half, "rel": 2.0**-52}}
+        vertical = partition == "vertical"
         return Plan(
             analysis=self.name, version=self.version, partition=partition, columns=[params.value, params.group],
             local=["scale the value column to [-1, 1] by its declared bounds",
-                   "per group: row count, mean and centred sum of squares (float64, locally centred)"],
-            secure=["add the parties' group counts (revealed: outputs)",
-                    "pool each group's locally centred moments at 58 fractional bits (Chan et al. 1979), with the "
-                    "public factors n_g / (n_g - 1) * n_other / n folded in: b_g = n0 n1 / n * var_g / n_g",
+                   "secret-share the scaled value and the group row-wise (its holder; or the data owners' rows)"
+                   if vertical else "per group: row count, mean and centred sum of squares (float64, locally centred)"],
+            secure=[*(["over the shared rows at 28 bits: the group count n_true = sum g (revealed: an output), "
+                       "each group's sum and sum of squares (x g, x^2 g: two products per row), its mean and "
+                       "population variance; b_g = var_g (sample) * n_other / n (s = b_0 + b_1 below 2^-20 in "
+                       "scaled units is not resolved at 28 bits: t and df are NaN)"] if vertical else
+                      ["add the parties' group counts (revealed: outputs)",
+                       "pool each group's locally centred moments at 58 fractional bits (Chan et al. 1979), with "
+                       "the public factors n_g / (n_g - 1) * n_other / n folded in: b_g = n0 n1 / n * var_g / n_g"]),
                     "secure normalisation: s = b_0 + b_1 times a secret power of two G^2 lands in [0.5, 2) "
                     "(G = 0 below 64 ULP: no variance, t and df are NaN)",
                     "t = (mean_1 - mean_0) G / sqrt(s G^2) * sqrt(n0 n1 / n), opened as a mantissa and a "
@@ -100,6 +127,8 @@ class WelchTTest(Analysis[TTestParams]):
         )
 
     def local(self, columns: LocalTable, params: TTestParams, plan: Plan) -> Local:
+        if plan.partition == "vertical":  # the holder's rows, secret-shared in the secure stage
+            return vertical_local(columns, plan)
         c, h = plan.scaling[params.value]
         data = columns.arrays([params.value, params.group])
         x = (np.asarray(data[params.value], dtype=np.float64) - c) / h
@@ -108,15 +137,49 @@ class WelchTTest(Analysis[TTestParams]):
 
     def secure(self, session: Session, local: Local, params: TTestParams, plan: Plan,
                holders: dict[str, list[str]]) -> dict[str, Any]:
+        if plan.partition == "vertical":
+            return self.secure_rows(session, share_columns(session, local, plan, holders), params, plan)
         n1, n0 = (int(v) for v in pooled_counts(session, local))
-        if min(n0, n1) < params.min_group_rows:
-            raise PlanError(f"a group has fewer than {params.min_group_rows} rows; the test is not run")
+        self._check_groups(params, n1, n0)
         n = n0 + n1
         # b_g = var_g (sample) * n_other / n = (M2_g / n_g) * n_g / (n_g - 1) * n_other / n
         weights = np.array([n1 / (n1 - 1) * n0 / n, n0 / (n0 - 1) * n1 / n])
         mean, b = pool(session, local, np.array([n1, n0], dtype=np.int64), full=False, weights=weights)
-        s = b[0] + b[1]
-        g = power_of_two_normaliser(s)
+        return self._test(session, params, plan, n1, n0, mean, b, power_of_two_normaliser(b[0] + b[1]))
+
+    def secure_rows(self, session: Session, rows: SharedRows, params: TTestParams, plan: Plan) -> dict[str, Any]:
+        """The test over shared rows (``rows[value]`` scaled, ``rows[group]`` 0/1, at 28 bits):
+        reveals the group counts (outputs), then as :meth:`secure` from the groups' means and
+        ``b_g`` computed over the rows; a combined variance below 2^-20 (scaled units, where the
+        28-bit sums no longer resolve it) counts as none (t and df NaN)."""
+        x, grp = rows[params.value], rows[params.group]
+        n = len(x)
+        n1 = round(float(grp.sum().reveal())) if n else 0
+        n0 = n - n1
+        self._check_groups(params, n1, n0)
+        xg = x * grp
+        sq = stack([xg, x]) * stack([x, x])  # x^2 g and x^2
+        sums = stack([xg.sum(), x.sum(), sq[0].sum(), sq[1].sum()])  # |.| <= n
+        s1, s_all, q1, q_all = sums[0], sums[1], sums[2], sums[3]
+        mean1, mean0 = s1.scale(1 / n1, bound=n1), (s_all - s1).scale(1 / n0, bound=n0)
+        means = stack([mean1, mean0])
+        second = stack([q1.scale(1 / n1, bound=n1), (q_all - q1).scale(1 / n0, bound=n0)])
+        var = second - means * means  # the groups' population variances, |.| <= 1
+        b = stack([var[0].scale(n1 / (n1 - 1) * n0 / n, bound=1.0), var[1].scale(n0 / (n0 - 1) * n1 / n, bound=1.0)])
+        b = approx.at_scale(b, WIDE)
+        return self._test(session, params, plan, n1, n0, approx.at_scale(means, WIDE), b,
+                          normaliser(b[0] + b[1], floor=2.0**-20)[0])
+
+    @staticmethod
+    def _check_groups(params: TTestParams, n1: int, n0: int) -> None:
+        if min(n0, n1) < params.min_group_rows:
+            raise PlanError(f"a group has fewer than {params.min_group_rows} rows; the test is not run")
+
+    def _test(self, session: Session, params: TTestParams, plan: Plan, n1: int, n0: int, mean: SecretTensor,
+              b: SecretTensor, g: SecretTensor) -> dict[str, Any]:
+        """t and the Welch degrees of freedom from the groups' means and ``b_g`` (at 58 bits)
+        and the secret normaliser ``g`` of ``s = b_0 + b_1`` (0: no variance)."""
+        n = n0 + n1
         gb = stack([g, g])
         bn = (b * gb) * gb  # exact: |b G^2| <= s G^2 < 2
         sn = approx.at_scale(bn[0] + bn[1], 28)

@@ -369,7 +369,7 @@ def _run(job: PartyJob, protocol: str, inputs: Mapping[str, PartyInputs], runtim
         reports = _run_processes(job, protocol, inputs, timeout, tmp, watch, relay)
         seconds = max(reports[n].seconds for n in workers)
         comm = {n: r.comm for n, r in reports.items()}
-        results = {n: reports[n].result for n in ends}
+        results = {n: reports[n].result if n in reports else None for n in ends}  # an owner may be gone
     else:
         res = run_threads(lambda s: run_party_job(s, job, inputs.get(s.party, PartyInputs())), workers,
                           protocol=protocol, frac_bits=job.frac_bits,
@@ -423,7 +423,7 @@ def _run_processes(job: PartyJob, protocol: str, inputs: Mapping[str, PartyInput
     try:
         reports = run_mesh(job.roles.compute, protocol=protocol, entry="tessera.jobs.party", configure=configure,
                            frac_bits=job.frac_bits, timeout=timeout, workdir=mesh, relay=relay,
-                           input_parties=job.roles.input_only)
+                           input_parties=job.roles.input_only, linked_inputs=job.partition == "vertical")
     finally:
         done.set()
         if poller is not None:

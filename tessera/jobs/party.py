@@ -27,10 +27,16 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from tessera.analytics import get as get_analysis
-from tessera.data.sources import Source, SparkSource, SqlSource
-from tessera.errors import DataError
-from tessera.execution.psi import align
+from tessera.analytics.base import Plan, SharedRows
+from tessera.analytics.common import first_holders
+from tessera.data.frames import read_frame
+from tessera.data.sources import Source, SparkSource, SqlSource, describe_source
+from tessera.errors import DataError, SessionError
+from tessera.execution.psi import Aligned, align, duplicated_keys, spec_for
 from tessera.execution.steps import (
     RowLimits,
     check_row_count,
@@ -47,9 +53,10 @@ from tessera.mpc.contrib import receive_inputs, rehearse, send_inputs
 from tessera.mpc.session import Session
 from tessera.net.channel import Channel
 from tessera.protocols import PROTOCOLS
+from tessera.psi import run_psi
 from tessera.runtime.launcher import die_with_parent, serve, serve_input, write_report
 
-__all__ = ["run_party_job", "run_owner_job", "program_for", "source_of", "spark_data", "main"]
+__all__ = ["run_party_job", "run_owner_job", "owner_columns", "program_for", "source_of", "spark_data", "main"]
 
 
 def source_of(data: str | SqlData | SparkData | None) -> Source | None:
@@ -123,7 +130,11 @@ def run_owner_job(channel: Channel, job: PartyJob, inputs: PartyInputs) -> Party
     """The side of a data owner that does not compute (``channel``: its links to the compute
     parties): reserve its charge, run its local stage, rehearse the secure stage for the inputs it
     makes (:func:`tessera.mpc.contrib.rehearse`), secret-share them to the compute parties and
-    return. It sees no output; its reservation stays reserved (see :mod:`tessera.jobs.budget`)."""
+    return. It sees no output; its reservation stays reserved (see :mod:`tessera.jobs.budget`).
+
+    In a vertical job the owner first runs the PSI with the other owners (:func:`_owners_align`;
+    it learns its common rows and so the intersection size, its only output) and then shares its
+    columns of the common rows (:func:`_owner_block`), one input."""
     me = channel.name
     if me not in job.roles.input_only:
         raise DataError(f"{me!r} is not a data owner of job {job.job_id} that only inputs")
@@ -136,13 +147,25 @@ def run_owner_job(channel: Channel, job: PartyJob, inputs: PartyInputs) -> Party
     try:
         analysis, params, plan, rows = _stage_of(job)
         bounds = job.row_bounds.get(me)
-        limits = None if bounds is None else RowLimits(
-            f"dataset {bounds.dataset!r}" if bounds.dataset else f"the data of {me!r}", bounds.min_rows,
-            bounds.max_rows)
-        local = local_stage(analysis, inputs.data, job.schema_, job.columns_of(me), params, plan, limits, rows=rows)
+        label = f"dataset {bounds.dataset!r}" if bounds is not None and bounds.dataset else f"the data of {me!r}"
+        limits = None if bounds is None else RowLimits(label, bounds.min_rows, bounds.max_rows)
         holders = {c: list(h) for c, h in job.holders.items()}
+        stage: Callable[[Session], object]
+        psi_size = None
+        if job.partition == "vertical":  # the owners' columns of the common rows, shared once
+            source: Source = inputs.data
+            if job.psi is not None:
+                aligned = _owners_align(channel, job, source, label, limits)
+                source, psi_size, limits = aligned.rows, aligned.size, None  # limits: checked before the PSI
+            local = local_stage(analysis, source, job.schema_, job.columns_of(me), params, plan, limits, rows=True)
+            block = _owner_block(me, local, plan, holders)
+            stage = lambda s: s.owner_inputs(block)  # noqa: E731
+        else:
+            local = local_stage(analysis, inputs.data, job.schema_, job.columns_of(me), params, plan, limits,
+                                rows=rows)
+            stage = lambda s: secure_stage(s, analysis, local, params, plan, holders, rows=rows)  # noqa: E731
         mine = rehearse(PROTOCOLS[job.protocol].components, job.roles.compute, job.roles.data_owners, me,
-                        job.frac_bits, lambda s: secure_stage(s, analysis, local, params, plan, holders, rows=rows))
+                        job.frac_bits, stage)
     except BaseException:
         if budget is not None:
             budget.release()  # nothing was sent
@@ -150,8 +173,75 @@ def run_owner_job(channel: Channel, job: PartyJob, inputs: PartyInputs) -> Party
     if budget is not None:
         budget.output_started()  # spent from here on, unless every compute party signs an abort
     send_inputs(channel, job.protocol, job.roles.compute, mine)
-    return PartyResult(outputs={}, revealed=list(job.revealed), transcript="",
+    crash_point_for_tests(me, "sent")  # tests: an owner whose process ends right after sending
+    return PartyResult(outputs={} if psi_size is None else {"psi_size": psi_size}, revealed=list(job.revealed),
+                       transcript="",
                        budget_left=None if budget is None else budget.commit())
+
+
+def _owners_align(channel: Channel, job: PartyJob, source: Source, label: str,
+                  limits: RowLimits | None) -> Aligned:
+    """The PSI of a vertical job among its data owners that only input (intersection mode), over
+    their links to each other: this owner's common rows in the order every owner shares. Checks
+    the dataset's row count and duplicated join keys as :func:`tessera.execution.psi.align` does."""
+    assert job.psi is not None
+    owners = job.roles.data_owners
+    try:
+        ends = [channel.me if o == channel.name else channel.peer_index(o) for o in owners]
+    except (KeyError, ValueError, SessionError):
+        raise SessionError(f"data owner {channel.name!r} of vertical job {job.job_id} is not linked to the other "
+                           f"data owners ({', '.join(o for o in owners if o != channel.name)}), with whom it runs the "
+                           "PSI") from None
+    frame = read_frame(source)
+    check_row_count(len(frame), limits)
+    key = job.psi.join_key
+    if key not in frame.columns:
+        raise DataError(f"{describe_source(source)}: no join-key column {key!r}")
+    spec = spec_for("intersection", len(owners))
+    if channel.name not in job.psi.keep_first:
+        keys, on_rows = duplicated_keys(frame[key].tolist(), spec.normalisation)
+        if keys:
+            raise DataError(f"{label}: {keys} join-key value{'s' if keys > 1 else ''} repeat{'' if keys > 1 else 's'} "
+                            f"({on_rows} rows in all); the contract refuses duplicate join keys (duplicate_keys = "
+                            "'refuse'): deduplicate the data, or agree duplicate_keys = 'first' to use the first row "
+                            "of each")
+    psi = run_psi(channel, frame[key].tolist(), spec, parties=ends)
+    if psi.rows is None:
+        raise DataError("the PSI in intersection mode returned no rows")
+    return Aligned(frame.iloc[psi.rows].drop(columns=[key]).reset_index(drop=True), None, int(psi.size or 0))
+
+
+def _owner_block(owner: str, local: dict[str, np.ndarray], plan: Plan,
+                 holders: dict[str, list[str]]) -> npt.NDArray[np.float64]:
+    """The columns ``owner`` shares in a vertical job (those it is the first holder of, in plan
+    order), side by side: one row per common row."""
+    first = first_holders(plan.columns, holders)
+    mine = [c for c in plan.columns if first[c] == owner]
+    n = len(next(iter(local.values()))) if local else 0
+    return np.column_stack([local[c] for c in mine]) if mine else np.zeros((n, 0))
+
+
+def owner_columns(session: Session, plan: Plan, holders: dict[str, list[str]]) -> SharedRows:
+    """At a compute party of a vertical job whose data owners only input: the owners' shared
+    columns of the common rows (each owner's one input, :func:`_owner_block`; an owner of none
+    of the job's columns shares an empty block), as shared rows.
+    The number of rows (the intersection size) is public; owners that shared different numbers
+    of rows, or other columns than the job's, are refused."""
+    parts = session.owner_inputs(None)
+    first = first_holders(plan.columns, holders)
+    sizes = {o: p.shape[0] for o, p in zip(session.owners, parts) if p.ndim != 2 or p.shape[1]}  # owners of columns
+    if len(set(sizes.values())) > 1:
+        raise SessionError(f"the data owners shared different numbers of common rows ({sizes}): their PSI did not "
+                           "agree, or they ran another job")
+    cols: dict[str, Any] = {}
+    for o, part in zip(session.owners, parts):
+        mine = [c for c in plan.columns if first[c] == o]
+        if part.ndim != 2 or part.shape[1] != len(mine):
+            raise SessionError(f"data owner {o!r} shared an input of shape {part.shape}, not its {len(mine)} columns "
+                               "of the common rows: the owner ran another job")
+        for j, c in enumerate(mine):
+            cols[c] = part[:, j]
+    return cols
 
 
 def _stage_of(job: PartyJob) -> tuple[Any, Any, Any, bool]:
@@ -162,6 +252,15 @@ def _stage_of(job: PartyJob) -> tuple[Any, Any, Any, bool]:
 
 
 def _compute(session: Session, job: PartyJob, source: Source | None) -> dict[str, Any]:
+    if source is None and job.partition == "vertical":  # the owners' shared columns (they only input)
+        analysis, params, plan, _ = _stage_of(job)
+        with session.progress_span(0.3, 0.95, "secure computation"):
+            rows_ = owner_columns(session, plan, {c: list(h) for c, h in job.holders.items()})
+            outputs: dict[str, Any] = analysis.secure_rows(session, rows_, params, plan)
+        session.check_owner_inputs_used()
+        if job.psi is not None:
+            outputs["psi_size"] = len(next(iter(rows_.values())))
+        return outputs
     if source is None:  # a compute party that owns no data: it only computes
         analysis, params, plan, rows = _stage_of(job)
         outputs = secure_stage(session, analysis, {}, params, plan, {c: list(h) for c, h in job.holders.items()},

@@ -57,11 +57,14 @@ def _outsourced(r: JobRequest) -> Planned:
     """The plan of a job whose data owners do not all compute: checked, and saying who does what."""
     roles, a = r.roles, get(r.analysis, r.version)
     to = [SEALED] if roles.recipients.sealed else list(roles.recipients.parties)
-    if r.partition != "horizontal" or r.psi_mode is not None:
-        raise PlanError("a vertical job needs every data owner to compute (the PSI among owners that only input "
-                        "is not built yet); make the owners compute parties, or partition horizontally")
     if r.protocol not in ("rep3", "semi2k"):
         raise PlanError(f"data owners that do not compute cannot send inputs under {r.protocol!r}")
+    if a.reads_table():
+        raise PlanError(f"{a.name} reveals each iterate to the data owners, which compute their derivatives at it: "
+                        "every data owner must compute (or use the fully secure logistic_regression, which runs on "
+                        "the owners' shared rows)")
+    if r.partition == "vertical":
+        return _outsourced_vertical(r, a, to)
     if a.owner_contributions == "rows":
         if not a.takes_shared_rows():
             raise PlanError(f"{a.name} needs its data owners online after a reveal; every data owner must compute")
@@ -75,6 +78,37 @@ def _outsourced(r: JobRequest) -> Planned:
         f"roles: compute parties {', '.join(roles.compute)} run the secure stage and see only secret shares; data "
         f"owners that only input ({', '.join(roles.input_only)}) run the local stage on their own rows, secret-share "
         f"{what} to the compute parties with PRG seeds, and leave; none of them sees another's data or any output")
+    return planned
+
+
+def _outsourced_vertical(r: JobRequest, a: Any, to: list[str]) -> Planned:
+    """The plan of a vertical job whose data owners only input: the owners align their rows by a
+    PSI among themselves (intersection mode) or bring aligned rows, secret-share their columns
+    of the common rows to the compute parties and leave; the analysis runs on the shared rows."""
+    roles = r.roles
+    if not a.takes_shared_rows():
+        raise PlanError(f"{a.name} cannot run on secret-shared rows, so not vertically with data owners that only "
+                        "input; make the owners compute parties")
+    both = [o for o in roles.data_owners if o in roles.compute]
+    if both:
+        raise PlanError(f"a vertical job with data owners that only input runs its PSI among the owners, so every "
+                        f"owner must only input; {', '.join(both)} computes too (name compute parties that own no "
+                        "data of the job)")
+    if r.psi_mode == "aligned":
+        raise PlanError("PSI aligned mode (the joined rows kept secret) is not built for data owners that only "
+                        "input; use intersection mode (the contract's psi_reveal = 'intersection'), or make the "
+                        "owners compute parties")
+    if r.psi_mode is not None and len(roles.data_owners) not in (2, 3):
+        raise PlanError(f"the PSI among the data owners runs between 2 or 3 owners, not {len(roles.data_owners)}")
+    planned = plan_analysis(r.analysis, r.version, r.params, r.schema, "vertical", list(roles.compute), to,
+                            psi_mode=r.psi_mode)
+    join = ("align their rows by a PSI among themselves on the join key (the compute parties take no part in it "
+            "and learn only the intersection size, the number of shared rows), then " if r.psi_mode else "")
+    planned.plan.notes.append(
+        f"roles: compute parties {', '.join(roles.compute)} run the secure stage and see only secret shares; data "
+        f"owners that only input ({', '.join(roles.input_only)}) {join}secret-share their columns of the common "
+        f"rows ({', '.join(planned.plan.columns)}, scaled) to the compute parties with PRG seeds, and leave; none of "
+        "them sees another's columns or any output")
     return planned
 
 

@@ -48,6 +48,7 @@ def run_mesh(
     workdir: str | os.PathLike[str] | None = None,
     relay: Relay | None = None,
     input_parties: Sequence[str] = (),
+    linked_inputs: bool = False,
 ) -> dict[str, ProcessReport]:
     """Start every endpoint as ``python -m entry CONFIG`` (``configure`` writes each config from
     its :class:`PartyConfig`), wait, and return every endpoint's report.
@@ -57,7 +58,8 @@ def run_mesh(
     and closes the relay.
 
     ``input_parties`` (data owners that do not compute) are endpoints linked to the parties only
-    (not to the dealer nor to each other): each one's config lists the parties and itself.
+    (not to the dealer nor to each other): each one's config lists the parties and itself; with
+    ``linked_inputs`` also the other input parties (the owners of a vertical job run their PSI).
 
     Raises the root cause if any endpoint fails (an endpoint's own error before the aborts it
     caused elsewhere); every process is ended before returning.
@@ -82,7 +84,8 @@ def run_mesh(
         routed = {s.name: relay.route((s.host, s.port)) for s in specs} if relay is not None else {}
         outside = set(input_parties)
         for n in endpoints:
-            mine = (specs[:len(names)] + [s for s in specs if s.name == n] if n in outside else
+            mine = (specs[:len(names)] + [s for s in specs if s.name == n or (linked_inputs and s.name in outside)]
+                    if n in outside else
                     specs if n in names else [s for s in specs if s.name not in outside])
             seen = [s if s.name == n or s.name not in routed else s.model_copy(update={"port": routed[s.name]})
                     for s in mine]
@@ -98,7 +101,7 @@ def run_mesh(
                 p.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 break
-        return _collect(root, endpoints, procs, timeout)
+        return _collect(root, endpoints, procs, timeout, gone=set(input_parties))
     finally:
         for sock in listeners.values():
             sock.close()
@@ -145,10 +148,15 @@ def run_cluster(
 
 
 def _collect(root: Path, endpoints: list[str], procs: dict[str, subprocess.Popen[bytes]],
-             timeout: float) -> dict[str, ProcessReport]:
+             timeout: float, gone: set[str] | None = None) -> dict[str, ProcessReport]:
+    """Every endpoint's report, or the root cause of a failure. An endpoint of ``gone`` (input
+    parties: data owners that may go offline once they have sent their inputs) whose process
+    ended without a report is left out when every other endpoint finished well."""
     reports = {n: r for n in endpoints if (r := read_report(root / f"{n}.result.json")) is not None}
     failures = [r for r in reports.values() if r.failure is not None]
     missing = [n for n in endpoints if n not in reports]
+    if not failures and all(n in (gone or set()) and procs[n].poll() is not None for n in missing):
+        return reports
     if failures or missing:
         roots = [r for r in failures if r.failure is not None and r.failure.kind == "failed"]
         if roots:

@@ -33,3 +33,17 @@ def test_quantiles_within_the_stated_precision(banks, protocol):
     ref = np.quantile(pooled.amount, q, method="inverted_cdf")
     assert np.all(np.abs(np.array(out["quantiles"]) - ref) <= 0.01)
     assert out["n"] == len(pooled)
+
+
+@pytest.mark.parametrize("mode", ["intersection", "aligned"])
+def test_quantiles_vertically_after_a_psi_within_the_stated_precision(mode):
+    """Over shared rows (each row's position on the bisection grid): the same precision."""
+    from tessera.data.synthetic import vertical_fraud
+
+    frames, schema, _, join = vertical_fraud(300, overlap=0.6, seed=3)
+    q = [0.25, 0.5, 1.0]
+    res = run_local("quantiles", frames, schema, column="amount", q=q, precision=0.5, partition="vertical",
+                    psi_mode=mode, join_key="customer_id", protocol="semi2k", runtime="threads")
+    ref = np.quantile(join.amount, q, method="inverted_cdf")
+    assert np.all(np.abs(np.array(res["quantiles"]) - ref) <= 0.5)
+    assert res["n"] == len(join)

@@ -97,3 +97,25 @@ def test_chi2_of_a_single_occurring_level_is_no_test():
     res = run_local("chi2", _codes_frames(np.zeros(n, dtype=int), np.arange(n) % 2, schema), schema, row="a",
                     column="b", runtime="threads")
     assert res["dof"] == 0 and res["chi2"] == 0.0 and res["p_value"] == 1.0
+
+
+def test_welch_ttest_vertically_after_a_psi_matches_scipy():
+    """The value at one bank, the group at the other: the secure stage runs on their shared
+    columns of the common rows (``secure_rows``, 28 bits) within the vertical plan's accuracy."""
+    from tessera.data.synthetic import vertical_fraud
+
+    frames, schema, _, join = vertical_fraud(1_500, overlap=0.6, seed=3)
+    res = run_local("ttest", frames, schema, value="amount", group="is_fraud", partition="vertical",
+                    psi_mode="intersection", join_key="customer_id", protocol="semi2k", runtime="threads")
+    g = join.is_fraud.astype(bool)
+    x1, x0 = join.amount[g], join.amount[~g]
+    ref = stats.ttest_ind(x1, x0, equal_var=False)
+    acc = res.job.analysis_plan().meta["accuracy"]
+    n = len(join)
+    s = (x1.var() * len(x0) + x0.var() * len(x1)) / n / 5000.0**2
+    tol = acc["t"]["rel"] * abs(ref.statistic) + acc["t"]["rel_per_s"] * abs(ref.statistic) / s + \
+        acc["t"]["abs_per_sqrt_s"] / np.sqrt(s)
+    assert abs(res["t"] - ref.statistic) <= tol
+    assert res["df"] == pytest.approx(ref.df, rel=acc["df"]["rel"] + acc["df"]["rel_per_s"] / s)
+    assert abs(res["mean_true"] - x1.mean()) <= acc["means"]["abs"]
+    assert res.per_party["bank_a"]["psi_size"] == n

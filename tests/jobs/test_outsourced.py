@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
+from scipy import stats
 from sklearn.linear_model import LogisticRegression
 
 from tessera.analytics.logistic import STEP_TOLERANCE
@@ -110,11 +111,78 @@ def test_compute_parties_are_checked():
     with pytest.raises(PlanError, match="rep3 runs on exactly three compute parties, not 2"):
         run_local("meta_analysis", frames, schema, outcome="outcome", treatment="treatment", protocol="rep3",
                   compute=["c1", "c2"], runtime="threads")
-    with pytest.raises(PlanError, match="ttest needs its data owners online after a reveal"):
-        run_local("ttest", frames, schema, value="outcome", group="treatment", compute=C3, runtime="threads")
-    with pytest.raises(PlanError, match="a vertical job needs every data owner to compute"):
-        local_job("describe", frames, schema, protocol="rep3", partition="vertical", compute=C3,
-                  params={"columns": ["age"]})
+    # the hybrid GLMs reveal each iterate to the owners, which compute their derivatives at it
+    with pytest.raises(PlanError, match="logistic_regression_hybrid reveals each iterate to the data owners, which "
+                                        "compute their derivatives at it: every data owner must compute"):
+        local_job("logistic_regression_hybrid", frames, schema, protocol="rep3", compute=C3,
+                  params={"features": ["age"], "target": "treatment"})
+
+
+def _welch_tolerance(acc, value, s):
+    """The plan's stated accuracy of t or df: abs + rel |v| + rel_per_s |v| / s + abs_per_sqrt_s / sqrt(s)."""
+    return (acc.get("abs", 0.0) + acc.get("rel", 0.0) * abs(value) + acc.get("rel_per_s", 0.0) * abs(value) / s
+            + acc.get("abs_per_sqrt_s", 0.0) / np.sqrt(s))
+
+
+@pytest.mark.parametrize("protocol,compute", [("rep3", C3), ("semi2k", ["c1", "c2"])])
+def test_ttest_with_owners_that_only_input_matches_scipy(hospitals12, protocol, compute):
+    """ttest was refused with input-only owners; now they share their rows once and leave."""
+    frames, schema, pooled = hospitals12
+    res = run_local("ttest", frames, schema, value="outcome", group="treatment", protocol=protocol, compute=compute,
+                    runtime="threads")
+    g = pooled.treatment.astype(bool)
+    x1, x0 = pooled.outcome[g], pooled.outcome[~g]
+    ref = stats.ttest_ind(x1, x0, equal_var=False)
+    acc = res.job.analysis_plan().meta["accuracy"]
+    half = 150.0  # outcome's declared half-range
+    n, n1, n0 = len(pooled), len(x1), len(x0)
+    s = (x1.var() * n0 + x0.var() * n1) / n / half**2
+    assert abs(res["t"] - ref.statistic) <= _welch_tolerance(acc["t"], ref.statistic, s)
+    assert abs(res["df"] - ref.df) <= _welch_tolerance(acc["df"], ref.df, s)
+    assert res["p_value"] == pytest.approx(ref.pvalue, rel=1e-4)
+    assert abs(res["mean_true"] - x1.mean()) <= acc["means"]["abs"]
+    assert (res["n_true"], res["n_false"]) == (n1, n0)
+    assert all(res.per_party[h] == {} for h in frames)  # the owners sent their rows and left
+    assert "their scaled rows of outcome, treatment" in res.plan_text
+
+
+@pytest.mark.parametrize("protocol,compute", [("rep3", C3), ("semi2k", ["c1", "c2"])])
+def test_quantiles_with_owners_that_only_input_within_the_stated_precision(hospitals12, protocol, compute):
+    frames, schema, pooled = hospitals12
+    q = [0.1, 0.5, 0.9, 1.0]
+    res = run_local("quantiles", frames, schema, column="biomarker_2", q=q, precision=0.01, protocol=protocol,
+                    compute=compute, runtime="threads")
+    ref = np.quantile(pooled.biomarker_2, q, method="inverted_cdf")
+    assert np.all(np.abs(np.array(res["quantiles"]) - ref) <= 0.01)
+    assert res["n"] == len(pooled)
+    assert all(res.per_party[h] == {} for h in frames)
+
+
+def test_every_analysis_of_the_registry_plans_with_owners_that_only_input(hospitals12):
+    """No analysis is refused with input-only owners horizontally except the hybrid GLMs, which
+    reveal each iterate to the owners (the owners compute their derivatives at it)."""
+    from tessera.analytics import available, get
+
+    frames, schema, _ = hospitals12
+    params = {"chi2": {"row": "sex", "column": "treatment"}, "histogram": {"column": "age", "edges": [18, 50, 95]},
+              "dp_histogram": {"column": "age", "edges": [18, 50, 95], "epsilon": 1.0},
+              "meta_analysis": {"outcome": "outcome", "treatment": "treatment"},
+              "quantiles": {"column": "age", "q": [0.5]}, "ttest": {"value": "outcome", "group": "treatment"}}
+    refused = []
+    for name, versions in available().items():
+        a = get(name, versions[-1])
+        p = params.get(name)
+        if p is None:
+            fields = a.params_model.model_fields
+            p = ({"features": ["age", "biomarker_1"], "target": "treatment" if "logistic" in name else "outcome"}
+                 if "features" in fields else {"columns": ["age", "biomarker_1"]})
+            if "epsilon" in fields:
+                p["epsilon"] = 1.0
+        try:
+            local_job(name, frames, schema, protocol="rep3", compute=C3, params=p)
+        except PlanError as e:
+            refused.append((name, str(e)))
+    assert sorted(n for n, _ in refused) == ["logistic_regression_hybrid", "poisson_regression_hybrid"], refused
 
 
 def test_an_owner_that_ran_another_job_is_refused(hospitals12):
