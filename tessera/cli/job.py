@@ -113,7 +113,7 @@ def summary(job: dict[str, Any]) -> str:
         lines.append(f"ran        {job['seconds']:.1f} s")
     if job.get("has_result"):
         lines.append(f"result     `tessera job result {job['id']}`")
-    elif job["state"] not in ("released", "denied", "failed", "aborted", "cancelled"):
+    elif job["state"] not in ("released", "denied", "failed", "aborted", "cancelled", "contributed"):
         lines.append(f"follow     `tessera job wait {job['id']}`; withdraw it: `tessera job cancel {job['id']}`")
     return "\n".join(lines)
 
