@@ -316,18 +316,25 @@ class Coordinator:
             job = self.job(job_id)
             if job.state is not S.ACCEPTED:
                 return
-            ports: dict[str, int] = {}
-            for p in job.parties:
-                ports[p] = self.runner.prepare(job_id) if p == ctx.name else \
-                    int(self.send(p, "prepare", {"job_id": job_id})["port"])
+            ports = {ctx.name: self.runner.prepare(job_id)} if ctx.name in job.parties else {}
+            answers = self._ask_peers(job_id, [p for p in job.parties if p != ctx.name], "prepare", {"job_id": job_id})
+            ports.update({p: int(a["port"]) for p, a in answers.items()})
+            ports = {p: ports[p] for p in job.parties}
             nonce = new_nonce()
             body = {"job_id": job_id, "nonce": nonce, "ports": ports}
-            for p in job.parties:
-                if p != ctx.name:
-                    self.send(p, "start", body)
-            self.start(job_id, nonce, ports, release_slot=True)
-            handed_over = True
+            # the session's endpoints first (in parallel, this node's own party with them), then
+            # the input-only owners: they connect to the compute parties, which must be running
+            roles = job.party_job.roles if job.party_job is not None else None
+            first = [p for p in job.parties if roles is None or p not in roles.input_only]
+            for phase in (first, [p for p in job.parties if p not in first]):
+                self._start_peers(job_id, [p for p in phase if p != ctx.name], body)
+                if ctx.name in phase:
+                    self.start(job_id, nonce, ports, release_slot=True)
+                    handed_over = True
         except TesseraError as e:
+            if handed_over:  # this node's party runs: abort it and every party started
+                self.later(self._abort_everywhere, job_id, f"could not start the job: {e}")
+                return
             if self.job(job_id).state is S.CANCELLED:  # withdrawn while it was being started
                 return
             reasons = [f"could not start the job: {e}"]
@@ -337,6 +344,31 @@ class Coordinator:
             if not handed_over:
                 self.runner.free_port(job_id)
                 self.slots.release()
+
+    def _start_peers(self, job_id: str, peers: list[str], body: dict[str, Any]) -> None:
+        """Send *start* to ``peers`` in parallel; raises the first failure (after all were tried)."""
+        self._ask_peers(job_id, peers, "start", body)
+
+    def _ask_peers(self, job_id: str, peers: list[str], kind: str, body: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """Send ``kind`` to ``peers`` in parallel; their answers, or the first failure (raised
+        after every peer was tried)."""
+        errors: list[TesseraError] = []
+        answers: dict[str, dict[str, Any]] = {}
+
+        def one(p: str) -> None:
+            try:
+                answers[p] = self.send(p, kind, body)
+            except TesseraError as e:
+                errors.append(e)
+
+        threads = [threading.Thread(target=one, args=(p,), daemon=True, name=f"{kind}-{job_id}-{p}") for p in peers]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            raise errors[0]
+        return answers
 
     def start(self, job_id: str, nonce: str, ports: dict[str, int], release_slot: bool) -> None:
         job = self.job(job_id)
@@ -551,7 +583,10 @@ class Coordinator:
         abort statements in the background (:meth:`collect_statements`)."""
         if state in (S.ABORTED, S.FAILED) and job.party_job is not None \
                 and self.ctx.name in job.party_job.roles.input_only:
-            self.later(self.collect_statements, job.id)
+            self.later(self._collect, job.id)
+
+    def _collect(self, job_id: str) -> None:
+        self.collect_statements(job_id)
 
     def collect_statements(self, job_id: str, attempts: int = 60, delay: float = 1.0) -> str | None:
         """Input-only owner: settle a spent charge of an aborted job. Ask every compute node for
