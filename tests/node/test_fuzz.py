@@ -218,7 +218,8 @@ PEER_JOBS = {"propose": ["00000000000000c1", SEEDED["beta_released"]], "decision
              "prepare": [SEEDED["beta_accepted"], SEEDED["beta_running"]], "start": [SEEDED["beta_accepted"]],
              "outcome": [SEEDED["beta_running"], SEEDED["released"], SEEDED["beta_accepted"]],
              "query": [SEEDED["failed"], SEEDED["beta_running"]],
-             "cancel": [SEEDED["beta_pending"], SEEDED["beta_released"], SEEDED["awaiting"]]}
+             "cancel": [SEEDED["beta_pending"], SEEDED["beta_released"], SEEDED["awaiting"]],
+             "statement": [SEEDED["failed"], SEEDED["beta_running"], SEEDED["released"]]}
 
 
 @st.composite
@@ -239,6 +240,7 @@ def peer_body(draw: st.DrawFn, kind: str) -> dict[str, Any]:
                                           "reasons": st.lists(text, max_size=2), "final": st.booleans()}),
         "query": st.just({}),
         "cancel": st.fixed_dictionaries({"reason": text}),
+        "statement": st.just({}),
     }
     body: dict[str, Any] = {"job_id": draw(st.sampled_from(PEER_JOBS[kind])), **draw(well_formed[kind])}
     for _ in range(draw(st.integers(0, 3))):
