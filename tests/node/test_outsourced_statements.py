@@ -166,3 +166,20 @@ def test_a_compute_node_signs_for_the_input_only_owners_once_the_job_ended_unmar
         assert ask("hospital_01") == {"state": "aborted", "statement": None}
     finally:
         c1.stop()
+
+
+def test_node_init_takes_the_contract_role(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from tessera.cli.main import app
+
+    cli = CliRunner()
+    r = cli.invoke(app, ["node", "init", str(tmp_path / "h"), "--name", "h", "--role", "owner", "--api-port", "18999",
+                         "--mpc-ports", "19000-19003"])
+    assert r.exit_code == 0, r.output
+    assert NodeConfig.load(tmp_path / "h" / "node.toml").role == "owner"
+    assert 'role = "owner"' in (tmp_path / "h" / "party.toml").read_text()
+    r = cli.invoke(app, ["node", "init", str(tmp_path / "x"), "--name", "x", "--role", "boss", "--api-port", "18999",
+                         "--mpc-ports", "19000-19003"])
+    assert r.exit_code == 2 and "--role is one of party, owner, compute, both, not 'boss'" in r.output
+    assert not (tmp_path / "x" / "node.toml").exists()
