@@ -113,7 +113,7 @@ def summary(job: dict[str, Any]) -> str:
         lines.append(f"ran        {job['seconds']:.1f} s")
     if job.get("has_result"):
         lines.append(f"result     `tessera job result {job['id']}`")
-    elif job["state"] not in ("released", "denied", "failed", "aborted", "cancelled"):
+    elif job["state"] not in ("released", "denied", "failed", "aborted", "cancelled", "contributed"):
         lines.append(f"follow     `tessera job wait {job['id']}`; withdraw it: `tessera job cancel {job['id']}`")
     return "\n".join(lines)
 
@@ -151,7 +151,7 @@ def status(job_id: str, as_json: bool = _JSON, profile: Path = _PROFILE) -> None
 def wait(job_id: str, timeout: float = typer.Option(900.0, "--timeout"), profile: Path = _PROFILE) -> None:
     """Follow the job until it ends, with a progress bar on stderr (its stage and fraction; one
     line per stage when stderr is not a terminal); prints the final state, and exits 0 only if
-    the job was released."""
+    the job was released (or, at a data owner that only inputs, ``contributed``: its shares were sent)."""
     with JobProgress(f"job {job_id[:8]}") as bar:
         final = _call(_client(profile).wait, job_id, timeout=timeout, on_progress=bar.job)
     _ended(final)
@@ -159,9 +159,10 @@ def wait(job_id: str, timeout: float = typer.Option(900.0, "--timeout"), profile
 
 def _ended(final: dict[str, Any], err: bool = False) -> None:
     """The final state of a followed job on stdout (``err``: on stderr, where ``submit --wait``
-    keeps it so that stdout holds the job id alone); reasons included; exit 1 unless released."""
+    keeps it so that stdout holds the job id alone); reasons included; exit 1 unless released
+    (or contributed: an input-only owner's part is done)."""
     typer.echo(_line(final), err=err)
-    if final["state"] != "released":
+    if final["state"] not in ("released", "contributed"):
         raise typer.Exit(1)
 
 

@@ -33,6 +33,9 @@ def init(
     mpc_ports: str = typer.Option(..., "--mpc-ports", help="FIRST-LAST ports for per-job MPC listeners."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address the node listens on and peers reach."),
     dealer: bool = typer.Option(False, "--dealer", help="This node is the semi2k dealer (holds no data)."),
+    role: str = typer.Option("party", "--role",
+                             help="party (owns data and computes), owner (owns data, only inputs: sends its shares "
+                                  "and is done), compute (computes, owns no data) or both; --dealer: dealer."),
     dataset: list[str] = typer.Option([], "--dataset", help="NAME=FILE (CSV or Parquet), repeat."),
     dataset_sql: list[str] = typer.Option([], "--dataset-sql",
                                           help="NAME=QUERY over tables given with --table, repeat."),
@@ -41,6 +44,11 @@ def init(
 ) -> None:
     """Create a node: identity, API certificate, node.toml, party.toml (its contract entry) and
     admin.toml (the owner's access profile, printed token shown once)."""
+    roles = ("party", "owner", "compute", "both")
+    if role not in roles:
+        raise typer.BadParameter(f"--role is one of {', '.join(roles)}, not {role!r}")
+    if dealer and role != "party":
+        raise typer.BadParameter("--dealer is a role of its own: give --dealer or --role, not both")
     datasets: dict[str, dict[str, object]] = {}
     tables = dict(t.split("=", 1) for t in table if "=" in t)
     for item in dataset:
@@ -55,7 +63,7 @@ def init(
         datasets[n] = {"sql": q, "tables": {k: str(Path(v).resolve()) for k, v in tables.items()}}
     try:
         cfg, _ = init_node(directory, name, api_port=api_port, mpc_ports=_ports(mpc_ports), host=host,
-                           role="dealer" if dealer else "party", datasets=datasets, approval=approval)
+                           role="dealer" if dealer else role, datasets=datasets, approval=approval)
     except (TesseraError, ValueError) as e:
         _fail(e)
     typer.echo(f"node {name} in {directory}: contract entry in {directory / 'party.toml'}, "
@@ -107,12 +115,26 @@ def example(
     rows: int = typer.Option(30_000, "--rows", help="Transactions in total across the three organisations."),
     data_only: bool = typer.Option(False, "--data-only", help="Only the data files and terms.toml."),
     base_port: int = typer.Option(18400, "--base-port", help="Node i listens on BASE + 40 i (MPC: the 32 after)."),
+    hospitals: int = typer.Option(0, "--hospitals", min=0,
+                                  help="Instead: N hospitals that only input (role owner) and three compute nodes "
+                                       "c1-c3 (node i on BASE + 10 i, MPC the 8 after)."),
 ) -> None:
     """A local three-organisation consortium (alpha, beta, gamma + a dealer) with synthetic bank
     transactions and clinical trials: data and terms, or (default) also every node directory,
-    the contract signed by all, and the analyst profile analyst-1.toml."""
-    from tessera.node.example import build_consortium, write_data
+    the contract signed by all, and the analyst profile analyst-1.toml. With ``--hospitals N``:
+    N hospitals' trials (``data/trial_hospital_NN.csv``) and the outsourced consortium's terms."""
+    from tessera.node.example import build_consortium, build_hospitals, write_data, write_hospital_data
 
+    if hospitals:
+        if data_only:
+            write_hospital_data(directory, hospitals)
+            typer.echo(f"wrote {directory / 'data'} ({hospitals} hospitals) and {directory / 'terms.toml'}")
+            return
+        cons = build_hospitals(directory, hospitals=hospitals, base_port=base_port)
+        typer.echo(f"consortium {cons.contract.contract_id} in {directory} (contract hash {cons.contract.hash[:16]}...)")
+        typer.echo(f"start the {len(cons.nodes)} nodes with `tessera node start DIR`, then submit jobs as the analyst: "
+                   f"tessera job submit JOB.toml --profile {cons.analyst_profile} --wait")
+        return
     if data_only:
         write_data(directory, rows)
         typer.echo(f"wrote {directory / 'data'} and {directory / 'terms.toml'}")

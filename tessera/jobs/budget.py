@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import Callable
 
 from tessera.errors import SessionError
@@ -46,7 +47,8 @@ BARRIER_MESSAGE = b"tessera/output-barrier/marked/v1"
 #: before its mark); ``PARTY:unmarked`` after the *ready* round, before its mark;
 #: ``PARTY:after`` just after the barrier, before any output share leaves it; ``PARTY:output``
 #: once every output is revealed, before the party reports. A ``:node`` suffix kills the party's
-#: node (its parent process) first, as a node killed at that moment. Read only here
+#: node (its parent process) first, as a node killed at that moment; ``:wait=PATH`` holds the party
+#: there until the file PATH exists (at most 120 s) instead. Read only here
 #: (:func:`crash_point_for_tests`); never set outside the test suite.
 CRASH_AT_BARRIER_ENV = "TESSERA_TEST_CRASH_AT_OUTPUT_BARRIER"
 
@@ -125,6 +127,13 @@ def crash_point_for_tests(party: str, where: str) -> None:
     party and point."""
     hook = os.environ.get(CRASH_AT_BARRIER_ENV)
     if hook is None or not hook.startswith(f"{party}:{where}"):
+        return
+    if hook.startswith(f"{party}:{where}:wait="):
+        gate = hook.split("=", 1)[1]
+        for _ in range(1200):
+            if os.path.exists(gate):
+                return
+            time.sleep(0.1)
         return
     if hook == f"{party}:{where}:node":
         os.kill(os.getppid(), signal.SIGKILL)

@@ -23,15 +23,17 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel, ConfigDict
 
 from tessera.governance.ledger import SqliteLedger
 from tessera.jobs.model import LedgerRef
-from tessera.net.identity import public_key_hex, verify_signature
+from tessera.net.identity import Identity, public_key_hex, verify_signature
 
-__all__ = ["AbortStatement", "BarrierRecord", "sign_abort", "settle_owner", "StatementKey"]
+__all__ = ["AbortStatement", "BarrierRecord", "sign_abort", "settle_owner", "check_statements", "StatementKey",
+           "IdentityKey", "Signer"]
 
 _TAG = b"tessera/aborted-before-output/v1\0"
 
@@ -70,6 +72,30 @@ class StatementKey:
         return f"StatementKey(public={self.public[:16]}...)"
 
 
+class IdentityKey:
+    """A node's identity (its contract key) as the key its compute party's statements are signed
+    with: an owner verifies them with that party's ``public_key`` in the contract."""
+
+    def __init__(self, identity: Identity) -> None:
+        self._identity = identity
+
+    @property
+    def public(self) -> str:
+        return self._identity.public_key
+
+    def sign(self, job_id: str, party: str) -> AbortStatement:
+        return AbortStatement(job_id=job_id, party=party, signature=self._identity.sign(_message(job_id, party)).hex())
+
+    def __repr__(self) -> str:
+        return f"IdentityKey(public={self.public[:16]}...)"
+
+
+class Signer(Protocol):
+    """What signs a compute party's statements (:class:`StatementKey`, :class:`IdentityKey`)."""
+
+    def sign(self, job_id: str, party: str) -> AbortStatement: ...
+
+
 class BarrierRecord:
     """A compute party's durable record of whether it marked "output started" for a job."""
 
@@ -92,7 +118,7 @@ class BarrierRecord:
         self.path.write_text("unmarked")
 
 
-def sign_abort(record: BarrierRecord, key: StatementKey, job_id: str, party: str) -> AbortStatement | None:
+def sign_abort(record: BarrierRecord, key: Signer, job_id: str, party: str) -> AbortStatement | None:
     """The party's statement that ``job_id`` aborted before any output share left, or None if its
     record shows it marked (or cannot tell)."""
     if not record.path.exists() or record.marked():
@@ -105,10 +131,28 @@ def settle_owner(ledger: LedgerRef, job_id: str, statements: Mapping[str, AbortS
     """Settle an input-only owner's charge for ``job_id``: ``"released"`` if every compute party
     (``keys``: party -> public key) gave a valid statement for this job, else ``"committed"``."""
     book = SqliteLedger(ledger.path)
-    ok = bool(keys) and all((s := statements.get(p)) is not None and s.job_id == job_id and s.party == p
-                            and s.valid(k) for p, k in keys.items())
-    if ok:
+    checked = check_statements(job_id, statements, keys)
+    if checked and all(v == "valid" for v in checked.values()):
         book.refund(job_id)
         return "released"
     book.commit(job_id)
     return "committed"
+
+
+def check_statements(job_id: str, statements: Mapping[str, AbortStatement | None],
+                     keys: Mapping[str, str]) -> dict[str, str]:
+    """Each compute party's (``keys``: party -> public key) statement for ``job_id``: ``"valid"``,
+    ``"missing"`` (none given) or ``"invalid"`` (another job or party, or a signature that does not
+    verify with its key). Reveals nothing but that."""
+    out: dict[str, str] = {}
+    for p, k in keys.items():
+        s = statements.get(p)
+        if s is None:
+            out[p] = "missing"
+            continue
+        try:
+            ok = s.job_id == job_id and s.party == p and s.valid(k)
+        except ValueError:  # not hex, or not a key
+            ok = False
+        out[p] = "valid" if ok else "invalid"
+    return out

@@ -77,7 +77,10 @@ class NodeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1)
-    role: Literal["party", "dealer"] = "party"
+    #: this node's role in the contract: ``party`` (owns data and computes), ``dealer``, ``owner``
+    #: (owns data, only inputs: it sends its shares to the compute parties and is done),
+    #: ``compute`` (computes, owns no data) or ``both``
+    role: Literal["party", "dealer", "owner", "compute", "both"] = "party"
     contract: str = "contract.toml"
     identity_dir: str = "keys"
     store: str = "store"

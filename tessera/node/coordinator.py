@@ -28,6 +28,16 @@ in :mod:`tessera.node.states`):
    coordinator and adopts the answer; a coordinator asks every party (*query*) and announces the
    agreed outcome. A node that moves records an event and an audit entry
    (``outcome_reconciled``) naming the outcome it had.
+5. Data owners that only input (#17). Such an owner's node runs its party (local stage, shares
+   to the compute parties) and records ``contributed`` once the shares are sent: it takes no
+   further part and may go offline. Only the session's endpoints (compute parties, dealer) decide
+   the agreed outcome; an owner that reported ``contributed`` is told the agreed one if it is
+   online. When its job ends ``aborted`` or ``failed`` (its own party's outcome, or the one it is
+   told) while its budget charge is spent, it asks every compute node for its signed abort
+   statement (*statement*; :mod:`tessera.jobs.outcome`) and gets its charge back only if every
+   one verifies with that party's contract key; otherwise the charge stays spent. Audited
+   (``budget_released`` / ``budget_committed`` with ``by = "abort_statements"`` and each party's
+   statement: valid, missing, invalid or unreachable).
 """
 
 from __future__ import annotations
@@ -44,6 +54,8 @@ from pydantic import ValidationError
 
 from tessera.errors import PeerAuthError, TesseraError, TransportError
 from tessera.governance.job import JobSpec
+from tessera.jobs.model import LedgerRef
+from tessera.jobs.outcome import AbortStatement, BarrierRecord, IdentityKey, check_statements, settle_owner, sign_abort
 from tessera.node.context import NodeContext, NodeError
 from tessera.node.decisions import decide
 from tessera.node.peers import PEER_KINDS, PinnedHTTPS, seal, unseal
@@ -138,7 +150,7 @@ class Coordinator:
         """Handle a signed message from a peer; returns the signed reply."""
         handlers = {"propose": self._on_propose, "decision": self._on_decision, "prepare": self._on_prepare,
                     "start": self._on_start, "outcome": self._on_outcome, "query": self._on_query,
-                    "cancel": self._on_cancel}
+                    "cancel": self._on_cancel, "statement": self._on_statement}
         assert tuple(handlers) == PEER_KINDS
         ctx = self.ctx
         if kind not in handlers:
@@ -304,18 +316,25 @@ class Coordinator:
             job = self.job(job_id)
             if job.state is not S.ACCEPTED:
                 return
-            ports: dict[str, int] = {}
-            for p in job.parties:
-                ports[p] = self.runner.prepare(job_id) if p == ctx.name else \
-                    int(self.send(p, "prepare", {"job_id": job_id})["port"])
+            ports = {ctx.name: self.runner.prepare(job_id)} if ctx.name in job.parties else {}
+            answers = self._ask_peers(job_id, [p for p in job.parties if p != ctx.name], "prepare", {"job_id": job_id})
+            ports.update({p: int(a["port"]) for p, a in answers.items()})
+            ports = {p: ports[p] for p in job.parties}
             nonce = new_nonce()
             body = {"job_id": job_id, "nonce": nonce, "ports": ports}
-            for p in job.parties:
-                if p != ctx.name:
-                    self.send(p, "start", body)
-            self.start(job_id, nonce, ports, release_slot=True)
-            handed_over = True
+            # the session's endpoints first (in parallel, this node's own party with them), then
+            # the input-only owners: they connect to the compute parties, which must be running
+            roles = job.party_job.roles if job.party_job is not None else None
+            first = [p for p in job.parties if roles is None or p not in roles.input_only]
+            for phase in (first, [p for p in job.parties if p not in first]):
+                self._start_peers(job_id, [p for p in phase if p != ctx.name], body)
+                if ctx.name in phase:
+                    self.start(job_id, nonce, ports, release_slot=True)
+                    handed_over = True
         except TesseraError as e:
+            if handed_over:  # this node's party runs: abort it and every party started
+                self.later(self._abort_everywhere, job_id, f"could not start the job: {e}")
+                return
             if self.job(job_id).state is S.CANCELLED:  # withdrawn while it was being started
                 return
             reasons = [f"could not start the job: {e}"]
@@ -325,6 +344,31 @@ class Coordinator:
             if not handed_over:
                 self.runner.free_port(job_id)
                 self.slots.release()
+
+    def _start_peers(self, job_id: str, peers: list[str], body: dict[str, Any]) -> None:
+        """Send *start* to ``peers`` in parallel; raises the first failure (after all were tried)."""
+        self._ask_peers(job_id, peers, "start", body)
+
+    def _ask_peers(self, job_id: str, peers: list[str], kind: str, body: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """Send ``kind`` to ``peers`` in parallel; their answers, or the first failure (raised
+        after every peer was tried)."""
+        errors: list[TesseraError] = []
+        answers: dict[str, dict[str, Any]] = {}
+
+        def one(p: str) -> None:
+            try:
+                answers[p] = self.send(p, kind, body)
+            except TesseraError as e:
+                errors.append(e)
+
+        threads = [threading.Thread(target=one, args=(p,), daemon=True, name=f"{kind}-{job_id}-{p}") for p in peers]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            raise errors[0]
+        return answers
 
     def start(self, job_id: str, nonce: str, ports: dict[str, int], release_slot: bool) -> None:
         job = self.job(job_id)
@@ -341,8 +385,9 @@ class Coordinator:
                                     **fields):
             return
         ctx.metrics.finished(state.value, time.time() - job.created)
-        ctx.log(logging.INFO if state is S.RELEASED else logging.WARNING, f"job {state}", job_id=job_id,
-                state=state.value, reasons=reasons)
+        ctx.log(logging.INFO if state in (S.RELEASED, S.CONTRIBUTED) else logging.WARNING, f"job {state}",
+                job_id=job_id, state=state.value, reasons=reasons)
+        self._after_abort(job, state)
         if job.coordinator != ctx.name and job.state is S.RUNNING:
             if not self.report_outcome(job_id, state, reasons):
                 self.later(self.reconcile, [job_id])  # keep reporting until the coordinator answers
@@ -438,10 +483,12 @@ class Coordinator:
         """Coordinator: the job's outcome agreed so far (this node's and the parties' reports),
         with the reasons of the parties whose outcome it is; None before any outcome."""
         job = self.job(job_id)
+        # only the session's endpoints decide: an input-only owner's report is its part only
+        deciders = None if job.party_job is None else set(job.party_job.roles.endpoints)
         reports: dict[str, tuple[JobState, list[str]]] = {
             p: (JobState(o.state), list(o.reasons)) for p, o in job.outcomes.items()
-            if o.state in {s.value for s in FINAL_STATES}}
-        if job.final:
+            if o.state in {s.value for s in FINAL_STATES} and (deciders is None or p in deciders)}
+        if job.final and (deciders is None or self.ctx.name in deciders):
             reports[self.ctx.name] = (job.state, list(job.reasons))
         state = agreed_outcome([s for s, _ in reports.values()])
         if state is None:
@@ -487,6 +534,7 @@ class Coordinator:
             ctx.audit.append("outcome_reconciled", {"job_id": job_id, "state": state.value, "was": job.state.value,
                                                     "reasons": reasons})
             ctx.log(logging.WARNING, f"job outcome reconciled: {job.state} -> {state}", job_id=job_id)
+            self._after_abort(job, state)
         return moved
 
     def reconcile(self, job_ids: list[str], attempts: int = 30, delay: float = 2.0) -> None:
@@ -527,6 +575,85 @@ class Coordinator:
                 answered = False  # its party has not ended yet: ask again
         self.converge(job_id)
         return answered
+
+    # -- input-only owners: the compute parties' abort statements --------------------------------
+
+    def _after_abort(self, job: Job, state: JobState) -> None:
+        """An input-only owner's job that ended aborted or failed: collect the compute parties'
+        abort statements in the background (:meth:`collect_statements`)."""
+        if state in (S.ABORTED, S.FAILED) and job.party_job is not None \
+                and self.ctx.name in job.party_job.roles.input_only:
+            self.later(self._collect, job.id)
+
+    def _collect(self, job_id: str) -> None:
+        self.collect_statements(job_id)
+
+    def collect_statements(self, job_id: str, attempts: int = 60, delay: float = 1.0) -> str | None:
+        """Input-only owner: settle a spent charge of an aborted job. Ask every compute node for
+        its signed abort statement (asking again, every ``delay`` s up to ``attempts`` times, those
+        still running the job or unreachable), then give the charge back only if every statement
+        verifies with that party's contract key, else keep it spent (:func:`settle_owner`);
+        audited. Returns the charge's state (``released``, ``committed``), or None if no charge
+        of the job was spent here (no DP, or nothing had left)."""
+        ctx = self.ctx
+        job = self.job(job_id)
+        if job.party_job is None or ctx.name not in job.party_job.roles.input_only:
+            return None
+        if not any(st == "committed" for _, st in ctx.ledger.state(job_id)):
+            return None
+        compute = list(job.party_job.roles.compute)
+        statements: dict[str, AbortStatement | None] = {}
+        unreachable: dict[str, str] = {}
+        pending = list(compute)
+        for _ in range(attempts):
+            for c in list(pending):
+                try:
+                    answer = self.send(c, "statement", {"job_id": job_id})
+                except TesseraError as e:
+                    unreachable[c] = str(e)
+                    continue
+                if answer.get("state") not in {s.value for s in FINAL_STATES}:
+                    continue  # its party is still running the job: ask again
+                unreachable.pop(c, None)
+                pending.remove(c)
+                raw = answer.get("statement")
+                try:
+                    statements[c] = None if raw is None else AbortStatement.model_validate(raw)
+                except ValidationError:
+                    statements[c] = AbortStatement(job_id="", party="", signature="")  # checked invalid below
+            if not pending or ctx.stopping.wait(delay):
+                break
+        keys = {c: ctx.contract.party(c).public_key for c in compute}
+        checked = check_statements(job_id, statements, keys)
+        for c in pending:
+            checked[c] = "unreachable" if c in unreachable else "missing"
+        dataset = job.party_job.roles.datasets[ctx.name]
+        settled = settle_owner(LedgerRef(path=str(ctx.ledger_path), dataset=dataset), job_id,
+                               {c: s for c, s in statements.items() if c not in pending}, keys)
+        ctx.audit.append(f"budget_{settled}", {"job_id": job_id, "dataset": dataset, "by": "abort_statements",
+                                               "statements": checked})
+        ctx.log(logging.INFO if settled == "released" else logging.WARNING,
+                f"budget {settled} on the compute parties' abort statements: "
+                + ", ".join(f"{c} {v}" for c, v in checked.items()), job_id=job_id)
+        return settled
+
+    def _on_statement(self, sender: str, body: dict[str, Any]) -> dict[str, Any]:
+        """An input-only owner of a job asks this compute node for its signed statement that the
+        job aborted before any output share left: given only if the job has ended here and this
+        node's party recorded that it never marked "output started" (else ``statement`` is null)."""
+        ctx = self.ctx
+        job_id = check_job_id(body.get("job_id"))
+        job = self.job(job_id)
+        roles = None if job.party_job is None else job.party_job.roles
+        if roles is None or sender not in roles.input_only:
+            raise NodeError(403, f"{sender!r} is not a data owner of job {job_id} that only inputs")
+        if ctx.name not in roles.compute:
+            raise NodeError(409, f"node {ctx.name} is not a compute party of job {job_id}")
+        statement = None
+        if job.final and job.state is not S.RELEASED:
+            statement = sign_abort(BarrierRecord(self.runner.barrier_path(job_id)), IdentityKey(ctx.identity),
+                                   job_id, ctx.name)
+        return {"state": job.state.value, "statement": None if statement is None else statement.model_dump()}
 
     # -- messages from peers -------------------------------------------------------------------
 

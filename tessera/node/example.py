@@ -7,6 +7,10 @@ the data, creates every node directory (``tessera node init``), writes the contr
 terms below (``tessera contract init --node ... --terms ...``), has every party sign it, gives
 the analyst ``analyst-1`` a token at ``alpha`` and returns where everything is. The nodes are
 then started with ``tessera node start DIR``.
+
+:func:`build_hospitals` is the outsourced variant (#17): ``n`` hospitals, each a node whose
+contract role is ``owner`` (it only inputs its trial), and three compute nodes ``c1``-``c3``
+(role ``compute``, rep3) that run every job; the analyst's token is at ``c1``.
 """
 
 from __future__ import annotations
@@ -18,17 +22,27 @@ from typing import Any
 
 import tomli_w
 
-from tessera.data.synthetic import BANK_SCHEMA, HOSPITAL_SCHEMA, bank_transactions, hospital_trials, vertical_fraud
+from tessera.data.synthetic import (
+    BANK_SCHEMA,
+    HOSPITAL_SCHEMA,
+    bank_transactions,
+    hospital_trials,
+    many_hospitals,
+    vertical_fraud,
+)
 from tessera.governance.contract import Contract
 from tessera.net.identity import Identity
 from tessera.node.setup import CONFIG_FILE, add_analyst, init_node, party_entry
 
-__all__ = ["build_consortium", "write_data", "Consortium", "ORGS", "DEALER", "terms"]
+__all__ = ["build_consortium", "write_data", "Consortium", "ORGS", "DEALER", "terms", "COMPUTE", "hospital_names",
+           "hospital_terms", "write_hospital_data", "build_hospitals"]
 
 ORGS = ("alpha", "beta", "gamma")
 DEALER = "trusted_dealer"
 ANALYST = "analyst-1"
 FRAUD_FEATURES = ["amount", "merchant_risk", "hour", "account_age_days"]
+#: the compute nodes of the outsourced (hospitals) example
+COMPUTE = ("c1", "c2", "c3")
 
 
 def terms(orgs: tuple[str, ...] = ORGS, psi_reveal: str = "intersection") -> dict[str, Any]:
@@ -151,3 +165,84 @@ def build_consortium(root: str | Path, *, rows: int = 30_000, base_port: int = 1
     add_analyst(nodes[ORGS[0]], ANALYST, profile)
     assert (nodes[ORGS[0]] / CONFIG_FILE).exists()
     return Consortium(root, nodes, profile, admin, contract, data)
+
+
+def hospital_names(n: int) -> list[str]:
+    """``hospital_01`` ... ``hospital_NN`` (as :func:`tessera.data.synthetic.many_hospitals` names them)."""
+    return [f"hospital_{i + 1:02d}" for i in range(n)]
+
+
+def hospital_terms(hospitals: list[str]) -> dict[str, Any]:
+    """The terms of the outsourced consortium: one trial dataset per hospital, a rep3
+    meta-analysis (and a DP summary, charged to each hospital's budget) for ``analyst-1``."""
+    trials = [f"trial_{h}" for h in hospitals]
+    schema = HOSPITAL_SCHEMA.model_dump(mode="json", exclude_none=True)
+    return {
+        "datasets": [{"name": f"trial_{h}", "owner": h, "schema": schema, "min_rows": 20} for h in hospitals],
+        "analyses": [
+            {"name": "meta_analysis", "versions": ">=1.0,<2", "datasets": trials, "columns": ["outcome", "treatment"],
+             "protocols": ["rep3"], "recipients": [ANALYST], "min_group_size": 10},
+            {"name": "dp_describe", "versions": ">=1.0,<2", "datasets": trials, "columns": ["outcome"],
+             "protocols": ["rep3"], "recipients": [ANALYST], "require_dp": True, "max_epsilon": 1.0},
+        ],
+        "analysts": [{"id": ANALYST, "name": "Consortium analyst"}],
+        "budgets": [{"dataset": d, "epsilon": 3.0, "delta": 1e-6} for d in trials],
+    }
+
+
+def write_hospital_data(root: str | Path, hospitals: int = 30, seed: int = 11) -> dict[str, Path]:
+    """Each hospital's synthetic trial (:func:`~tessera.data.synthetic.many_hospitals`) as
+    ``root/data/trial_hospital_NN.csv``, and the terms as ``root/terms.toml``; returns hospital -> file."""
+    root = Path(root)
+    data_dir = root / "data"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    frames, _, _ = many_hospitals(hospitals, seed=seed)
+    files = {}
+    for h, df in frames.items():
+        files[h] = data_dir / f"trial_{h}.csv"
+        df.to_csv(files[h], index=False)
+    (root / "terms.toml").write_text(tomli_w.dumps(hospital_terms(list(frames))), encoding="utf-8")
+    return files
+
+
+def build_hospitals(root: str | Path, *, hospitals: int = 30, base_port: int = 18400, seed: int = 11) -> Consortium:
+    """The outsourced consortium under ``root``: ``hospitals`` owner nodes and the compute nodes
+    :data:`COMPUTE`, the contract signed by all, ``analyst-1``'s profile at ``c1``. Node ``i``
+    (the compute nodes first) serves its API on ``base_port + 10 i`` and runs MPC on the 8 ports
+    after it."""
+    root = Path(root)
+    files = write_hospital_data(root, hospitals, seed)
+    nodes: dict[str, Path] = {}
+    for i, name in enumerate([*COMPUTE, *files]):
+        d = root / name
+        if d.exists():
+            shutil.rmtree(d)
+        port = base_port + 10 * i
+        datasets = {f"trial_{name}": {"path": str(files[name])}} if name in files else {}
+        init_node(d, name, api_port=port, mpc_ports=(port + 1, port + 8), role="owner" if name in files else "compute",
+                  datasets=datasets)
+        nodes[name] = d
+    contract = _signed_contract("hospitals-2026", "Thirty hospitals through three compute nodes", nodes,
+                                hospital_terms(list(files)))
+    profile = root / f"{ANALYST}.toml"
+    add_analyst(nodes[COMPUTE[0]], ANALYST, profile)
+    return Consortium(root, nodes, profile, {n: d / "admin.toml" for n, d in nodes.items()}, contract,
+                      {h: {"trial": f} for h, f in files.items()})
+
+
+def _signed_contract(contract_id: str, title: str, nodes: dict[str, Path], terms: dict[str, Any]) -> Contract:
+    """The contract of ``nodes`` (their party.toml entries) under ``terms``, signed by every node
+    and copied into each node directory."""
+    import datetime as dt
+
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    contract = Contract.model_validate({
+        "contract_id": contract_id, "title": title,
+        "not_before": now - dt.timedelta(minutes=5), "not_after": now + dt.timedelta(days=365),
+        "parties": [party_entry(d).model_dump() for d in nodes.values()], **terms,
+    })
+    for name, d in nodes.items():
+        contract = contract.signed_by(Identity.load(d / "keys", name))
+    for d in nodes.values():
+        contract.save(d / "contract.toml")
+    return contract

@@ -39,7 +39,7 @@ MAX_SKEW = 120.0
 
 #: The kinds of signed peer messages a node answers (``/v1/peer/{kind}``); the coordinator
 #: handles exactly these.
-PEER_KINDS = ("propose", "decision", "prepare", "start", "outcome", "query", "cancel")
+PEER_KINDS = ("propose", "decision", "prepare", "start", "outcome", "query", "cancel", "statement")
 
 
 class HTTPError(TransportError):

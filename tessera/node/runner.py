@@ -229,7 +229,15 @@ class Runner:
                                frac_bits=job.frac_bits, timeout=ctx.cfg.recv_timeout,
                                result_path=str(workdir / "result.json"), progress_path=str(workdir / "progress.json"),
                                listen_fd=listen_fd)
-        return PartyLaunch(endpoint=endpoint, job=job, data=data, ledger=ledger)
+        # a compute party of a job with input-only owners keeps a durable record of whether it
+        # marked "output started": its node signs an abort statement from it (tessera.jobs.outcome)
+        record = str(self.barrier_path(job.job_id)) if roles.input_only and ctx.name in roles.compute else None
+        return PartyLaunch(endpoint=endpoint, job=job, data=data, ledger=ledger, barrier_record=record)
+
+    def barrier_path(self, job_id: str) -> Path:
+        """Where this node's party of a job with input-only owners records whether it marked
+        "output started" (:class:`tessera.jobs.outcome.BarrierRecord`)."""
+        return self.ctx.job_dir(job_id) / "barrier"
 
     def _watch(self, job: Job, proc: subprocess.Popen[bytes], release_slot: bool) -> None:
         """Wait for the party process, then record this node's outcome (:meth:`settle`), retrying
@@ -278,6 +286,19 @@ class Runner:
         with self.lock:
             cancelled = self.cancelled.pop(job_id, None)
         steps: list[Step] = [budgets]
+        if report is not None and report.ok and report.result is not None and ctx.name in roles.input_only:
+            # an owner that only inputs: its shares are sent, its part is done (it may go offline);
+            # the job's outcome is the compute parties' (its budget: committed by its party process)
+            ctx.metrics.comm(report.bytes_sent, report.rounds)
+            to = ", ".join(roles.compute)
+            steps.append(_step(ctx.audit.append, "session_end", {"job_id": job_id, "state": "contributed",
+                                                                 "shares_to": list(roles.compute)}))
+            steps.append(_step(self.finish, job_id, JobState.CONTRIBUTED,
+                               [f"{ctx.name}: its shares were sent to {to}; the result is theirs"],
+                               comm={"bytes_sent": report.bytes_sent, "rounds": report.rounds},
+                               seconds=report.seconds))
+            self._record(job_id, steps)
+            return
         if report is not None and report.ok and report.result is not None:
             result = report.result
             comm = {"bytes_sent": report.bytes_sent, "rounds": report.rounds}

@@ -22,7 +22,8 @@ __all__ = ["ErrorBody", "Health", "NodeInfo", "JobView", "JobList", "JobResult",
 
 STATE_DESCRIPTION = (
     "one of " + ", ".join(STATES) + ". Final: released, denied, failed, aborted, cancelled (withdrawn before it ran; "
-    "a running job that is cancelled is aborted at every party, with the reason).")
+    "a running job that is cancelled is aborted at every party, with the reason), contributed (at a data owner "
+    "that only inputs: its shares were sent; it moves to the compute parties' outcome if told).")
 
 
 class _Open(BaseModel):

@@ -3,6 +3,11 @@ fraction each state stands for.
 
     submitted -> pending | awaiting_approval | accepted -> running -> released | aborted | failed
     (any state before running) -> denied | failed | aborted | cancelled
+    running -> contributed (a data owner that only inputs: its shares are sent, it is done)
+
+``contributed``: the final state of a job at a data owner that does not compute, once its
+shares have left: it takes no further part and may go offline. It moves up (below) to the outcome
+the compute parties agree on if that reaches it; the owner's own outcome never decides the job's.
 
 ``cancelled``: withdrawn (``job cancel``) before it ran; a running job that is cancelled is
 ``aborted`` at every party, with the reason (an outcome of a run job like any other, so the
@@ -35,6 +40,7 @@ class JobState(StrEnum):
     FAILED = "failed"
     ABORTED = "aborted"
     CANCELLED = "cancelled"
+    CONTRIBUTED = "contributed"
 
 
 class Vote(StrEnum):
@@ -49,7 +55,8 @@ class Vote(StrEnum):
 
 S = JobState
 STATES: tuple[str, ...] = tuple(s.value for s in JobState)
-FINAL_STATES: frozenset[JobState] = frozenset({S.RELEASED, S.DENIED, S.FAILED, S.ABORTED, S.CANCELLED})
+FINAL_STATES: frozenset[JobState] = frozenset({S.RELEASED, S.DENIED, S.FAILED, S.ABORTED, S.CANCELLED,
+                                               S.CONTRIBUTED})
 _ENDS = {S.DENIED, S.FAILED, S.ABORTED, S.CANCELLED}
 
 #: state -> the states a job may move to from it
@@ -58,15 +65,17 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     S.PENDING: frozenset({S.PENDING, S.AWAITING_APPROVAL, S.ACCEPTED, *_ENDS}),
     S.AWAITING_APPROVAL: frozenset({S.PENDING, S.ACCEPTED, *_ENDS}),
     S.ACCEPTED: frozenset({S.PENDING, S.RUNNING, *_ENDS}),
-    S.RUNNING: frozenset({S.RELEASED, S.FAILED, S.ABORTED}),
+    S.RUNNING: frozenset({S.RELEASED, S.FAILED, S.ABORTED, S.CONTRIBUTED}),
     **{s: frozenset() for s in FINAL_STATES},
     # reconciliation only: up to the outcome the parties agree on
     S.ABORTED: frozenset({S.FAILED, S.RELEASED}),
     S.FAILED: frozenset({S.RELEASED}),
+    S.CONTRIBUTED: frozenset({S.ABORTED, S.FAILED, S.RELEASED}),
 }
 
-#: The outcomes of a job that ran, lowest first: a node's recorded outcome only moves up.
-OUTCOME_ORDER: tuple[JobState, ...] = (S.ABORTED, S.FAILED, S.RELEASED)
+#: The outcomes of a job that ran, lowest first: a node's recorded outcome only moves up
+#: (``contributed``, an input-only owner's, is below every outcome the compute parties reach).
+OUTCOME_ORDER: tuple[JobState, ...] = (S.CONTRIBUTED, S.ABORTED, S.FAILED, S.RELEASED)
 
 
 def outranks(a: JobState, b: JobState) -> bool:
@@ -77,8 +86,9 @@ def outranks(a: JobState, b: JobState) -> bool:
 def agreed_outcome(states: list[JobState]) -> JobState | None:
     """The job's one outcome from the parties' recorded outcomes: released if any party released
     (an output reached a recipient: the job counts as released, and spent, everywhere), else
-    failed if any failed, else aborted; None if none of them is an outcome of a run job."""
-    ranked = [s for s in states if s in OUTCOME_ORDER]
+    failed if any failed, else aborted; None if none of them is an outcome of a run job
+    (``contributed`` is not: an input-only owner's part says nothing about the job's outcome)."""
+    ranked = [s for s in states if s in OUTCOME_ORDER and s is not S.CONTRIBUTED]
     return max(ranked, key=OUTCOME_ORDER.index) if ranked else None
 
 #: how far along a job in each state is (the progress bar of views and the dashboard); a job

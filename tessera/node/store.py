@@ -205,7 +205,7 @@ class JobStore:
             if note is None:
                 note = state.value if state in FINAL_STATES else detail
             fraction = FRACTION[state]
-            if state in FINAL_STATES and state is not JobState.RELEASED:  # it stopped where it was
+            if state in FINAL_STATES and state not in (JobState.RELEASED, JobState.CONTRIBUTED):  # it stopped where it was
                 try:
                     fraction = float(json.loads(row[1] or "{}").get("fraction", 0.0))
                 except (ValueError, TypeError, AttributeError):

@@ -3,12 +3,14 @@ OS process (``python -m tessera.node DIR``) serving HTTPS on 127.0.0.1."""
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,7 +21,7 @@ from tessera.node.example import ANALYST, DEALER, ORGS, Consortium, build_consor
 from tessera.node.setup import read_profile
 
 
-def _free_block(width: int = 160) -> int:
+def free_block(width: int = 160) -> int:
     """A base port such that the consortium's ports (base .. base + width) look free."""
     for _ in range(50):
         base = random.randrange(20000, 60000 - width)
@@ -36,6 +38,40 @@ def _free_block(width: int = 160) -> int:
     raise RuntimeError("no free port block")
 
 
+def launch_node(directory: Path, *, env: dict[str, str] | None = None, preexec_fn: Callable[[], None] | None = None,
+                log_mode: str = "ab") -> subprocess.Popen[bytes]:
+    """``python -m tessera.node DIR`` as its own process (output in ``DIR/stdout.log``), not waited for;
+    ``env``: variables added to this process's environment."""
+    with open(directory / "stdout.log", log_mode) as out:
+        return subprocess.Popen([sys.executable, "-m", "tessera.node", str(directory)], stdout=out,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env=None if env is None else {**os.environ, **env}, preexec_fn=preexec_fn)
+
+
+def wait_healthy(directory: Path, proc: subprocess.Popen[bytes], wait: float = 60.0) -> Client:
+    """Poll the node's ``/health`` (with its admin profile) until it answers; RuntimeError with
+    the end of its log if the process ends or ``wait`` seconds pass first. Returns the admin client."""
+    admin = Client.from_profile(directory / "admin.toml")
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            admin.health()
+            return admin
+        except TesseraError as e:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"node {directory.name} did not start:\n"
+                                   + (directory / "stdout.log").read_text()[-3000:]) from e
+            time.sleep(0.2)
+
+
+def start_node(directory: Path, *, wait: float = 60.0, env: dict[str, str] | None = None,
+               preexec_fn: Callable[[], None] | None = None, log_mode: str = "ab") -> subprocess.Popen[bytes]:
+    """Start a node process and wait until its ``/health`` answers (:func:`launch_node`, :func:`wait_healthy`)."""
+    proc = launch_node(directory, env=env, preexec_fn=preexec_fn, log_mode=log_mode)
+    wait_healthy(directory, proc, wait)
+    return proc
+
+
 class NodeProc:
     def __init__(self, name: str, directory: Path, url: str) -> None:
         self.name, self.dir, self.url = name, directory, url
@@ -49,25 +85,17 @@ class Cluster:
         self.cons = cons
         self.nodes = {n: NodeProc(n, d, read_profile(d / "admin.toml")["url"]) for n, d in cons.nodes.items()}
 
-    def start(self, name: str, wait: float = 30.0) -> None:
+    def start(self, name: str, wait: float = 30.0, env: dict[str, str] | None = None) -> None:
         node = self.nodes[name]
-        log = open(node.dir / "stdout.log", "ab")  # noqa: SIM115 - closed below
-        node.proc = subprocess.Popen([sys.executable, "-m", "tessera.node", str(node.dir)], stdout=log,
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        log.close()
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                self.admin(name).health()
-                return
-            except TesseraError as e:
-                if node.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"node {name} did not start:\n" + (node.dir / "stdout.log").read_text()[-3000:]) from e
-                time.sleep(0.2)
+        node.proc = start_node(node.dir, wait=wait, env=env)
 
-    def start_all(self) -> None:
-        for n in self.nodes:
-            self.start(n)
+    def start_all(self, env: dict[str, dict[str, str]] | None = None) -> None:
+        """Start every node (all at once, then wait for each); ``env``: extra environment per node."""
+        procs = {n: launch_node(node.dir, env=(env or {}).get(n)) for n, node in self.nodes.items()}
+        for n, proc in procs.items():
+            self.nodes[n].proc = proc
+        for n, proc in procs.items():
+            wait_healthy(self.nodes[n].dir, proc)
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         p = self.nodes[name].proc
@@ -94,7 +122,7 @@ class Cluster:
 
 def make_cluster(root: Path, approval: dict[str, str] | None = None, rows: int = 6000,
                  psi_reveal: str = "intersection", dealer: bool = True) -> Cluster:
-    cons = build_consortium(root, rows=rows, base_port=_free_block(), approval=approval, psi_reveal=psi_reveal,
+    cons = build_consortium(root, rows=rows, base_port=free_block(), approval=approval, psi_reveal=psi_reveal,
                             dealer=dealer)
     cluster = Cluster(cons)
     cluster.start_all()
@@ -110,4 +138,5 @@ def node_cluster(tmp_path_factory: pytest.TempPathFactory):
         cluster.stop_all()
 
 
-__all__ = ["Cluster", "make_cluster", "ORGS", "DEALER", "ANALYST"]
+__all__ = ["Cluster", "make_cluster", "ORGS", "DEALER", "ANALYST", "free_block", "launch_node", "wait_healthy",
+           "start_node"]

@@ -16,8 +16,6 @@ import socket
 import sqlite3
 import ssl
 import stat
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -40,7 +38,7 @@ from tessera.node.service import Node
 from tessera.node.setup import init_node, read_profile
 from tessera.node.states import JobState
 from tessera.node.store import JobIdError, check_job_id
-from tests.node.conftest import _free_block
+from tests.node.conftest import free_block, start_node
 
 TX = ["tx_alpha", "tx_beta", "tx_gamma"]
 DESCRIBE = {"analysis": "describe", "version": "1.0", "datasets": TX, "columns": ["amount"],
@@ -49,7 +47,7 @@ DESCRIBE = {"analysis": "describe", "version": "1.0", "datasets": TX, "columns":
 
 @pytest.fixture(scope="module")
 def cons(tmp_path_factory: pytest.TempPathFactory) -> Consortium:
-    return build_consortium(tmp_path_factory.mktemp("hardening"), rows=300, base_port=_free_block())
+    return build_consortium(tmp_path_factory.mktemp("hardening"), rows=300, base_port=free_block())
 
 
 @pytest.fixture
@@ -309,19 +307,8 @@ def served(cons: Consortium) -> Iterator[tuple[psutil.Process, Client, Path]]:
     def low_fd_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (FDS, FDS))
 
-    with open(d / "stdout.log", "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "tessera.node", str(d)], stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, preexec_fn=low_fd_limit)
+    proc = start_node(d, preexec_fn=low_fd_limit, log_mode="wb")
     admin = Client.from_profile(d / "admin.toml")
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            admin.health()
-            break
-        except Exception:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError((d / "stdout.log").read_text()[-3000:]) from None
-            time.sleep(0.2)
     try:
         yield psutil.Process(proc.pid), admin, d
     finally:

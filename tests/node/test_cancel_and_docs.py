@@ -23,7 +23,7 @@ from tessera.node.example import ANALYST, Consortium, build_consortium
 from tessera.node.service import Node
 from tessera.node.setup import read_profile
 from tessera.node.states import JobState
-from tests.node.conftest import _free_block
+from tests.node.conftest import free_block
 
 TX = ["tx_alpha", "tx_beta", "tx_gamma"]
 DESCRIBE = {"analysis": "describe", "version": "1.0", "datasets": TX, "columns": ["amount"],
@@ -32,7 +32,7 @@ DESCRIBE = {"analysis": "describe", "version": "1.0", "datasets": TX, "columns":
 
 @pytest.fixture(scope="module")
 def cons(tmp_path_factory: pytest.TempPathFactory) -> Consortium:
-    return build_consortium(tmp_path_factory.mktemp("cancel"), rows=300, base_port=_free_block())
+    return build_consortium(tmp_path_factory.mktemp("cancel"), rows=300, base_port=free_block())
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from tessera.governance.audit import AuditLog, verify_entries
 from tessera.net.identity import Identity
 from tessera.node.example import FRAUD_FEATURES, ORGS
 from tessera.node.peers import HTTPError
-from tests.node.conftest import _free_block, make_cluster
+from tests.node.conftest import free_block, make_cluster
 from tests.node.test_e2e import VERTICAL, plain_logistic
 
 pytestmark = pytest.mark.slow
@@ -228,7 +228,7 @@ def test_a_party_process_outliving_its_node_cannot_keep_budget_reserved(tmp_path
     from tessera.node.example import build_consortium
     from tessera.node.service import Node
 
-    cons = build_consortium(tmp_path / "c", rows=300, base_port=_free_block())
+    cons = build_consortium(tmp_path / "c", rows=300, base_port=free_block())
     cfg = NodeConfig.load(cons.nodes["gamma"] / "node.toml")
     cfg.sweep_interval = 0.1
     spec = {"analysis": "dp_describe", "version": "1.0", "datasets": TX, "columns": ["amount"]}

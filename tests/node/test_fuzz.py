@@ -24,9 +24,6 @@ import http.client
 import json
 import math
 import ssl
-import subprocess
-import sys
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -51,7 +48,7 @@ from tessera.node.service import Node
 from tessera.node.setup import read_profile
 from tessera.node.states import JobState, Vote
 from tessera.node.store import Verdict
-from tests.node.conftest import _free_block
+from tests.node.conftest import free_block, start_node
 
 TX = [f"tx_{o}" for o in ORGS]
 DESCRIBE = {"analysis": "describe", "version": "1.0", "datasets": TX, "columns": ["amount"],
@@ -98,7 +95,7 @@ def seed_store(node: Node) -> None:
 
 @pytest.fixture(scope="module")
 def cons(tmp_path_factory: pytest.TempPathFactory) -> Consortium:
-    return build_consortium(tmp_path_factory.mktemp("fuzz"), rows=300, base_port=_free_block())
+    return build_consortium(tmp_path_factory.mktemp("fuzz"), rows=300, base_port=free_block())
 
 
 @dataclass
@@ -221,7 +218,8 @@ PEER_JOBS = {"propose": ["00000000000000c1", SEEDED["beta_released"]], "decision
              "prepare": [SEEDED["beta_accepted"], SEEDED["beta_running"]], "start": [SEEDED["beta_accepted"]],
              "outcome": [SEEDED["beta_running"], SEEDED["released"], SEEDED["beta_accepted"]],
              "query": [SEEDED["failed"], SEEDED["beta_running"]],
-             "cancel": [SEEDED["beta_pending"], SEEDED["beta_released"], SEEDED["awaiting"]]}
+             "cancel": [SEEDED["beta_pending"], SEEDED["beta_released"], SEEDED["awaiting"]],
+             "statement": [SEEDED["failed"], SEEDED["beta_running"], SEEDED["released"]]}
 
 
 @st.composite
@@ -242,6 +240,7 @@ def peer_body(draw: st.DrawFn, kind: str) -> dict[str, Any]:
                                           "reasons": st.lists(text, max_size=2), "final": st.booleans()}),
         "query": st.just({}),
         "cancel": st.fixed_dictionaries({"reason": text}),
+        "statement": st.just({}),
     }
     body: dict[str, Any] = {"job_id": draw(st.sampled_from(PEER_JOBS[kind])), **draw(well_formed[kind])}
     for _ in range(draw(st.integers(0, 3))):
@@ -450,19 +449,8 @@ def served(cons: Consortium, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     seed_store(seeding)
     seeding.stop()
     cfg.save(d / "node.toml")
-    with open(d / "stdout.log", "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "tessera.node", str(d)], stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL)
+    proc = start_node(d, log_mode="wb")
     admin = Client.from_profile(d / "admin.toml")
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            admin.health()
-            break
-        except Exception:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError((d / "stdout.log").read_text()[-3000:]) from None
-            time.sleep(0.2)
     try:
         yield int(admin.http.port), store
     finally:

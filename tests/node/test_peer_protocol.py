@@ -17,12 +17,12 @@ from tessera.node.example import build_consortium
 from tessera.node.peers import MAX_SKEW, ReplayGuard, _canonical, seal, unseal
 from tessera.node.replay import SqliteReplayGuard
 from tessera.node.service import Node
-from tests.node.conftest import _free_block
+from tests.node.conftest import free_block
 
 
 @pytest.fixture(scope="module")
 def consortium(tmp_path_factory: pytest.TempPathFactory):
-    return build_consortium(tmp_path_factory.mktemp("peer-protocol") / "c", rows=60, base_port=_free_block())
+    return build_consortium(tmp_path_factory.mktemp("peer-protocol") / "c", rows=60, base_port=free_block())
 
 
 def _key(cons: Any, name: str) -> Identity:

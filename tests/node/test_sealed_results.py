@@ -19,7 +19,7 @@ from tessera.jobs.sealed import new_box_key
 from tessera.net.identity import Identity
 from tessera.node.example import ANALYST, DEALER, ORGS, build_consortium
 from tessera.node.peers import HTTPError, PinnedHTTPS, seal
-from tests.node.conftest import Cluster, _free_block
+from tests.node.conftest import Cluster, free_block
 
 pytestmark = pytest.mark.slow
 
@@ -37,7 +37,7 @@ def describe(protocol: str, recipients: list[str]) -> dict[str, Any]:
 def sealed_cluster(tmp_path_factory: pytest.TempPathFactory):
     """The example consortium, its analyst with a box key in the (re-signed) contract, and describe
     allowed to alpha too (for the unsealed positive control)."""
-    cons = build_consortium(tmp_path_factory.mktemp("sealed"), rows=3000, base_port=_free_block())
+    cons = build_consortium(tmp_path_factory.mktemp("sealed"), rows=3000, base_port=free_block())
     raw = cons.contract.model_dump(mode="json", by_alias=True, exclude_none=True)
     raw["analysts"] = [{**a, "box_key": KEY.public} if a["id"] == ANALYST else a for a in raw["analysts"]]
     for rule in raw["analyses"]:

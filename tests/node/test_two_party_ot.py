@@ -15,9 +15,9 @@ MEAN_TOL = 2 * 5000 / 2**16  # two steps of the fixed-point resolution of amount
 
 def test_a_two_party_job_runs_with_no_dealer_in_the_contract(tmp_path):
     from tessera.node.example import build_consortium
-    from tests.node.conftest import Cluster, _free_block
+    from tests.node.conftest import Cluster, free_block
 
-    cons = build_consortium(tmp_path / "consortium", rows=600, base_port=_free_block(), dealer=False)
+    cons = build_consortium(tmp_path / "consortium", rows=600, base_port=free_block(), dealer=False)
     cluster = Cluster(cons)
     try:
         for name in ("alpha", "beta"):  # the job's two organisations; nobody else runs

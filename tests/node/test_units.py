@@ -20,7 +20,7 @@ from tessera.node.coordinator import job_id_for, session_id_for
 from tessera.node.peers import ReplayGuard, seal, unseal
 from tessera.node.states import JobState
 from tessera.node.store import JobStore
-from tests.node.conftest import _free_block
+from tests.node.conftest import free_block
 
 NAMES = ["a", "b", "c", "d"]
 
@@ -174,7 +174,7 @@ def test_sql_data_source_is_materialised_for_the_job(tmp_path):
     from tessera.node.example import build_consortium
     from tessera.node.service import Node
 
-    cons = build_consortium(tmp_path / "c", rows=900, base_port=_free_block())
+    cons = build_consortium(tmp_path / "c", rows=900, base_port=free_block())
     cfg = NodeConfig.load(cons.nodes["beta"] / "node.toml")
     csv = cons.data["beta"]["tx"]
     cfg.datasets["tx_beta"] = DatasetSource(sql="SELECT * FROM tx WHERE amount >= 50", tables={"tx": str(csv)})
@@ -200,7 +200,7 @@ def test_a_source_that_fails_at_start_fails_the_job_without_quoting_data(tmp_pat
     from tessera.node.example import build_consortium
     from tessera.node.service import Node, NodeError
 
-    cons = build_consortium(tmp_path / "c", rows=900, base_port=_free_block())
+    cons = build_consortium(tmp_path / "c", rows=900, base_port=free_block())
     cfg = NodeConfig.load(cons.nodes["alpha"] / "node.toml")
     # a query that fails on a value: DuckDB's message would quote it
     cfg.datasets["tx_alpha"] = DatasetSource(sql="SELECT CAST(customer_id AS INTEGER) AS amount FROM tx",
@@ -245,7 +245,7 @@ def test_policy_judges_the_validated_parameters(tmp_path):
     from tessera.node.example import FRAUD_FEATURES, build_consortium
     from tessera.node.service import Node
 
-    cons = build_consortium(tmp_path / "c", rows=300, base_port=_free_block())
+    cons = build_consortium(tmp_path / "c", rows=300, base_port=free_block())
     node = Node(NodeConfig.load(cons.nodes["alpha"] / "node.toml"))
     try:
         def spec(iterations):

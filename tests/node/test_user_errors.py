@@ -25,7 +25,7 @@ from tessera.node.decisions import decide
 from tessera.node.example import ANALYST, FRAUD_FEATURES, ORGS, build_consortium
 from tessera.node.peers import HTTPError
 from tessera.node.service import Node
-from tests.node.conftest import Cluster, _free_block, make_cluster
+from tests.node.conftest import Cluster, free_block, make_cluster
 
 pytestmark = pytest.mark.slow
 
@@ -101,7 +101,7 @@ def test_no_node_logs_a_traceback_for_the_mistakes(cluster):
 def test_a_peer_that_plans_a_misspelled_column_denies_the_job_naming_it(tmp_path: Path):
     """A peer decides on a job proposed to it by planning it itself: a column its contract does
     not declare is a denial with the planner's reason (it was a KeyError, and the job 'failed')."""
-    cons = build_consortium(tmp_path / "c", rows=300, base_port=_free_block())
+    cons = build_consortium(tmp_path / "c", rows=300, base_port=free_block())
     node = Node(NodeConfig.load(cons.nodes["beta"] / "node.toml"))
     try:
         spec = JobSpec.model_validate({**_with(target="is_frud"), "analyst": ANALYST})
@@ -176,7 +176,7 @@ def test_the_api_maps_a_plan_error_to_422_not_502(tmp_path: Path, monkeypatch: p
     from tessera.node.api import create_app
     from tessera.node.setup import read_profile
 
-    cons = build_consortium(tmp_path / "c", rows=300, base_port=_free_block())
+    cons = build_consortium(tmp_path / "c", rows=300, base_port=free_block())
     node = Node(NodeConfig.load(cons.nodes["alpha"] / "node.toml"))
     try:
         def submit(analyst: str, body: Any) -> Any:

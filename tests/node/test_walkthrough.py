@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.node.conftest import _free_block
+from tests.node.conftest import free_block
 
 pytestmark = pytest.mark.slow
 
@@ -19,7 +19,7 @@ SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "consortium" / "walk
 
 
 def test_walkthrough_script(tmp_path):
-    env = {**os.environ, "BASE_PORT": str(_free_block()), "ROWS": "3000"}
+    env = {**os.environ, "BASE_PORT": str(free_block()), "ROWS": "3000"}
     run = subprocess.run(["bash", str(SCRIPT), str(tmp_path / "w")], env=env, capture_output=True, text=True,
                          timeout=400)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]

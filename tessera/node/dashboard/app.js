@@ -11,12 +11,12 @@ const TOKEN_KEY = "tessera.node.token";
 const JOBS_EVERY_MS = 2000;
 const AUDIT_EVERY_MS = 10000;
 const NODE_EVERY_MS = 30000;
-const FINAL_STATES = new Set(["released", "denied", "failed", "aborted", "cancelled"]);
+const FINAL_STATES = new Set(["released", "denied", "failed", "aborted", "cancelled", "contributed"]);
 const PROBLEM_STATES = new Set(["denied", "failed", "aborted", "cancelled"]);
 // Jobs that ended without running at all: no progress to show.
 const NOT_RUN_STATES = new Set(["denied", "cancelled"]);
 const STATE_ORDER = ["submitted", "pending", "awaiting_approval", "accepted", "running",
-                     "released", "denied", "failed", "aborted", "cancelled"];
+                     "released", "denied", "failed", "aborted", "cancelled", "contributed"];
 
 const $ = (id) => document.getElementById(id);
 
