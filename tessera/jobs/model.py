@@ -121,6 +121,15 @@ class Roles(_Record):
         """The data owners that do not compute (in input order)."""
         return [o for o in self.data_owners if o not in self.compute]
 
+    def linked(self, me: str, vertical: bool = False) -> list[str]:
+        """The session's processes ``me`` links to, itself included, in the mesh's order: an
+        input-only owner to the compute parties (and, in a vertical job, to the other input-only
+        owners, for their PSI); a compute party to every participant; the dealer to the session's
+        endpoints only."""
+        if me in self.input_only:
+            return [*self.compute, *(self.input_only if vertical else [me])]
+        return self.participants if me in self.compute else self.endpoints
+
     @property
     def compute_only(self) -> list[str]:
         """The compute parties that own no data of the job."""

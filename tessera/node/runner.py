@@ -212,9 +212,7 @@ class Runner:
                      listen_fd: int | None) -> PartyLaunch:
         ctx = self.ctx
         roles = job.roles
-        # an input-only owner links to the compute parties only; they to it; the dealer to neither
-        linked = ([*roles.compute, ctx.name] if ctx.name in roles.input_only else
-                  roles.participants if ctx.name in roles.compute else roles.endpoints)
+        linked = roles.linked(ctx.name, vertical=job.partition == "vertical")
         endpoints = [EndpointSpec(name=p, host=self.mpc_host(p), port=ports[p],
                                   fingerprint=ctx.contract.party(p).fingerprint) for p in linked]
         data, ledger = None, None
