@@ -17,6 +17,7 @@ def main(path: str) -> None:
     with open(path) as f:
         rows = [json.loads(line) for line in f if line.strip()]
     seconds: dict[tuple[str, str], list[float]] = defaultdict(list)
+    parts: dict[tuple[str, str, str], list[float]] = defaultdict(list)  # a tool's own split of its time
     loads: list[str] = []
     order: list[str] = []
     notes: list[str] = []
@@ -29,6 +30,9 @@ def main(path: str) -> None:
             order.append(r["case"])
         if "result" in r:
             seconds[(r["case"], r["who"])].append(float(r["result"]["seconds"]))
+            for key, value in r["result"].items():
+                if key.endswith("_seconds") and key != "seconds":
+                    parts[(r["case"], r["who"], key)].append(float(value))
             loads.append(f"round {r['round']} {r['case']} {r['who']}: load {r['load']}")
         else:
             notes.append(f"round {r['round']} {r['case']} {r['who']}: {r.get('skipped') or 'failed'}")
@@ -42,6 +46,8 @@ def main(path: str) -> None:
             p = statistics.median(vals)
             print(f"{case:<10} {who:<8} {t:>10.3f} {p:>10.3f} {p / t:>7.2f}  "
                   f"{' '.join(f'{v:.3f}' for v in tess)} | {' '.join(f'{v:.3f}' for v in vals)}")
+    for (case, who, key), vals in parts.items():
+        print(f"  {case} {who} {key}: median {statistics.median(vals):.3f}")
     for line in notes:
         print("note:", line)
     if loads:
