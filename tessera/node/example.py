@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import tomli_w
 
 from tessera.data.synthetic import (
@@ -172,14 +174,33 @@ def hospital_names(n: int) -> list[str]:
     return [f"hospital_{i + 1:02d}" for i in range(n)]
 
 
+#: the vertical split of the hospitals example: the first hospital's lab measures a biomarker of
+#: patients whose follow-up outcome the second records, keyed by ``patient_id``
+LAB_SCHEMA = HOSPITAL_SCHEMA.select(["biomarker_1"])
+FOLLOWUP_SCHEMA = HOSPITAL_SCHEMA.select(["outcome"])
+
+
 def hospital_terms(hospitals: list[str]) -> dict[str, Any]:
     """The terms of the outsourced consortium: one trial dataset per hospital, a rep3
-    meta-analysis (and a DP summary, charged to each hospital's budget) for ``analyst-1``."""
+    meta-analysis (and a DP summary, charged to each hospital's budget) for ``analyst-1``; with
+    two hospitals or more, the first one's lab values and the second one's follow-ups, keyed by
+    ``patient_id``, for a vertical linear regression."""
     trials = [f"trial_{h}" for h in hospitals]
     schema = HOSPITAL_SCHEMA.model_dump(mode="json", exclude_none=True)
+    split = []
+    if len(hospitals) >= 2:
+        lab, follow = f"lab_{hospitals[0]}", f"followup_{hospitals[1]}"
+        split = [{"name": lab, "owner": hospitals[0], "key": "patient_id", "min_rows": 20,
+                  "schema": LAB_SCHEMA.model_dump(mode="json", exclude_none=True)},
+                 {"name": follow, "owner": hospitals[1], "key": "patient_id", "min_rows": 20,
+                  "schema": FOLLOWUP_SCHEMA.model_dump(mode="json", exclude_none=True)}]
+    vertical = ([{"name": "linear_regression", "versions": ">=1.0,<2", "datasets": [lab, follow],
+                  "columns": ["biomarker_1", "outcome"], "protocols": ["rep3"], "recipients": [ANALYST]}]
+                if split else [])
     return {
-        "datasets": [{"name": f"trial_{h}", "owner": h, "schema": schema, "min_rows": 20} for h in hospitals],
+        "datasets": [{"name": f"trial_{h}", "owner": h, "schema": schema, "min_rows": 20} for h in hospitals] + split,
         "analyses": [
+            *vertical,
             {"name": "meta_analysis", "versions": ">=1.0,<2", "datasets": trials, "columns": ["outcome", "treatment"],
              "protocols": ["rep3"], "recipients": [ANALYST], "min_group_size": 10},
             {"name": "dp_describe", "versions": ">=1.0,<2", "datasets": trials, "columns": ["outcome"],
@@ -187,7 +208,25 @@ def hospital_terms(hospitals: list[str]) -> dict[str, Any]:
         ],
         "analysts": [{"id": ANALYST, "name": "Consortium analyst"}],
         "budgets": [{"dataset": d, "epsilon": 3.0, "delta": 1e-6} for d in trials],
+        # the vertical regression's PSI: each of the two hospitals learns which of its patients are common
+        "leakage": {"psi_reveal": "intersection"},
     }
+
+
+def hospital_split(seed: int = 11, patients: int = 400) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The vertical split: a lab's ``biomarker_1`` of ``patients`` patients, and a follow-up
+    clinic's ``outcome`` of three quarters of them plus patients the lab never saw (rows in
+    unrelated orders); ``outcome = 80 + 6 biomarker_1 + noise`` on the common patients."""
+    rng = np.random.default_rng(seed)
+    ids = np.array([f"p-{i:05d}" for i in range(patients)])
+    marker = np.clip(rng.normal(0.0, 3.0, patients), -10.0, 10.0)
+    common = rng.permutation(patients)[: 3 * patients // 4]
+    outcome = np.clip(80.0 + 6.0 * marker[common] + rng.normal(0.0, 12.0, len(common)), 0.0, 300.0)
+    others = [f"q-{i:05d}" for i in range(patients // 5)]
+    follow = pd.DataFrame({"patient_id": [*ids[common], *others],
+                           "outcome": [*outcome, *np.clip(rng.normal(90.0, 15.0, len(others)), 0.0, 300.0)]})
+    lab = pd.DataFrame({"patient_id": ids, "biomarker_1": marker}).sample(frac=1.0, random_state=seed)
+    return lab, follow.sample(frac=1.0, random_state=seed + 1)
 
 
 def write_hospital_data(root: str | Path, hospitals: int = 30, seed: int = 11) -> dict[str, Path]:
@@ -201,6 +240,10 @@ def write_hospital_data(root: str | Path, hospitals: int = 30, seed: int = 11) -
     for h, df in frames.items():
         files[h] = data_dir / f"trial_{h}.csv"
         df.to_csv(files[h], index=False)
+    if hospitals >= 2:
+        lab, follow = hospital_split(seed)
+        lab.to_csv(data_dir / f"lab_{hospital_names(1)[0]}.csv", index=False)
+        follow.to_csv(data_dir / f"followup_{hospital_names(2)[1]}.csv", index=False)
     (root / "terms.toml").write_text(tomli_w.dumps(hospital_terms(list(frames))), encoding="utf-8")
     return files
 
@@ -219,6 +262,9 @@ def build_hospitals(root: str | Path, *, hospitals: int = 30, base_port: int = 1
             shutil.rmtree(d)
         port = base_port + 10 * i
         datasets = {f"trial_{name}": {"path": str(files[name])}} if name in files else {}
+        for kind in ("lab", "followup"):  # the vertical split's halves (first two hospitals)
+            if (root / "data" / f"{kind}_{name}.csv").exists():
+                datasets[f"{kind}_{name}"] = {"path": str(root / "data" / f"{kind}_{name}.csv")}
         init_node(d, name, api_port=port, mpc_ports=(port + 1, port + 8), role="owner" if name in files else "compute",
                   datasets=datasets)
         nodes[name] = d
@@ -227,7 +273,9 @@ def build_hospitals(root: str | Path, *, hospitals: int = 30, base_port: int = 1
     profile = root / f"{ANALYST}.toml"
     add_analyst(nodes[COMPUTE[0]], ANALYST, profile)
     return Consortium(root, nodes, profile, {n: d / "admin.toml" for n, d in nodes.items()}, contract,
-                      {h: {"trial": f} for h, f in files.items()})
+                      {h: {"trial": f, **{k: root / "data" / f"{k}_{h}.csv" for k in ("lab", "followup")
+                                          if (root / "data" / f"{k}_{h}.csv").exists()}}
+                       for h, f in files.items()})
 
 
 def _signed_contract(contract_id: str, title: str, nodes: dict[str, Path], terms: dict[str, Any]) -> Contract:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import statsmodels.api as sm
 from statsmodels.stats.meta_analysis import combine_effects
 
 from tessera.governance.audit import Entry, read_db
@@ -115,6 +116,29 @@ def test_a_meta_analysis_reaches_the_analyst_with_the_hospitals_offline(cluster:
     for h, proc in procs.items():
         cluster.nodes[h].proc = proc
         wait_healthy(cluster.nodes[h].dir, proc)
+
+
+def test_a_vertical_regression_of_two_hospitals_that_only_input_matches_statsmodels(cluster: Cluster) -> None:
+    """hospital_01's lab values and hospital_02's follow-ups: the two owners run their PSI between
+    themselves, send their columns of the common patients to c1-c3 and leave."""
+    analyst = cluster.analyst()
+    lab, follow = (f"lab_{HOSPITALS[0]}", f"followup_{HOSPITALS[1]}")
+    job_id = analyst.submit({"analysis": "linear_regression", "version": "1.0", "datasets": [lab, follow],
+                             "columns": ["biomarker_1", "outcome"], "partition": "vertical",
+                             "join_key": "patient_id", "protocol": "rep3", "recipients": [ANALYST],
+                             "params": {"features": ["biomarker_1"], "target": "outcome"}})["id"]
+    done = analyst.wait(job_id, timeout=180)
+    assert done["state"] == "released", done["reasons"]
+    for h in HOSPITALS[:2]:  # their part ended once their columns were sent; they saw no result
+        job = JobStore(cluster.nodes[h].dir / "store" / "jobs.db").get(job_id)
+        assert job is not None and job.state.value in ("contributed", "released") and job.result is None
+    out = analyst.result(job_id)["outputs"]
+    joined = pd.read_csv(cluster.cons.data[HOSPITALS[0]]["lab"]).merge(
+        pd.read_csv(cluster.cons.data[HOSPITALS[1]]["followup"]), on="patient_id")
+    ols = sm.OLS(joined["outcome"], sm.add_constant(joined[["biomarker_1"]])).fit()
+    assert out["n"] == len(joined) == 300
+    np.testing.assert_allclose(out["coefficients"], ols.params.to_numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(out["std_errors"], ols.bse.to_numpy(), rtol=1e-3)
 
 
 def settled_by_statements(cluster: Cluster, hospital: str, job_id: str) -> dict[str, Any]:
