@@ -48,7 +48,7 @@ def launch_node(directory: Path, *, env: dict[str, str] | None = None, preexec_f
                                 env=None if env is None else {**os.environ, **env}, preexec_fn=preexec_fn)
 
 
-def wait_healthy(directory: Path, proc: subprocess.Popen[bytes], wait: float = 60.0) -> Client:
+def wait_healthy(directory: Path, proc: subprocess.Popen[bytes], wait: float = 90.0) -> Client:
     """Poll the node's ``/health`` (with its admin profile) until it answers; RuntimeError with
     the end of its log if the process ends or ``wait`` seconds pass first. Returns the admin client."""
     admin = Client.from_profile(directory / "admin.toml")
@@ -64,7 +64,7 @@ def wait_healthy(directory: Path, proc: subprocess.Popen[bytes], wait: float = 6
             time.sleep(0.2)
 
 
-def start_node(directory: Path, *, wait: float = 60.0, env: dict[str, str] | None = None,
+def start_node(directory: Path, *, wait: float = 90.0, env: dict[str, str] | None = None,
                preexec_fn: Callable[[], None] | None = None, log_mode: str = "ab") -> subprocess.Popen[bytes]:
     """Start a node process and wait until its ``/health`` answers (:func:`launch_node`, :func:`wait_healthy`)."""
     proc = launch_node(directory, env=env, preexec_fn=preexec_fn, log_mode=log_mode)
@@ -85,7 +85,7 @@ class Cluster:
         self.cons = cons
         self.nodes = {n: NodeProc(n, d, read_profile(d / "admin.toml")["url"]) for n, d in cons.nodes.items()}
 
-    def start(self, name: str, wait: float = 30.0, env: dict[str, str] | None = None) -> None:
+    def start(self, name: str, wait: float = 90.0, env: dict[str, str] | None = None) -> None:
         node = self.nodes[name]
         node.proc = start_node(node.dir, wait=wait, env=env)
 
