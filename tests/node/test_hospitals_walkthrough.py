@@ -11,12 +11,11 @@ import re
 import subprocess
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
-from statsmodels.stats.meta_analysis import combine_effects
 
 from tests.node.conftest import free_block
+from tests.node.test_outsourced_nodes import reference
 
 pytestmark = pytest.mark.slow
 
@@ -32,13 +31,7 @@ def test_hospitals_walkthrough_script(tmp_path: Path) -> None:
     assert f"all {N} hospital nodes have sent their shares and stopped" in run.stdout
     [block] = [json.loads(m) for m in re.findall(r"^\{\n.*?^\}$", run.stdout, flags=re.S | re.M)]
     out = block["outputs"]
-    effs, variances = [], []
-    for i in range(N):
-        df = pd.read_csv(w / "data" / f"trial_hospital_{i + 1:02d}.csv")
-        t, y = df.treatment.astype(bool), df.outcome
-        effs.append(y[t].mean() - y[~t].mean())
-        variances.append(y[t].var() / t.sum() + y[~t].var() / (~t).sum())
-    ref = combine_effects(np.array(effs), np.array(variances), method_re="dl")
+    ref = reference([pd.read_csv(w / "data" / f"trial_hospital_{i + 1:02d}.csv") for i in range(N)])
     assert out["studies"] == N
     assert out["random_effect"] == pytest.approx(ref.mean_effect_re, abs=1e-3)
     assert out["random_se"] == pytest.approx(ref.sd_eff_w_re, abs=1e-3)
