@@ -312,17 +312,45 @@ class Rep3(Protocol):
 
     @ring_op
     def b2a_bit(self, x: RingArray) -> RingArray:
-        # The three XOR components of the bit are each known to two parties, hence each is an
-        # arithmetic replicated sharing with one non-zero component; XOR them arithmetically:
-        # u ^ v = u + v - 2uv (two multiplication rounds).
+        """Arithmetic shares of the bit ``b = b0 ^ b1 ^ b2`` (component ``j`` held by ``j-1``
+        and ``j``), 8 bytes per party and 2 rounds (two resharing products took 16).
+
+        Party 0 knows ``u = b0 ^ b1`` and shares it as ``(r, u - r, 0)`` with ``r`` from the
+        seed it shares with party 2, sending ``u - r`` to party 1 (round 1). Then ``b = u + b2 -
+        2 u b2`` splits into ``T2 = r (1 - 2 b2)`` (party 2 knows it) and ``T1 = (u - r)(1 - 2 b2)
+        + b2`` (party 1, after round 1). With ``rho``, ``sigma`` from the seed of parties 1 and 2
+        the result is ``(T2 + sigma, T1 - rho - sigma, rho)``: party 2 sends the first
+        component to party 0 in round 1, party 1 the second in round 2.
+
+        Views: party 1 sees ``u - r``, padded by ``r``; party 0 sees ``T2 + sigma`` and ``T1 -
+        rho - sigma``, two independent uniform words (their sum is ``b - rho``); party 2 sees
+        nothing. All three components are fresh.
+        """
         bits = x & np.uint64(1)
-        zero = np.zeros_like(bits[0])
-        comps = []
-        for j in range(3):
-            first = bits[0] if j == self.me else zero
-            second = bits[1] if j == self.next else zero
-            comps.append(np.stack([first, second]))
-        acc = comps[0]
-        for c in comps[1:]:
-            acc = acc + c - np.uint64(2) * self.mul(acc, c)
-        return acc
+        shape = bits.shape[1:]
+        if self.me == 0:
+            u = bits[0] ^ bits[1]
+            r = self.pair_prg[2].ring(shape)
+            self.ch.send(1, np.ascontiguousarray(u - r).data)
+            self.ch.round()
+            self.ch.round()
+            y0 = np.frombuffer(self.ch.recv(2), dtype=np.uint64).reshape(shape)
+            y1 = np.frombuffer(self.ch.recv(1), dtype=np.uint64).reshape(shape)
+            return np.stack([y0, y1])
+        if self.me == 1:
+            b2 = bits[1]
+            self.ch.round()
+            c1 = np.frombuffer(self.ch.recv(0), dtype=np.uint64).reshape(shape)
+            rho, sigma = self.pair_prg[2].ring(shape), self.pair_prg[2].ring(shape)
+            y1 = c1 * (np.uint64(1) - np.uint64(2) * b2) + b2 - rho - sigma
+            self.ch.send(0, np.ascontiguousarray(y1).data)
+            self.ch.round()
+            return np.stack([y1, rho])
+        b2 = bits[0]
+        r = self.pair_prg[0].ring(shape)
+        rho, sigma = self.pair_prg[1].ring(shape), self.pair_prg[1].ring(shape)
+        y0 = r * (np.uint64(1) - np.uint64(2) * b2) + sigma
+        self.ch.send(0, np.ascontiguousarray(y0).data)
+        self.ch.round()
+        self.ch.round()
+        return np.stack([rho, y0])
