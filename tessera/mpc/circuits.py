@@ -58,18 +58,37 @@ def a2b(proto: Protocol, x: RingArray) -> RingArray:
     return p0 ^ (g << np.uint64(1))
 
 
+_T8 = ((7, np.uint64(0x00AA00AA00AA00AA)), (14, np.uint64(0x0000CCCC0000CCCC)), (28, np.uint64(0x00000000F0F0F0F0)))
+
+
+def _transpose8(x: RingArray) -> RingArray:
+    """Transpose the 8 x 8 bit matrix in every word (bit ``8r + c`` to bit ``8c + r``; Hacker's
+    Delight 7-3): three masked swaps, each linear over XOR."""
+    for shift, mask in _T8:
+        sh = np.uint64(shift)
+        t = (x ^ (x >> sh)) & mask
+        x = x ^ t ^ (t << sh)
+    return x
+
+
+@ring_op
 def _slice(words: RingArray, rows: int) -> RingArray:
     """Bit-sliced layout: ``(..., n)`` words to ``(..., rows, ceil(n / 64))`` words whose row ``j``
     packs bit ``j`` of every element (element ``e`` at bit ``e % 64`` of word ``e // 64``; padding
-    elements are 0). Linear over XOR: XOR shares map to XOR shares."""
+    elements are 0). Linear over XOR: XOR shares map to XOR shares. Byte ``k`` of 8 consecutive
+    elements forms one word whose 8 x 8 bit transpose holds bits ``8k..8k+7`` of the 8 elements."""
     lead, n = words.shape[:-1], words.shape[-1]
     pad = (-n) % 64
     if pad:
         words = np.concatenate([words, np.zeros((*lead, pad), dtype=np.uint64)], axis=-1)
-    as_bytes = np.ascontiguousarray(words, dtype=np.uint64).view(np.uint8).reshape(*lead, n + pad, 8)
-    bits = np.unpackbits(as_bytes, axis=-1, bitorder="little")[..., :rows]  # (..., n, rows)
-    packed = np.packbits(np.swapaxes(bits, -1, -2), axis=-1, bitorder="little")  # (..., rows, (n+pad)/8)
-    return np.ascontiguousarray(packed).view(np.uint64)
+    m = (n + pad) // 8
+    nbytes = (rows + 7) // 8
+    by = np.ascontiguousarray(words, dtype=np.uint64).view(np.uint8).reshape(*lead, m, 8, 8)[..., :nbytes]
+    # (..., group, element, byte k) -> (..., byte k, group, element): one word per (k, group)
+    grouped = np.ascontiguousarray(np.moveaxis(by, -1, -3)).view(np.uint64)[..., 0]  # (..., nbytes, m)
+    out = _transpose8(grouped).view(np.uint8).reshape(*lead, nbytes, m, 8)  # byte i: bit 8k+i
+    rows_bytes = np.ascontiguousarray(np.moveaxis(out, -1, -2)).reshape(*lead, nbytes * 8, m)
+    return rows_bytes.view(np.uint64)[..., :rows, :]
 
 
 def _unslice(rows: RingArray, n: int) -> RingArray:

@@ -34,6 +34,7 @@ from tessera.protocols.base import (
 from tessera.protocols.correlations import random_permutation
 from tessera.protocols.semi2k import trunc_public_part
 from tessera.ring.ring import RingArray, const, ring_op
+from tessera.ring.ring import matmul as ring_matmul
 
 __all__ = ["Rep3"]
 
@@ -134,7 +135,7 @@ class Rep3(Protocol):
 
     @ring_op
     def matmul(self, x: RingArray, y: RingArray, trunc: int = 0) -> RingArray:
-        z = np.matmul(x[0], y[0] + y[1]) + np.matmul(x[1], y[0])
+        z = ring_matmul(x[0], y[0] + y[1]) + ring_matmul(x[1], y[0])
         z += self.zero_share(z.shape)
         return self._trunc_additive(z, trunc) if trunc else self._reshare(z)
 

@@ -31,6 +31,7 @@ from tessera.protocols.base import (
 from tessera.protocols.dealer import DealerClient
 from tessera.protocols.preprocessing import Provider
 from tessera.ring.ring import RingArray, const, pack_bits, ring_op, unpack_bits
+from tessera.ring.ring import matmul as ring_matmul
 
 __all__ = ["Semi2k", "trunc_public_part"]
 
@@ -131,7 +132,7 @@ class Semi2k(Protocol):
         return self._beaver("mul", np.multiply, x, y, trunc)
 
     def matmul(self, x: RingArray, y: RingArray, trunc: int = 0) -> RingArray:
-        return self._beaver("matmul", np.matmul, x, y, trunc)
+        return self._beaver("matmul", ring_matmul, x, y, trunc)
 
     @ring_op
     def _beaver(self, kind: str, op: Callable[[RingArray, RingArray], RingArray], x: RingArray, y: RingArray,
