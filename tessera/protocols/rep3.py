@@ -60,6 +60,7 @@ class Rep3(Protocol):
         self.next = (self.me + 1) % 3
         self.prev = (self.me + 2) % 3
         self._trunc_calls = 0
+        self._a2b_calls = 0
 
     # -- local -------------------------------------------------------------------------------
 
@@ -289,27 +290,26 @@ class Rep3(Protocol):
 
     @ring_op
     def a2b_addends(self, x: RingArray) -> tuple[RingArray, RingArray, bool]:
-        # x = (x0 + x1) + x2: party 0 knows x0 + x1 and shares its bits; x2 is already known to
-        # parties 1 and 2, i.e. it is a binary sharing with one non-zero component.
+        # x = (x_d + x_(d+1)) + x_(d+2): party d knows the first addend and shares its bits; the
+        # last is already known to parties d+1 and d+2, i.e. it is a binary sharing with one
+        # non-zero component. The role d rotates between calls (it sends 16 bytes per element).
         shape = x.shape[1:]
-        if self.me == 0:
-            a_0, a_1 = self.pair_prg[2].ring(shape), self.pair_prg[1].ring(shape)
-            a_2 = (x[0] + x[1]) ^ a_0 ^ a_1
-            self.ch.send(1, a_2.data)
-            self.ch.send(2, a_2.data)
+        d = self._a2b_calls % 3
+        self._a2b_calls += 1
+        nxt, prv = (d + 1) % 3, (d + 2) % 3
+        zero = np.zeros(shape, dtype=np.uint64)
+        if self.me == d:
+            a_d, a_next = self.pair_prg[prv].ring(shape), self.pair_prg[nxt].ring(shape)
+            a_last = (x[0] + x[1]) ^ a_d ^ a_next
+            self.ch.send(nxt, a_last.data)
+            self.ch.send(prv, a_last.data)
             self.ch.round()
-            a = np.stack([a_0, a_1])
-            b = np.zeros((2, *shape), dtype=np.uint64)
-        else:
-            self.ch.round()
-            a_2 = np.frombuffer(self.ch.recv(0), dtype=np.uint64).reshape(shape)
-            if self.me == 1:
-                a = np.stack([self.pair_prg[0].ring(shape), a_2])
-                b = np.stack([np.zeros(shape, dtype=np.uint64), x[1]])
-            else:
-                a = np.stack([a_2, self.pair_prg[0].ring(shape)])
-                b = np.stack([x[0], np.zeros(shape, dtype=np.uint64)])
-        return a, b, False
+            return np.stack([a_d, a_next]), np.zeros((2, *shape), dtype=np.uint64), False
+        self.ch.round()
+        a_last = np.frombuffer(self.ch.recv(d), dtype=np.uint64).reshape(shape)
+        if self.me == nxt:
+            return np.stack([self.pair_prg[d].ring(shape), a_last]), np.stack([zero, x[1]]), False
+        return np.stack([a_last, self.pair_prg[d].ring(shape)]), np.stack([x[0], zero]), False
 
     @ring_op
     def b2a_bit(self, x: RingArray) -> RingArray:
