@@ -97,9 +97,9 @@ def _estrin5(z: SecretTensor, c: tuple[float, ...]) -> SecretTensor:
     a, b, cc = linear(c[0], c[1]), linear(c[2], c[3]), linear(c[4], c[5])
     one = proto.add_public(np.zeros_like(z.shares), np.ones(z.shape, dtype=np.uint64))
     lvl1 = proto.mul(np.stack([z.shares, a.shares], axis=1), np.stack([z.shares, one], axis=1), f)
-    z2 = lvl1[:, 0]
-    z2_hi = z2 << np.uint64(f)  # z^2 at scale 2f (exact)
-    lvl2 = proto.mul(np.stack([z2, z2], axis=1), np.stack([z2_hi, b.shares], axis=1), 2 * f)
+    zsq = lvl1[:, 0]
+    zsq_hi = zsq << np.uint64(f)  # z^2 at scale 2f (exact)
+    lvl2 = proto.mul(np.stack([zsq, zsq], axis=1), np.stack([zsq_hi, b.shares], axis=1), 2 * f)
     top = proto.mul(lvl2[:, 0], cc.shares, 2 * f)  # z^4 (c4 + c5 z)
     return SecretTensor(z.session, lvl1[:, 1] + lvl2[:, 1] + top, f)
 

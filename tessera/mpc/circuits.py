@@ -109,7 +109,8 @@ def _carry_plan(want: list[int]) -> tuple[set[int], set[int], list[tuple[int, li
     while s <= top:
         shifts.append(s)
         s *= 2
-    need_g, need_p = {j - 1 for j in want}, set()
+    need_g: set[int] = {j - 1 for j in want}
+    need_p: set[int] = set()
     plan = []
     for s in reversed(shifts):
         g_gates = sorted(i for i in need_g if i >= s)

@@ -90,8 +90,10 @@ def matmul(a: RingArray, b: RingArray) -> RingArray:
     """
     spec = _EINSUM.get((np.ndim(a), np.ndim(b)))
     if spec is None:
-        return np.matmul(a, b)
-    return np.asarray(np.einsum(spec, a, b), dtype=np.uint64)
+        prod: RingArray = np.matmul(a, b)
+        return prod
+    out: RingArray = np.asarray(np.einsum(spec, a, b), dtype=np.uint64)
+    return out
 
 
 def ring_op(fn: Callable[P, R]) -> Callable[P, R]:
