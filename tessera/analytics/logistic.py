@@ -182,6 +182,16 @@ class NewtonLogistic(Analysis[LP]):
         xt = xi.T
         eig_upper = 0.25 * k + float(penalty.sum())
         start: SecretTensor | None = None
+        if params.iterations > 1:
+            # H = X' diag(w) X needs, per row, the products x_j x_l (j <= l) of the features, which do
+            # not change between iterations: formed once (one batched product), each iteration's Hessian
+            # is then one matrix product with w instead of an n x k product and a matrix product
+            jj, ll = np.triu_indices(k - 1)
+            cols = concatenate([xi, x[:, jj] * x[:, ll]], axis=1)  # n x (k + P)
+            colst = cols.T
+            hidx = np.zeros((k, k), dtype=np.int64)  # entry (j, l) of H in [X'w, (x_j x_l)'w]
+            hidx[0, :] = hidx[:, 0] = np.arange(k)
+            hidx[jj + 1, ll + 1] = hidx[ll + 1, jj + 1] = k + np.arange(len(jj))
         for it in range(params.iterations):
             session.progress(it / params.iterations, f"Newton iteration {it + 1} of {params.iterations}")
             # the gradient and the Hessian in one matrix product: X' [s - y, diag(w) X] / n
@@ -191,8 +201,9 @@ class NewtonLogistic(Analysis[LP]):
             else:
                 s = approx.sigmoid(xi @ beta)
                 w = s * (1 - s)
-                both = (xt @ concatenate([(s - y).reshape(n, 1), xi * w.reshape(n, 1)], axis=1)).scale(
+                sums = (colst @ concatenate([(s - y).reshape(n, 1), w.reshape(n, 1)], axis=1)).scale(
                     1 / n, bound=float(n))
+                both = concatenate([sums[:k, 0].reshape(k, 1), sums[:, 1][hidx]], axis=1)
             grad = both[:, 0] + beta * penalty if penalty.any() else both[:, 0]
             hess = both[:, 1:] + np.diag(penalty)
             if start is None:

@@ -73,15 +73,35 @@ def _horner(z: SecretTensor, coeffs: tuple[float, ...]) -> SecretTensor:
 
 
 def _estrin5(z: SecretTensor, c: tuple[float, ...]) -> SecretTensor:
-    """``sum c_i z^i`` of degree 5 in three product rounds instead of Horner's five (Estrin 1960):
-    ``(c0 + c1 z) + z^2 (c2 + c3 z) + z^4 (c4 + c5 z)``, each level one batched product (the
-    public coefficients ride as trivially shared constants). Each product rounds once, as in
-    Horner's scheme."""
-    zero = z * 0
-    lin = stack([z, z, z, z]) * stack([z, zero + c[1], zero + c[3], zero + c[5]])
-    z2, a, b, cc = lin[0], lin[1] + c[0], lin[2] + c[2], lin[3] + c[4]
-    sq = stack([z2, z2]) * stack([z2, b])
-    return a + sq[1] + sq[0] * cc
+    """``sum c_i z^i`` of degree 5 for ``0 <= z < 1`` in three product rounds instead of Horner's
+    five (Estrin 1960): ``(c0 + c1 z) + z^2 (c2 + c3 z) + z^4 (c4 + c5 z)``, each level one batched
+    product.
+
+    Up to 20 fractional bits the linear terms are exact local products by the coefficients encoded
+    at ``f`` bits (scale ``2f``), so five values are rounded: ``z^2`` and ``c0 + c1 z`` (a product
+    by a trivially shared 1, truncated by ``f``), then ``z^4`` and ``z^2 (c2 + c3 z)``, then ``z^4
+    (c4 + c5 z)`` (raw products below ``2^(3f)``). Above 20 bits (``2^(3f)`` would wrap) the
+    coefficients ride as trivially shared constants and seven products are rounded."""
+    f = z.frac_bits
+    if 3 * f > 60:
+        zero = z * 0
+        lin = stack([z, z, z, z]) * stack([z, zero + c[1], zero + c[3], zero + c[5]])
+        z2, a, b, cc = lin[0], lin[1] + c[0], lin[2] + c[2], lin[3] + c[4]
+        sq = stack([z2, z2]) * stack([z2, b])
+        return a + sq[1] + sq[0] * cc
+    proto = z.session.protocol
+
+    def linear(c0: float, c1: float) -> SecretTensor:  # c0 + c1 z at scale 2f
+        return (z * np.int64(round(c1 * 2.0**f)))._relabel(2 * f) + c0
+
+    a, b, cc = linear(c[0], c[1]), linear(c[2], c[3]), linear(c[4], c[5])
+    one = proto.add_public(np.zeros_like(z.shares), np.ones(z.shape, dtype=np.uint64))
+    lvl1 = proto.mul(np.stack([z.shares, a.shares], axis=1), np.stack([z.shares, one], axis=1), f)
+    zsq = lvl1[:, 0]
+    zsq_hi = zsq << np.uint64(f)  # z^2 at scale 2f (exact)
+    lvl2 = proto.mul(np.stack([zsq, zsq], axis=1), np.stack([zsq_hi, b.shares], axis=1), 2 * f)
+    top = proto.mul(lvl2[:, 0], cc.shares, 2 * f)  # z^4 (c4 + c5 z)
+    return SecretTensor(z.session, lvl1[:, 1] + lvl2[:, 1] + top, f)
 
 
 def times_power(w: SecretTensor, e: SecretTensor, exps: npt.NDArray[np.int64], j: int | None = None) -> SecretTensor:
@@ -283,8 +303,9 @@ def sigmoid(x: SecretTensor) -> SecretTensor:
     exactly 0 or 1 beyond ``|x| >= (f+1) ln 2``... more precisely it returns the value for
     ``|x|`` clipped to ``f + 2``, which is within one ULP of 0 or 1.
 
-    Rounds: one batched comparison, exp of a non-positive argument, 3 self-correcting Newton
-    steps on [1, 2]. (Goldschmidt steps save three rounds but their truncation errors do not
+    Rounds: one batched comparison, exp of a non-positive argument, a minimax quadratic first guess
+    of the reciprocal and 2 self-correcting Newton steps on [1, 2] (up to 20 bits; above, a linear
+    guess and 3 steps). (Goldschmidt steps save three rounds but their truncation errors do not
     correct themselves: 7.6 ULP, which logistic regression's Newton step amplifies by the inverse
     Hessian's norm — 0.6% on a wide-bounded feature. Kept exact instead.)
     """
@@ -298,12 +319,31 @@ def sigmoid(x: SecretTensor) -> SecretTensor:
     lo = -math.ceil(cap * math.log2(math.e))
     ex = _exp2(t, lo, 1)  # e^-|x| in (0, 1]
     d = 1 + ex  # [1, 2]
-    w = 1.4571 - 0.5 * d
-    for _ in range(3):
+    if 3 * f <= 60:
+        w, steps = _reciprocal_guess(ex), 2  # 1/99 -> 1.0e-4 -> 1.0e-8
+    else:
+        w, steps = 1.4571 - 0.5 * d, 3  # 0.086 -> 7.4e-3 -> 5.5e-5 -> 3e-9
+    for _ in range(steps):
         w = w * (2 - d * w)
     out = w + neg * (1 - 2 * w)
     out.bound = 1.0 + 2.0**-f
     return out
+
+
+def _reciprocal_guess(e: SecretTensor) -> SecretTensor:
+    """``1 / (1 + e)`` for ``0 <= e <= 1`` to relative error ``1/99``: the minimax quadratic
+    ``(98 - 80 e + 32 e^2) / 99`` (``1 - d w(d)`` is the Chebyshev polynomial ``T_3(2d - 3) /
+    T_3(-3)``, ``d = 1 + e``). The linear terms are exact local products at scale ``2f`` and both
+    halves round once, in one batched product: ``e * (32/99 e)`` and ``(98/99 - 80/99 e) * 1``,
+    truncated by ``2f`` (raw products below ``2^(3f)``, so ``f <= 20``). One product level, where a
+    Newton step from the linear guess takes two."""
+    f = e.frac_bits
+    proto = e.session.protocol
+    lin = (e * np.int64(round(-80 / 99 * 2.0**f)))._relabel(2 * f) + 98 / 99
+    quad = (e * np.int64(round(32 / 99 * 2.0**f)))._relabel(2 * f)
+    one = proto.add_public(np.zeros_like(e.shares), np.full(e.shape, 1 << f, dtype=np.uint64))
+    both = proto.mul(np.stack([e.shares, lin.shares], axis=1), np.stack([quad.shares, one], axis=1), 2 * f)
+    return SecretTensor(e.session, both[:, 0] + both[:, 1], f)
 
 
 def floor_divide(x: SecretTensor, d: int) -> SecretTensor:

@@ -20,6 +20,7 @@ from tessera.errors import SessionError
 from tessera.prg import PRG
 from tessera.protocols.base import Permutation
 from tessera.ring.ring import RING_BITS, RingArray
+from tessera.ring.ring import matmul as ring_matmul
 
 __all__ = ["Comp", "Correlation", "build", "draw", "random_permutation"]
 
@@ -94,7 +95,7 @@ def _mul(shapes: Sequence[Shape], params: dict[str, int]) -> Correlation:
 
 def _matmul(shapes: Sequence[Shape], params: dict[str, int]) -> Correlation:
     out = np.matmul(np.empty(shapes[0], np.uint8), np.empty(shapes[1], np.uint8)).shape
-    return _product(np.matmul, out, shapes, params)
+    return _product(ring_matmul, out, shapes, params)
 
 
 def _trunc(shapes: Sequence[Shape], params: dict[str, int]) -> Correlation:

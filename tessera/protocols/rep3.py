@@ -34,6 +34,7 @@ from tessera.protocols.base import (
 from tessera.protocols.correlations import random_permutation
 from tessera.protocols.semi2k import trunc_public_part
 from tessera.ring.ring import RingArray, const, ring_op
+from tessera.ring.ring import matmul as ring_matmul
 
 __all__ = ["Rep3"]
 
@@ -59,6 +60,7 @@ class Rep3(Protocol):
         self.next = (self.me + 1) % 3
         self.prev = (self.me + 2) % 3
         self._trunc_calls = 0
+        self._a2b_calls = 0
 
     # -- local -------------------------------------------------------------------------------
 
@@ -134,7 +136,7 @@ class Rep3(Protocol):
 
     @ring_op
     def matmul(self, x: RingArray, y: RingArray, trunc: int = 0) -> RingArray:
-        z = np.matmul(x[0], y[0] + y[1]) + np.matmul(x[1], y[0])
+        z = ring_matmul(x[0], y[0] + y[1]) + ring_matmul(x[1], y[0])
         z += self.zero_share(z.shape)
         return self._trunc_additive(z, trunc) if trunc else self._reshare(z)
 
@@ -288,41 +290,68 @@ class Rep3(Protocol):
 
     @ring_op
     def a2b_addends(self, x: RingArray) -> tuple[RingArray, RingArray, bool]:
-        # x = (x0 + x1) + x2: party 0 knows x0 + x1 and shares its bits; x2 is already known to
-        # parties 1 and 2, i.e. it is a binary sharing with one non-zero component.
+        # x = (x_d + x_(d+1)) + x_(d+2): party d knows the first addend and shares its bits; the
+        # last is already known to parties d+1 and d+2, i.e. it is a binary sharing with one
+        # non-zero component. The role d rotates between calls (it sends 16 bytes per element).
         shape = x.shape[1:]
-        if self.me == 0:
-            a_0, a_1 = self.pair_prg[2].ring(shape), self.pair_prg[1].ring(shape)
-            a_2 = (x[0] + x[1]) ^ a_0 ^ a_1
-            self.ch.send(1, a_2.data)
-            self.ch.send(2, a_2.data)
+        d = self._a2b_calls % 3
+        self._a2b_calls += 1
+        nxt, prv = (d + 1) % 3, (d + 2) % 3
+        zero = np.zeros(shape, dtype=np.uint64)
+        if self.me == d:
+            a_d, a_next = self.pair_prg[prv].ring(shape), self.pair_prg[nxt].ring(shape)
+            a_last = (x[0] + x[1]) ^ a_d ^ a_next
+            self.ch.send(nxt, a_last.data)
+            self.ch.send(prv, a_last.data)
             self.ch.round()
-            a = np.stack([a_0, a_1])
-            b = np.zeros((2, *shape), dtype=np.uint64)
-        else:
-            self.ch.round()
-            a_2 = np.frombuffer(self.ch.recv(0), dtype=np.uint64).reshape(shape)
-            if self.me == 1:
-                a = np.stack([self.pair_prg[0].ring(shape), a_2])
-                b = np.stack([np.zeros(shape, dtype=np.uint64), x[1]])
-            else:
-                a = np.stack([a_2, self.pair_prg[0].ring(shape)])
-                b = np.stack([x[0], np.zeros(shape, dtype=np.uint64)])
-        return a, b, False
+            return np.stack([a_d, a_next]), np.zeros((2, *shape), dtype=np.uint64), False
+        self.ch.round()
+        a_last = np.frombuffer(self.ch.recv(d), dtype=np.uint64).reshape(shape)
+        if self.me == nxt:
+            return np.stack([self.pair_prg[d].ring(shape), a_last]), np.stack([zero, x[1]]), False
+        return np.stack([a_last, self.pair_prg[d].ring(shape)]), np.stack([x[0], zero]), False
 
     @ring_op
     def b2a_bit(self, x: RingArray) -> RingArray:
-        # The three XOR components of the bit are each known to two parties, hence each is an
-        # arithmetic replicated sharing with one non-zero component; XOR them arithmetically:
-        # u ^ v = u + v - 2uv (two multiplication rounds).
+        """Arithmetic shares of the bit ``b = b0 ^ b1 ^ b2`` (component ``j`` held by ``j-1``
+        and ``j``), 8 bytes per party and 2 rounds (two resharing products took 16).
+
+        Party 0 knows ``u = b0 ^ b1`` and shares it as ``(r, u - r, 0)`` with ``r`` from the
+        seed it shares with party 2, sending ``u - r`` to party 1 (round 1). Then ``b = u + b2 -
+        2 u b2`` splits into ``T2 = r (1 - 2 b2)`` (party 2 knows it) and ``T1 = (u - r)(1 - 2 b2)
+        + b2`` (party 1, after round 1). With ``rho``, ``sigma`` from the seed of parties 1 and 2
+        the result is ``(T2 + sigma, T1 - rho - sigma, rho)``: party 2 sends the first
+        component to party 0 in round 1, party 1 the second in round 2.
+
+        Views: party 1 sees ``u - r``, padded by ``r``; party 0 sees ``T2 + sigma`` and ``T1 -
+        rho - sigma``, two independent uniform words (their sum is ``b - rho``); party 2 sees
+        nothing. All three components are fresh.
+        """
         bits = x & np.uint64(1)
-        zero = np.zeros_like(bits[0])
-        comps = []
-        for j in range(3):
-            first = bits[0] if j == self.me else zero
-            second = bits[1] if j == self.next else zero
-            comps.append(np.stack([first, second]))
-        acc = comps[0]
-        for c in comps[1:]:
-            acc = acc + c - np.uint64(2) * self.mul(acc, c)
-        return acc
+        shape = bits.shape[1:]
+        if self.me == 0:
+            u = bits[0] ^ bits[1]
+            r = self.pair_prg[2].ring(shape)
+            self.ch.send(1, np.ascontiguousarray(u - r).data)
+            self.ch.round()
+            self.ch.round()
+            y0 = np.frombuffer(self.ch.recv(2), dtype=np.uint64).reshape(shape)
+            y1 = np.frombuffer(self.ch.recv(1), dtype=np.uint64).reshape(shape)
+            return np.stack([y0, y1])
+        if self.me == 1:
+            b2 = bits[1]
+            self.ch.round()
+            c1 = np.frombuffer(self.ch.recv(0), dtype=np.uint64).reshape(shape)
+            rho, sigma = self.pair_prg[2].ring(shape), self.pair_prg[2].ring(shape)
+            y1 = c1 * (np.uint64(1) - np.uint64(2) * b2) + b2 - rho - sigma
+            self.ch.send(0, np.ascontiguousarray(y1).data)
+            self.ch.round()
+            return np.stack([y1, rho])
+        b2 = bits[0]
+        r = self.pair_prg[0].ring(shape)
+        rho, sigma = self.pair_prg[1].ring(shape), self.pair_prg[1].ring(shape)
+        y0 = r * (np.uint64(1) - np.uint64(2) * b2) + sigma
+        self.ch.send(0, np.ascontiguousarray(y0).data)
+        self.ch.round()
+        self.ch.round()
+        return np.stack([rho, y0])

@@ -30,7 +30,8 @@ from tessera.protocols.base import (
 )
 from tessera.protocols.dealer import DealerClient
 from tessera.protocols.preprocessing import Provider
-from tessera.ring.ring import RingArray, const, ring_op
+from tessera.ring.ring import RingArray, const, pack_bits, ring_op, unpack_bits
+from tessera.ring.ring import matmul as ring_matmul
 
 __all__ = ["Semi2k", "trunc_public_part"]
 
@@ -131,7 +132,7 @@ class Semi2k(Protocol):
         return self._beaver("mul", np.multiply, x, y, trunc)
 
     def matmul(self, x: RingArray, y: RingArray, trunc: int = 0) -> RingArray:
-        return self._beaver("matmul", np.matmul, x, y, trunc)
+        return self._beaver("matmul", ring_matmul, x, y, trunc)
 
     @ring_op
     def _beaver(self, kind: str, op: Callable[[RingArray, RingArray], RingArray], x: RingArray, y: RingArray,
@@ -267,9 +268,12 @@ class Semi2k(Protocol):
     @ring_op
     def b2a_bit(self, x: RingArray) -> RingArray:
         # daBit: a random bit b both XOR- and additively shared; open c = x ^ b, x = c + b - 2cb.
+        # The masked bits travel packed, 64 to a word (one bit per element instead of a word).
         pending = self._provider().get("dabit", [x.shape[1:]])
         (b_bin,) = pending.random
-        (c,) = self.open_binary([(x & np.uint64(1)) ^ b_bin[None]])
+        masked = ((x & np.uint64(1)) ^ b_bin[None]).reshape(1, -1)
+        (packed,) = self.open_binary([pack_bits(masked)])
+        c = unpack_bits(packed, masked.shape[1]).reshape(x.shape[1:])
         (b_arith,) = pending.derived()
         z = b_arith * (np.uint64(1) - np.uint64(2) * c)
         if self.me == 0:
