@@ -171,9 +171,8 @@ class HybridGLM(Analysis[HP]):
         feats = params.features
         k = len(feats) + 1
         ts = float(plan.meta["target_scale"])
-        used = table.sums([*feats, params.target])  # the rows complete in every column used
-        n_mine = used.count
-        y_mine = float(used.sum[-1]) / ts
+        # the rows complete in every column used (DuckDB: read with the design every iterate reuses)
+        n_mine, y_mine = table.glm_totals(feats, params.target, scaling=plan.scaling, target_scale=ts)
         counts = [session.input(p, np.array([n_mine]) if p == session.me else None, shape=(1,), frac_bits=0)
                   for p in range(session.n_parties)]
         n = round(float(session.reveal(sum(counts[1:], counts[0]))[0][0]))
