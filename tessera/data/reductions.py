@@ -25,7 +25,6 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-from scipy.linalg import blas
 
 from tessera.data._sql import ident, number
 
@@ -162,7 +161,7 @@ class GlmDesign:
     :meth:`derivatives` is :func:`glm_sql`'s sums, computed in one pass over the rows in blocks
     of :data:`GLM_BLOCK`: each block's ``x = [1, features]`` is gathered into one buffer, then
     ``eta = x beta`` (BLAS), the link, ``g += x' r`` and ``H += (sqrt(w) x)' (sqrt(w) x)``
-    (one ``dsyrk``), every temporary written into buffers allocated once per pass.
+    (one BLAS ``syrk``), every temporary written into buffers allocated once per pass.
     """
 
     __slots__ = ("columns", "y", "n", "y_sum")
@@ -194,7 +193,7 @@ class GlmDesign:
         xw = np.empty((size, k), order="F")
         eta, e, m, w = (np.empty(size) for _ in range(4))
         y_scale = float(np.exp(-offset))
-        grad, upper = np.zeros(k), np.zeros((k, k), order="F")
+        grad, hess = np.zeros(k), np.zeros((k, k))
         for s in range(0, self.n, size):
             stop = min(s + size, self.n)
             nb = stop - s
@@ -224,6 +223,5 @@ class GlmDesign:
             grad += ee @ x
             np.sqrt(ww, out=ww)
             xs = np.multiply(x, ww[:, None], out=xw[:nb])
-            upper = blas.dsyrk(1.0, xs, beta=1.0, c=upper, trans=1, lower=0, overwrite_c=1)
-        hess = np.triu(upper) + np.triu(upper, 1).T
+            hess += xs.T @ xs  # numpy calls BLAS syrk for a matrix times its own transpose
         return GlmDerivatives(self.n, grad, hess)
