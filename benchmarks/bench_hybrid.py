@@ -2,7 +2,7 @@
 
 Writes (once) the parties' Parquet files of ``tessera bench -w hybrid_logreg`` under
 ``$TMPDIR/tessera-bench``, runs ``logistic_regression_hybrid`` with ``run_local`` (party
-processes over TLS; ``--spark`` reads the files through Spark sources, ``local[2]`` per party)
+processes over TLS; ``--spark`` reads the files through Spark sources, ``local[2]`` per party, cached)
 and fits scikit-learn's ``LogisticRegression(C=inf, solver="newton-cholesky")`` on the pooled
 rows (``--sample`` rows of them if the pooled rows do not fit in memory). Prints one JSON object
 after the run and one more with the comparison.
@@ -20,9 +20,8 @@ import duckdb
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from tessera.cli.bench_hybrid import FEATURES, SCHEMA, hybrid_files
+from tessera.cli.bench_hybrid import FEATURES, SCHEMA, hybrid_files, spark_source
 from tessera.data._sql import text
-from tessera.data.sources import SparkSource
 from tessera.jobs.local import run_local
 
 
@@ -44,7 +43,7 @@ def main() -> None:
     ap.add_argument("--no-sklearn", action="store_true")
     args = ap.parse_args()
     files = hybrid_files(args.n, args.parties)
-    data = {p: SparkSource(f, master="local[2]") for p, f in files.items()} if args.spark else dict(files)
+    data = {p: spark_source(f) for p, f in files.items()} if args.spark else dict(files)
     t = time.perf_counter()
     res = run_local("logistic_regression_hybrid", data, SCHEMA, features=FEATURES, target="y", timeout=3600)
     wall = time.perf_counter() - t

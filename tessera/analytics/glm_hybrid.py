@@ -34,7 +34,7 @@ from tessera.analytics.base import Analysis, Holders, Local, Params, Plan, Relea
 from tessera.analytics.common import DEFAULT_MAX_ROWS, check_magnitude, numeric_columns, scaling_for
 from tessera.analytics.registry import register
 from tessera.data.local import LocalTable
-from tessera.data.reductions import Family
+from tessera.data.reductions import Family, GlmDerivatives
 from tessera.data.schema import ColumnType, Schema
 from tessera.errors import DataError, GuardFailed, PlanError
 from tessera.mpc.linalg import inv_spd, newton_schulz_steps
@@ -171,9 +171,12 @@ class HybridGLM(Analysis[HP]):
         feats = params.features
         k = len(feats) + 1
         ts = float(plan.meta["target_scale"])
-        used = table.sums([*feats, params.target])  # the rows complete in every column used
-        n_mine = used.count
-        y_mine = float(used.sum[-1]) / ts
+        first: GlmDerivatives | None = None
+        if self.needs_start:  # the rows complete in every column used, and their target's sum
+            n_mine, y_mine = table.glm_totals(feats, params.target, scaling=plan.scaling, target_scale=ts)
+        else:  # the start does not depend on the rows: its derivatives count them (no scan of their own)
+            first = self._derivatives(table, params, plan, self._start(0.0, k))
+            n_mine, y_mine = first.n, 0.0
         counts = [session.input(p, np.array([n_mine]) if p == session.me else None, shape=(1,), frac_bits=0)
                   for p in range(session.n_parties)]
         n = round(float(session.reveal(sum(counts[1:], counts[0]))[0][0]))
@@ -194,9 +197,7 @@ class HybridGLM(Analysis[HP]):
         eig = float(plan.meta["eig_upper"]) + float(penalty.sum())
         steps = int(plan.meta["steps"])
         for it in range(1, params.max_iterations + 1):
-            offset = self._offset(beta)
-            d = table.glm_derivatives(feats, params.target, beta.tolist(), self.family, scaling=plan.scaling,
-                                      target_scale=ts, offset=offset)
+            d = first if it == 1 and first is not None else self._derivatives(table, params, plan, beta)
             mine = np.concatenate([d.gradient, d.hessian.ravel()]) / n
             # per row at most `bound` on average, so the parties' sum stays within `bound` too
             if not np.all(np.abs(mine) <= bound * (n_mine / n) * (1 + 1e-12)):  # all(): NaN and infinity too
@@ -230,6 +231,13 @@ class HybridGLM(Analysis[HP]):
                           f"(a step or the Hessian inverse above tolerance): the classes may be separable, features "
                           f"collinear, or max_inverse too small; ask for L2 (C), drop a feature, or raise "
                           f"max_iterations. Only the iterates (to the data owners) and the convergence bits were revealed.")
+
+    def _derivatives(self, table: LocalTable, params: HP, plan: Plan,
+                     beta: npt.NDArray[np.float64]) -> GlmDerivatives:
+        """This party's gradient and Hessian at the (public) iterate ``beta``, in its engine."""
+        return table.glm_derivatives(params.features, params.target, beta.tolist(), self.family,
+                                     scaling=plan.scaling, target_scale=float(plan.meta["target_scale"]),
+                                     offset=self._offset(beta))
 
     def _coefficients(self, b: npt.NDArray[np.float64], plan: Plan, feats: list[str]) -> npt.NDArray[np.float64]:
         cen = np.array([plan.scaling[c][0] for c in feats])

@@ -53,8 +53,10 @@ from tessera.data.onehot import base_columns, indicator_of, with_indicators
 from tessera.data.reductions import (
     Family,
     GlmDerivatives,
+    GlmDesign,
     contingency_sql,
     cross_products_sql,
+    glm_design_sql,
     glm_result,
     glm_sql,
     gram_result,
@@ -71,30 +73,14 @@ __all__ = ["LocalTable", "Values", "load", "validate", "write_parquet", "glm_blo
 #: Above this many bytes of design matrix, :meth:`LocalTable.glm_derivatives` scans in SQL
 #: at every iterate instead of keeping the matrix in memory.
 GLM_MEMORY = 4 * 2**30
-_BLOCK = 1 << 20
 
 
 def glm_blocks(design: npt.NDArray[np.float64], beta: npt.NDArray[np.float64], family: Family,
                offset: float = 0.0) -> GlmDerivatives:
-    """:func:`tessera.data.reductions.glm_sql`'s sums over a design matrix ``[1, x, y]`` in numpy,
-    in blocks of 2^20 rows (float64; BLAS for ``X' W X``)."""
+    """:func:`tessera.data.reductions.glm_sql`'s sums over a design matrix ``[1, x, y]`` in numpy
+    (:class:`~tessera.data.reductions.GlmDesign`'s cache-sized blocks)."""
     k = design.shape[1] - 1
-    grad, hess = np.zeros(k), np.zeros((k, k))
-    for s in range(0, design.shape[0], _BLOCK):
-        blk = design[s:s + _BLOCK]
-        x, y = blk[:, :k], blk[:, k]
-        eta = x @ beta
-        if family == "logistic":
-            e = np.exp(-np.abs(eta))
-            m = np.where(eta >= 0, 1 / (1 + e), e / (1 + e))
-            r, w = m - y, m * (1 - m)
-        else:
-            with np.errstate(over="ignore"):  # an infinite mean is refused when it is shared
-                m = np.exp(eta - offset)
-            r, w = m - y * np.exp(-offset), m
-        grad += x.T @ r
-        hess += (x * w[:, None]).T @ x
-    return GlmDerivatives(int(design.shape[0]), grad, hess)
+    return GlmDesign([design[:, j] for j in range(1, k)], design[:, k]).derivatives(beta, family, offset)
 
 #: A loaded column: float64 values (float, int, bool columns) or int64 level indices (category).
 Values = npt.NDArray[np.float64] | npt.NDArray[np.int64]
@@ -298,7 +284,7 @@ class LocalTable(Mapping[str, Values]):
         self._cache: dict[str, Values] | None = None
         #: the checked rows as the engine names them in SQL
         self._relation = relation or ident(_DATA)
-        self._design: tuple[tuple[object, ...], npt.NDArray[np.float64]] | None = None
+        self._design: tuple[tuple[object, ...], GlmDesign] | None = None
 
     # -- metadata ---------------------------------------------------------------------------
     @property
@@ -446,36 +432,44 @@ class LocalTable(Mapping[str, Values]):
                         scaling: Mapping[str, tuple[float, float]] | None = None, target_scale: float = 1.0,
                         offset: float = 0.0) -> GlmDerivatives:
         """A GLM's gradient and Hessian over this party's rows at the public iterate ``beta``
-        (:func:`tessera.data.reductions.glm_sql` says what is summed). DuckDB: the scaled design
-        matrix is read into numpy once (8 bytes x rows x (features + 2), kept for the next iterates)
-        and reduced in blocks of 2^20 rows; above :data:`GLM_MEMORY` bytes, and in any other engine
-        (Spark), every iterate is one SQL scan instead."""
-        cols = self._cols([*features, target])
-        k = len(features) + 1
-        if not isinstance(self._engine, DuckEngine) or 8 * self.n_rows * (k + 1) > GLM_MEMORY:
+        (:func:`tessera.data.reductions.glm_sql` says what is summed). DuckDB: the scaled features
+        and target are read into numpy once (8 bytes x rows x (features + 1), kept for the next
+        iterates) and reduced in cache-sized blocks (:class:`~tessera.data.reductions.GlmDesign`);
+        above :data:`GLM_MEMORY` bytes, and in any other engine (Spark), every iterate is one SQL
+        scan instead."""
+        design = self._glm_design(features, target, scaling, target_scale)
+        if design is None:
+            cols = self._cols([*features, target])
             sql = glm_sql(self._relation, features, target, beta, family, scaling, target_scale, offset,
                           self._where(cols))
             (row,) = self._fetch(sql)
-            return glm_result(row, k)
-        design = self._design_matrix(list(features), target, scaling, target_scale)
-        return glm_blocks(design, np.asarray(beta, dtype=np.float64), family, offset)
+            return glm_result(row, len(features) + 1)
+        self._guard()
+        return design.derivatives(np.asarray(beta, dtype=np.float64), family, offset)
 
-    def _design_matrix(self, features: list[str], target: str, scaling: Mapping[str, tuple[float, float]] | None,
-                       target_scale: float) -> npt.NDArray[np.float64]:
+    def glm_totals(self, features: Sequence[str], target: str, *,
+                   scaling: Mapping[str, tuple[float, float]] | None = None,
+                   target_scale: float = 1.0) -> tuple[int, float]:
+        """The rows :meth:`glm_derivatives` sums over (complete in ``features`` and ``target``) and
+        their sum of ``target / target_scale``. DuckDB below :data:`GLM_MEMORY`: read with the
+        design :meth:`glm_derivatives` keeps (no scan of its own); otherwise one scan."""
+        design = self._glm_design(features, target, scaling, target_scale)
+        if design is not None:
+            return design.n, design.y_sum
+        used = self.sums([*features, target])
+        return used.count, float(used.sum[-1]) / target_scale
+
+    def _glm_design(self, features: Sequence[str], target: str, scaling: Mapping[str, tuple[float, float]] | None,
+                    target_scale: float) -> GlmDesign | None:
+        """The kept design of these columns (read on first use), or None where each iterate is a scan."""
+        cols = self._cols([*features, target])
+        if not isinstance(self._engine, DuckEngine) or 8 * self.n_rows * (len(features) + 1) > GLM_MEMORY:
+            return None
         key = (tuple(features), target, tuple(sorted((scaling or {}).items())), target_scale)
         if self._design is None or self._design[0] != key:
             self._design = None
-            data = self.arrays(list(dict.fromkeys([*features, target])))
-            n = len(data[target])
-            m = np.empty((n, len(features) + 2))
-            m[:, 0] = 1.0
-            for j, c in enumerate(features):
-                center, half = (scaling or {}).get(c, (0.0, 1.0))
-                np.subtract(data[c], center, out=m[:, j + 1])
-                m[:, j + 1] /= half
-            m[:, -1] = data[target] / target_scale
-            del data
-            self._design = (key, m)
+            sql = glm_design_sql(self._relation, list(features), target, scaling, target_scale, self._where(cols))
+            self._design = (key, GlmDesign.from_arrays(self._numpy(sql), len(features) + 1))
         return self._design[1]
 
     # -- lifetime -------------------------------------------------------------------------------
