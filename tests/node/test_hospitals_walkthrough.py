@@ -1,5 +1,5 @@
 """The README's outsourced walkthrough (#17), run as a user would: ``examples/hospitals/walkthrough.sh``
-with five hospitals (contract role ``owner``) and three compute nodes, each its own process; every
+with three hospitals (contract role ``owner``) and three compute nodes, each its own process; every
 hospital's node is stopped once its shares are sent, and the printed result matches statsmodels
 on the same synthetic data."""
 
@@ -20,7 +20,7 @@ from tests.node.test_outsourced_nodes import reference
 pytestmark = pytest.mark.slow
 
 SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "hospitals" / "walkthrough.sh"
-N = 5
+N = 3
 
 
 def test_hospitals_walkthrough_script(tmp_path: Path) -> None:
