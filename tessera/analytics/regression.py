@@ -44,6 +44,7 @@ from tessera.analytics.moments import (
     float_parts,
     float_value,
     local_moments,
+    moment_error,
     normaliser,
     pool,
     pooled_counts,
@@ -60,7 +61,7 @@ from tessera.mpc.linalg import inv_spd, newton_schulz_steps
 from tessera.mpc.session import Opened, Session
 from tessera.mpc.tensor import SecretTensor, concatenate
 
-__all__ = ["LinearRegression", "guard_tolerance", "coefficient_accuracy", "shared_rows_error"]
+__all__ = ["LinearRegression", "guard_tolerance", "coefficient_accuracy", "shared_rows_error", "r2_moment_term"]
 
 #: Fractional bits of the standardised solve (Newton-Schulz products need |X| < 2^(62-2f-1)).
 FRAC = 24
@@ -97,6 +98,17 @@ def coefficient_accuracy(p: int, max_inverse: float, frac: int = FRAC) -> float:
     ``|error of beta_j| <= eps * sd(y) / sd(x_j)``."""
     tol = guard_tolerance(p, max_inverse, frac)
     return 4 * p * p * max_inverse * 2.0**-frac + (p * tol) ** 2 * math.sqrt(max_inverse)
+
+
+def r2_moment_term(p: int, max_inverse: float, moment: float) -> float:
+    """R^2's error per unit of ``1 / v_min`` from the pooled moments' absolute error ``moment``.
+
+    In standardised units ``R^2 = r' R^-1 r``; a moment error ``e`` moves a correlation by at most
+    ``2 e / v_min``, so (first order) ``|dR^2| <= 2 |b| |dr| + |b|^2 |dR|`` with ``b = R^-1 r``,
+    ``|b|^2 <= lambda_max(R^-1) <= p max_inverse`` (the guard bounds every entry of the inverse),
+    ``|dr| <= 2 sqrt(p) e / v_min`` and ``|dR| <= 2 p e / v_min``: at most
+    ``6 p^2 max_inverse e / v_min``."""
+    return 6.0 * p * p * max_inverse * moment
 
 
 def shared_rows_error(n: int, frac: int = FRAC) -> float:
@@ -170,9 +182,12 @@ class LinearRegression(Analysis[LinRegParams]):
                             "standard error can be computed for; shift the columns towards 0 or use fewer features")
         k = p + 1
         eps = coefficient_accuracy(p, params.max_inverse, frac)
+        # absolute error of one pooled (co)moment in scaled units
+        moments = shared_rows_error(params.max_rows, frac) if partition == "vertical" else moment_error(len(parties))
         tol = guard_tolerance(p, params.max_inverse, frac)
         acc: dict[str, dict[str, float]] = {"coefficients": {"per_sd_ratio": eps}, "std_errors": {"rel": 4 * eps, "rel_per_unexplained": 2.0**-(frac - 4)},
-               "t": {"abs_per_t": 4 * eps}, "r2": {"abs": 2.0**-(frac - 4)}}
+               "t": {"abs_per_t": 4 * eps},
+               "r2": {"abs": 2.0**-(frac - 4), "per_min_variance": r2_moment_term(p, params.max_inverse, moments)}}
         if partition == "vertical":  # shared rows: the moments' absolute error over the smallest scaled variance
             acc["coefficients"]["per_relative_variance"] = 4 * shared_rows_error(params.max_rows, frac)
         release = [Release("guard", "2 bits to every party before any output: the features are well conditioned "
@@ -186,7 +201,10 @@ class LinearRegression(Analysis[LinRegParams]):
                         Release("t", f"t statistics; accuracy: relative {4 * eps:.2g} + the coefficient's error "
                                      "over its standard error"),
                         Release("p_values", "two-sided p-values (computed from t and n, public)"),
-                        Release("r2", f"coefficient of determination; accuracy: |error| <= {2.0**-(frac - 4):.2g}")]
+                        Release("r2", f"coefficient of determination; accuracy: |error| <= {2.0**-(frac - 4):.2g} + "
+                                      f"{r2_moment_term(p, params.max_inverse, moments):.2g} / v_min, v_min the "
+                                      "smallest variance of a feature or the target in scaled units (variance / "
+                                      "half-range^2; the pooled moments' resolution over it)")]
         return Plan(
             analysis=self.name, version=self.version, partition=partition, columns=cols,
             local=["scale features and target to [-1, 1] by their declared bounds",
