@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["PsiMode", "PSI_MODES", "REVEALS", "MODE_FOR_LEAKAGE", "mode_for_leakage", "spec_for", "Aligned", "align",
-           "duplicated_keys", "duplicate_keys_note"]
+           "duplicated_keys", "refuse_duplicate_keys", "duplicate_keys_note"]
 
 PsiMode = Literal["intersection", "aligned"]
 PSI_MODES: tuple[PsiMode, ...] = ("intersection", "aligned")
@@ -95,6 +95,17 @@ def duplicate_keys_note(owners: list[str], keep_first: list[str]) -> str:
     return "duplicate join keys (after normalisation): " + "; ".join(parts)
 
 
+def refuse_duplicate_keys(label: str, ids: list[object], norm: Normalisation) -> None:
+    """Raise a :class:`DataError` naming ``label`` and the number of repeated join-key values, if
+    any repeat (the contract's ``duplicate_keys = 'refuse'``); before anything is sent."""
+    keys, on_rows = duplicated_keys(ids, norm)
+    if keys:
+        raise DataError(f"{label}: {keys} join-key value{'s' if keys > 1 else ''} repeat{'' if keys > 1 else 's'} "
+                        f"({on_rows} rows in all); the contract refuses duplicate join keys (duplicate_keys = "
+                        "'refuse'): deduplicate the data, or agree duplicate_keys = 'first' to use the first row "
+                        "of each")
+
+
 def duplicated_keys(ids: list[object], norm: Normalisation) -> tuple[int, int]:
     """``(keys, rows)``: how many join-key values repeat after the PSI's normalisation, and on how
     many rows in all (counts only; identifiers the PSI would reject are left to it)."""
@@ -124,12 +135,7 @@ def align(session: Session, source: Source, join_key: str, mode: PsiMode,
         check_rows(len(frame))
     spec = spec_for(mode, session.n_parties)
     if join_key in frame.columns and not keep_first:
-        keys, on_rows = duplicated_keys(frame[join_key].tolist(), spec.normalisation)
-        if keys:
-            raise DataError(f"{label or describe_source(source)}: {keys} join-key value{'s' if keys > 1 else ''} "
-                            f"repeat{'' if keys > 1 else 's'} ({on_rows} rows in all); the contract refuses duplicate "
-                            "join keys (duplicate_keys = 'refuse'): deduplicate the data, or agree "
-                            "duplicate_keys = 'first' to use the first row of each")
+        refuse_duplicate_keys(label or describe_source(source), frame[join_key].tolist(), spec.normalisation)
     if join_key not in frame.columns:
         raise DataError(f"{describe_source(source)}: no join-key column {join_key!r}")
     psi = run_psi(session.protocol.ch, frame[join_key].tolist(), spec, parties=list(range(session.n_parties)))

@@ -36,7 +36,7 @@ from tessera.analytics.common import first_holders
 from tessera.data.frames import read_frame
 from tessera.data.sources import Source, SparkSource, SqlSource, describe_source
 from tessera.errors import DataError, SessionError
-from tessera.execution.psi import Aligned, align, duplicated_keys, spec_for
+from tessera.execution.psi import Aligned, align, refuse_duplicate_keys, spec_for
 from tessera.execution.steps import (
     RowLimits,
     check_row_count,
@@ -199,12 +199,7 @@ def _owners_align(channel: Channel, job: PartyJob, source: Source, label: str,
         raise DataError(f"{describe_source(source)}: no join-key column {key!r}")
     spec = spec_for("intersection", len(owners))
     if channel.name not in job.psi.keep_first:
-        keys, on_rows = duplicated_keys(frame[key].tolist(), spec.normalisation)
-        if keys:
-            raise DataError(f"{label}: {keys} join-key value{'s' if keys > 1 else ''} repeat{'' if keys > 1 else 's'} "
-                            f"({on_rows} rows in all); the contract refuses duplicate join keys (duplicate_keys = "
-                            "'refuse'): deduplicate the data, or agree duplicate_keys = 'first' to use the first row "
-                            "of each")
+        refuse_duplicate_keys(label, frame[key].tolist(), spec.normalisation)
     psi = run_psi(channel, frame[key].tolist(), spec, parties=ends)
     if psi.rows is None:
         raise DataError("the PSI in intersection mode returned no rows")

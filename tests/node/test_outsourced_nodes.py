@@ -157,22 +157,32 @@ def remaining(cluster: Cluster, hospital: str) -> float:
     return SqliteLedger(cluster.nodes[hospital].dir / "store" / "ledger.db").remaining(f"trial_{hospital}")[0]
 
 
+def aborted_dp_job_settles(cluster: Cluster, kind: str, statements: dict[str, str], state: str,
+                           charged: float) -> tuple[str, str]:
+    """Run the DP job (a compute party's hook makes it abort); every hospital settles it by the
+    compute nodes' statements as ``kind``, its ledger row ends ``state`` with ``charged`` spent.
+    Returns the job id and its final state."""
+    before = {h: remaining(cluster, h) for h in HOSPITALS}
+    analyst = cluster.analyst()
+    job_id = analyst.submit(DP)["id"]
+    done = analyst.wait(job_id, timeout=120)
+    assert done["state"] in ("aborted", "failed"), done
+    for h in HOSPITALS:
+        body = settled_by_statements(cluster, h, job_id)
+        assert body == {"kind": kind, "job_id": job_id, "dataset": f"trial_{h}", "by": "abort_statements",
+                        "statements": statements}
+        assert SqliteLedger(cluster.nodes[h].dir / "store" / "ledger.db").state(job_id) == [(f"trial_{h}", state)]
+        assert remaining(cluster, h) == pytest.approx(before[h] - charged)
+    return job_id, str(done["state"])
+
+
 def test_a_compute_party_killed_before_output_gives_every_hospital_its_budget_back(cluster: Cluster) -> None:
     restart(cluster, "c2", {CRASH_AT_BARRIER_ENV: "c2:before"})
     try:
-        before = {h: remaining(cluster, h) for h in HOSPITALS}
-        analyst = cluster.analyst()
-        job_id = analyst.submit(DP)["id"]
-        done = analyst.wait(job_id, timeout=120)
-        assert done["state"] in ("aborted", "failed"), done
+        job_id, outcome = aborted_dp_job_settles(cluster, "budget_released", {c: "valid" for c in COMPUTE},
+                                                 "released", charged=0.0)
         for h in HOSPITALS:
-            body = settled_by_statements(cluster, h, job_id)
-            assert body == {"kind": "budget_released", "job_id": job_id, "dataset": f"trial_{h}",
-                            "by": "abort_statements", "statements": {c: "valid" for c in COMPUTE}}
-            assert SqliteLedger(cluster.nodes[h].dir / "store" / "ledger.db").state(job_id) == \
-                [(f"trial_{h}", "released")]
-            assert remaining(cluster, h) == pytest.approx(before[h])
-            assert state_at(cluster, h, job_id) == done["state"]  # told the compute parties' outcome
+            assert state_at(cluster, h, job_id) == outcome  # told the compute parties' outcome
     finally:
         cluster.kill("c2", signal.SIGTERM)  # the next test starts it again with its own hook
 
@@ -183,18 +193,8 @@ def test_a_compute_party_killed_after_others_marked_output_started_leaves_every_
     nothing), c2 had not (it signs): statements short, every hospital stays charged."""
     cluster.start("c2", wait=60, env={CRASH_AT_BARRIER_ENV: "c2:unmarked"})
     try:
-        before = {h: remaining(cluster, h) for h in HOSPITALS}
-        analyst = cluster.analyst()
-        job_id = analyst.submit(DP)["id"]
-        done = analyst.wait(job_id, timeout=120)
-        assert done["state"] in ("aborted", "failed"), done
-        for h in HOSPITALS:
-            body = settled_by_statements(cluster, h, job_id)
-            assert body == {"kind": "budget_committed", "job_id": job_id, "dataset": f"trial_{h}",
-                            "by": "abort_statements", "statements": {"c1": "missing", "c2": "valid", "c3": "missing"}}
-            assert SqliteLedger(cluster.nodes[h].dir / "store" / "ledger.db").state(job_id) == \
-                [(f"trial_{h}", "committed")]
-            assert remaining(cluster, h) == pytest.approx(before[h] - 0.5)
+        aborted_dp_job_settles(cluster, "budget_committed", {"c1": "missing", "c2": "valid", "c3": "missing"},
+                               "committed", charged=0.5)
     finally:
         cluster.kill("c2", signal.SIGTERM)  # the last test that runs a job
 
