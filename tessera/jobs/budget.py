@@ -36,6 +36,7 @@ from tessera.errors import SessionError
 from tessera.governance.ledger import SqliteLedger
 from tessera.jobs.model import DpCharge, LedgerRef
 from tessera.mpc.session import Session
+from tessera.runtime.forkserver import LAUNCHER_ENV
 
 __all__ = ["BudgetHook", "OutputBarrier", "READY_MESSAGE", "BARRIER_MESSAGE", "CRASH_AT_BARRIER_ENV", "crash_point_for_tests"]
 
@@ -135,8 +136,8 @@ def crash_point_for_tests(party: str, where: str) -> None:
                 return
             time.sleep(0.1)
         return
-    if hook == f"{party}:{where}:node":
-        os.kill(os.getppid(), signal.SIGKILL)
+    if hook == f"{party}:{where}:node":  # the node that launched this party process
+        os.kill(int(os.environ[LAUNCHER_ENV]), signal.SIGKILL)
     if hook in (f"{party}:{where}", f"{party}:{where}:node"):
         os._exit(17)
 

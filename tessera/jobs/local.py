@@ -46,6 +46,7 @@ from tessera.jobs.planner import JobRequest, plan_job
 from tessera.jobs.sealed import BoxKey, open_sealed
 from tessera.net.channel import Channel
 from tessera.protocols import JOB_PROTOCOLS, NEEDS_DEALER, PREPROCESSING, session_protocol
+from tessera.runtime import forkserver
 from tessera.runtime.cluster import run_mesh
 from tessera.runtime.config import PartyConfig
 from tessera.runtime.inprocess import DEALER_NAME, party_names, run_threads
@@ -261,6 +262,8 @@ def run_local(
         raise SessionError("a relay carries processes' links: use it with runtime='cluster'")
     if ledgers is not None and set(ledgers) != set(names):
         raise PlanError(f"give a ledger for every party ({', '.join(names)}), not {sorted(ledgers)}")
+    if runtime == "cluster":
+        forkserver.warm()  # the party processes' imports happen while the data is written and the job planned
     tmp = Path(tempfile.mkdtemp(prefix="tessera-run-"))
     try:
         data: dict[str, Source] = dict(parties)

@@ -54,7 +54,7 @@ from tessera.mpc.session import Session
 from tessera.net.channel import Channel
 from tessera.protocols import PROTOCOLS
 from tessera.psi import run_psi
-from tessera.runtime.launcher import die_with_parent, serve, serve_input, write_report
+from tessera.runtime.launcher import serve, serve_input, write_report
 
 __all__ = ["run_party_job", "run_owner_job", "owner_columns", "program_for", "source_of", "spark_data", "main"]
 
@@ -302,7 +302,6 @@ def program_for(job: PartyJob, inputs: PartyInputs) -> Callable[[Session], dict[
 
 
 def main(argv: list[str] | None = None) -> int:
-    die_with_parent()
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
         print("usage: python -m tessera.jobs.party LAUNCH.json", file=sys.stderr)

@@ -34,6 +34,7 @@ from tessera.node.states import FINAL_STATES, JobState, running_fraction
 from tessera.node.store import Job
 from tessera.protocols import session_protocol
 from tessera.runtime.config import EndpointSpec, PartyConfig
+from tessera.runtime.forkserver import ForkedProcess
 from tessera.runtime.launcher import listen, read_report, start
 
 __all__ = ["Runner", "PARTY_ENTRY"]
@@ -62,7 +63,7 @@ class Runner:
         self.ctx = ctx
         self.finish = finish
         self.release_slot = release_slot
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.procs: dict[str, ForkedProcess] = {}
         self.ports: dict[str, int] = {}
         #: the listening socket of each prepared job's port, held until its party process has it
         self.listeners: dict[str, socket.socket] = {}
@@ -196,8 +197,7 @@ class Runner:
                                            "role": "compute" if ctx.name in job.party_job.roles.compute
                                            else "owner" if ctx.name in job.party_job.roles.input_only else "dealer",
                                            "input_only": job.party_job.roles.input_only})
-        env = {**os.environ, "TESSERA_PARENT_PID": str(os.getpid())}
-        proc = start(PARTY_ENTRY, workdir / "party.json", workdir / "party.log", env, listener=listener)
+        proc = start(PARTY_ENTRY, workdir / "party.json", workdir / "party.log", listener=listener)
         with self.lock:
             self.procs[job_id] = proc
             cancelled = job_id in self.cancelled
@@ -237,7 +237,7 @@ class Runner:
         "output started" (:class:`tessera.jobs.outcome.BarrierRecord`)."""
         return self.ctx.job_dir(job_id) / "barrier"
 
-    def _watch(self, job: Job, proc: subprocess.Popen[bytes], release_slot: bool) -> None:
+    def _watch(self, job: Job, proc: ForkedProcess, release_slot: bool) -> None:
         """Wait for the party process, then record this node's outcome (:meth:`settle`), retrying
         while the store cannot be written: the job ends in a recorded state once it can."""
         workdir = self.ctx.job_dir(job.id)

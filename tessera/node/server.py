@@ -34,6 +34,7 @@ from tessera.node.apicert import api_paths
 from tessera.node.config import NodeConfig
 from tessera.node.logs import log, setup_logging
 from tessera.node.service import Node, private_dir
+from tessera.runtime import forkserver
 
 __all__ = ["serve", "connection_limit", "guarded_protocol", "Connections", "Acceptor"]
 
@@ -201,6 +202,7 @@ class _Server(uvicorn.Server):
 def serve(config_path: str | Path) -> None:
     """Run the node configured at ``config_path`` until it is told to stop."""
     os.umask(0o077)  # every file the node and its party processes create is the owner's only
+    forkserver.warm()  # the first job's party process starts with Tessera already imported
     cfg = NodeConfig.load(config_path)
     private_dir(cfg.store_dir)
     logger = setup_logging(cfg.name, cfg.store_dir / "node.log")

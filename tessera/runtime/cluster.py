@@ -23,6 +23,7 @@ from tessera.errors import SessionError, TransportError
 from tessera.net.identity import Identity
 from tessera.protocols import NEEDS_DEALER, PROTOCOLS
 from tessera.runtime.config import EndpointSpec, PartyConfig
+from tessera.runtime.forkserver import ForkedProcess
 from tessera.runtime.inprocess import DEALER_NAME, party_names
 from tessera.runtime.launcher import ProcessReport, listen, read_report, start
 from tessera.runtime.result import RunResult
@@ -69,7 +70,7 @@ def run_mesh(
     names = party_names(parties)
     endpoints = names + ([DEALER_NAME] if NEEDS_DEALER[protocol] else []) + list(input_parties)
     root = Path(tempfile.mkdtemp(prefix="tessera-cluster-")) if workdir is None else Path(workdir)
-    procs: dict[str, subprocess.Popen[bytes]] = {}
+    procs: dict[str, ForkedProcess] = {}
     # every endpoint's port is bound here and handed to its process: no other process can take it
     listeners = {n: listen("127.0.0.1", backlog=len(endpoints)) for n in endpoints}
     try:
@@ -147,7 +148,7 @@ def run_cluster(
                      max(reports[n].seconds for n in names))
 
 
-def _collect(root: Path, endpoints: list[str], procs: dict[str, subprocess.Popen[bytes]],
+def _collect(root: Path, endpoints: list[str], procs: dict[str, ForkedProcess],
              timeout: float, gone: set[str] | None = None) -> dict[str, ProcessReport]:
     """Every endpoint's report, or the root cause of a failure. An endpoint of ``gone`` (input
     parties: data owners that may go offline once they have sent their inputs) whose process

@@ -10,9 +10,7 @@ errors: ``aborted`` (a party or the network stopped the session: :data:`ABORT_ER
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -29,12 +27,12 @@ from tessera.mpc.session import Session
 from tessera.net.channel import Channel
 from tessera.net.identity import Identity
 from tessera.net.tls import Endpoint, connect_mesh
-from tessera.runtime import jsonable
+from tessera.runtime import forkserver, jsonable
 from tessera.runtime.config import PartyConfig
+from tessera.runtime.forkserver import ForkedProcess
 from tessera.runtime.inprocess import run_dealer, run_input, run_party
 
-__all__ = ["ABORT_ERRORS", "Failure", "ProcessReport", "start", "read_report", "serve", "serve_input", "write_report",
-           "die_with_parent"]
+__all__ = ["ABORT_ERRORS", "Failure", "ProcessReport", "start", "read_report", "serve", "serve_input", "write_report"]
 
 #: Errors that mean the session was stopped from outside this endpoint (a peer aborted, a link
 #: closed, a frame or a peer's identity was refused): the job is ``aborted``, not ``failed``.
@@ -110,14 +108,13 @@ def listen(host: str, port: int = 0, backlog: int = 16) -> socket.socket:
 
 
 def start(module: str, config: Path, log: Path, env: Mapping[str, str] | None = None,
-          listener: socket.socket | None = None) -> subprocess.Popen[bytes]:
-    """Start ``python -m module config`` with its output in ``log``; ``listener`` (whose fd the
-    config names as ``listen_fd``) is handed down to the process, and closed here once it has it."""
-    fds = () if listener is None else (listener.fileno(),)
+          listener: socket.socket | None = None) -> ForkedProcess:
+    """Start the endpoint ``python -m module config`` would start, with its output in ``log``:
+    forked from this process's warm fork server (:mod:`tessera.runtime.forkserver`: Tessera
+    already imported). ``listener`` (whose fd the config names as ``listen_fd``) is handed down to
+    the process, and closed here once it has it."""
     try:
-        with open(log, "wb") as out:
-            return subprocess.Popen([sys.executable, "-m", module, str(config)], stdout=out, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, env=None if env is None else dict(env), pass_fds=fds)
+        return forkserver.spawn(module, str(config), str(log), env, listener)
     finally:
         if listener is not None:
             listener.close()
@@ -219,18 +216,3 @@ def _report_progress(channel: Channel, now: _Progress, path: str, start_t: float
             pass
         if finished:
             return
-
-
-def die_with_parent() -> None:
-    """When started by a node (``TESSERA_PARENT_PID``), exit as soon as the node is gone: a party
-    whose node was killed must not go on computing; its peers then see the link close and abort."""
-    parent = os.environ.get("TESSERA_PARENT_PID")
-    if not parent:
-        return
-
-    def watch() -> None:
-        while os.getppid() == int(parent):
-            time.sleep(0.2)
-        os._exit(3)
-
-    threading.Thread(target=watch, daemon=True, name="tessera-parent-watch").start()

@@ -18,7 +18,7 @@ from typing import Any
 from tessera.errors import SessionError
 from tessera.mpc.session import Session
 from tessera.runtime.config import PROGRAM_PREFIX, PartyConfig
-from tessera.runtime.launcher import Failure, ProcessReport, die_with_parent, serve, write_report
+from tessera.runtime.launcher import Failure, ProcessReport, serve, write_report
 
 __all__ = ["main", "load_program"]
 
@@ -36,7 +36,6 @@ def load_program(ref: str) -> Callable[..., Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    die_with_parent()
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
         print("usage: python -m tessera.runtime.party CONFIG.json", file=sys.stderr)

@@ -71,11 +71,15 @@ def wait_state(client, job_id: str, states: tuple[str, ...], timeout: float = 60
 
 
 def party_processes(node_dir) -> list[psutil.Process]:
+    """The party processes of the node at ``node_dir``, running or orphaned: children of a fork
+    server (named ``tessera-party``) whose output goes to a job log under ``node_dir``."""
     out = []
-    for p in psutil.process_iter(["cmdline"]):
-        cmd = " ".join(p.info["cmdline"] or [])
-        if "tessera.jobs.party" in cmd and str(node_dir) in cmd:
-            out.append(p)
+    for p in psutil.process_iter(["name"]):
+        try:
+            if p.info["name"] == "tessera-party" and any(str(node_dir) in f.path for f in p.open_files()):
+                out.append(p)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            pass
     return out
 
 
