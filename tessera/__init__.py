@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 from tessera.errors import TesseraError
 
 if TYPE_CHECKING:
-    from tessera.mpc import SecretTensor, Session
-    from tessera.runtime import RunResult, run_cluster, run_threads
     from tessera.data.draft import draft_schema
     from tessera.estimators import LinearRegression, LogisticRegression
     from tessera.jobs.local import LocalResult, run_local
+    from tessera.mpc import SecretTensor, Session
     from tessera.node.client import Client
+    from tessera.runtime import RunResult, run_cluster, run_threads
 
 __all__ = [
     "run_local",
