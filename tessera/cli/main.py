@@ -71,8 +71,7 @@ def load_command(name: str) -> Any:
     entry = COMMANDS[name]
     module = importlib.import_module(entry.module)
     target = getattr(module, entry.attribute)
-    holder = typer.Typer(rich_markup_mode=app.rich_markup_mode, pretty_exceptions_short=app.pretty_exceptions_short,
-                         suggest_commands=app.suggest_commands)
+    holder = typer.Typer(rich_markup_mode=app.rich_markup_mode, pretty_exceptions_short=app.pretty_exceptions_short)
     if isinstance(target, typer.Typer):
         holder.add_typer(target, name=name)
     else:
