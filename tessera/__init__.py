@@ -13,14 +13,14 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from tessera.errors import TesseraError
-from tessera.mpc import SecretTensor, Session
-from tessera.runtime import RunResult, run_cluster, run_threads
 
 if TYPE_CHECKING:
     from tessera.data.draft import draft_schema
     from tessera.estimators import LinearRegression, LogisticRegression
     from tessera.jobs.local import LocalResult, run_local
+    from tessera.mpc import SecretTensor, Session
     from tessera.node.client import Client
+    from tessera.runtime import RunResult, run_cluster, run_threads
 
 __all__ = [
     "run_local",
@@ -39,9 +39,12 @@ __all__ = [
 
 
 #: Imported when first asked for: ``run_local`` pulls in the analysis library and pandas, the
-#: node client the HTTP stack, and a party process (``python -m tessera.jobs.party``),
-#: which imports this package first, needs neither.
+#: node client the HTTP stack, ``Session`` numpy and the protocols; a party process
+#: (``python -m tessera.jobs.party``), which imports this package first, needs none of them here,
+#: and ``tessera --version`` none at all.
 _LAZY = {"run_local": "tessera.jobs.local", "LocalResult": "tessera.jobs.local", "Client": "tessera.node.client",
+         "Session": "tessera.mpc", "SecretTensor": "tessera.mpc",
+         "run_threads": "tessera.runtime", "run_cluster": "tessera.runtime", "RunResult": "tessera.runtime",
          "draft_schema": "tessera.data.draft",
          "LogisticRegression": "tessera.estimators", "LinearRegression": "tessera.estimators"}
 

@@ -11,12 +11,16 @@
 Imports only :mod:`tessera.errors` from the rest of Tessera.
 """
 
-from tessera.data.checks import Violation
-from tessera.data.draft import SchemaDraft, draft_schema
-from tessera.data.local import LocalTable, load, validate, write_parquet
-from tessera.data.results import Sums, ValidationReport
-from tessera.data.schema import Column, ColumnType, Schema
-from tessera.data.sources import Source, SparkSource, SqlSource
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tessera.data.checks import Violation
+    from tessera.data.draft import SchemaDraft, draft_schema
+    from tessera.data.local import LocalTable, load, validate, write_parquet
+    from tessera.data.results import Sums, ValidationReport
+    from tessera.data.schema import Column, ColumnType, Schema
+    from tessera.data.sources import Source, SparkSource, SqlSource
 
 __all__ = [
     "Schema",
@@ -35,3 +39,21 @@ __all__ = [
     "draft_schema",
     "SchemaDraft",
 ]
+
+#: Imported when first used: ``tessera.data.schema`` (what contracts and jobs need) loads no
+#: numpy, DuckDB nor the schema drafter.
+_LAZY = {"Violation": "tessera.data.checks", "SchemaDraft": "tessera.data.draft",
+         "draft_schema": "tessera.data.draft", "LocalTable": "tessera.data.local", "load": "tessera.data.local",
+         "validate": "tessera.data.local", "write_parquet": "tessera.data.local", "Sums": "tessera.data.results",
+         "ValidationReport": "tessera.data.results", "Column": "tessera.data.schema",
+         "ColumnType": "tessera.data.schema", "Schema": "tessera.data.schema", "Source": "tessera.data.sources",
+         "SparkSource": "tessera.data.sources", "SqlSource": "tessera.data.sources"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

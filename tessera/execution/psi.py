@@ -32,7 +32,7 @@ from tessera.data.frames import read_frame
 from tessera.data.sources import Source, describe_source
 from tessera.errors import DataError
 from tessera.mpc.session import Session
-from tessera.psi import Alignment, Normalisation, PsiSpec, run_psi
+from tessera.psi import Alignment, Normalisation, PsiSpec
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -138,6 +138,8 @@ def align(session: Session, source: Source, join_key: str, mode: PsiMode,
         refuse_duplicate_keys(label or describe_source(source), frame[join_key].tolist(), spec.normalisation)
     if join_key not in frame.columns:
         raise DataError(f"{describe_source(source)}: no join-key column {join_key!r}")
+    from tessera.psi import run_psi  # the PSI protocols, groups and OT extension: PSI jobs only
+
     psi = run_psi(session.protocol.ch, frame[join_key].tolist(), spec, parties=list(range(session.n_parties)))
     if mode == "aligned":
         if psi.alignment is None or psi.rows is not None:

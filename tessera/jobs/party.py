@@ -53,7 +53,6 @@ from tessera.mpc.contrib import receive_inputs, rehearse, send_inputs
 from tessera.mpc.session import Session
 from tessera.net.channel import Channel
 from tessera.protocols import PROTOCOLS
-from tessera.psi import run_psi
 from tessera.runtime.launcher import serve, serve_input, write_report
 
 __all__ = ["run_party_job", "run_owner_job", "owner_columns", "program_for", "source_of", "spark_data", "main"]
@@ -200,6 +199,8 @@ def _owners_align(channel: Channel, job: PartyJob, source: Source, label: str,
     spec = spec_for("intersection", len(owners))
     if channel.name not in job.psi.keep_first:
         refuse_duplicate_keys(label, frame[key].tolist(), spec.normalisation)
+    from tessera.psi import run_psi  # the PSI protocols, groups and OT extension: PSI jobs only
+
     psi = run_psi(channel, frame[key].tolist(), spec, parties=ends)
     if psi.rows is None:
         raise DataError("the PSI in intersection mode returned no rows")

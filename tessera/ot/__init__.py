@@ -7,6 +7,22 @@ its correlation-robust hash), ``cot`` (correlated and random OT between every pa
 parties, over Z_2^64 and over bits).
 """
 
-from tessera.ot.cot import Cot, OtMesh
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tessera.ot.cot import Cot, OtMesh
 
 __all__ = ["Cot", "OtMesh"]
+
+#: Imported when first used: ``tessera.ot.groups`` or ``tessera.ot.aes`` load no OT extension.
+_LAZY = {"Cot": "tessera.ot.cot", "OtMesh": "tessera.ot.cot"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

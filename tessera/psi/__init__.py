@@ -9,11 +9,15 @@ keys: ``_keys.py``; groups and throughput: ``tessera.ot.groups``; OT: ``tessera.
 ``_cuckoo.py``; AES-based primitives: ``tessera.ot.aes``.
 """
 
-from tessera.ot.groups import GROUPS, ristretto255_available
-from tessera.psi._api import run_psi
-from tessera.psi._ids import Normalisation
-from tessera.psi._keys import KeyLog, MemoryKeyLog, PsiKey
-from tessera.psi._result import MODES, PROTOCOLS, Alignment, PsiResult, PsiSpec
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tessera.ot.groups import GROUPS, ristretto255_available
+    from tessera.psi._api import run_psi
+    from tessera.psi._ids import Normalisation
+    from tessera.psi._keys import KeyLog, MemoryKeyLog, PsiKey
+    from tessera.psi._result import MODES, PROTOCOLS, Alignment, PsiResult, PsiSpec
 
 __all__ = [
     "run_psi",
@@ -29,3 +33,19 @@ __all__ = [
     "GROUPS",
     "ristretto255_available",
 ]
+
+#: Imported when first used: a job's spec and result types (``PsiSpec``, ``Alignment``) load
+#: no PSI protocol, group or OT extension; :func:`run_psi` loads them (PSI jobs only).
+_LAZY = {"GROUPS": "tessera.ot.groups", "ristretto255_available": "tessera.ot.groups", "run_psi": "tessera.psi._api",
+         "Normalisation": "tessera.psi._ids", "KeyLog": "tessera.psi._keys", "MemoryKeyLog": "tessera.psi._keys",
+         "PsiKey": "tessera.psi._keys", "MODES": "tessera.psi._result", "PROTOCOLS": "tessera.psi._result",
+         "Alignment": "tessera.psi._result", "PsiResult": "tessera.psi._result", "PsiSpec": "tessera.psi._result"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
