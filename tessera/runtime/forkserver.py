@@ -17,8 +17,7 @@ go the other way, so a signal never reaches a reused pid.
 
 The server stays single-threaded, so forking it is safe. It exits when its launcher goes (its end
 of the socket closes), killing any child still running; a child exits when the server is gone
-(:func:`tessera.runtime.launcher.die_with_parent`), so no party outlives the process that
-started it. Nothing secret passes through the server: configs are paths, and every child draws
+(it watches its parent), so no party outlives the process that started it. Nothing secret passes through the server: configs are paths, and every child draws
 its own randomness from the operating system after the fork.
 """
 
