@@ -346,7 +346,10 @@ def serve(control_fd: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's ^C is for the launcher; it ends when the launcher does
     links: dict[int, socket.socket] = {}  # child pid -> its launcher's link, until the child is reaped
     heard: set[int] = set()  # children whose launcher may still send kill or terminate
-    control.sendall(b"R")
+    try:
+        control.sendall(b"R")
+    except OSError:  # the launcher is gone already (a node that failed to start)
+        return
     while True:
         watched: list[Any] = [control, wake_r, *(links[p] for p in heard)]
         try:

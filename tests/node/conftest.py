@@ -21,10 +21,21 @@ from tessera.node.example import ANALYST, DEALER, ORGS, Consortium, build_consor
 from tessera.node.setup import read_profile
 
 
+def _ephemeral_low() -> int:
+    """The lowest port the kernel hands out to outgoing connections and port-0 listeners."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_block(width: int = 160) -> int:
-    """A base port such that the consortium's ports (base .. base + width) look free."""
+    """A base port such that the consortium's ports (base .. base + width) look free, below the
+    ephemeral range: a port there can be taken between this check and the node's bind by any
+    outgoing connection (another test's), and one was (a node failed with "address in use")."""
+    top = min(_ephemeral_low(), 60000) - width
     for _ in range(50):
-        base = random.randrange(20000, 60000 - width)
+        base = random.randrange(10000, top)
         ok = True
         for port in range(base, base + width, 40):
             with socket.socket() as s:
