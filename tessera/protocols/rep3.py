@@ -17,6 +17,7 @@ truncation, 8/3 x 8 bytes per party on average, 2 rounds; a one-party oblivious 
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -62,11 +63,20 @@ def _draw_small(prg: PRG, shape: tuple[int, ...], dtype: np.dtype[Any]) -> tuple
     return both[0], both[1]
 
 
-def _scaled(w: npt.NDArray[Any], shift: np.uint64) -> RingArray:
-    """Small words ``w`` as ring elements times ``2^shift``."""
-    out = np.empty(w.shape, dtype=np.uint64)
-    np.left_shift(w, shift, out=out, casting="unsafe")
-    return out
+def _add_high(x: RingArray, w: npt.NDArray[Any], f: int) -> None:
+    """``x += w 2^(64-f)`` in place, for ``f``-bit words ``w`` (of :func:`_small_dtype`).
+
+    Adding a multiple of ``2^(64-f)`` changes only the top word-sized lane of each element
+    (carries out of it leave the ring): one pass over the top lanes, no 64-bit temporary.
+    """
+    if w.dtype == np.uint64:
+        x += w << np.uint64(64 - f)
+        return
+    k = 8 // w.dtype.itemsize
+    lanes = x.reshape(-1).view(w.dtype)
+    top = lanes[k - 1 :: k] if sys.byteorder == "little" else lanes[::k]
+    spare = 8 * w.dtype.itemsize - f
+    top += (w << w.dtype.type(spare)).reshape(-1) if spare else w.reshape(-1)
 
 
 def _words(buf: Received, dtype: np.dtype[Any] | type, n: int, shape: tuple[int, ...], offset: int = 0) -> npt.NDArray[Any]:
@@ -195,11 +205,11 @@ class Rep3(Protocol):
         ``2^f`` only. (This is semi2k's ``P + (1 - 2 c_63) m 2^(63-f) - r_mid``, regrouped.)
 
         Round 1: ``a`` and ``b`` send each other ``z_a + alpha + 2^62`` and ``z_b + gamma``;
-        ``d`` sends ``a`` ``D = K + kappa + omega`` and ``m_a = m - m_b`` (mod ``2^f``, in 8,
+        ``d`` sends ``a`` ``D = K + kappa + omega + mu 2^(64-f)`` and ``m_a = m - m_b`` (mod ``2^f``, in 8,
         16 or 32-bit words), with ``kappa`` (seed of ``d`` and ``a``) and ``omega``, ``m_b``,
         ``mu`` (seed of ``d`` and ``b``) fresh. Round 2: ``b`` sends ``a`` ``g_b = mu - c_63 m_b``
         and ``a`` sends ``b`` ``F_a = -c_63 m_a 2^(64-f) - D``. The result's components are
-        ``kappa`` (held by ``d`` and ``a``), ``omega - mu 2^(64-f)`` (``d`` and ``b``) and
+        ``kappa`` (held by ``d`` and ``a``), ``omega`` (``d`` and ``b``) and
         ``P + F_a + g_b 2^(64-f)`` (``a`` and ``b``); they sum to ``P - K - Q``.
 
         Views (semi-honest, one corrupted party): ``d`` receives nothing. ``a`` receives
@@ -216,10 +226,9 @@ class Rep3(Protocol):
         a, b = (d + 1) % 3, (d + 2) % 3
         shape, n = z.shape, z.size
         small = _small_dtype(f)
-        high = np.uint64(64 - f)
         public_offset = const(1 << (62 - f))
         out = np.empty((2, *shape), dtype=np.uint64)  # (this party's component, the next one)
-        if self.me == d:  # out: (omega - mu 2^(64-f), kappa)
+        if self.me == d:  # out: (omega, kappa)
             r = self.pair_prg[a].ring(shape)
             self.pair_prg[a].fill(out[1])
             r += self.pair_prg[b].ring(shape)
@@ -227,15 +236,15 @@ class Rep3(Protocol):
             m_b, mu = _draw_small(self.pair_prg[b], shape, small)
             r -= z
             msg = np.empty(n * (8 + small.itemsize), dtype=np.uint8)
-            m_a = msg[8 * n :].view(small).reshape(shape)
-            np.right_shift(r, _TOP, out=m_a, casting="unsafe")
-            m_a -= m_b
+            np.right_shift(r, _TOP, out=msg[8 * n :].view(small).reshape(shape), casting="unsafe")
+            msg[8 * n :].view(small)[:] -= m_b.reshape(-1)  # m_a
             k = r.view(np.int64)
             k >>= np.int64(f)  # K
             r += out[1]
-            np.add(r, out[0], out=msg[: 8 * n].view(np.uint64).reshape(shape))  # D
+            dm = msg[: 8 * n].view(np.uint64).reshape(shape)
+            np.add(r, out[0], out=dm)
+            _add_high(dm, mu, f)  # D
             self.ch.send(a, msg.data)
-            out[0] -= _scaled(mu, high)
             self.ch.round()
             self.ch.round()
             return out
@@ -255,14 +264,14 @@ class Rep3(Protocol):
             got = self.ch.recv(d)
             q *= _words(got, small, n, shape, offset=8 * n)
             np.negative(q, out=q)
-            f_a = _scaled(q, high)
-            f_a -= _words(got, np.uint64, n, shape)
+            f_a = np.negative(_words(got, np.uint64, n, shape))
+            _add_high(f_a, q, f)
             self.ch.send(b, f_a.data)
             self.ch.round()
             out[1] += f_a
-            out[1] += _scaled(_words(self.ch.recv(b), small, n, shape), high)
+            _add_high(out[1], _words(self.ch.recv(b), small, n, shape), f)
             return out
-        # b; out: (P + F_a + g_b 2^(64-f), omega - mu 2^(64-f))
+        # b; out: (P + F_a + g_b 2^(64-f), omega)
         v = self.pair_prg[d].ring(shape)
         v += z
         self.ch.send(a, v.data)
@@ -279,8 +288,7 @@ class Rep3(Protocol):
         self.ch.round()
         np.right_shift(c, np.uint64(f), out=out[0])
         out[0] -= public_offset
-        out[0] += _scaled(g_b, high)
-        out[1] -= _scaled(mu, high)
+        _add_high(out[0], g_b, f)
         out[0] += _words(self.ch.recv(a), np.uint64, n, shape)
         return out
 
