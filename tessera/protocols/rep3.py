@@ -60,7 +60,7 @@ def _draw_small(prg: PRG, shape: tuple[int, ...], dtype: np.dtype[Any]) -> tuple
     """Two arrays of uniform ``dtype`` words, in one draw of the stream."""
     both = np.empty((2, *shape), dtype=dtype)
     prg.fill(both)
-    return both[0], both[1]
+    return both[0, ...], both[1, ...]
 
 
 def _add_high(x: RingArray, w: npt.NDArray[Any], f: int) -> None:
@@ -167,8 +167,7 @@ class Rep3(Protocol):
 
     @ring_op
     def mul(self, x: RingArray, y: RingArray, trunc: int = 0) -> RingArray:
-        z = y[0] + y[1]
-        z *= x[0]
+        z = x[0] * (y[0] + y[1])
         z += x[1] * y[0]
         if trunc:  # the truncation masks what it sends itself: no zero-sharing needed
             return self._trunc_additive(z, trunc)
@@ -228,11 +227,12 @@ class Rep3(Protocol):
         small = _small_dtype(f)
         public_offset = const(1 << (62 - f))
         out = np.empty((2, *shape), dtype=np.uint64)  # (this party's component, the next one)
+        mine, nxt = out[0, ...], out[1, ...]  # views, also of 0-d results
         if self.me == d:  # out: (omega, kappa)
             r = self.pair_prg[a].ring(shape)
-            self.pair_prg[a].fill(out[1])
+            self.pair_prg[a].fill(nxt)
             r += self.pair_prg[b].ring(shape)
-            self.pair_prg[b].fill(out[0])
+            self.pair_prg[b].fill(mine)
             m_b, mu = _draw_small(self.pair_prg[b], shape, small)
             r -= z
             msg = np.empty(n * (8 + small.itemsize), dtype=np.uint8)
@@ -240,9 +240,9 @@ class Rep3(Protocol):
             msg[8 * n :].view(small)[:] -= m_b.reshape(-1)  # m_a
             k = r.view(np.int64)
             k >>= np.int64(f)  # K
-            r += out[1]
+            r += nxt
             dm = msg[: 8 * n].view(np.uint64).reshape(shape)
-            np.add(r, out[0], out=dm)
+            np.add(r, mine, out=dm)
             _add_high(dm, mu, f)  # D
             self.ch.send(a, msg.data)
             self.ch.round()
@@ -252,30 +252,31 @@ class Rep3(Protocol):
             u = self.pair_prg[d].ring(shape)
             u += z
             u += const(1 << 62)
-            self.ch.send(b, u.data)
-            self.pair_prg[d].fill(out[0])
+            self.ch.send(b, u.reshape(-1).data)
+            self.pair_prg[d].fill(mine)
             self.ch.round()
             c = u
             c += _words(self.ch.recv(b), np.uint64, n, shape)
             q = np.empty(shape, dtype=small)
             np.right_shift(c, _TOP, out=q, casting="unsafe")
-            np.right_shift(c, np.uint64(f), out=out[1])
-            out[1] -= public_offset  # P
+            np.right_shift(c, np.uint64(f), out=nxt)
+            nxt -= public_offset  # P
             got = self.ch.recv(d)
             q *= _words(got, small, n, shape, offset=8 * n)
             np.negative(q, out=q)
-            f_a = np.negative(_words(got, np.uint64, n, shape))
+            f_a = np.empty(shape, dtype=np.uint64)
+            np.negative(_words(got, np.uint64, n, shape), out=f_a)
             _add_high(f_a, q, f)
-            self.ch.send(b, f_a.data)
+            self.ch.send(b, f_a.reshape(-1).data)
             self.ch.round()
-            out[1] += f_a
-            _add_high(out[1], _words(self.ch.recv(b), small, n, shape), f)
+            nxt += f_a
+            _add_high(nxt, _words(self.ch.recv(b), small, n, shape), f)
             return out
         # b; out: (P + F_a + g_b 2^(64-f), omega)
         v = self.pair_prg[d].ring(shape)
         v += z
-        self.ch.send(a, v.data)
-        self.pair_prg[d].fill(out[1])
+        self.ch.send(a, v.reshape(-1).data)
+        self.pair_prg[d].fill(nxt)
         m_b, mu = _draw_small(self.pair_prg[d], shape, small)
         self.ch.round()
         c = v
@@ -284,12 +285,12 @@ class Rep3(Protocol):
         np.right_shift(c, _TOP, out=g_b, casting="unsafe")
         g_b *= m_b
         np.subtract(mu, g_b, out=g_b)
-        self.ch.send(a, g_b.data)
+        self.ch.send(a, g_b.reshape(-1).data)
         self.ch.round()
-        np.right_shift(c, np.uint64(f), out=out[0])
-        out[0] -= public_offset
-        _add_high(out[0], g_b, f)
-        out[0] += _words(self.ch.recv(a), np.uint64, n, shape)
+        np.right_shift(c, np.uint64(f), out=mine)
+        mine -= public_offset
+        _add_high(mine, g_b, f)
+        mine += _words(self.ch.recv(a), np.uint64, n, shape)
         return out
 
     @ring_op
