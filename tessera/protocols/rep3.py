@@ -3,16 +3,18 @@
 ``x = x0 + x1 + x2`` and party ``i`` holds ``(x_i, x_{i+1})``. No dealer: zero-shares come from
 the seeds each party shares with its neighbours (Araki et al. 2016). A product is local up to
 one resharing message. Truncation is exact up to one unit in the last place: for each call one
-party acts as the helper that knows the TruncPr mask ``r`` (drawn from the seeds it shares with
-the two others) and hands them shares of ``r``'s top bit and middle bits together with its part
-of ``x``; the two others open ``x + r`` between themselves in the same round and send masked
-shares back, so the result is again replicated (two rounds). The helper role rotates between
-calls to balance traffic.
+party acts as the helper that knows the TruncPr mask ``r``, which it derives from the seeds it
+shares with the two others and from its own part of ``x``, so that the two others open
+``x + r`` between themselves alone; the helper sends one of them its shares of ``r``'s top bit
+and shifted value in the same round, and in the second the two exchange one word and one
+``f``-bit word, so the result is again replicated (:meth:`Rep3._trunc_additive`). The helper
+role rotates between calls to balance traffic.
 
 Costs per element: an input, 16 bytes from the owner, 1 round; an opening, 8 bytes per party,
 1 round; a multiplication, 8 bytes per party, 1 round; a multiplication with truncation or a
-truncation, 8/3 x 8 bytes per party on average, 2 rounds; a one-party oblivious permutation
-(:meth:`Rep3.permute`), 32 bytes in all plus 8 bytes per row, 2 rounds.
+truncation by ``9 <= f <= 16`` bits, 36 bytes in all (12 per party on average; 34 for
+``f <= 8``, 40 up to 32, 48 above), 2 rounds; a one-party oblivious permutation (:meth:`Rep3.permute`), 32 bytes in all
+plus 8 bytes per row, 2 rounds.
 """
 
 from __future__ import annotations
@@ -217,7 +219,7 @@ class Rep3(Protocol):
         receives ``z_a + alpha + 2^62`` and ``F_a``, padded by ``alpha`` and ``kappa`` (seed of
         ``d`` and ``a``). To ``a`` and ``b`` the mask ``r`` is uniform and independent of ``z``
         (each lacks one of ``alpha``, ``gamma``), so ``c`` reveals nothing, and ``z`` needs no
-        zero-sharing. Bytes per element (``f <= 16``): ``d`` 10, ``a`` 16, ``b`` 10; the helper
+        zero-sharing. Bytes per element (``9 <= f <= 16``): ``d`` 10, ``a`` 16, ``b`` 10; the helper
         role rotates between calls.
         """
         d = self._trunc_calls % 3
