@@ -74,6 +74,8 @@ def _add_high(x: RingArray, w: npt.NDArray[Any], f: int) -> None:
     if w.dtype == np.uint64:
         x += w << np.uint64(64 - f)
         return
+    if not x.flags.c_contiguous:  # reshape would copy, and the sum would be lost
+        raise ValueError("_add_high needs a C-contiguous array")
     k = 8 // w.dtype.itemsize
     lanes = x.reshape(-1).view(w.dtype)
     top = lanes[k - 1 :: k] if sys.byteorder == "little" else lanes[::k]
