@@ -3,6 +3,10 @@
 Two parties holding the same seed draw the same stream, in the same order; that is how pairwise
 agreed seeds produce correlated randomness without communication. Fresh seeds come from
 ``os.urandom``. numpy's generators are never used for anything a party must not predict.
+
+The stream is the same however it is cut into calls: ``ring(a)`` then ``ring(b)`` gives the
+words of ``ring(a + b)``, and :meth:`PRG.fill` writes the next bytes into any array (so a
+protocol may draw several masks, of several word sizes, in one call or into its output).
 """
 
 from __future__ import annotations
@@ -20,6 +24,12 @@ SEED_BYTES = 16
 #: 64-bit words (ring elements, for the layers above): numpy uint64.
 _Words = npt.NDArray[np.uint64]
 
+# The key stream is AES-CTR over zeros, encrypted a chunk at a time: the zeros stay in the
+# cache, so a large draw reads no memory besides the output it writes (~25% faster at 8 MB).
+_CHUNK = 1 << 18
+_SPARE = 15  # update_into wants block_size - 1 spare bytes after its output (cryptography < 43)
+_ZEROS = memoryview(bytes(_CHUNK))
+
 
 def fresh_seed() -> bytes:
     """16 bytes from the operating system's CSPRNG."""
@@ -29,35 +39,50 @@ def fresh_seed() -> bytes:
 class PRG:
     """A deterministic stream of random bytes, ring elements and bits from a secret seed."""
 
-    __slots__ = ("_enc", "_zeros")
+    __slots__ = ("_enc", "_tail")
 
     def __init__(self, seed: bytes | None = None) -> None:
         seed = fresh_seed() if seed is None else seed
         if len(seed) != SEED_BYTES:
             raise ValueError(f"a PRG seed has {SEED_BYTES} bytes")
         self._enc = Cipher(algorithms.AES(seed), modes.CTR(bytes(16))).encryptor()
-        self._zeros = bytearray(0)
+        self._tail = bytearray(_CHUNK + _SPARE)
 
     def __repr__(self) -> str:  # the seed is secret
         return "PRG(<secret seed>)"
 
-    def _stream(self, n: int) -> npt.NDArray[np.uint8]:
-        """The next ``n`` bytes of the stream as a writable uint8 array (no copies)."""
-        if len(self._zeros) < n:
-            self._zeros = bytearray(max(n, 2 * len(self._zeros)))
-        out = np.empty(n + 16, dtype=np.uint8)  # update_into needs block_size - 1 spare bytes
-        self._enc.update_into(memoryview(self._zeros)[:n], out.data)
-        return out[:n]
+    def _into(self, out: memoryview) -> None:
+        """Write the next ``len(out)`` bytes of the stream into the byte view ``out``."""
+        n, done = len(out), 0
+        while n - done > _CHUNK + _SPARE:  # a chunk with room after it: written in place
+            self._enc.update_into(_ZEROS, out[done:])
+            done += _CHUNK
+        tail = memoryview(self._tail)
+        while done < n:  # the rest (at most a chunk and 15 bytes) through a buffer with room
+            k = min(n - done, _CHUNK)
+            self._enc.update_into(_ZEROS[:k], tail)
+            out[done : done + k] = tail[:k]
+            done += k
+
+    def fill(self, out: npt.NDArray[np.generic]) -> None:
+        """Overwrite the C-contiguous array ``out`` with the next ``out.nbytes`` bytes of the
+        stream (uniform words of ``out``'s dtype)."""
+        if not out.flags.c_contiguous or not out.flags.writeable:
+            raise ValueError("PRG.fill needs a writable C-contiguous array")
+        self._into(out.reshape(-1).view(np.uint8).data)
 
     def bytes(self, n: int) -> bytearray:
         """The next ``n`` bytes of the stream."""
-        return bytearray(self._stream(n))
+        out = bytearray(n)
+        self._into(memoryview(out))
+        return out
 
     def ring(self, shape: int | tuple[int, ...]) -> _Words:
         """Uniformly random ring elements (uint64) of the given shape."""
         shape = (shape,) if isinstance(shape, int) else tuple(shape)
-        n = int(np.prod(shape, dtype=np.int64))
-        return self._stream(8 * n).view(np.uint64).reshape(shape)
+        out = np.empty(shape, dtype=np.uint64)
+        self.fill(out)
+        return out
 
     def bits(self, shape: int | tuple[int, ...], nbits: int = 1) -> _Words:
         """Uniform values in ``[0, 2^nbits)`` as uint64 (``nbits = 1`` gives random bits)."""

@@ -3,27 +3,32 @@
 ``x = x0 + x1 + x2`` and party ``i`` holds ``(x_i, x_{i+1})``. No dealer: zero-shares come from
 the seeds each party shares with its neighbours (Araki et al. 2016). A product is local up to
 one resharing message. Truncation is exact up to one unit in the last place: for each call one
-party acts as the helper that knows the TruncPr mask ``r`` (drawn from the seeds it shares with
-the two others) and hands them shares of ``r``'s top bit and middle bits together with its part
-of ``x``; the two others open ``x + r`` between themselves in the same round and send masked
-shares back, so the result is again replicated (two rounds). The helper role rotates between
-calls to balance traffic.
+party acts as the helper that knows the TruncPr mask ``r``, which it derives from the seeds it
+shares with the two others and from its own part of ``x``, so that the two others open
+``x + r`` between themselves alone; the helper sends one of them its shares of ``r``'s top bit
+and shifted value in the same round, and in the second the two exchange one word and one
+``f``-bit word, so the result is again replicated (:meth:`Rep3._trunc_additive`). The helper
+role rotates between calls to balance traffic.
 
 Costs per element: an input, 16 bytes from the owner, 1 round; an opening, 8 bytes per party,
 1 round; a multiplication, 8 bytes per party, 1 round; a multiplication with truncation or a
-truncation, 8/3 x 8 bytes per party on average, 2 rounds; a one-party oblivious permutation
-(:meth:`Rep3.permute`), 32 bytes in all plus 8 bytes per row, 2 rounds.
+truncation by ``9 <= f <= 16`` bits, 36 bytes in all (12 per party on average; 34 for
+``f <= 8``, 40 up to 32, 48 above), 2 rounds; a one-party oblivious permutation (:meth:`Rep3.permute`), 32 bytes in all
+plus 8 bytes per row, 2 rounds.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from tessera.errors import SessionError, ShapeError
-from tessera.net.channel import Channel
+from tessera.net.channel import Channel, Received
+from tessera.prg import PRG
 from tessera.protocols.base import (
     Protocol,
     check_permutation,
@@ -32,19 +37,55 @@ from tessera.protocols.base import (
     split_flat,
 )
 from tessera.protocols.correlations import random_permutation
-from tessera.protocols.semi2k import trunc_public_part
 from tessera.ring.ring import RingArray, const, ring_op
 from tessera.ring.ring import matmul as ring_matmul
 
 __all__ = ["Rep3"]
 
 _TOP = np.uint64(63)
-_LOW63 = np.uint64((1 << 63) - 1)
 
 
 def _pair_comp(x: int, y: int) -> int:
     """The component held by both parties ``x`` and ``y`` (component j is held by j-1 and j)."""
     return y if y == (x + 1) % 3 else x
+
+
+def _small_dtype(f: int) -> np.dtype[np.unsignedinteger[Any]]:
+    """The narrowest unsigned word holding ``f`` bits (values modulo ``2^f`` travel in it)."""
+    for t in (np.uint8, np.uint16, np.uint32):
+        if f <= 8 * np.dtype(t).itemsize:
+            return np.dtype(t)
+    return np.dtype(np.uint64)
+
+
+def _draw_small(prg: PRG, shape: tuple[int, ...], dtype: np.dtype[Any]) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
+    """Two arrays of uniform ``dtype`` words, in one draw of the stream."""
+    both = np.empty((2, *shape), dtype=dtype)
+    prg.fill(both)
+    return both[0, ...], both[1, ...]
+
+
+def _add_high(x: RingArray, w: npt.NDArray[Any], f: int) -> None:
+    """``x += w 2^(64-f)`` in place, for ``f``-bit words ``w`` (of :func:`_small_dtype`).
+
+    Adding a multiple of ``2^(64-f)`` changes only the top word-sized lane of each element
+    (carries out of it leave the ring): one pass over the top lanes, no 64-bit temporary.
+    """
+    if w.dtype == np.uint64:
+        x += w << np.uint64(64 - f)
+        return
+    if not x.flags.c_contiguous:  # reshape would copy, and the sum would be lost
+        raise ValueError("_add_high needs a C-contiguous array")
+    k = 8 // w.dtype.itemsize
+    lanes = x.reshape(-1).view(w.dtype)
+    top = lanes[k - 1 :: k] if sys.byteorder == "little" else lanes[::k]
+    spare = 8 * w.dtype.itemsize - f
+    top += (w << w.dtype.type(spare)).reshape(-1) if spare else w.reshape(-1)
+
+
+def _words(buf: Received, dtype: np.dtype[Any] | type, n: int, shape: tuple[int, ...], offset: int = 0) -> npt.NDArray[Any]:
+    """``n`` words of ``dtype`` read (not copied) from a received message at byte ``offset``."""
+    return np.frombuffer(buf, dtype=dtype, count=n, offset=offset).reshape(shape)
 
 
 class Rep3(Protocol):
@@ -130,77 +171,131 @@ class Rep3(Protocol):
 
     @ring_op
     def mul(self, x: RingArray, y: RingArray, trunc: int = 0) -> RingArray:
-        z = x[0] * (y[0] + y[1]) + x[1] * y[0]
+        z = x[0] * (y[0] + y[1])
+        z += x[1] * y[0]
+        if trunc:  # the truncation masks what it sends itself: no zero-sharing needed
+            return self._trunc_additive(z, trunc)
         z += self.zero_share(z.shape)
-        return self._trunc_additive(z, trunc) if trunc else self._reshare(z)
+        return self._reshare(z)
 
     @ring_op
     def matmul(self, x: RingArray, y: RingArray, trunc: int = 0) -> RingArray:
         z = ring_matmul(x[0], y[0] + y[1]) + ring_matmul(x[1], y[0])
+        if trunc:
+            return self._trunc_additive(z, trunc)
         z += self.zero_share(z.shape)
-        return self._trunc_additive(z, trunc) if trunc else self._reshare(z)
+        return self._reshare(z)
 
     @ring_op
     def truncate(self, x: RingArray, bits: int) -> RingArray:
         if bits == 0:
             return x
-        return self._trunc_additive(x[0] + self.zero_share(x.shape[1:]), bits)
+        return self._trunc_additive(x[0], bits)
 
     @ring_op
     def _trunc_additive(self, z: RingArray, f: int) -> RingArray:
-        """Replicated shares of ``z >> f`` from a masked 3-out-of-3 additive sharing of ``z``.
+        """Replicated shares of ``z >> f`` from any 3-out-of-3 additive sharing of ``z`` (this
+        party's part ``z``; not changed), exact up to one unit in the last place.
 
-        TruncPr in two rounds (as in semi2k: after Catrina-Saxena 2010 with the top-bit
-        correction of Escudero et al. 2020), with a rotating helper ``d`` in place of a dealer.
-        ``d`` knows the mask ``r = r_a + r_b`` (drawn from the seeds it shares with ``a`` and
-        ``b``). Round 1, all at once: ``d`` sends ``a`` its shares of ``r``'s top bit and middle
-        bits (``b`` draws its own from the seed it shares with ``d``) and sends its part ``z_d``
-        to both; ``a`` and ``b`` send each other ``z_a + r_a + 2^62`` and ``z_b + r_b``; both now
-        know ``c = z + 2^62 + r``. Round 2: they send ``d`` their result parts masked with
-        randomness they share, so the result is again replicated.
+        TruncPr in two rounds (after Catrina-Saxena 2010 with the top-bit correction of
+        Escudero et al. 2020, as in semi2k) with a rotating helper ``d`` in place of a dealer,
+        and ``a = d + 1``, ``b = d + 2``. The mask is ``r = alpha + gamma - z_d`` (``alpha`` from
+        the seed of ``d`` and ``a``, ``gamma`` from that of ``d`` and ``b``), so the opened
+        ``c = z + 2^62 + r = (z_a + alpha + 2^62) + (z_b + gamma)`` needs no word from ``d``.
+        With ``m = r_63``: ``(z + 2^62) >> f - 2^(62-f) = P - K - Q``, where
+        ``P = c >> f - 2^(62-f)`` is public to ``a`` and ``b``, ``K = r >> f`` (arithmetic, ``r``
+        read as signed) is known to ``d`` and ``Q = c_63 m 2^(64-f)`` depends on ``m`` modulo
+        ``2^f`` only. (This is semi2k's ``P + (1 - 2 c_63) m 2^(63-f) - r_mid``, regrouped.)
 
-        Views (semi-honest, one corrupted party): ``a`` sees ``z_d`` and ``z_b + r_b``, each
-        padded by a distinct output of the seed of ``d`` and ``b`` that ``a`` lacks (``z_d`` and
-        ``z_b`` are masked by the zero-sharing), and ``c``, padded by ``r``; ``b`` likewise;
-        ``d`` sees two result parts padded by ``rho`` and ``sigma`` (seed of ``a`` and ``b``).
+        Round 1: ``a`` and ``b`` send each other ``z_a + alpha + 2^62`` and ``z_b + gamma``;
+        ``d`` sends ``a`` ``D = K + kappa + omega + mu 2^(64-f)`` and ``m_a = m - m_b`` (mod ``2^f``, in 8,
+        16 or 32-bit words), with ``kappa`` (seed of ``d`` and ``a``) and ``omega``, ``m_b``,
+        ``mu`` (seed of ``d`` and ``b``) fresh. Round 2: ``b`` sends ``a`` ``g_b = mu - c_63 m_b``
+        and ``a`` sends ``b`` ``F_a = -c_63 m_a 2^(64-f) - D``. The result's components are
+        ``kappa`` (held by ``d`` and ``a``), ``omega`` (``d`` and ``b``) and
+        ``P + F_a + g_b 2^(64-f)`` (``a`` and ``b``); they sum to ``P - K - Q``.
+
+        Views (semi-honest, one corrupted party): ``d`` receives nothing. ``a`` receives
+        ``z_b + gamma``, ``D``, ``m_a`` and ``g_b``, padded by ``gamma``, ``omega``, ``m_b`` and
+        ``mu``: distinct outputs of the seed of ``d`` and ``b``, which ``a`` lacks. ``b``
+        receives ``z_a + alpha + 2^62`` and ``F_a``, padded by ``alpha`` and ``kappa`` (seed of
+        ``d`` and ``a``). To ``a`` and ``b`` the mask ``r`` is uniform and independent of ``z``
+        (each lacks one of ``alpha``, ``gamma``), so ``c`` reveals nothing, and ``z`` needs no
+        zero-sharing. Bytes per element (``9 <= f <= 16``): ``d`` 10, ``a`` 16, ``b`` 10; the helper
+        role rotates between calls.
         """
         d = self._trunc_calls % 3
         self._trunc_calls += 1
         a, b = (d + 1) % 3, (d + 2) % 3
-        shape = z.shape
-        comps: dict[int, RingArray] = {}
-        if self.me == d:
-            r = self.pair_prg[a].ring(shape) + self.pair_prg[b].ring(shape)
-            m_b, mid_b = self.pair_prg[b].ring(shape), self.pair_prg[b].ring(shape)
-            m_a = (r >> _TOP) - m_b
-            mid_a = ((r & _LOW63) >> np.uint64(f)) - mid_b
-            self.ch.send(a, concat_flat([m_a, mid_a, z]).data)
-            self.ch.send(b, np.ascontiguousarray(z).data)
+        shape, n = z.shape, z.size
+        small = _small_dtype(f)
+        public_offset = const(1 << (62 - f))
+        out = np.empty((2, *shape), dtype=np.uint64)  # (this party's component, the next one)
+        mine, nxt = out[0, ...], out[1, ...]  # views, also of 0-d results
+        if self.me == d:  # out: (omega, kappa)
+            r = self.pair_prg[a].ring(shape)
+            self.pair_prg[a].fill(nxt)
+            r += self.pair_prg[b].ring(shape)
+            self.pair_prg[b].fill(mine)
+            m_b, mu = _draw_small(self.pair_prg[b], shape, small)
+            r -= z
+            msg = np.empty(n * (8 + small.itemsize), dtype=np.uint8)
+            np.right_shift(r, _TOP, out=msg[8 * n :].view(small).reshape(shape), casting="unsafe")
+            msg[8 * n :].view(small)[:] -= m_b.reshape(-1)  # m_a
+            k = r.view(np.int64)
+            k >>= np.int64(f)  # K
+            r += nxt
+            dm = msg[: 8 * n].view(np.uint64).reshape(shape)
+            np.add(r, mine, out=dm)
+            _add_high(dm, mu, f)  # D
+            self.ch.send(a, msg.data)
             self.ch.round()
             self.ch.round()
-            comps[_pair_comp(a, d)] = np.frombuffer(self.ch.recv(a), dtype=np.uint64).reshape(shape)
-            comps[_pair_comp(b, d)] = np.frombuffer(self.ch.recv(b), dtype=np.uint64).reshape(shape)
-        else:
-            other = b if self.me == a else a
-            r_own = self.pair_prg[d].ring(shape)
-            u = z + r_own + const(1 << 62) if self.me == a else z + r_own
-            self.ch.send(other, np.ascontiguousarray(u).data)
+            return out
+        if self.me == a:  # out: (kappa, P + F_a + g_b 2^(64-f))
+            u = self.pair_prg[d].ring(shape)
+            u += z
+            u += const(1 << 62)
+            self.ch.send(b, u.reshape(-1).data)
+            self.pair_prg[d].fill(mine)
             self.ch.round()
-            if self.me == a:
-                m, mid, z_d = split_flat(np.frombuffer(self.ch.recv(d), dtype=np.uint64), [shape, shape, shape])
-            else:
-                m, mid = self.pair_prg[d].ring(shape), self.pair_prg[d].ring(shape)
-                z_d = np.frombuffer(self.ch.recv(d), dtype=np.uint64).reshape(shape)
-            c = u + z_d + np.frombuffer(self.ch.recv(other), dtype=np.uint64).reshape(shape)
-            public, factor = trunc_public_part(c, f)
-            t = m * factor - mid
-            rho, sigma = self.pair_prg[other].ring(shape), self.pair_prg[other].ring(shape)
-            t = t + public - rho - sigma if self.me == a else t + sigma
-            self.ch.send(d, t.data)
+            c = u
+            c += _words(self.ch.recv(b), np.uint64, n, shape)
+            q = np.empty(shape, dtype=small)
+            np.right_shift(c, _TOP, out=q, casting="unsafe")
+            np.right_shift(c, np.uint64(f), out=nxt)
+            nxt -= public_offset  # P
+            got = self.ch.recv(d)
+            q *= _words(got, small, n, shape, offset=8 * n)
+            np.negative(q, out=q)
+            f_a = np.empty(shape, dtype=np.uint64)
+            np.negative(_words(got, np.uint64, n, shape), out=f_a)
+            _add_high(f_a, q, f)
+            self.ch.send(b, f_a.reshape(-1).data)
             self.ch.round()
-            comps[_pair_comp(a, b)] = rho
-            comps[_pair_comp(self.me, d)] = t
-        return np.stack([comps[self.me], comps[self.next]])
+            nxt += f_a
+            _add_high(nxt, _words(self.ch.recv(b), small, n, shape), f)
+            return out
+        # b; out: (P + F_a + g_b 2^(64-f), omega)
+        v = self.pair_prg[d].ring(shape)
+        v += z
+        self.ch.send(a, v.reshape(-1).data)
+        self.pair_prg[d].fill(nxt)
+        m_b, mu = _draw_small(self.pair_prg[d], shape, small)
+        self.ch.round()
+        c = v
+        c += _words(self.ch.recv(a), np.uint64, n, shape)
+        g_b = np.empty(shape, dtype=small)
+        np.right_shift(c, _TOP, out=g_b, casting="unsafe")
+        g_b *= m_b
+        np.subtract(mu, g_b, out=g_b)
+        self.ch.send(a, g_b.reshape(-1).data)
+        self.ch.round()
+        np.right_shift(c, np.uint64(f), out=mine)
+        mine -= public_offset
+        _add_high(mine, g_b, f)
+        mine += _words(self.ch.recv(a), np.uint64, n, shape)
+        return out
 
     @ring_op
     def permute(self, x: RingArray, owner: int, pi: npt.ArrayLike | None) -> RingArray:

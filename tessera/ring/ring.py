@@ -78,6 +78,8 @@ def unpack_bits(words: RingArray, n: int) -> RingArray:
 
 
 _EINSUM = {(2, 2): "ik,kj->ij", (2, 1): "ik,k->i", (1, 2): "k,kj->j", (1, 1): "k,k->"}
+_LONG = 4096  # contractions at least this long take the layout-aware paths below
+_BLOCK = 4096
 
 
 def matmul(a: RingArray, b: RingArray) -> RingArray:
@@ -85,14 +87,45 @@ def matmul(a: RingArray, b: RingArray) -> RingArray:
 
     numpy has no integer BLAS and its uint64 ``matmul`` runs a naive strided loop (0.3-0.5 s
     for an 11 x 10^5 by 10^5 x 12 product, logistic regression's gradient and Hessian);
-    ``einsum``'s sum-of-products loops compute the same wrapped sums about 10x faster. Batched
-    operands stay with ``matmul``.
+    ``einsum``'s sum-of-products loops compute the same wrapped sums about 10x faster. Its
+    inner loop runs over the columns of ``b``, so for a long contraction into few columns
+    (``66 x 10^5`` by ``10^5 x 2``, the Hessian's sums) a column at a time is 3x faster, and
+    for a handful of columns contiguous blocks of both operands 1.7x (:func:`_long_matmul`).
+    Batched operands stay with ``matmul``. The sums wrap modulo 2^64 in any order: exact.
     """
+    if np.ndim(a) == 2 and np.ndim(b) == 2 and a.shape[1] >= _LONG:
+        fast = _long_matmul(a, b)
+        if fast is not None:
+            return fast
     spec = _EINSUM.get((np.ndim(a), np.ndim(b)))
     if spec is None:
         prod: RingArray = np.matmul(a, b)
         return prod
     out: RingArray = np.asarray(np.einsum(spec, a, b), dtype=np.uint64)
+    return out
+
+
+def _long_matmul(a: RingArray, b: RingArray) -> RingArray | None:
+    """``a @ b`` for a long contraction (``a`` is ``m x K``, ``b`` ``K x p``), or None where
+    plain ``einsum`` is as fast (many columns, or a single row)."""
+    m, k = a.shape
+    p = b.shape[1]
+    out = np.empty((m, p), dtype=np.uint64)
+    if p <= 2:  # a column at a time, reading a along its contiguous axis
+        for j in range(p):
+            col = np.ascontiguousarray(b[:, j])
+            if a.strides[0] <= a.strides[1]:
+                np.einsum("ki,k->i", a.T, col, out=out[:, j])
+            else:
+                np.einsum("ik,k->i", a, col, out=out[:, j])
+        return out
+    if p > 16 or m < 4:
+        return None
+    out[...] = 0
+    for s in range(0, k, _BLOCK):  # dot products of contiguous rows, a block of K at a time
+        blk_a = np.ascontiguousarray(a[:, s : s + _BLOCK])
+        blk_b = np.ascontiguousarray(b[s : s + _BLOCK].T)
+        out += np.einsum("ik,jk->ij", blk_a, blk_b)
     return out
 
 

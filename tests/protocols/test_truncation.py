@@ -48,3 +48,21 @@ def test_truncation_near_the_top_of_the_range_has_no_failures(config):
     err = np.array([int(g) - e for g, e in zip(got.tolist(), exact)])
     assert max(abs(x) for x in (int(a) * int(b) for a, b in zip(a_raw[:100], b_raw[:100]))) > 2**60
     assert err.min() >= 0 and err.max() <= 1, (err.min(), err.max())
+
+
+@pytest.mark.parametrize("f", [1, 8, 9, 16, 17, 32, 33, 40])
+def test_rep3_truncation_is_exact_for_every_word_size_of_its_top_bit_shares(f):
+    """rep3 sends the helper's shares of the mask's top bit modulo 2^f, in 8, 16, 32 or 64-bit
+    words; the result is ``floor(x / 2^f)`` or one more, for values up to 2^62 of either sign."""
+    rng = np.random.default_rng(f)
+    n = 4000
+    raw = rng.integers(-(2**62) + 1, 2**62, n)
+    raw[:4] = [2**62 - 1, -(2**62) + 1, 0, -1]
+
+    def prog(s):
+        x = s.input(0, raw if s.me == 0 else None, shape=(n,), frac_bits=0, bound=None)
+        return s.protocol.open([s.protocol.truncate(x.shares, f)])[0]
+
+    got = run(prog, ("rep3", 3))["P0"].view(np.int64)
+    err = np.array([int(g) - (int(x) >> f) for g, x in zip(got.tolist(), raw.tolist())])
+    assert err.min() >= 0 and err.max() <= 1, (err.min(), err.max())

@@ -78,8 +78,9 @@ def test_communication_is_accounted_per_party():
 
     r3 = run_threads(prog, 3, protocol="rep3")
     r2 = run_threads(prog, 3, protocol="semi2k")
-    # rep3: 2 inputs x 2 msgs x 8n from the owners, mul+trunc 8/3 x 8n per party (d: 4, a and b: 2 each), reveal 8n each
-    assert sum(r3.bytes_sent.values()) == pytest.approx(8 * n * (4 + 8 + 3), rel=0.01)
+    # rep3: 2 inputs x 2 msgs x 8n from the owners, mul+trunc 36n in all (the helper 10n, the others 16n
+    # and 10n: a word and a 16-bit word each way), reveal 8n each
+    assert sum(r3.bytes_sent.values()) == pytest.approx(8 * n * (4 + 3) + 36 * n, rel=0.01)
     # semi2k, 3 parties: inputs free, open d,e 16n to 2 peers, trunc 8n to 2 peers, reveal 8n to 2
     for p in ["P0", "P1", "P2"]:
         assert r2.bytes_sent[p] == pytest.approx(2 * 8 * n * 4, rel=0.01)
