@@ -11,7 +11,7 @@ import pytest
 import statsmodels.api as sm
 from sklearn.linear_model import LogisticRegression
 
-import tessera.execution.psi as vertical
+import tessera.psi as psi_api
 from tessera import analytics
 from tessera.data.synthetic import vertical_fraud
 from tessera.errors import PlanError
@@ -29,14 +29,14 @@ def banks():
 def psi_results(monkeypatch):
     """Every PsiResult the party programs got (threads runtime: same process)."""
     seen = []
-    real = vertical.run_psi
+    real = psi_api.run_psi  # imported where a PSI runs (tessera.execution.psi.align)
 
     def spy(*args, **kwargs):
         res = real(*args, **kwargs)
         seen.append(res)
         return res
 
-    monkeypatch.setattr(vertical, "run_psi", spy)
+    monkeypatch.setattr(psi_api, "run_psi", spy)
     return seen
 
 
