@@ -36,6 +36,10 @@ class Entry(NamedTuple):
     cls: str | None = None  # the name of a TyperCommand subclass in ``module``
 
 
+#: The commands that start party processes (``run_local``, ``run_cluster``): their fork server is
+#: started before their module is imported (:mod:`tessera.runtime.forkserver`).
+LAUNCHING = frozenset({"bench", "demo", "run", "cluster"})
+
 #: The subcommands, in the order ``tessera --help`` lists them.
 COMMANDS: dict[str, Entry] = {
     "bench": Entry("tessera.cli.bench", "bench",
@@ -98,6 +102,11 @@ class _Tessera(TyperGroup):
 
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:  # click's Context
         if args and isinstance(self.commands.get(args[0]), _StandIn):
+            if args[0] in LAUNCHING and "--help" not in args:
+                # the fork server imports Tessera for the party processes while the command imports its module
+                from tessera.runtime import forkserver
+
+                forkserver.warm()
             self.commands[args[0]] = load_command(args[0])
         return super().resolve_command(ctx, args)
 

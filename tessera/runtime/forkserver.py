@@ -188,12 +188,9 @@ class _Server:
         return proc
 
     def close(self) -> None:
+        """End the server: it sees its socket close (even while it still imports) and exits,
+        killing any child still running; not waited for, so a short command exits at once."""
         self.control.close()
-        try:
-            self.proc.wait(5.0)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
 
 
 _server: _Server | None = None
@@ -220,7 +217,8 @@ def _close() -> None:
 
 def warm() -> None:
     """Start this process's fork server if it is not running (it imports while the caller goes
-    on: writing data, planning)."""
+    on: writing data, planning). A program that will start parties can call it before its own
+    imports (this module imports nothing heavy), so the two imports overlap."""
     _current()
 
 
@@ -257,7 +255,10 @@ def _umask() -> int:
 
 def _recv_request(control: socket.socket) -> tuple[dict[str, Any], list[int]] | None:
     """One request and its descriptors, or None once the launcher has closed its end."""
-    data, fds, _, _ = socket.recv_fds(control, _MAX_REQUEST, 2)
+    try:
+        data, fds, _, _ = socket.recv_fds(control, _MAX_REQUEST, 2)
+    except OSError:  # reset: the launcher is gone
+        return None
     if not data:
         for fd in fds:
             os.close(fd)
@@ -336,6 +337,7 @@ def serve(control_fd: int) -> None:
     """The server's loop: fork a child per request, report pids and exit codes, pass on kill
     and terminate requests, and end (killing its children) when the launcher goes."""
     _name_process(b"tessera-forksrv")
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's ^C is for the launcher; it ends when the launcher does
     for module in PRELOAD:
         importlib.import_module(module)
     control = socket.socket(fileno=control_fd)
@@ -343,7 +345,6 @@ def serve(control_fd: int) -> None:
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's ^C is for the launcher; it ends when the launcher does
     links: dict[int, socket.socket] = {}  # child pid -> its launcher's link, until the child is reaped
     heard: set[int] = set()  # children whose launcher may still send kill or terminate
     try:
@@ -369,12 +370,14 @@ def serve(control_fd: int) -> None:
             try:
                 pid = os.fork()
             except OSError as e:
-                link.sendall(b"E" + str(e).encode() + b"\n")
+                with contextlib.suppress(OSError):
+                    link.sendall(b"E" + str(e).encode() + b"\n")
                 link.close()
             else:
                 if pid == 0:
                     _child(request, link.fileno(), listener_fd, closing)
-                link.sendall(b"P%d\n" % pid)
+                with contextlib.suppress(OSError):  # a launcher gone meanwhile: the child is killed below
+                    link.sendall(b"P%d\n" % pid)
                 links[pid] = link
                 heard.add(pid)
             if listener_fd is not None:
