@@ -361,6 +361,12 @@ class SecretTensor:
         if isinstance(key, SecretTensor):
             raise TypeError("indexing by a secret is not supported (it would reveal the index)")
         key = key if isinstance(key, tuple) else (key,)
+        last = key[-1] if key else None
+        if (isinstance(last, np.ndarray) and last.ndim == 1 and last.dtype.kind in "iu"
+                and all(isinstance(k, slice) and k == slice(None) for k in key[:-1])):
+            # one index array after full slices: a take along that axis (numpy's fancy indexing
+            # copies element by element, ~3x slower on the n x 55 feature products of a fit)
+            return self._new(np.take(self.shares, last, axis=len(key)))
         return self._new(self.shares[(slice(None), *key)])
 
     def reshape(self, *shape: int | Sequence[int]) -> SecretTensor:

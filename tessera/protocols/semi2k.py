@@ -36,7 +36,6 @@ from tessera.ring.ring import matmul as ring_matmul
 __all__ = ["Semi2k", "trunc_public_part"]
 
 _TOP = np.uint64(63)
-_LOW63 = np.uint64((1 << 63) - 1)
 
 
 @ring_op
@@ -48,7 +47,8 @@ def trunc_public_part(c: RingArray, f: int) -> tuple[RingArray, RingArray]:
     ``y >> f = (c mod 2^63) >> f - r_mid + 2^(63-f) * (c_msb XOR r_msb)``, off by at most one.
     """
     c_msb = c >> _TOP
-    public = ((c & _LOW63) >> np.uint64(f)) + (c_msb << np.uint64(63 - f)) - const(1 << (62 - f))
+    # (c mod 2^63) >> f + 2^(63-f) c_msb is c >> f (2^f divides 2^63): one pass
+    public = (c >> np.uint64(f)) - const(1 << (62 - f))
     factor = (np.uint64(1) - np.uint64(2) * c_msb) << np.uint64(63 - f)
     return public, factor
 

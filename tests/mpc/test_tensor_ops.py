@@ -123,11 +123,13 @@ def test_indexing_slicing_reshape_transpose_concatenate(config, x):
             a[0], a[1:, ::-1], a[..., 0], a[np.array([1, 0])], a[x > 0], a.reshape(-1), a.T,
             a.transpose(*reversed(range(a.ndim))), a.flatten(),
             concatenate([a, a * 2], axis=0), concatenate([a, a], axis=-1), stack([a, -a], axis=1),
+            a[:, np.array([1, 0, -1, 1])],  # one index array after full slices (a take): negative, repeated
         )
 
     got = run(prog, config)["P0"]
     want = [x[0], x[1:, ::-1], x[..., 0], x[np.array([1, 0])], x[x > 0], x.reshape(-1), x.T, x.T, x.flatten(),
-            np.concatenate([x, x * 2]), np.concatenate([x, x], axis=-1), np.stack([x, -x], axis=1)]
+            np.concatenate([x, x * 2]), np.concatenate([x, x], axis=-1), np.stack([x, -x], axis=1),
+            x[:, np.array([1, 0, -1, 1])]]
     for g, w in zip(got, want):
         assert g.shape == w.shape
         np.testing.assert_allclose(g, w, rtol=0, atol=1e-9)
