@@ -9,9 +9,9 @@ programs), :func:`~tessera.runtime.run_threads` and :func:`~tessera.runtime.run_
 :class:`Client`, the analyst's client of a running node (:mod:`tessera.node`).
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from tessera._exports import lazy_exports
 from tessera.errors import TesseraError
 
 if TYPE_CHECKING:
@@ -48,12 +48,5 @@ _LAZY = {"run_local": "tessera.jobs.local", "LocalResult": "tessera.jobs.local",
          "draft_schema": "tessera.data.draft",
          "LogisticRegression": "tessera.estimators", "LinearRegression": "tessera.estimators"}
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'tessera' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY)
 __version__ = "0.1.0"

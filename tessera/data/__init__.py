@@ -11,8 +11,9 @@
 Imports only :mod:`tessera.errors` from the rest of Tessera.
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from tessera._exports import lazy_exports
 
 if TYPE_CHECKING:
     from tessera.data.checks import Violation
@@ -49,11 +50,4 @@ _LAZY = {"Violation": "tessera.data.checks", "SchemaDraft": "tessera.data.draft"
          "ColumnType": "tessera.data.schema", "Schema": "tessera.data.schema", "Source": "tessera.data.sources",
          "SparkSource": "tessera.data.sources", "SqlSource": "tessera.data.sources"}
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY)

@@ -1,7 +1,8 @@
 """Governance: the signed contract, each node's policy, privacy-budget ledger and audit log."""
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from tessera._exports import lazy_exports
 
 if TYPE_CHECKING:
     from tessera.governance.audit import AuditLog, compare_logs, verify_entries
@@ -21,11 +22,4 @@ _LAZY = {"AuditLog": "tessera.governance.audit", "compare_logs": "tessera.govern
          "SqliteLedger": "tessera.governance.ledger", "Decision": "tessera.governance.policy",
          "NodeState": "tessera.governance.policy", "check": "tessera.governance.policy"}
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY)

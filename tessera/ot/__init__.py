@@ -7,8 +7,9 @@ its correlation-robust hash), ``cot`` (correlated and random OT between every pa
 parties, over Z_2^64 and over bits).
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from tessera._exports import lazy_exports
 
 if TYPE_CHECKING:
     from tessera.ot.cot import Cot, OtMesh
@@ -18,11 +19,4 @@ __all__ = ["Cot", "OtMesh"]
 #: Imported when first used: ``tessera.ot.groups`` or ``tessera.ot.aes`` load no OT extension.
 _LAZY = {"Cot": "tessera.ot.cot", "OtMesh": "tessera.ot.cot"}
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY)

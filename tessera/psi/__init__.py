@@ -9,8 +9,9 @@ keys: ``_keys.py``; groups and throughput: ``tessera.ot.groups``; OT: ``tessera.
 ``_cuckoo.py``; AES-based primitives: ``tessera.ot.aes``.
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from tessera._exports import lazy_exports
 
 if TYPE_CHECKING:
     from tessera.ot.groups import GROUPS, ristretto255_available
@@ -41,11 +42,4 @@ _LAZY = {"GROUPS": "tessera.ot.groups", "ristretto255_available": "tessera.ot.gr
          "PsiKey": "tessera.psi._keys", "MODES": "tessera.psi._result", "PROTOCOLS": "tessera.psi._result",
          "Alignment": "tessera.psi._result", "PsiResult": "tessera.psi._result", "PsiSpec": "tessera.psi._result"}
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY)

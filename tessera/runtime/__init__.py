@@ -2,8 +2,9 @@
 (:mod:`~tessera.runtime.launcher`, :func:`~tessera.runtime.cluster.run_mesh`), and
 :func:`run_cluster` for diagnostics and benchmark programs."""
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from tessera._exports import lazy_exports
 
 if TYPE_CHECKING:
     from tessera.runtime.cluster import run_cluster, run_mesh
@@ -19,11 +20,4 @@ _LAZY = {"run_cluster": "tessera.runtime.cluster", "run_mesh": "tessera.runtime.
          "run_threads": "tessera.runtime.inprocess", "Failure": "tessera.runtime.launcher",
          "ProcessReport": "tessera.runtime.launcher", "RunResult": "tessera.runtime.result"}
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY)
