@@ -2,8 +2,8 @@
 same launcher as the local cluster, :mod:`tessera.runtime.launcher`), this node's outcome, and the
 budget sweep that keeps no reservation alive past its job.
 
-A node runs one ``python -m tessera.jobs.party`` process per running job, handed the typed job
-planned when this node decided (never planned again), its data and its ledger. The process's
+A node runs one ``tessera.jobs.party`` process (forked by the launcher) per running job, handed
+the typed job planned when this node decided (never planned again), its data and its ledger. The process's
 report (:class:`~tessera.jobs.model.JobReport`) decides the outcome: ``released``, or the
 failure's one classification, ``aborted`` or ``failed``.
 """
@@ -202,8 +202,7 @@ class Runner:
             self.procs[job_id] = proc
             cancelled = job_id in self.cancelled
         if cancelled:  # cancelled while it was being started
-            with contextlib.suppress(ProcessLookupError):
-                proc.terminate()
+            proc.terminate()
         ctx.log(logging.INFO, "party process started", job_id=job_id, pid=proc.pid, port=ports[ctx.name])
         threading.Thread(target=self._watch, args=(job, proc, release_slot), daemon=True,
                          name=f"watch-{job_id}").start()
@@ -340,8 +339,7 @@ class Runner:
             proc = self.procs.get(job_id)
         if proc is not None:
             self.ctx.log(logging.WARNING, "ending the party process of a cancelled job", job_id=job_id, pid=proc.pid)
-            with contextlib.suppress(ProcessLookupError):
-                proc.terminate()
+            proc.terminate()  # a process that has ended already is left alone
 
     def _record(self, job_id: str, steps: list[Step]) -> None:
         """Run ``steps`` in order (a step may return more steps, run next). A step that fails on
@@ -442,8 +440,7 @@ class Runner:
             procs = dict(self.procs)
         for job_id, p in procs.items():
             self.ctx.log(logging.WARNING, "aborting a running job for shutdown", job_id=job_id)
-            with contextlib.suppress(ProcessLookupError):
-                p.send_signal(signal.SIGTERM)
+            p.terminate()
         deadline = time.monotonic() + grace
         for p in procs.values():
             try:

@@ -51,8 +51,9 @@ def run_mesh(
     input_parties: Sequence[str] = (),
     linked_inputs: bool = False,
 ) -> dict[str, ProcessReport]:
-    """Start every endpoint as ``python -m entry CONFIG`` (``configure`` writes each config from
-    its :class:`PartyConfig`), wait, and return every endpoint's report.
+    """Start every endpoint as ``entry``'s ``main([CONFIG])`` (:func:`~tessera.runtime.launcher.start`;
+    ``configure`` writes each config from its :class:`PartyConfig`), wait, and return every
+    endpoint's report.
 
     ``relay``: every endpoint reaches each peer through a route of this
     :class:`~tessera.runtime.relay.Relay` (a WAN emulator) instead of directly; the caller owns

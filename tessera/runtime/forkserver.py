@@ -56,12 +56,20 @@ class ForkedProcess:
     interface a launcher uses: ``pid``, ``returncode``, :meth:`poll`, :meth:`wait`, :meth:`kill`,
     :meth:`terminate`."""
 
-    def __init__(self, link: socket.socket, pid: int) -> None:
+    def __init__(self, link: socket.socket, pid: int, report: bytes = b"") -> None:
         self.pid = pid
         self.returncode: int | None = None
         self._link = link
         self._lock = threading.Lock()
         self._buffer = b""
+        self._take(report)  # a child that ended at once: its exit report came with the pid
+
+    def _take(self, chunk: bytes) -> None:
+        """Take bytes of the server's report: its exit line (``X<code>``) sets ``returncode``."""
+        self._buffer += chunk
+        if b"\n" in self._buffer:
+            line = self._buffer.partition(b"\n")[0]
+            self.returncode = int(line[1:]) if line.startswith(b"X") else -signal.SIGKILL
 
     def _read(self, timeout: float | None) -> None:
         """Wait up to ``timeout`` seconds (None: without limit) for the server's report of the
@@ -84,10 +92,7 @@ class ForkedProcess:
                 if not chunk:  # the server is gone without a report: the child went with it
                     self.returncode = -signal.SIGKILL
                     return
-                self._buffer += chunk
-                if b"\n" in self._buffer:
-                    line = self._buffer.partition(b"\n")[0]
-                    self.returncode = int(line[1:]) if line.startswith(b"X") else -signal.SIGKILL
+                self._take(chunk)
 
     def poll(self) -> int | None:
         self._read(0.0)
@@ -110,12 +115,6 @@ class ForkedProcess:
 
     def terminate(self) -> None:
         self._signal(b"T")
-
-    def send_signal(self, sig: int) -> None:
-        """SIGTERM or SIGKILL (the two a launcher sends)."""
-        if sig not in (signal.SIGTERM, signal.SIGKILL):
-            raise ValueError(f"a forked party process takes SIGTERM or SIGKILL, not signal {sig}")
-        self._signal(b"K" if sig == signal.SIGKILL else b"T")
 
 
 class _Server:
@@ -179,13 +178,7 @@ class _Server:
             why = line[1:].decode(errors="replace").strip() if line.startswith(b"E") else "no answer"
             raise TransportError(f"the party fork server could not start {request['module']}: {why}")
         first, _, rest = line.partition(b"\n")
-        proc = ForkedProcess(mine, int(first[1:]))
-        if rest:  # the child ended already: its exit report came with the pid
-            proc._buffer = rest
-            if b"\n" in rest:
-                end = rest.partition(b"\n")[0]
-                proc.returncode = int(end[1:]) if end.startswith(b"X") else -signal.SIGKILL
-        return proc
+        return ForkedProcess(mine, int(first[1:]), rest)
 
     def close(self) -> None:
         """End the server: it sees its socket close (even while it still imports) and exits,
@@ -292,7 +285,6 @@ def _child(request: dict[str, Any], link_fd: int, listener_fd: int | None, closi
             if listener_fd != target:
                 os.dup2(listener_fd, target)
                 os.close(listener_fd)
-            os.set_inheritable(target, True)
         os.environ.clear()
         os.environ.update(request["env"])
         os.environ[LAUNCHER_ENV] = str(request["launcher"])

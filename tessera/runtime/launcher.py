@@ -1,7 +1,8 @@
 """Starting party processes and reading what they report: one launcher for every caller.
 
 The local cluster (:func:`tessera.runtime.cluster.run_cluster`, :func:`run_mesh`), ``run_local``
-and the node's job runner all start an endpoint as ``python -m MODULE CONFIG.json`` with
+and the node's job runner all start an endpoint (``MODULE.main([CONFIG.json])``, what
+``python -m MODULE CONFIG.json`` runs, forked warm by :mod:`~tessera.runtime.forkserver`) with
 :func:`start`, and read its :class:`ProcessReport` with :func:`read_report`. A failed endpoint's
 report carries a :class:`Failure`, whose :attr:`~Failure.kind` is the one classification of
 errors: ``aborted`` (a party or the network stopped the session: :data:`ABORT_ERRORS`) or
