@@ -313,8 +313,9 @@ def sigmoid(x: SecretTensor) -> SecretTensor:
     x = at_scale(x, f)
     cap = float(min(f + 2, int((60 - f) / math.log2(math.e)) - 1))  # keeps 2^-cap*log2(e) exact enough
     neg, below, above = x._sign_bits(x, x + cap, -(x - cap))
-    a = x * (1 - 2 * neg)
-    a = a + (below + above) * (cap - a)  # |x| clipped to cap
+    # |x| clipped to cap, in one product: below implies neg and above implies not neg, so
+    # (1 - below - above)(1 - 2 neg) = 1 - 2 neg + below - above
+    a = x * (1 - 2 * neg + below - above) + (below + above) * int(cap)
     t = a.scale(-math.log2(math.e), cap)  # in [-(f+2) log2 e, 0]
     lo = -math.ceil(cap * math.log2(math.e))
     ex = _exp2(t, lo, 1)  # e^-|x| in (0, 1]

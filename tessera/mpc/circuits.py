@@ -7,7 +7,9 @@ one round. ``G`` and ``P`` stay disjoint, so OR is XOR and costs nothing.
 
 Comparisons and bit extraction need only a few sum bits, so they run a *bit-sliced* adder
 instead (:func:`ltz`, :func:`bits_of`): the addends are transposed so that one row packs bit
-``j`` of every element, 64 elements a word (linear over XOR, so local), and the same
+``j`` of every element, 64 elements a word (:mod:`tessera.ring.bitslice`; linear over XOR, so
+local — and the protocol's :meth:`~tessera.protocols.base.Protocol.a2b_sliced` lets a party that
+knows an addend in the clear slice it once before sharing it), and the same
 Kogge-Stone prefix network is pruned backwards to the gates the wanted carries depend on. An
 AND gate then costs one bit per element instead of a whole word: the sign of a 64-bit value
 takes 182 AND bits (23 bytes) per element in place of 12 words (96 bytes), in the same rounds.
@@ -18,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from tessera.protocols.base import Protocol
+from tessera.ring.bitslice import unslice_bits
 from tessera.ring.ring import RingArray, ring_op
 
 __all__ = ["a2b", "ltz", "bits_of", "sum_bits", "BIT_ROUNDS"]
@@ -58,45 +61,6 @@ def a2b(proto: Protocol, x: RingArray) -> RingArray:
     return p0 ^ (g << np.uint64(1))
 
 
-_T8 = ((7, np.uint64(0x00AA00AA00AA00AA)), (14, np.uint64(0x0000CCCC0000CCCC)), (28, np.uint64(0x00000000F0F0F0F0)))
-
-
-def _transpose8(x: RingArray) -> RingArray:
-    """Transpose the 8 x 8 bit matrix in every word (bit ``8r + c`` to bit ``8c + r``; Hacker's
-    Delight 7-3): three masked swaps, each linear over XOR."""
-    for shift, mask in _T8:
-        sh = np.uint64(shift)
-        t = (x ^ (x >> sh)) & mask
-        x = x ^ t ^ (t << sh)
-    return x
-
-
-@ring_op
-def _slice(words: RingArray, rows: int) -> RingArray:
-    """Bit-sliced layout: ``(..., n)`` words to ``(..., rows, ceil(n / 64))`` words whose row ``j``
-    packs bit ``j`` of every element (element ``e`` at bit ``e % 64`` of word ``e // 64``; padding
-    elements are 0). Linear over XOR: XOR shares map to XOR shares. Byte ``k`` of 8 consecutive
-    elements forms one word whose 8 x 8 bit transpose holds bits ``8k..8k+7`` of the 8 elements."""
-    lead, n = words.shape[:-1], words.shape[-1]
-    pad = (-n) % 64
-    if pad:
-        words = np.concatenate([words, np.zeros((*lead, pad), dtype=np.uint64)], axis=-1)
-    m = (n + pad) // 8
-    nbytes = (rows + 7) // 8
-    by = np.ascontiguousarray(words, dtype=np.uint64).view(np.uint8).reshape(*lead, m, 8, 8)[..., :nbytes]
-    # (..., group, element, byte k) -> (..., byte k, group, element): one word per (k, group)
-    grouped = np.ascontiguousarray(np.moveaxis(by, -1, -3)).view(np.uint64)[..., 0]  # (..., nbytes, m)
-    out = _transpose8(grouped).view(np.uint8).reshape(*lead, nbytes, m, 8)  # byte i: bit 8k+i
-    rows_bytes = np.ascontiguousarray(np.moveaxis(out, -1, -2)).reshape(*lead, nbytes * 8, m)
-    return rows_bytes.view(np.uint64)[..., :rows, :]
-
-
-def _unslice(rows: RingArray, n: int) -> RingArray:
-    """Inverse of :func:`_slice` for whole rows: ``(..., words)`` to ``(..., n)`` 0/1 words."""
-    as_bytes = np.ascontiguousarray(rows, dtype=np.uint64).view(np.uint8)
-    return np.unpackbits(as_bytes, axis=-1, bitorder="little")[..., :n].astype(np.uint64)
-
-
 def _carry_plan(want: list[int]) -> tuple[set[int], set[int], list[tuple[int, list[int], list[int]]]]:
     """The Kogge-Stone prefix network pruned to the carries into the positions ``want`` (all >= 1).
 
@@ -128,9 +92,7 @@ def sum_bits(proto: Protocol, x: RingArray, positions: list[int]) -> RingArray:
     every element. Only the carries into those bits are computed (see :func:`_carry_plan`).
     Rounds: the protocol's conversion front end, one for the generate bits and one per prefix
     level (``ceil(log2(max(positions)))``). Reveals nothing."""
-    a, b, a_public = proto.a2b_addends(x)
-    rows = max(positions) + 1
-    sa, sb = _slice(a, rows), _slice(b, rows)
+    sa, sb, a_public = proto.a2b_sliced(x, max(positions) + 1)
     p = proto.xor_public(sb, sa) if a_public else sa ^ sb
     want = sorted({j for j in positions if j > 0})
     carries: dict[int, RingArray] = {}
@@ -166,7 +128,7 @@ def ltz(proto: Protocol, x: RingArray) -> RingArray:
     n = flat.shape[1]
     if n == 0:
         return np.zeros(x.shape, dtype=np.uint64)
-    sign = _unslice(sum_bits(proto, flat, [63])[:, 0], n)
+    sign = unslice_bits(sum_bits(proto, flat, [63])[:, 0], n)
     return proto.b2a_bit(sign).reshape(x.shape)
 
 
@@ -182,5 +144,5 @@ def bits_of(proto: Protocol, x: RingArray, positions: list[int]) -> RingArray:
     n = flat.shape[1]
     if n == 0:
         return np.zeros((*x.shape, len(positions)), dtype=np.uint64)
-    bits = _unslice(sum_bits(proto, flat, positions), n)  # (components, k, n)
+    bits = unslice_bits(sum_bits(proto, flat, positions), n)  # (components, k, n)
     return proto.b2a_bit(np.moveaxis(bits, 1, -1).reshape(x.shape[0], *lead, len(positions)))

@@ -21,6 +21,7 @@ import numpy.typing as npt
 from tessera.errors import SessionError
 from tessera.net.channel import Channel
 from tessera.prg import PRG, fresh_seed
+from tessera.ring.bitslice import slice_bits
 from tessera.ring.ring import RING_DTYPE, RingArray
 
 __all__ = ["Protocol", "Opening", "OpenObserver", "Permutation", "concat_flat", "split_flat", "check_permutation",
@@ -202,6 +203,15 @@ class Protocol(abc.ABC):
         ``a_public``. The binary adder of :mod:`tessera.mpc.circuits` finishes the conversion.
         Reveals nothing.
         """
+
+    def a2b_sliced(self, x: RingArray, rows: int) -> tuple[RingArray, RingArray, bool]:
+        """:meth:`a2b_addends` in the bit-sliced layout of their lowest ``rows`` bits
+        (:func:`~tessera.ring.bitslice.slice_bits`: ``(components, rows, ceil(n / 64))`` for flat
+        ``(components, n)`` shares). This default slices every component of both addends; a
+        protocol whose addends are known in the clear to some party lets that party slice them
+        once before sharing. Reveals nothing."""
+        a, b, a_public = self.a2b_addends(x)
+        return slice_bits(a, rows), slice_bits(b, rows), a_public
 
     @abc.abstractmethod
     def b2a_bit(self, x: RingArray) -> RingArray:

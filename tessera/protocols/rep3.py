@@ -20,7 +20,7 @@ plus 8 bytes per row, 2 rounds.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -37,6 +37,7 @@ from tessera.protocols.base import (
     split_flat,
 )
 from tessera.protocols.correlations import random_permutation
+from tessera.ring.bitslice import slice_bits, sliced_shape
 from tessera.ring.ring import RingArray, const, ring_op
 from tessera.ring.ring import matmul as ring_matmul
 
@@ -388,14 +389,26 @@ class Rep3(Protocol):
         # x = (x_d + x_(d+1)) + x_(d+2): party d knows the first addend and shares its bits; the
         # last is already known to parties d+1 and d+2, i.e. it is a binary sharing with one
         # non-zero component. The role d rotates between calls (it sends 16 bytes per element).
-        shape = x.shape[1:]
+        return self._addends(x, x.shape[1:], lambda w: w)
+
+    @ring_op
+    def a2b_sliced(self, x: RingArray, rows: int) -> tuple[RingArray, RingArray, bool]:
+        # the same addends, each sliced once by a party that knows it in the clear (party d the
+        # first, d+1 and d+2 the last) instead of every component by every party; the shared
+        # first addend travels as rows / 64 of a word per element
+        n = x.reshape(x.shape[0], -1).shape[1]
+        return self._addends(x.reshape(x.shape[0], n), sliced_shape(n, rows), lambda w: slice_bits(w, rows))
+
+    def _addends(self, x: RingArray, shape: tuple[int, ...],
+                 layout: Callable[[RingArray], RingArray]) -> tuple[RingArray, RingArray, bool]:
+        """Binary shares of ``x_d + x_(d+1)`` and of ``x_(d+2)`` in ``layout`` (of ``shape``)."""
         d = self._a2b_calls % 3
         self._a2b_calls += 1
         nxt, prv = (d + 1) % 3, (d + 2) % 3
         zero = np.zeros(shape, dtype=np.uint64)
         if self.me == d:
             a_d, a_next = self.pair_prg[prv].ring(shape), self.pair_prg[nxt].ring(shape)
-            a_last = (x[0] + x[1]) ^ a_d ^ a_next
+            a_last = layout(x[0] + x[1]) ^ a_d ^ a_next
             self.ch.send(nxt, a_last.data)
             self.ch.send(prv, a_last.data)
             self.ch.round()
@@ -403,8 +416,8 @@ class Rep3(Protocol):
         self.ch.round()
         a_last = np.frombuffer(self.ch.recv(d), dtype=np.uint64).reshape(shape)
         if self.me == nxt:
-            return np.stack([self.pair_prg[d].ring(shape), a_last]), np.stack([zero, x[1]]), False
-        return np.stack([a_last, self.pair_prg[d].ring(shape)]), np.stack([x[0], zero]), False
+            return np.stack([self.pair_prg[d].ring(shape), a_last]), np.stack([zero, layout(x[1])]), False
+        return np.stack([a_last, self.pair_prg[d].ring(shape)]), np.stack([layout(x[0]), zero]), False
 
     @ring_op
     def b2a_bit(self, x: RingArray) -> RingArray:
