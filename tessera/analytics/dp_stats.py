@@ -316,6 +316,7 @@ class DPLogisticRegression(NewtonLogistic[DPLogRegParams]):
     version = "1.0"
     params_model = DPLogRegParams
     guarded = False  # a guard's bit would be released without noise (its DP cost is not accounted)
+    owner_products = False  # the rows are clipped inside MPC: products of the unclipped rows would not match
     description = "differentially private logistic regression (output perturbation)"
     result_type = LogitResult
 

@@ -19,6 +19,7 @@ from tessera.analytics.base import Analysis, Local, Params, Plan, Release, Share
 from tessera.analytics.common import (
     DEFAULT_MAX_ROWS,
     check_magnitude,
+    first_holders,
     numeric_columns,
     scaling_for,
     share_columns,
@@ -57,6 +58,36 @@ class LogisticParams(LogRegParams):
 
 def _inference(params: LogRegParams) -> bool:
     return bool(getattr(params, "inference", False))
+
+
+
+def _vertical_products(session: Session, x: SecretTensor, local: Local, params: LogRegParams,
+                       holders: dict[str, list[str]]) -> SecretTensor:
+    """The training rows' ``x_j x_l`` (``j <= l``, :func:`numpy.triu_indices` order), vertically:
+    a pair of columns one party shares is multiplied by that party and shared (one input per
+    party, of all its pairs); the other pairs are formed in one batched secure product.
+    Reveals nothing beyond the public shapes."""
+    feats = params.features
+    jj, ll = np.triu_indices(len(feats))
+    owner = first_holders(feats, holders)
+    n = x.shape[0]
+    got: dict[int, SecretTensor] = {}
+    for p, name in enumerate(session.parties):
+        mine = [i for i in range(len(jj)) if owner[feats[jj[i]]] == owner[feats[ll[i]]] == name]
+        if not mine:
+            continue
+        train = ~local["holdout"]  # the positions _training_rows keeps (the same split of the same n)
+        block = (np.column_stack([local[feats[jj[i]]][train] * local[feats[ll[i]]][train] for i in mine])
+                 if p == session.me else None)
+        t = session.input(p, block, shape=(n, len(mine)), bound=None)
+        for k, i in enumerate(mine):
+            got[i] = t[:, k]
+    cross = np.array([i for i in range(len(jj)) if i not in got], dtype=np.int64)
+    if cross.size:
+        formed = x[:, jj[cross]] * x[:, ll[cross]]
+        for k, i in enumerate(cross):
+            got[int(i)] = formed[:, k]
+    return concatenate([got[i].reshape(n, 1) for i in range(len(jj))], axis=1)
 
 
 def holdout_split(n: int, fraction: float, seed: int = 0) -> npt.NDArray[np.bool_]:
@@ -104,6 +135,10 @@ class NewtonLogistic(Analysis[LP]):
     partitions = ("horizontal", "vertical")
     #: whether the declared convergence guard runs (a DP variant must not reveal its bit)
     guarded = True
+    #: whether a party shares the products ``x_j x_l`` of the features it holds in one row
+    #: (every pair of its rows, horizontally; the pairs of its own columns, vertically) instead
+    #: of the MPC forming them: only where ``_bounded`` leaves the shared rows as they are
+    owner_products = True
 
     def plan(self, schema: Schema, params: LP, partition: str, parties: list[str]) -> Plan:
         cols = numeric_columns(schema, params.features)
@@ -119,7 +154,10 @@ class NewtonLogistic(Analysis[LP]):
             analysis=self.name, version=self.version, partition=partition, columns=[*cols, params.target],
             local=["scale the features to [-1, 1] by their declared bounds; hold out a share of rows if asked",
                    "secret-share the party's rows (horizontal) or columns (vertical; PSI aligned mode: "
-                   "its whole list, then the secret-shared join keeps the common rows)"],
+                   "its whole list, then the secret-shared join keeps the common rows)",
+                   *(["secret-share the products x_j x_l of the scaled features it holds in one row (all pairs of "
+                      "its rows, horizontal; the pairs of its own columns, vertical), for the Hessians"]
+                     if self.owner_products and params.iterations > 1 else [])],
             secure=[f"{params.iterations} Newton iterations: z = X b, s = sigmoid(z), g = X'(s - y) / n, "
                     f"H = X' diag(s(1-s)) X / n (+ L2), b -= H^-1 g with {steps} Newton-Schulz steps "
                     f"({(steps + 1) // 2} in the middle iterations, from the first Hessian's inverse)",
@@ -148,14 +186,16 @@ class NewtonLogistic(Analysis[LP]):
 
     def secure(self, session: Session, local: Local, params: LP, plan: Plan,
                holders: dict[str, list[str]]) -> dict[str, Any]:
+        own = self.owner_products and params.iterations > 1
         if plan.partition == "vertical":
             x, y = self._training_rows(share_columns(session, local, plan, holders), params)
+            products = _vertical_products(session, x, local, params, holders) if own else None
         else:
-            x, y = self._share_rows(session, local, params, plan, holders)
-        return self._fit(session, x, y, params, plan, local)
+            x, y, products = self._share_rows(session, local, params, plan, holders, own)
+        return self._fit(session, x, y, params, plan, local, products)
 
     def secure_rows(self, session: Session, rows: SharedRows, params: LP, plan: Plan) -> dict[str, Any]:
-        return self._fit(session, *self._training_rows(rows, params), params, plan, None)
+        return self._fit(session, *self._training_rows(rows, params), params, plan, None, None)
 
     @staticmethod
     def _training_rows(rows: SharedRows, params: LogRegParams) -> tuple[SecretTensor, SecretTensor]:
@@ -167,8 +207,10 @@ class NewtonLogistic(Analysis[LP]):
         return x[train], rows[params.target][train]
 
     def _fit(self, session: Session, x: SecretTensor, y: SecretTensor, params: LP, plan: Plan,
-             local: Local | None) -> dict[str, Any]:
-        """Newton's method on the shared training rows; releases the coefficients."""
+             local: Local | None, products: SecretTensor | None) -> dict[str, Any]:
+        """Newton's method on the shared training rows; releases the coefficients. ``products``:
+        the shared ``x_j x_l`` (``j <= l``, :func:`numpy.triu_indices` order) if the parties
+        shared them, else the MPC forms them."""
         feats = params.features
         k = len(feats) + 1
         x, y = self._bounded(x, y)
@@ -187,7 +229,7 @@ class NewtonLogistic(Analysis[LP]):
             # not change between iterations: formed once (one batched product), each iteration's Hessian
             # is then one matrix product with w instead of an n x k product and a matrix product
             jj, ll = np.triu_indices(k - 1)
-            cols = concatenate([xi, x[:, jj] * x[:, ll]], axis=1)  # n x (k + P)
+            cols = concatenate([xi, x[:, jj] * x[:, ll] if products is None else products], axis=1)  # n x (k + P)
             colst = cols.T
             hidx = np.zeros((k, k), dtype=np.int64)  # entry (j, l) of H in [X'w, (x_j x_l)'w]
             hidx[0, :] = hidx[:, 0] = np.arange(k)
@@ -285,14 +327,21 @@ class NewtonLogistic(Analysis[LP]):
     def _release_info(self, session: Session, params: LP, n: int) -> dict[str, Any]:
         return {}
 
-    def _share_rows(self, session: Session, local: Local, params: LP, plan: Plan,
-                    holders: dict[str, list[str]]) -> tuple[SecretTensor, SecretTensor]:
-        """Horizontal: each party shares its own training rows."""
+    def _share_rows(self, session: Session, local: Local, params: LP, plan: Plan, holders: dict[str, list[str]],
+                    products: bool) -> tuple[SecretTensor, SecretTensor, SecretTensor | None]:
+        """Horizontal: each party shares its own training rows (and, if ``products``, their
+        pair products ``x_j x_l``, ``j <= l``)."""
+        p = len(params.features)
         train = ~local["holdout"] if session.owns else None
         block = (np.column_stack([local[c][train] for c in [*params.features, params.target]])
                  if session.owns else None)
         rows = concatenate(session.owner_inputs(block), axis=0)
-        return rows[:, : len(params.features)], rows[:, len(params.features)]
+        shared = None
+        if products:
+            jj, ll = np.triu_indices(p)
+            pairs = block[:, jj] * block[:, ll] if block is not None else None
+            shared = concatenate(session.owner_inputs(pairs), axis=0)
+        return rows[:, :p], rows[:, p], shared
 
     @staticmethod
     def _evaluate_holdout(local: Local, params: LogRegParams, coef: npt.NDArray[np.float64],
