@@ -163,29 +163,37 @@ class Rep3(Protocol):
         total = concat_flat([x[0] + x[1] for x in xs]) + missing
         return list(split_flat(total, [x.shape[1:] for x in xs]))
 
-    def _reshare(self, z: RingArray) -> RingArray:
-        """Replicated shares from this party's part of a 3-out-of-3 sharing (already masked)."""
-        self.ch.send(self.prev, np.ascontiguousarray(z).data)
+    def _reshare(self, out: RingArray) -> RingArray:
+        """Replicated shares from this party's part of a 3-out-of-3 sharing (already masked),
+        written in ``out[0]``; the next party's part is received into ``out[1]``."""
+        self.ch.send(self.prev, np.ascontiguousarray(out[0, ...]).reshape(-1).data)
         self.ch.round()
-        z_next = np.frombuffer(self.ch.recv(self.next), dtype=np.uint64).reshape(z.shape)
-        return np.stack([z, z_next])
+        out[1] = np.frombuffer(self.ch.recv(self.next), dtype=np.uint64).reshape(out.shape[1:])
+        return out
 
     @ring_op
     def mul(self, x: RingArray, y: RingArray, trunc: int = 0) -> RingArray:
-        z = x[0] * (y[0] + y[1])
-        z += x[1] * y[0]
+        shape = np.broadcast_shapes(x.shape[1:], y.shape[1:])
         if trunc:  # the truncation masks what it sends itself: no zero-sharing needed
+            z = x[0] * (y[0] + y[1])
+            z += x[1] * y[0]
             return self._trunc_additive(z, trunc)
-        z += self.zero_share(z.shape)
-        return self._reshare(z)
+        out = np.empty((2, *shape), dtype=np.uint64)
+        z = out[0, ...]  # a view, also of a 0-d result
+        np.add(y[0], y[1], out=z)
+        z *= x[0]
+        z += x[1] * y[0]
+        z += self.zero_share(shape)
+        return self._reshare(out)
 
     @ring_op
     def matmul(self, x: RingArray, y: RingArray, trunc: int = 0) -> RingArray:
         z = ring_matmul(x[0], y[0] + y[1]) + ring_matmul(x[1], y[0])
         if trunc:
             return self._trunc_additive(z, trunc)
-        z += self.zero_share(z.shape)
-        return self._reshare(z)
+        out = np.empty((2, *z.shape), dtype=np.uint64)
+        np.add(z, self.zero_share(z.shape), out=out[0, ...])
+        return self._reshare(out)
 
     @ring_op
     def truncate(self, x: RingArray, bits: int) -> RingArray:
@@ -380,9 +388,14 @@ class Rep3(Protocol):
 
     @ring_op
     def and_(self, x: RingArray, y: RingArray) -> RingArray:
-        z = (x[0] & (y[0] ^ y[1])) ^ (x[1] & y[0])
-        z ^= self.pair_prg[self.next].ring(z.shape) ^ self.pair_prg[self.prev].ring(z.shape)
-        return self._reshare(z)
+        out = np.empty((2, *np.broadcast_shapes(x.shape[1:], y.shape[1:])), dtype=np.uint64)
+        z = out[0, ...]
+        np.bitwise_xor(y[0], y[1], out=z)
+        z &= x[0]
+        z ^= x[1] & y[0]
+        z ^= self.pair_prg[self.next].ring(z.shape)
+        z ^= self.pair_prg[self.prev].ring(z.shape)
+        return self._reshare(out)
 
     @ring_op
     def a2b_addends(self, x: RingArray) -> tuple[RingArray, RingArray, bool]:
