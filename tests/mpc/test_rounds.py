@@ -50,6 +50,16 @@ def test_a_comparison_sends_bits_not_words_in_the_adder():
     assert got["P2"] == pytest.approx(182 / 8 + 8, abs=0.1)
 
 
+def test_rep3_shares_only_the_sliced_rows_an_extraction_needs():
+    """The a2b addend party 0 shares travels bit-sliced: for the low 8 bits, 8 rows of n / 64
+    words to each of the two others (2 bytes per element, where the word layout took 16)."""
+    from tessera.mpc.circuits import bits_of
+
+    got = _bytes_per_element(lambda x: bits_of(x.session.protocol, x.shares, list(range(8))), ("rep3", 3))
+    assert got["P0"] - got["P1"] == pytest.approx(2 * 8 * 8 / 64)
+    assert got["P1"] == got["P2"]
+
+
 def test_a_semi2k_bit_conversion_opens_packed_bits():
     """semi2k opens ``x ^ b`` of its daBits 64 bits to a word (it opened one word per bit)."""
     got = _bytes_per_element(lambda x: x < 0, ("semi2k", 2))
