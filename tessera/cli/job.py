@@ -15,9 +15,8 @@ from typing import Any
 
 import typer
 
-from tessera import analytics
 from tessera.cli.errors import fail
-from tessera.cli.show import JSON_OPTION, PLOT_OPTION, show_result
+from tessera.cli.options import JSON_OPTION, PLOT_OPTION
 from tessera.errors import TesseraError
 from tessera.node.client import Client
 from tessera.runtime.jsonable import to_plain
@@ -169,6 +168,9 @@ def _ended(final: dict[str, Any], err: bool = False) -> None:
 @app.command("result")
 def result(job_id: str, as_json: bool = JSON_OPTION, plot: Path = PLOT_OPTION, profile: Path = _PROFILE) -> None:
     """Print the released result as tables (--json: plain JSON; --plot FILE: its plot)."""
+    from tessera import analytics  # the analyses and the result tables load only for a result
+    from tessera.cli.show import show_result
+
     c = _client(profile)
     job = _call(c.status, job_id)
     got = _call(c.result, job_id)

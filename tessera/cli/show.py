@@ -15,12 +15,9 @@ from rich.table import Table
 from tessera import plots
 from tessera.analytics.results import Result, Summary
 from tessera.analytics.results import format_value as _fmt
+from tessera.cli.options import JSON_OPTION, PLOT_OPTION
 
 __all__ = ["show_result", "rich_tables", "JSON_OPTION", "PLOT_OPTION"]
-
-JSON_OPTION = typer.Option(False, "--json", help="Print the result as plain JSON (lists and numbers) for programs.")
-PLOT_OPTION = typer.Option(None, "--plot", help="Also draw the result's plot to FILE (.png or .svg; needs "
-                                                "`pip install tessera[plots]`).")
 
 
 def rich_tables(summary: Summary) -> list[Table]:

@@ -22,15 +22,16 @@ import time
 import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tessera.errors import SealedResultError, TesseraError
-from tessera.jobs.sealed import BoxKey, open_sealed
-from tessera.jobs.sealed import box_key as open_box_key
 from tessera.node.peers import PinnedHTTPS
 from tessera.node.setup import read_profile
-from tessera.node.store import FINAL_STATES
+from tessera.node.states import FINAL_STATES
 from tessera.runtime import jsonable
+
+if TYPE_CHECKING:  # the sealing code (and the analyses it decodes with) loads when a result is opened
+    from tessera.jobs.sealed import BoxKey
 
 __all__ = ["Client", "JobFailed"]
 
@@ -50,7 +51,11 @@ class Client:
                  box_key: BoxKey | str | bytes | None = None) -> None:
         self.http = PinnedHTTPS(url, fingerprint, token=token, timeout=timeout)
         #: the analyst's private X25519 key for results sealed to it (:meth:`result`)
-        self.box_key = None if box_key is None else open_box_key(box_key)
+        self.box_key: BoxKey | None = None
+        if box_key is not None:
+            from tessera.jobs.sealed import box_key as open_box_key
+
+            self.box_key = open_box_key(box_key)
 
     @classmethod
     def from_profile(cls, path: str | os.PathLike[str], box_key: BoxKey | str | bytes | None = None) -> Client:
@@ -121,6 +126,8 @@ class Client:
         if res["missing"]:
             raise SealedResultError(f"the sealed shares of {', '.join(res['missing'])} have not reached the node "
                                     f"after {wait:g} s; every party's share is needed (try again later)")
+        from tessera.jobs.sealed import open_sealed
+
         res["outputs"] = open_sealed(res["sealed"], key)
         return res
 

@@ -29,3 +29,16 @@ def test_a_mistyped_command_still_suggests_the_right_one():
     res = runner.invoke(app, ["nod"])
     assert res.exit_code == 2
     assert "No such command 'nod'. Did you mean 'node'?" in res.output
+
+
+def test_job_commands_load_the_analyses_only_for_a_result():
+    """``tessera job submit/status/list/...`` talk to a node; only ``result`` formats a result
+    (the analyses, and the sealed-result code that decodes with them, load there)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from tessera.cli.main import load_command; load_command('job'); "
+            "import tessera.node.client; "
+            "print(sorted(m for m in ('tessera.analytics', 'tessera.jobs.sealed', 'tessera.mpc') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
