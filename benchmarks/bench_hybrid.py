@@ -74,7 +74,7 @@ def main() -> None:
     ap.add_argument("--no-sklearn", action="store_true")
     args = ap.parse_args()
     files = hybrid_files(args.n, args.parties)
-    conf = {}
+    conf: dict[str, str] = {}
     if args.spark_events is not None:
         args.spark_events.mkdir(parents=True, exist_ok=True)
         conf = {"spark.eventLog.enabled": "true", "spark.eventLog.compress": "false",
