@@ -3,7 +3,7 @@
 Writes (once) the parties' Parquet files of ``tessera bench -w hybrid_logreg`` under
 ``$TMPDIR/tessera-bench``, runs ``logistic_regression_hybrid`` with ``run_local`` (party
 processes over TLS; ``--spark`` reads the files through Spark sources, ``local[2]`` per party,
-rescanning the Parquet file at every iterate; ``--spark-cache`` caches the checked rows instead;
+the checked rows cached; ``--spark-no-cache`` rescans the Parquet file at every iterate instead;
 ``--spark-events DIR`` writes each party's Spark event log there and prints, per party, when its
 Spark context started and how long each Spark SQL query took: the checks and every iterate)
 and fits scikit-learn's ``LogisticRegression(C=inf, solver="newton-cholesky")`` on the pooled
@@ -11,7 +11,7 @@ rows (``--sample`` rows of them if the pooled rows do not fit in memory). Prints
 after the run and one more with the comparison.
 
     python benchmarks/bench_hybrid.py [--n 30000000] [--parties 3] [--spark [--spark-master local[2]]
-                                      [--spark-cache] [--spark-events DIR]] [--sample 0] [--no-sklearn]
+                                      [--spark-no-cache] [--spark-events DIR]] [--sample 0] [--no-sklearn]
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def main() -> None:
     ap.add_argument("--parties", type=int, default=3)
     ap.add_argument("--spark", action="store_true")
     ap.add_argument("--spark-master", default="local[2]")
-    ap.add_argument("--spark-cache", action="store_true")
+    ap.add_argument("--spark-no-cache", action="store_true")
     ap.add_argument("--spark-events", type=Path, default=None)
     ap.add_argument("--sample", type=int, default=0)
     ap.add_argument("--no-sklearn", action="store_true")
@@ -79,7 +79,7 @@ def main() -> None:
         args.spark_events.mkdir(parents=True, exist_ok=True)
         conf = {"spark.eventLog.enabled": "true", "spark.eventLog.compress": "false",
                 "spark.eventLog.dir": args.spark_events.resolve().as_uri()}
-    data = ({p: spark_source(f, args.spark_master, args.spark_cache, conf) for p, f in files.items()}
+    data = ({p: spark_source(f, args.spark_master, not args.spark_no_cache, conf) for p, f in files.items()}
             if args.spark else dict(files))
     t = time.perf_counter()
     res = run_local("logistic_regression_hybrid", data, SCHEMA, features=FEATURES, target="y", timeout=3600)
@@ -89,7 +89,7 @@ def main() -> None:
            "iterations": res["iterations"], "rounds": max(c["rounds"] for c in res.comm.values()),
            "coefficients": [round(float(c), 8) for c in res["coefficients"]]}
     if args.spark:
-        out |= {"spark_master": args.spark_master, "spark_cache": args.spark_cache}
+        out |= {"spark_master": args.spark_master, "spark_cache": not args.spark_no_cache}
     print(json.dumps(out), flush=True)
     if args.spark and args.spark_events is not None:
         print(json.dumps({"spark_timeline": spark_timeline(args.spark_events)}), flush=True)  # before the reference fit, which can take long
