@@ -10,7 +10,7 @@ by DuckDB (no row passes through Python) to ``$TMPDIR/tessera-bench`` and reused
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -55,11 +55,13 @@ def hybrid_files(n: int, parties: int, root: Path | None = None) -> dict[str, st
     return out
 
 
-def spark_source(path: str) -> SparkSource:
-    """A party's file through Spark as the workload reads it: ``local[2]`` in the party's process,
-    the checked rows cached in its memory (every iterate rescans them; 3 GiB of driver memory
-    holds 10^7 rows x 11 columns)."""
-    return SparkSource(path, master="local[2]", cache=True, conf={"spark.driver.memory": "3g"})
+def spark_source(path: str, master: str = "local[2]", cache: bool = True,
+                 conf: Mapping[str, str] | None = None) -> SparkSource:
+    """A party's file through Spark as the workload reads it: ``master`` (``local[2]``) in the
+    party's process, the checked rows cached in its memory (every iterate rescans them; 3 GiB of
+    driver memory holds 10^7 rows x 11 columns); ``cache=False`` rescans the Parquet file instead
+    (on this machine the two came out even over 6 iterates: the cache's build costs what it saves)."""
+    return SparkSource(path, master=master, cache=cache, conf={"spark.driver.memory": "3g", **(conf or {})})
 
 
 def _hybrid(spark: bool) -> Callable[[int, int, str, Any, str | None], Any]:

@@ -45,6 +45,14 @@ _SETTINGS = {"spark.sql.ansi.enabled": "true", "spark.sql.ansi.doubleQuotedIdent
 #: defaults for a session this process starts (a source's ``conf`` overrides them)
 _DEFAULTS = {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false",
              "spark.sql.shuffle.partitions": "8"}
+#: more defaults where the master is ``local`` / ``local[n]`` (Spark inside the party's process):
+#: its driver and block manager listen on the loopback address only (otherwise Spark binds the
+#: address the host name resolves to, or the first other interface it finds)
+_LOCAL_DEFAULTS = {"spark.driver.bindAddress": "127.0.0.1", "spark.driver.host": "127.0.0.1"}
+
+
+def _is_local(master: str | None) -> bool:
+    return master is not None and re.fullmatch(r"local(\[[^\]]*\])?", master) is not None
 
 
 def _pyspark() -> Any:
@@ -56,13 +64,15 @@ def _pyspark() -> Any:
 
 
 def spark_session(source: SparkSource) -> Any:
-    """This process's Spark session (started on first use with ``source.master`` and ``conf``)."""
+    """This process's Spark session (started on first use with ``source.master`` and ``conf``; a
+    ``local`` master listens on 127.0.0.1 only unless ``conf`` says otherwise)."""
     builder_cls = _pyspark()
     with _LOCK:
         builder = builder_cls.builder.appName("tessera")
         if source.master is not None:
             builder = builder.master(source.master)
-        for k, v in {**_DEFAULTS, **_SETTINGS, **dict(source.conf)}.items():
+        local = _LOCAL_DEFAULTS if _is_local(source.master) else {}
+        for k, v in {**_DEFAULTS, **local, **_SETTINGS, **dict(source.conf)}.items():
             builder = builder.config(k, v)
         spark = builder.getOrCreate()
         for k, v in _SETTINGS.items():  # an existing session (another source's) gets them too

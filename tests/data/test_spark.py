@@ -10,7 +10,7 @@ import pytest
 
 from tessera.data import Schema, SparkSource, load
 from tessera.data.local import write_parquet
-from tessera.data.spark import SparkEngine, spark_session
+from tessera.data.spark import SparkEngine, _is_local, spark_session
 from tessera.errors import DataError
 from tessera.jobs.local import run_local
 from tessera.jobs.model import PartyLaunch, SparkData
@@ -78,6 +78,19 @@ def test_spark_reductions_equal_duckdb(files, spark):
         np.testing.assert_allclose(d1.hessian, d2.hessian, rtol=1e-10)
     sp.close()
     duck.close()
+
+
+@slow
+def test_a_local_spark_listens_on_loopback_only(spark):
+    """Spark inside the party's process binds 127.0.0.1, not the address the host name resolves to."""
+    conf = spark.sparkContext.getConf()
+    assert conf.get("spark.driver.bindAddress") == conf.get("spark.driver.host") == "127.0.0.1"
+    assert spark.sparkContext._jsc.sc().env().blockManager().blockManagerId().host() == "127.0.0.1"
+
+
+def test_only_local_masters_are_bound_to_loopback():
+    assert [m for m in ("local", "local[2]", "local[*]", "local[2,3]", "spark://bank:7077", "yarn", "localhost", None)
+            if _is_local(m)] == ["local", "local[2]", "local[*]", "local[2,3]"]
 
 
 @slow
