@@ -299,9 +299,10 @@ def log(x: SecretTensor) -> SecretTensor:
 
 def sigmoid(x: SecretTensor) -> SecretTensor:
     """``1 / (1 + e^-x)`` on the whole real line; absolute error <= 4 ULP for ``f <= 20`` (at more
-    bits the 2^t polynomial's 1.1e-7 adds up to 2^-25: 12 ULP at 28 bits); saturates to
-    exactly 0 or 1 beyond ``|x| >= (f+1) ln 2``... more precisely it returns the value for
-    ``|x|`` clipped to ``f + 2``, which is within one ULP of 0 or 1.
+    bits the 2^t polynomial's 1.1e-7 adds up to 2^-25: 12 ULP at 28 bits). Beyond ``|x| >= f + 2``
+    it returns its value at ``f + 2``, whose true value is within one ULP of 0 or 1; the result is
+    then 0 or 1 in most calls, and one ULP off in some (two in about one value of 2,000 at 28 bits:
+    the random rounding of the reciprocal's last Newton step).
 
     Rounds: one batched comparison, exp of a non-positive argument, a minimax quadratic first guess
     of the reciprocal and 2 self-correcting Newton steps on [1, 2] (up to 20 bits; above, a linear

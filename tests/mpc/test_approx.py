@@ -88,10 +88,10 @@ def test_sigmoid_on_the_whole_line(config, rng):
     got = evaluate(config, approx.sigmoid, x)
     want = 1 / (1 + np.exp(-x))
     assert np.max(np.abs(got - want)) <= 4 * ULP
-    # saturated and at 0: within one ULP (the truncations round at random, so an exact 0, 1 or
-    # 1/2 comes out in most runs but not all: about 1 in 100 edge values is one ULP off)
+    # saturated and at 0: within two ULP, well inside the 4-ULP bound (the truncations round at
+    # random, so an exact 0, 1 or 1/2 comes out in most runs but not all; the docstring's rates)
     edge = got[400:]
-    np.testing.assert_allclose(edge[:5], [0.5, 1.0, 0.0, 1.0, 0.0], rtol=0, atol=ULP)
+    np.testing.assert_allclose(edge[:5], [0.5, 1.0, 0.0, 1.0, 0.0], rtol=0, atol=2 * ULP)
 
 
 @pytest.mark.parametrize("config", CONFIGS)
@@ -149,7 +149,7 @@ def test_sigmoid_at_the_documented_precisions(config, f, rng):
     x = q(np.concatenate([rng.uniform(-30, 30, 300), rng.uniform(-3, 3, 300), [0.0, 1e6, -1e6, ulp, -ulp]]), f)
     got = evaluate_at(config, approx.sigmoid, x, f)
     assert np.max(np.abs(got - 1 / (1 + np.exp(-x)))) <= 4 * ulp + (2.0**-25 if f > 20 else 0.0)
-    assert abs(got[-4] - 1.0) <= ulp and abs(got[-3]) <= ulp  # saturated: within one ULP of 1 and 0
+    assert abs(got[-4] - 1.0) <= 2 * ulp and abs(got[-3]) <= 2 * ulp  # saturated: within two ULP of 1 and 0
 
 
 @pytest.mark.parametrize("f", [20, 24])
