@@ -29,6 +29,8 @@ from __future__ import annotations
 import numpy as np
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from tessera.ring.bitslice import transpose8
+
 __all__ = ["prg", "PrgStreams", "FixedKeyAes", "transpose"]
 
 _ZERO_IV = bytes(16)
@@ -102,24 +104,6 @@ class FixedKeyAes:
 
 # --- bit transpose -------------------------------------------------------------------------------
 
-_STAGES = (
-    (np.uint64(7), np.uint64(0x00AA00AA00AA00AA)),
-    (np.uint64(14), np.uint64(0x0000CCCC0000CCCC)),
-    (np.uint64(28), np.uint64(0x00000000F0F0F0F0)),
-)
-
-
-def _transpose8(x: np.ndarray, t: np.ndarray) -> None:
-    """In place: each uint64 of ``x`` holds an 8x8 bit matrix (bit ``8r + c``); transpose each."""
-    for s, m in _STAGES:
-        np.right_shift(x, s, out=t)
-        t ^= x
-        t &= m
-        x ^= t
-        t <<= s
-        x ^= t
-
-
 _MASKS64 = tuple(
     (np.uint64(j), np.uint64(m))
     for j, m in [(32, 0x00000000FFFFFFFF), (16, 0x0000FFFF0000FFFF), (8, 0x00FF00FF00FF00FF),
@@ -191,6 +175,6 @@ def transpose(a: np.ndarray, chunk_bytes: int = 1 << 21, out: np.ndarray | None 
             ww = w[: c1 - c0, : r1 - r0]
             ww[...] = a3[r0:r1, :, c0:c1].transpose(2, 0, 1)
             x = ww.view(np.uint64).reshape(c1 - c0, r1 - r0)
-            _transpose8(x, t[: c1 - c0, : r1 - r0])
+            transpose8(x, t[: c1 - c0, : r1 - r0])
             out3[c0:c1, :, r0:r1] = ww.transpose(0, 2, 1)
     return out

@@ -16,7 +16,7 @@ import numpy as np
 
 from tessera.ring.ring import RingArray
 
-__all__ = ["slice_bits", "unslice_bits", "sliced_shape", "BLOCK"]
+__all__ = ["slice_bits", "unslice_bits", "sliced_shape", "transpose8", "BLOCK"]
 
 #: Elements transposed at a time (a multiple of 64): 512 KiB of input words.
 BLOCK = 1 << 16
@@ -32,8 +32,9 @@ def sliced_shape(n: int, rows: int) -> tuple[int, int]:
     return rows, -(-n // 64)
 
 
-def _transpose8(x: RingArray, t: RingArray) -> None:
-    """In place: transpose the 8 x 8 bit matrix in every word of ``x`` (``t``: scratch, same shape)."""
+def transpose8(x: RingArray, t: RingArray) -> None:
+    """In place: transpose the 8 x 8 bit matrix in every word of ``x`` (bit ``8r + c`` to bit
+    ``8c + r``; ``t``: scratch of the same shape). Also the OT extension's bit-matrix transpose."""
     for shift, mask in _T8:
         np.right_shift(x, shift, out=t)
         t ^= x
@@ -66,7 +67,7 @@ def slice_bits(words: RingArray, rows: int) -> RingArray:
             grid = np.empty((nbytes, groups), dtype=np.uint64)
             grid.view(np.uint8).reshape(nbytes, groups, 8)[...] = (
                 block.view(np.uint8).reshape(groups, 8, 8)[:, :, :nbytes].transpose(2, 0, 1))
-            _transpose8(grid, scratch[: grid.size].reshape(grid.shape))  # byte i of word (b, g): bit 8b + i
+            transpose8(grid, scratch[: grid.size].reshape(grid.shape))  # byte i of word (b, g): bit 8b + i
             by_row = np.ascontiguousarray(grid.view(np.uint8).reshape(nbytes, groups, 8).transpose(0, 2, 1))
             by_row = by_row.reshape(nbytes * 8, groups)
             out[k, :, start // 64 : start // 64 + groups // 8] = by_row[:rows].view(np.uint64)
