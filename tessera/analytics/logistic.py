@@ -60,7 +60,6 @@ def _inference(params: LogRegParams) -> bool:
     return bool(getattr(params, "inference", False))
 
 
-
 def _vertical_products(session: Session, x: SecretTensor, local: Local, params: LogRegParams,
                        holders: dict[str, list[str]]) -> SecretTensor:
     """The training rows' ``x_j x_l`` (``j <= l``, :func:`numpy.triu_indices` order), vertically:
@@ -76,9 +75,10 @@ def _vertical_products(session: Session, x: SecretTensor, local: Local, params: 
         mine = [i for i in range(len(jj)) if owner[feats[jj[i]]] == owner[feats[ll[i]]] == name]
         if not mine:
             continue
-        train = ~local["holdout"]  # the positions _training_rows keeps (the same split of the same n)
-        block = (np.column_stack([local[feats[jj[i]]][train] * local[feats[ll[i]]][train] for i in mine])
-                 if p == session.me else None)
+        block = None
+        if p == session.me:
+            train = ~local["holdout"]  # the positions _training_rows keeps (the same split of the same n)
+            block = np.column_stack([local[feats[jj[i]]][train] * local[feats[ll[i]]][train] for i in mine])
         t = session.input(p, block, shape=(n, len(mine)), bound=None)
         for k, i in enumerate(mine):
             got[i] = t[:, k]

@@ -409,8 +409,8 @@ class Rep3(Protocol):
         # the same addends, each sliced once by a party that knows it in the clear (party d the
         # first, d+1 and d+2 the last) instead of every component by every party; the shared
         # first addend travels as rows / 64 of a word per element
-        n = x.reshape(x.shape[0], -1).shape[1]
-        return self._addends(x.reshape(x.shape[0], n), sliced_shape(n, rows), lambda w: slice_bits(w, rows))
+        flat = x.reshape(x.shape[0], -1)
+        return self._addends(flat, sliced_shape(flat.shape[1], rows), lambda w: slice_bits(w, rows))
 
     def _addends(self, x: RingArray, shape: tuple[int, ...],
                  layout: Callable[[RingArray], RingArray]) -> tuple[RingArray, RingArray, bool]:
