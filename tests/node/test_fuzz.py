@@ -363,6 +363,20 @@ def check_answer(case: Case, status: int, content_type: str, body: bytes) -> Non
         assert detail, f"an error without a detail for {where}: {body[:300]!r}"
 
 
+#: how a run sends one request: (method, url, body, headers) -> (status, content type, body)
+Send = Callable[[str, str, bytes | None, dict[str, str]], tuple[int, str, bytes]]
+
+
+def send_case(case: Case, creds: Creds, send: Send, tally: Tally) -> None:
+    """Send one drawn case with its credential, check the answer and count it."""
+    headers = dict(creds.headers[case.cred])
+    if case.body is not None:
+        headers["Content-Type"] = "application/json"
+    status, content_type, body = send(case.method, case.url, case.body, headers)
+    check_answer(case, status, content_type, body)
+    tally.add(case, status)
+
+
 def fuzz_settings(n: int) -> Callable[[Any], Any]:
     return settings(max_examples=n, deadline=None, database=None, print_blob=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
@@ -394,16 +408,15 @@ def test_fuzz_the_api_in_process(cons: Consortium, node: Node, capsys: pytest.Ca
     creds = credentials(cons, node.contract.hash)
     tally = Tally()
 
+    def send(method: str, url: str, body: bytes | None, headers: dict[str, str]) -> tuple[int, str, bytes]:
+        r = api.request(method, url, content=body, headers=headers)
+        return r.status_code, r.headers.get("content-type", ""), r.content
+
     def fuzz(among: list[Operation], n: int) -> None:
         @fuzz_settings(n)
         @given(case=cases(among, creds))
         def run(case: Case) -> None:
-            headers = dict(creds.headers[case.cred])
-            if case.body is not None:
-                headers["Content-Type"] = "application/json"
-            r = api.request(case.method, case.url, content=case.body, headers=headers)
-            check_answer(case, r.status_code, r.headers.get("content-type", ""), r.content)
-            tally.add(case, r.status_code)
+            send_case(case, creds, send, tally)
 
         run()
 
@@ -490,12 +503,7 @@ def test_fuzz_the_served_node_over_tls(cons: Consortium, served: tuple[int, Path
     @fuzz_settings(TLS_CASES)
     @given(case=cases(ops, creds))
     def run(case: Case) -> None:
-        headers = dict(creds.headers[case.cred])
-        if case.body is not None:
-            headers["Content-Type"] = "application/json"
-        status, ctype, body = request(case.method, case.url, case.body, headers)
-        check_answer(case, status, ctype, body)
-        tally.add(case, status)
+        send_case(case, creds, request, tally)
 
     run()
     report(capsys, "served over TLS", tally)
